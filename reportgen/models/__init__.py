@@ -1,0 +1,1 @@
+"""Models: reference architectures, training, checkpoints and the one model adapter."""

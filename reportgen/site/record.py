@@ -1,0 +1,114 @@
+"""What the renderer sees of a run: plain data, no torch.
+
+``RunRecord`` is built by the pipeline from the loaded models, the data and every analysis result;
+the site builder turns it into pages, ``report.json`` and ``summary.md``. It also round-trips through
+the cache (JSON + Parquet) so ``reportgen render`` can rebuild a site with no model at hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+
+@dataclass
+class LayerCard:
+    name: str  # dotted module name
+    kind: str  # embedding | conv | pool | recurrent | linear | highway | attention | other
+    units: int | None  # channels / hidden size / features
+    receptive_field: int | None  # in input tokens (or characters, see ``axis``); None = unbounded
+    axis: str = "tokens"  # what the receptive field counts: tokens | chars
+
+
+@dataclass
+class ModelCard:
+    name: str  # unique short name in this report
+    arch: str
+    source: str  # the model SPEC
+    task: str  # classify | autoencode | lm
+    parameters: int
+    classes: list[str]
+    vocab_size: int
+    encoder_kind: str
+    accuracy: float | None  # on the evaluated data (classifiers), else None
+    checkpoint_accuracy: float | None  # test accuracy stored by 'reportgen train'
+    layers: list[LayerCard] = field(default_factory=list)
+    confusion: list[list[int]] | None = None  # rows: true class, columns: predicted
+
+
+@dataclass
+class DataCard:
+    spec: str
+    split: str
+    examples: int  # evaluated examples (after --max-examples)
+    total_examples: int  # in the split before sampling
+    classes: list[str]
+    class_counts: dict[str, int]
+    length_counts: dict[int, int]  # tokens per text -> number of texts (word tokens)
+
+
+@dataclass
+class ChartSpec:
+    """One chart: a Vega-Lite spec, rendered in the page; PNG when too large for the browser."""
+
+    name: str  # slug, unique within the page
+    title: str
+    spec: dict[str, Any]  # Vega-Lite JSON (Altair ``to_dict()``)
+    caption: str = ""
+
+
+@dataclass
+class TokenScores:
+    """One text with a score per token, shown as shaded tokens."""
+
+    model: str
+    example_id: int
+    tokens: list[str]
+    scores: list[float]  # one per token, same scale within a view
+    label: str | None = None
+    predicted: str | None = None
+    caption: str = ""
+
+
+@dataclass
+class TokenView:
+    name: str
+    title: str
+    rows: list[TokenScores]
+    caption: str = ""
+    signed: bool = False  # scores can be negative (diverging colours) or not
+
+
+@dataclass
+class AnalysisRecord:
+    name: str  # registry name: page URL, cache folder, config section
+    title: str
+    status: str  # ok | skipped | failed
+    reason: str | None = None
+    seconds: float = 0.0
+    metrics: dict[str, float] = field(default_factory=dict)
+    headline: str | None = None  # metric name to show on the index card
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    charts: list[ChartSpec] = field(default_factory=list)
+    token_views: list[TokenView] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    method: str = ""  # what the method is, where it comes from (plain text, paragraphs by \n\n)
+    how_to_read: str = ""
+    citation: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunRecord:
+    reportgen_version: str
+    created: str  # ISO-8601
+    seed: int
+    device: str
+    config: dict[str, Any]
+    versions: dict[str, str]  # python, torch, altair, ...
+    models: list[ModelCard]
+    data: DataCard
+    analyses: list[AnalysisRecord]
+    total_seconds: float = 0.0
