@@ -8,3 +8,15 @@ training, checkpoints, the model adapter), ``analyses`` (one module per analysis
 """
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):  # lazy, so that 'reportgen --help' does not import torch
+    if name == "UserModel":
+        from reportgen.models.adapter import UserModel
+
+        return UserModel
+    if name == "TextEncoder":
+        from reportgen.data.encoding import TextEncoder
+
+        return TextEncoder
+    raise AttributeError(name)

@@ -79,6 +79,9 @@ class TokenView:
     rows: list[TokenScores]
     caption: str = ""
     signed: bool = False  # scores can be negative (diverging colours) or not
+    # what goes between tokens on the page; None: "" when every token is one character (char and
+    # byte models, whose tokens include the spaces), else " "
+    joiner: str | None = None
 
 
 @dataclass

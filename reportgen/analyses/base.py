@@ -1,0 +1,61 @@
+"""The contract of an analysis module, and what ``compute`` receives and returns.
+
+Each analysis is one module in this package, registered by name in ``reportgen.analyses.REGISTRY``,
+with:
+
+- ``NAME``, ``VERSION`` (bump when results change), ``TITLE``, ``HEADLINE`` (metric on the index),
+  ``METHOD``, ``HOW_TO_READ``, ``CITATION`` (text for the page);
+- ``Params``: a frozen dataclass of its settings (the ``[NAME]`` section of the TOML config);
+- ``TABLES``: table name -> declared columns;
+- ``skip_reason(model) -> str | None``: why it does not apply to a model;
+- ``compute(ctx, params) -> AnalysisResult``: the only place torch runs;
+- ``present(result, params) -> Presentation``: pure tables -> charts and token views.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from reportgen.site.record import ChartSpec, TokenView
+
+if TYPE_CHECKING:
+    import torch
+
+    from reportgen.data.dataset import Dataset, Example
+    from reportgen.models.adapter import ModelAdapter
+
+
+@dataclass
+class RunContext:
+    models: list[ModelAdapter]  # the models that the analysis applies to
+    examples: list[Example]  # the evaluated examples (after --split and --max-examples)
+    dataset: Dataset
+    device: torch.device
+    seed: int
+    progress: bool = False
+    batch_size: int = 64
+
+
+@dataclass
+class AnalysisResult:
+    tables: dict[str, pd.DataFrame]
+    metrics: dict[str, float]
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Presentation:
+    charts: list[ChartSpec] = field(default_factory=list)
+    token_views: list[TokenView] = field(default_factory=list)
+
+
+def progress_bar(iterable, *, total: int | None, desc: str, enabled: bool):  # noqa: ANN001, ANN201
+    """tqdm over ``iterable`` when enabled (a terminal and not --quiet), else the iterable itself."""
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True)

@@ -1,0 +1,287 @@
+"""saliency: which input tokens, and which of their embedding dimensions, move the class score?
+
+Method (Li, Chen, Hovy and Jurafsky 2016, "Visualizing and understanding neural models in NLP",
+section 5; first-derivative saliency after Simonyan et al. 2013): for the score S_c of class c
+(the predicted class by default), the saliency of embedding entry e_tj of token t is
+|dS_c / de_tj|, the first-order sensitivity of the score. A token's saliency is the L2 norm of its
+gradient over the embedding dimensions (and over the characters of the word for character-spelled
+models). Gradients are computed for a whole batch in one backward pass: the examples do not interact
+in eval mode, so the gradient of the summed scores w.r.t. each example's embeddings is that example's
+own gradient.
+
+Outputs (tables):
+- ``tokens``: one row per (model, example, position): token, saliency, share of the example's total.
+- ``dimensions``: one row per (model, example, position, dimension) for the ``heatmap_examples``
+  shortest-ish examples: |gradient| (Li et al.'s token x dimension heatmaps, models side by side).
+- ``words``: per (model, word type): mean saliency and count, over the evaluated data.
+Metrics: ``examples``, ``top_token_share`` (mean share of the most salient token, over models and
+examples), and per model ``<model>.top_token_share``.
+
+Cost: one forward and one backward pass per batch and model: about 3x a plain evaluation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import altair as alt
+import numpy as np
+import pandas as pd
+import torch
+
+from reportgen.analyses.base import AnalysisResult, Presentation, RunContext, progress_bar
+from reportgen.models.adapter import ModelAdapter
+from reportgen.site.record import ChartSpec, TokenScores, TokenView
+
+NAME = "saliency"
+VERSION = 1
+TITLE = "First-derivative saliency"
+HEADLINE = "top_token_share"
+CITATION = (
+    "Li, Chen, Hovy, Jurafsky (2016). Visualizing and Understanding Neural Models in NLP. NAACL. "
+    "Section 5, first-derivative saliency."
+)
+METHOD = (
+    "For each text, the score of the target class (by default the class the model predicts) is "
+    "differentiated with respect to the input embeddings. The absolute value of that derivative, "
+    "|dS/de|, says how much a small change in one embedding dimension of one token would move the "
+    "score: a first-order Taylor view of the model around this input.\n\n"
+    "A token's saliency is the L2 norm of its gradient over the embedding dimensions. Scores are "
+    "local sensitivities, not contributions: a token can be salient while the model ignores its "
+    "current value."
+)
+HOW_TO_READ = (
+    "Shaded sentences: darker tokens move the class score most (1.0 = the most salient token "
+    "of that sentence for that model; hover for the value). Heatmaps: one row per token, one column per embedding dimension; "
+    "models side by side on the same sentence, as in Li et al.'s RNN / LSTM / BiLSTM comparison. "
+    "Bar chart: the words with the highest mean saliency over the data (seen at least "
+    "three times)."
+)
+
+TABLES = {
+    "tokens": ["model", "example_id", "position", "token", "saliency", "share", "label", "predicted"],
+    "dimensions": ["model", "example_id", "position", "token", "dimension", "saliency"],
+    "words": ["model", "word", "mean_saliency", "count"],
+}
+
+
+@dataclass(frozen=True)
+class Params:
+    target: str = "predicted"  # predicted | label
+    heatmap_examples: int = 3
+    token_view_examples: int = 12
+    min_word_count: int = 3
+    top_words: int = 20
+
+    def validate(self) -> list[str]:
+        problems = []
+        if self.target not in ("predicted", "label"):
+            problems.append(f"saliency.target must be 'predicted' or 'label', not {self.target!r}")
+        for name in ("heatmap_examples", "token_view_examples", "min_word_count", "top_words"):
+            if getattr(self, name) < 0:
+                problems.append(f"saliency.{name} must be >= 0")
+        return problems
+
+
+def skip_reason(model: ModelAdapter) -> str | None:
+    if not model.is_classifier:
+        return f"{model.name} is a {model.task} model; class-score saliency needs a classifier"
+    return None
+
+
+def token_saliency(
+    model: ModelAdapter, texts: list[str], targets: list[int] | None = None
+) -> tuple[list[list[str]], list[np.ndarray], list[np.ndarray], np.ndarray]:
+    """Saliency of one batch.
+
+    Returns per example: tokens, the (T, E) |gradient| matrix, the (T,) token saliency, and the
+    (B,) predicted class indices. ``targets`` None means differentiate the predicted class.
+    """
+    batch = model.encode(texts)
+    with model.gradients():
+        emb = model.embed(batch.ids).detach().requires_grad_(True)  # (B, T, E) or (B, T, C, E)
+        logits = model.forward_from_embeddings(emb, batch.mask)  # (B, K)
+        predicted = logits.argmax(-1)  # (B,)
+        target = predicted if targets is None else torch.as_tensor(targets, device=logits.device)
+        score = logits.gather(1, target[:, None]).sum()
+        (grad,) = torch.autograd.grad(score, emb)
+    grad = grad.detach().float().abs()
+    if grad.dim() == 4:  # character-spelled words: (B, T, C, E) -> per token and dimension
+        per_dim = grad.sum(2)  # (B, T, E)
+        per_token = grad.pow(2).sum((2, 3)).sqrt()  # (B, T)
+    else:
+        per_dim = grad  # (B, T, E)
+        per_token = grad.pow(2).sum(-1).sqrt()  # (B, T)
+    per_dim_np, per_token_np = per_dim.cpu().numpy(), per_token.cpu().numpy()
+    lengths = [len(t) for t in batch.tokens]
+    mats = [per_dim_np[i, :n] for i, n in enumerate(lengths)]
+    vecs = [per_token_np[i, :n] for i, n in enumerate(lengths)]
+    return batch.tokens, mats, vecs, predicted.cpu().numpy()
+
+
+def compute(ctx: RunContext, params: Params) -> AnalysisResult:
+    texts = [ex.text for ex in ctx.examples]
+    heat_ids = set(_heatmap_examples(ctx, params.heatmap_examples))
+    token_rows: list[dict] = []
+    dim_frames: list[pd.DataFrame] = []
+    metrics: dict[str, float] = {"examples": float(len(texts))}
+    shares_all: list[float] = []
+    for model in ctx.models:
+        labels = [ex.label for ex in ctx.examples]
+        label_idx = model.class_index(labels) if params.target == "label" else None
+        shares: list[float] = []
+        starts = range(0, len(texts), ctx.batch_size)
+        for start in progress_bar(starts, total=len(starts), desc=f"saliency {model.name}", enabled=ctx.progress):
+            chunk = texts[start : start + ctx.batch_size]
+            targets = None
+            if label_idx is not None:
+                targets = [int(i) for i in label_idx[start : start + len(chunk)]]
+                if min(targets) < 0:
+                    raise ValueError("target='label' needs labelled data")
+            tokens, mats, vecs, predicted = token_saliency(model, chunk, targets)
+            for offset, (toks, mat, vec) in enumerate(zip(tokens, mats, vecs, strict=True)):
+                example_id = start + offset
+                total = float(vec.sum())
+                share = vec / total if total > 0 else np.zeros_like(vec)
+                if len(vec):
+                    shares.append(float(share.max()))
+                for pos, tok in enumerate(toks):
+                    token_rows.append(
+                        {
+                            "model": model.name,
+                            "example_id": example_id,
+                            "position": pos,
+                            "token": tok,
+                            "saliency": float(vec[pos]),
+                            "share": float(share[pos]),
+                            "label": ctx.examples[example_id].label,
+                            "predicted": model.classes[int(predicted[offset])],
+                        }
+                    )
+                if example_id in heat_ids:
+                    dim_frames.append(_dimension_frame(model.name, example_id, toks, mat))
+        metrics[f"{model.name}.top_token_share"] = float(np.mean(shares)) if shares else 0.0
+        shares_all.extend(shares)
+    metrics["top_token_share"] = float(np.mean(shares_all)) if shares_all else 0.0
+    tokens_df = pd.DataFrame(token_rows, columns=TABLES["tokens"])
+    dims_df = pd.concat(dim_frames, ignore_index=True) if dim_frames else pd.DataFrame(columns=TABLES["dimensions"])
+    return AnalysisResult(
+        tables={"tokens": tokens_df, "dimensions": dims_df, "words": _word_table(tokens_df, params)},
+        metrics=metrics,
+        notes=[f"Gradients of the {params.target} class score; token saliency = L2 norm over dimensions."],
+    )
+
+
+def _heatmap_examples(ctx: RunContext, k: int) -> list[int]:
+    """The first ``k`` examples of 4 to 14 words (readable heatmaps), else the first ``k``."""
+    lengths = [len(ex.text.split()) for ex in ctx.examples]
+    readable = [i for i, n in enumerate(lengths) if 4 <= n <= 14]
+    return (readable or list(range(len(ctx.examples))))[:k]
+
+
+def _dimension_frame(model: str, example_id: int, tokens: list[str], mat: np.ndarray) -> pd.DataFrame:
+    t, e = mat.shape
+    return pd.DataFrame(
+        {
+            "model": model,
+            "example_id": example_id,
+            "position": np.repeat(np.arange(t), e),
+            "token": np.repeat(np.array(tokens, dtype=object), e),
+            "dimension": np.tile(np.arange(e), t),
+            "saliency": mat.reshape(-1).astype(float),
+        }
+    )
+
+
+def _word_table(tokens: pd.DataFrame, params: Params) -> pd.DataFrame:
+    if tokens.empty:
+        return pd.DataFrame(columns=TABLES["words"])
+    grouped = (
+        tokens.groupby(["model", "token"], sort=True)["saliency"].agg(["mean", "count"]).reset_index()
+    )
+    grouped.columns = ["model", "word", "mean_saliency", "count"]
+    grouped = grouped[grouped["count"] >= params.min_word_count]
+    return grouped.sort_values(["model", "mean_saliency", "word"], ascending=[True, False, True]).reset_index(drop=True)
+
+
+# -- presentation: tables -> charts and token views (no torch) --------------------------------
+def present(result: AnalysisResult, params: Params) -> Presentation:
+    tokens, dims, words = result.tables["tokens"], result.tables["dimensions"], result.tables["words"]
+    charts: list[ChartSpec] = []
+    for example_id, frame in dims.groupby("example_id", sort=True):
+        charts.append(_heatmap(int(example_id), frame, tokens))
+    if not words.empty:
+        top = words.groupby("model", sort=False).head(params.top_words)
+        bars = (
+            alt.Chart(top)
+            .mark_bar()
+            .encode(
+                x=alt.X("mean_saliency:Q", title="mean saliency"),
+                y=alt.Y("word:N", sort="-x", title=None),
+                color=alt.Color("model:N", legend=None),
+                tooltip=["model", "word", alt.Tooltip("mean_saliency:Q", format=".4f"), "count"],
+            )
+            .properties(width=220, height=alt.Step(14))
+            .facet(column=alt.Column("model:N", title=None))
+            .resolve_scale(y="independent", x="independent")
+        )
+        charts.append(
+            ChartSpec(
+                "top-words",
+                "Most salient words over the data",
+                bars.to_dict(),
+                f"Mean token saliency per word, words seen at least {params.min_word_count} times.",
+            )
+        )
+    return Presentation(charts=charts, token_views=[_token_view(tokens, params)] if not tokens.empty else [])
+
+
+def _heatmap(example_id: int, frame: pd.DataFrame, tokens: pd.DataFrame) -> ChartSpec:
+    frame = frame.assign(row=frame["position"].map("{:02d}".format) + " " + frame["token"].astype(str))
+    order = sorted(frame["row"].unique())
+    chart = (
+        alt.Chart(frame)
+        .mark_rect()
+        .encode(
+            x=alt.X("dimension:O", title="embedding dimension", axis=alt.Axis(labels=False, ticks=False)),
+            y=alt.Y("row:N", sort=order, title=None),
+            color=alt.Color("saliency:Q", scale=alt.Scale(scheme="blues"), title="|dS/de|"),
+            tooltip=["token", "dimension", alt.Tooltip("saliency:Q", format=".4g")],
+        )
+        .properties(width=260, height=alt.Step(16))
+        .facet(column=alt.Column("model:N", title=None))
+        .resolve_scale(color="independent")
+    )
+    sample = tokens[tokens["example_id"] == example_id]
+    label = sample["label"].iloc[0] if not sample.empty else None
+    return ChartSpec(
+        f"heatmap-{example_id}",
+        f"Token x dimension saliency, example {example_id}",
+        chart.to_dict(),
+        f"Gold label: {label}." if label is not None else "",
+    )
+
+
+def _token_view(tokens: pd.DataFrame, params: Params) -> TokenView:
+    shown = sorted(tokens["example_id"].unique())[: params.token_view_examples]
+    rows = []
+    for example_id in shown:
+        for model, frame in tokens[tokens["example_id"] == example_id].groupby("model", sort=False):
+            frame = frame.sort_values("position")
+            peak = float(frame["saliency"].max()) or 1.0
+            rows.append(
+                TokenScores(
+                    model=str(model),
+                    example_id=int(example_id),
+                    tokens=frame["token"].astype(str).tolist(),
+                    scores=(frame["saliency"].astype(float) / peak).round(4).tolist(),
+                    label=frame["label"].iloc[0],
+                    predicted=frame["predicted"].iloc[0],
+                )
+            )
+    return TokenView(
+        "tokens",
+        "Saliency of each token",
+        rows,
+        "Shading: token saliency relative to the most salient token of the same sentence and model.",
+    )

@@ -1,0 +1,81 @@
+"""The cache: trained demo models, analysis results, and the last run of each output folder.
+
+Location: ``--cache-dir``, else ``$REPORTGEN_CACHE_DIR``, else the user's cache directory.
+
+- ``demo-models/``: checkpoints of the demo models (see ``reportgen.models.demo_models``).
+- ``results/<analysis>/<key>/``: one analysis result, Parquet tables + ``meta.json``. The key hashes
+  the analysis name and version, its params, the model fingerprints and the evaluated examples.
+- ``runs/<hash of the output folder>/``: the whole ``RunRecord`` of the last run writing that
+  folder, which ``reportgen render`` rebuilds the site from.
+
+Everything is written to a temporary folder and renamed into place; nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from reportgen.analyses.base import AnalysisResult
+
+
+def cache_root(explicit: str | None = None) -> Path:
+    if explicit:
+        return Path(explicit).expanduser()
+    env = os.environ.get("REPORTGEN_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("reportgen"))
+
+
+def digest(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def _write_atomically(target: Path, write: Any) -> None:
+    """Call ``write(tmp_dir)``, then move ``tmp_dir`` to ``target`` (replacing it)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        write(tmp)
+        if target.exists():
+            shutil.rmtree(target)
+        tmp.rename(target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def save_result(root: Path, name: str, key: str, result: AnalysisResult) -> None:
+    def write(tmp: Path) -> None:
+        (tmp / "tables").mkdir()
+        for table, frame in result.tables.items():
+            frame.to_parquet(tmp / "tables" / f"{table}.parquet", index=False)
+        meta = {"metrics": result.metrics, "notes": result.notes, "tables": list(result.tables)}
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+
+    _write_atomically(root / "results" / name / key, write)
+
+
+def load_result(root: Path, name: str, key: str) -> AnalysisResult | None:
+    folder = root / "results" / name / key
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+        tables = {t: pd.read_parquet(folder / "tables" / f"{t}.parquet") for t in meta["tables"]}
+    except (OSError, ValueError, KeyError):
+        return None
+    return AnalysisResult(tables=tables, metrics=meta["metrics"], notes=meta["notes"])
+
+
+def run_folder(root: Path, out: Path) -> Path:
+    """Where the last run writing ``out`` keeps its record."""
+    return root / "runs" / digest(str(out.resolve()))

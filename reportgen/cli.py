@@ -1,0 +1,178 @@
+"""Command line: ``reportgen run | train | render | list``.
+
+A thin layer: options are parsed here and handed to ``reportgen.pipeline`` (run, render) or
+``reportgen.models.train`` (train). Bad input surfaces as ``BadInput``: one message, exit code 2,
+no traceback. Heavy imports (torch) happen inside the commands so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from reportgen import __version__
+from reportgen.errors import BadInput
+
+DATA_HELP = (
+    "Data SPEC: mr:DIR, agnews:DIR, sst2:FILE, csv:FILE, tsv:FILE, jsonl:FILE, hf:NAME[:SPLIT] "
+    "or demo. See 'reportgen list'."
+)
+
+
+def data_options(fn):  # noqa: ANN001, ANN201
+    """The options that say how to read a dataset, shared by run and train."""
+    fn = click.option("--label-col", default=None, help="Label column of csv/tsv/jsonl/hf data (default: label).")(fn)
+    fn = click.option("--text-col", default=None, help="Text column of csv/tsv/jsonl/hf data (default: text).")(fn)
+    return fn
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="reportgen")
+def main() -> None:
+    """Interpretability reports for text models, as a static HTML site that opens offline.
+
+    Start with 'reportgen run': with no options it trains small demo models on a generated corpus
+    (first time only, about a minute on a laptop CPU) and writes the report to ./site.
+    """
+
+
+@main.command()
+@click.option("--model", "models", multiple=True, metavar="SPEC",
+              help="Model to analyse; repeat to compare models. A checkpoint from 'reportgen train', "
+                   "FILE.py:FUNC, package.module:FUNC, hf:DIR_OR_NAME or demo.")
+@click.option("--data", default=None, metavar="SPEC", help=DATA_HELP)
+@data_options
+@click.option("--out", default=None, metavar="DIR", help="Output folder (default: site).")
+@click.option("--config", "config_file", default=None, metavar="FILE.toml",
+              help="TOML file with a [run] table and one table per analysis.")
+@click.option("--only", default=None, metavar="NAMES", help="Comma-separated analyses to run (default: all).")
+@click.option("--skip", default=None, metavar="NAMES", help="Comma-separated analyses to leave out.")
+@click.option("--device", default=None, metavar="auto|cpu|cuda[:N]", help="Where to compute (default: auto).")
+@click.option("--split", default=None, type=click.Choice(["train", "dev", "test", "all"]),
+              help="Which split to evaluate (default: test).")
+@click.option("--max-examples", type=int, default=None, metavar="N",
+              help="Evaluate a seeded sample of N examples.")
+@click.option("--seed", type=int, default=None, help="Random seed (default: 0).")
+@click.option("--single-file", is_flag=True, default=None, help="Also write everything into one HTML file.")
+@click.option("--no-cache", is_flag=True, default=None, help="Recompute every analysis.")
+@click.option("--cache-dir", default=None, metavar="DIR",
+              help="Cache folder (default: $REPORTGEN_CACHE_DIR or the user cache directory).")
+@click.option("--quiet", is_flag=True, default=None, help="No progress bars or summary.")
+def run(config_file: str | None, only: str | None, skip: str | None, **options: object) -> None:
+    """Analyse model(s) on data and write the report site.
+
+    \b
+    Examples:
+      reportgen run                                   # the embedded demo, into ./site
+      reportgen run --model kim.pt --data mr:data/mr  # your checkpoint on MR's test split
+      reportgen run --model a.pt --model b.pt --data csv:reviews.csv --text-col review
+    """
+    from reportgen.config import load_config
+    from reportgen.pipeline import build
+
+    options["only"] = _names(only)
+    options["skip"] = _names(skip)
+    config = load_config(config_file, options)
+    record = build(config)
+    if not config.quiet:
+        click.echo(_summary_line(record, config.out))
+
+
+@main.command()
+@click.argument("arch", metavar="ARCH")
+@click.option("--data", required=True, metavar="SPEC", help=DATA_HELP)
+@data_options
+@click.option("--out", required=True, metavar="FILE", help="Checkpoint file to write (e.g. kim.pt).")
+@click.option("--epochs", type=int, default=None, help="Maximum epochs (early stopping on the dev split).")
+@click.option("--embeddings", default=None, metavar="FILE",
+              help="Pretrained word vectors, word2vec/GloVe text format (.gz too).")
+@click.option("--device", default="auto", metavar="auto|cpu|cuda[:N]", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def train(arch: str, data: str, text_col: str | None, label_col: str | None, out: str,
+          epochs: int | None, embeddings: str | None, device: str, seed: int, quiet: bool) -> None:
+    """Train a reference architecture ARCH and save one checkpoint file.
+
+    ARCH is one of the names 'reportgen list' shows (kim-cnn, yuan-cnn, rnn, lstm, bilstm,
+    char-cnn, dilated-cnn, seq2seq-ae, byte-lstm-lm). The checkpoint holds the weights, config,
+    vocabulary, classes and test accuracy, and loads without running code.
+    """
+    from reportgen.data.loaders import load_data
+    from reportgen.models.architectures import ARCHITECTURES
+    from reportgen.models.checkpoint import save_checkpoint
+    from reportgen.models.train import train_model
+
+    if arch not in ARCHITECTURES:
+        raise BadInput(f"unknown architecture {arch!r}", choices=ARCHITECTURES)
+    if epochs is not None and epochs < 1:
+        raise BadInput("--epochs must be at least 1")
+    out_path = Path(out)
+    if out_path.is_dir():
+        raise BadInput(f"--out {out!r} is a folder; give a checkpoint file name such as model.pt")
+    if embeddings is not None and not Path(embeddings).is_file():
+        raise BadInput(f"embeddings file {embeddings!r} does not exist")
+    dataset = load_data(data, text_col=text_col, label_col=label_col)
+    progress = not quiet and sys.stderr.isatty()
+    ckpt = train_model(arch, dataset, epochs=epochs, embeddings=embeddings, device=device, seed=seed,
+                       progress=progress)
+    save_checkpoint(ckpt, out_path)
+    if not quiet:
+        metrics = ", ".join(f"{k} {v:.4g}" for k, v in ckpt.metrics.items())
+        click.echo(f"{arch} -> {out_path}: {metrics}")
+
+
+@main.command()
+@click.option("--out", default="site", show_default=True, metavar="DIR", help="Site folder to rebuild.")
+@click.option("--cache-dir", default=None, metavar="DIR", help="Cache folder of the run.")
+@click.option("--single-file", is_flag=True, help="Also write everything into one HTML file.")
+def render(out: str, cache_dir: str | None, single_file: bool) -> None:
+    """Rebuild the site from the cached results of the last run into DIR (no model needed)."""
+    from reportgen.pipeline import render as render_site
+
+    record = render_site(out, cache_dir, single_file=single_file)
+    click.echo(_summary_line(record, out))
+
+
+@main.command(name="list")
+def list_() -> None:
+    """List analyses, architectures, data formats and model formats, one line each."""
+    from reportgen import analyses
+    from reportgen.data.loaders import DATA_FORMATS
+    from reportgen.models.architectures import ARCHITECTURES
+    from reportgen.models.loading import MODEL_FORMATS
+
+    def section(title: str, rows: dict[str, str]) -> None:
+        click.echo(click.style(title, bold=True))
+        width = max(len(k) for k in rows) + 2
+        for key, line in rows.items():
+            click.echo(f"  {key:<{width}}{line}")
+        click.echo()
+
+    section("Analyses", {**analyses.summaries(), **{n: "(specified, not built yet)" for n in analyses.PLANNED}})
+    section("Architectures (reportgen train ARCH)", {n: c.summary for n, c in ARCHITECTURES.items()})
+    section("Data formats (--data SPEC)", DATA_FORMATS)
+    section("Model formats (--model SPEC)", MODEL_FORMATS)
+
+
+def _names(value: str | None) -> tuple[str, ...]:
+    return tuple(n.strip() for n in value.split(",") if n.strip()) if value else ()
+
+
+def _summary_line(record: object, out: str) -> str:
+    from reportgen.site.record import RunRecord
+
+    assert isinstance(record, RunRecord)
+    parts = []
+    for a in record.analyses:
+        if a.status == "ok" and a.headline in a.metrics:
+            parts.append(f"{a.name}: {a.headline} = {a.metrics[a.headline]:.4g}")
+        else:
+            parts.append(f"{a.name}: {a.status}")
+    index = Path(out) / "index.html"
+    return f"Report written to {index} ({record.total_seconds:.1f} s). " + "; ".join(parts)
+
+
+if __name__ == "__main__":
+    main()

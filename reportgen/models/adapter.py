@@ -1,0 +1,336 @@
+"""The one narrow view every analysis has of a model.
+
+Whatever the model (a reference architecture, a user's own ``nn.Module``, a Transformers
+classifier), analyses only use:
+
+- ``encode(texts)``: texts -> ``EncodedBatch`` (ids, display tokens, mask)
+- ``embed(ids)``: ids -> input embeddings, (B, T, E) or (B, T, C, E) for character-spelled words
+- ``forward_from_embeddings(emb, mask)``: -> logits, (B, K) for classifiers
+- ``hidden_states(emb, mask)``: -> (B, T, H) top-layer states, where the model offers them
+- ``layers()``: ordered ``LayerCard``s with kind, units and receptive field
+- ``classes``, ``task``, ``encoder``, ``module``
+
+Adapters never mutate the wrapped model (beyond ``eval()``). At load, ``verify`` checks on one batch
+that ``forward_from_embeddings(embed(ids))`` reproduces the model's own forward and fails with the
+deviation if not.
+
+Receptive fields (Araujo et al. 2019's recurrence; the design guide's helper): starting from
+(size 1, jump 1, offset 0), each conv/pool layer with kernel k, stride s, dilation d and padding p
+gives size += (k - 1) * d * jump, offset -= p * jump, jump *= s.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from reportgen.data.encoding import EncodedBatch, TextEncoder
+from reportgen.errors import BadInput
+from reportgen.site.record import LayerCard
+
+CONV_TYPES = (nn.Conv1d, nn.MaxPool1d, nn.AvgPool1d)
+RECURRENT_TYPES = (nn.RNN, nn.LSTM, nn.GRU)
+VERIFY_TOLERANCE = 1e-4
+
+
+@dataclass(frozen=True)
+class ReceptiveField:
+    size: int  # input positions one output position sees
+    jump: int  # input positions between neighbouring output positions
+    offset: int  # input position of output position 0's window start
+
+
+def receptive_fields(layers: Sequence[nn.Module]) -> list[ReceptiveField]:
+    """Receptive field after each layer of a sequential chain of conv / pool layers."""
+    size, jump, offset = 1, 1, 0
+    out = []
+    for layer in layers:
+        k, s, d, p = _conv_geometry(layer)
+        size += (k - 1) * d * jump
+        offset -= p * jump
+        jump *= s
+        out.append(ReceptiveField(size, jump, offset))
+    return out
+
+
+def _conv_geometry(layer: nn.Module) -> tuple[int, int, int, int]:
+    """(kernel, stride, dilation, padding) of a 1-D conv or pool layer."""
+
+    def first(v: int | tuple[int, ...] | str) -> int:
+        if isinstance(v, str):  # padding="same"/"valid" on Conv1d
+            if v == "valid":
+                return 0
+            k, d = _first(layer.kernel_size), _first(layer.dilation)
+            return (k - 1) * d // 2
+        return _first(v)
+
+    kernel = _first(layer.kernel_size)
+    stride = _first(layer.stride) if layer.stride is not None else kernel
+    dilation = _first(getattr(layer, "dilation", 1))
+    padding = first(getattr(layer, "padding", 0))
+    return kernel, stride, dilation, padding
+
+
+def _first(v: int | tuple[int, ...]) -> int:
+    return int(v[0] if isinstance(v, tuple) else v)
+
+
+@dataclass
+class UserModel:
+    """What a user's ``FILE.py:FUNC`` returns to be analysed.
+
+    ``module(ids)`` must return logits (B, K) for ids (B, T) made by ``encoder``; ``embedding`` is the
+    dotted name of the ``nn.Embedding`` whose output the analyses differentiate (found automatically
+    when the module has exactly one); ``conv_chains`` lists sequential conv/pool chains by dotted
+    name for receptive fields (default: every Conv1d/pool in module order, as one chain).
+    """
+
+    module: nn.Module
+    encoder: TextEncoder
+    classes: list[str]
+    embedding: str | None = None
+    conv_chains: list[list[str]] | None = None
+    name: str | None = None
+    accuracy: float | None = None
+
+
+class ModelAdapter:
+    """Adapter over a reference ``TextModel`` (native split forward)."""
+
+    def __init__(
+        self,
+        module: nn.Module,
+        encoder: TextEncoder,
+        classes: Sequence[str],
+        *,
+        name: str,
+        arch: str,
+        source: str,
+        task: str = "classify",
+        checkpoint_accuracy: float | None = None,
+        device: torch.device | str = "cpu",
+    ) -> None:
+        self.module = module.to(device).eval()
+        self.encoder = encoder
+        self.classes = list(classes)
+        self.name = name
+        self.arch = arch
+        self.source = source
+        self.task = task
+        self.checkpoint_accuracy = checkpoint_accuracy
+        self.device = torch.device(device)
+        self.min_len = int(getattr(module, "config", {}).get("min_len", 1))
+
+    # -- the protocol ------------------------------------------------------------------------
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def is_classifier(self) -> bool:
+        return self.task == "classify"
+
+    def encode(self, texts: Sequence[str]) -> EncodedBatch:
+        return self.encoder.encode(texts, min_len=self.min_len).to(self.device)
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.module.embed(ids)
+
+    def forward_from_embeddings(self, emb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.module.forward_from_embeddings(emb, mask)
+
+    def forward(self, batch: EncodedBatch) -> torch.Tensor:
+        return self.module(batch.ids)
+
+    def hidden_states(self, emb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        fn = getattr(self.module, "hidden_states", None)
+        if fn is None:
+            raise NotImplementedError(f"{self.arch} exposes no hidden states")
+        return fn(emb, mask)
+
+    def embedding_matrix(self) -> torch.Tensor | None:
+        """(V, E) token embedding table, when the model has one."""
+        emb = getattr(self.module, "emb", None)
+        return emb.weight if isinstance(emb, nn.Embedding) else None
+
+    def conv_chains(self) -> list[list[str]]:
+        fn = getattr(self.module, "conv_chains", None)
+        chains = fn() if fn is not None else []
+        if chains:
+            return chains
+        names = [n for n, m in self.module.named_modules() if isinstance(m, CONV_TYPES)]
+        return [names] if names else []
+
+    @contextmanager
+    def gradients(self) -> Iterator[None]:
+        """Grad mode for input gradients; cuDNN's RNNs have no backward in eval mode, so off."""
+        with torch.enable_grad(), torch.backends.cudnn.flags(enabled=False):
+            yield
+
+    # -- facts for the model card --------------------------------------------------------------
+    @property
+    def vocab_size(self) -> int:
+        vocab = self.encoder.vocab
+        return len(vocab) if vocab is not None else self.encoder.n_tokens
+
+    @property
+    def parameters(self) -> int:
+        return sum(p.numel() for p in self.module.parameters())
+
+    def layers(self) -> list[LayerCard]:
+        modules = dict(self.module.named_modules())
+        rf: dict[str, tuple[int, str]] = {}
+        for chain in self.conv_chains():
+            axis = "chars" if self.encoder.kind == "word_chars" else "tokens"
+            for lname, field_ in zip(chain, receptive_fields([modules[n] for n in chain]), strict=True):
+                rf[lname] = (field_.size, axis)
+        cards = []
+        for lname, m in self.module.named_modules():
+            if not lname:
+                continue
+            card = _layer_card(lname, m, rf)
+            if card is not None:
+                cards.append(card)
+        return cards
+
+    def fingerprint(self) -> str:
+        h = hashlib.sha256()
+        encoder = self.encoder.to_dict() if self.encoder is not None else None
+        h.update(repr((self.arch, self.task, self.classes, encoder)).encode())
+        for k, v in sorted(self.module.state_dict().items()):
+            h.update(k.encode())
+            h.update(v.detach().cpu().contiguous().numpy().tobytes())
+        return h.hexdigest()[:16]
+
+    # -- inference helpers ---------------------------------------------------------------------
+    @torch.no_grad()
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
+        """(N, K) class probabilities, in order, batched."""
+        out = []
+        for start in range(0, len(texts), batch_size):
+            batch = self.encode(texts[start : start + batch_size])
+            logits = self.forward_from_embeddings(self.embed(batch.ids), batch.mask)  # (B, K)
+            out.append(torch.softmax(logits.float(), -1).cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, self.n_classes), np.float32)
+
+    def class_index(self, labels: Sequence[str | None]) -> np.ndarray:
+        """Label names -> class indices; ``BadInput`` naming the labels the model does not know."""
+        known = {c: i for i, c in enumerate(self.classes)}
+        unknown = sorted({str(label) for label in labels if label is not None and label not in known})
+        if unknown:
+            shown = ", ".join(repr(u) for u in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+            raise BadInput(
+                f"the data has labels that model {self.name!r} does not know: {shown}",
+                choices=self.classes,
+            )
+        return np.array([known.get(label, -1) if label is not None else -1 for label in labels])
+
+    def verify(self, texts: Sequence[str]) -> None:
+        """Check the split forward reproduces the model's own forward on one batch."""
+        batch = self.encode(list(texts)[:16] or ["a"])
+        with torch.no_grad():
+            own = self.forward(batch).float()
+            split = self.forward_from_embeddings(self.embed(batch.ids), batch.mask).float()
+        if own.shape != split.shape:
+            raise BadInput(
+                f"model {self.name!r}: forward_from_embeddings gives shape {tuple(split.shape)}, "
+                f"the model's forward {tuple(own.shape)}"
+            )
+        deviation = (own - split).abs().max().item() if own.numel() else 0.0
+        if not deviation <= VERIFY_TOLERANCE * max(1.0, own.abs().max().item()):
+            raise BadInput(
+                f"model {self.name!r}: forward_from_embeddings(embed(ids)) deviates from the "
+                f"model's forward by {deviation:.3g}; the adapter cannot split this model at its "
+                "embedding layer"
+            )
+
+
+class HookedAdapter(ModelAdapter):
+    """Adapter over a user's module: the embedding layer's output is replaced through a hook."""
+
+    def __init__(self, user: UserModel, *, source: str, device: torch.device | str) -> None:
+        super().__init__(
+            user.module,
+            user.encoder,
+            user.classes,
+            name=user.name or "model",
+            arch=type(user.module).__name__,
+            source=source,
+            checkpoint_accuracy=user.accuracy,
+            device=device,
+        )
+        self._chains = user.conv_chains
+        self.embedding_name = user.embedding or _single_embedding(user.module)
+        modules = dict(user.module.named_modules())
+        if self.embedding_name not in modules or not isinstance(modules[self.embedding_name], nn.Embedding):
+            raise BadInput(
+                f"model {source!r}: {self.embedding_name!r} is not an nn.Embedding of the module",
+                choices=[n for n, m in modules.items() if isinstance(m, nn.Embedding)],
+            )
+        self._embedding: nn.Embedding = modules[self.embedding_name]  # type: ignore[assignment]
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        return self._embedding(ids)
+
+    def forward_from_embeddings(self, emb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        ids = mask.long()  # placeholder ids: pad (0) where masked; the hook swaps in ``emb``
+        with _replace_output(self._embedding, lambda _out: emb):
+            return self.module(ids)
+
+    def forward(self, batch: EncodedBatch) -> torch.Tensor:
+        return self.module(batch.ids)
+
+    def embedding_matrix(self) -> torch.Tensor | None:
+        return self._embedding.weight
+
+    def conv_chains(self) -> list[list[str]]:
+        if self._chains is not None:
+            return self._chains
+        return super().conv_chains()
+
+
+@contextmanager
+def _replace_output(module: nn.Module, fn: Callable[[torch.Tensor], torch.Tensor]) -> Iterator[None]:
+    """Replace a module's output while inside the block; the hook is removed even on error."""
+    handle = module.register_forward_hook(lambda _m, _inp, out: fn(out))
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+def _single_embedding(module: nn.Module) -> str:
+    names = [n for n, m in module.named_modules() if isinstance(m, nn.Embedding)]
+    if len(names) != 1:
+        raise BadInput(
+            f"cannot tell which embedding layer to analyse ({len(names)} found); "
+            "name it with UserModel(embedding=...)",
+            choices=names or ["(no nn.Embedding in the module)"],
+        )
+    return names[0]
+
+
+def _layer_card(name: str, m: nn.Module, rf: dict[str, tuple[int, str]]) -> LayerCard | None:
+    if isinstance(m, nn.Embedding):
+        return LayerCard(name, "embedding", m.embedding_dim, 1)
+    if isinstance(m, nn.Conv1d):
+        size, axis = rf.get(name, (None, "tokens"))
+        return LayerCard(name, "conv", m.out_channels, size, axis)
+    if isinstance(m, (nn.MaxPool1d, nn.AvgPool1d)):
+        size, axis = rf.get(name, (None, "tokens"))
+        return LayerCard(name, "pool", None, size, axis)
+    if isinstance(m, RECURRENT_TYPES):
+        units = m.hidden_size * (2 if m.bidirectional else 1)
+        return LayerCard(name, "recurrent", units, None)
+    if isinstance(m, nn.Linear):
+        kind = "highway" if "highway" in name else "linear"
+        return LayerCard(name, kind, m.out_features, None)
+    if isinstance(m, nn.MultiheadAttention):
+        return LayerCard(name, "attention", m.embed_dim, None)
+    return None

@@ -1,0 +1,367 @@
+"""Train a reference architecture on a dataset -> a ``Checkpoint`` (``reportgen train``, demo models).
+
+Recipe, the same for every architecture (each class's ``train_defaults`` sets its epochs, learning
+rate and batch size):
+
+- splits: ``train``; ``dev`` for early stopping, or a seeded 10% carved out of train when the
+  dataset has none; ``test`` for the reported accuracy, or a seeded 10% carved out of train when the
+  dataset has none (the checkpoint's ``info["split_sources"]`` says which);
+- encoder: ``TextEncoder`` of the architecture's kind fitted on the training texts only. Word
+  vocabularies keep words seen at least twice (``min_freq`` 2), so the unknown-word vector is trained
+  on the rare words and means something at test time; with ``--embeddings``, words seen once that
+  have a pretrained vector are kept too;
+- optimisation: Adam, batches bucketed by length (shuffled chunks of 20 batches sorted by length,
+  then the batches shuffled), gradient norm clipped at 5, the weights of the best dev epoch restored
+  at the end, early stop after ``patience`` epochs without a better dev score;
+- losses and scores: classifiers, cross-entropy and accuracy; ``autoencode``, token cross-entropy
+  and reconstruction accuracy over real tokens; ``lm``, next-token cross-entropy and accuracy, plus
+  bits per byte. Dev selection uses accuracy for classifiers and the loss otherwise;
+- determinism: everything random is drawn from ``seed`` (inside ``torch.random.fork_rng``, so the
+  caller's random state is left alone); cuDNN runs in deterministic mode on CUDA.
+
+Devices: ``resolve_device`` (re-exported from ``reportgen.device``) turns ``auto`` / ``cpu`` /
+``cuda`` / ``cuda:N`` into a ``torch.device`` and raises ``BadInput`` naming those choices otherwise.
+
+Pretrained vectors (``embeddings``): their dimension replaces the architecture's ``emb_dim`` (an
+explicit, different ``emb_dim`` override is an error), and they are fine-tuned.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from reportgen.data.dataset import Dataset, Example
+from reportgen.data.encoding import TextEncoder
+from reportgen.data.tokenize import word_tokens
+from reportgen.data.vocab import PAD, UNK, Vocab
+from reportgen.device import resolve_device
+from reportgen.errors import BadInput
+from reportgen.models.architectures import get_architecture
+from reportgen.models.base import TextModel
+from reportgen.models.checkpoint import Checkpoint
+from reportgen.models.embeddings import load_vectors, read_vectors
+
+TRAIN_DEFAULTS: dict[str, Any] = {
+    "epochs": 10,
+    "lr": 1e-3,
+    "batch_size": 50,
+    "patience": 3,
+    "weight_decay": 0.0,
+    "clip": 5.0,
+    "min_freq": 2,
+}
+DEFAULT_MAX_LEN = {"word": 64, "word_chars": 64, "char": 400, "byte": 400}
+HELD_OUT = 0.1  # share of train carved out for a missing dev or test split
+
+
+# -- data ------------------------------------------------------------------------------------------
+def _carve(pool: list[Example], rng: random.Random) -> tuple[list[Example], list[Example]]:
+    """Split off a seeded HELD_OUT share: (rest, held out), each in the pool's order."""
+    order = list(range(len(pool)))
+    rng.shuffle(order)
+    held = set(order[: max(1, round(HELD_OUT * len(pool)))])
+    return [e for i, e in enumerate(pool) if i not in held], [e for i, e in enumerate(pool) if i in held]
+
+
+def _splits(dataset: Dataset, seed: int) -> tuple[dict[str, list[Example]], dict[str, str]]:
+    rng = random.Random(seed)
+    pool = list(dataset.splits["train"] if "train" in dataset.splits else dataset.split("all"))
+    sources = {"train": "train" if "train" in dataset.splits else "all"}
+    need = ("test" not in dataset.splits) + ("dev" not in dataset.splits)
+    if len(pool) < 2 + 2 * need:
+        raise BadInput(f"dataset {dataset.spec!r} has too few training examples ({len(pool)}) to train on")
+    out: dict[str, list[Example]] = {}
+    for name in ("test", "dev"):
+        if dataset.splits.get(name):
+            out[name], sources[name] = list(dataset.splits[name]), name
+        else:
+            pool, out[name] = _carve(pool, rng)
+            sources[name] = f"seeded {HELD_OUT:.0%} of {sources['train']} (seed {seed})"
+    out["train"] = pool
+    return out, sources
+
+
+def _check_labels(dataset: Dataset, splits: dict[str, list[Example]]) -> list[str]:
+    classes = list(dataset.classes)
+    if any(ex.label is None for exs in splits.values() for ex in exs):
+        raise BadInput(
+            f"dataset {dataset.spec!r} has examples without a label; training a classifier needs "
+            "labelled texts (for csv/tsv/jsonl, name the column with --label-col)"
+        )
+    if len(classes) < 2:
+        raise BadInput(
+            f"dataset {dataset.spec!r} has {len(classes)} class(es) ({', '.join(classes) or 'none'}); "
+            "a classifier needs at least two"
+        )
+    return classes
+
+
+def _word_vocab(texts: Sequence[str], min_freq: int, with_vectors: set[str] | None) -> Vocab:
+    """Words seen >= min_freq times, plus words seen once that have a pretrained vector."""
+    counts = Counter(w for t in texts for w in word_tokens(t))
+    keep = [
+        w for w, c in counts.items()
+        if c >= min_freq or (with_vectors is not None and w in with_vectors)
+    ]
+    keep.sort(key=lambda w: (-counts[w], w))
+    return Vocab([PAD, UNK, *(w for w in keep if w not in (PAD, UNK))])
+
+
+def _rows(encoder: TextEncoder, texts: Sequence[str]) -> list[np.ndarray]:
+    """Each text's ids: (L,) or, for word_chars, (L, C)."""
+    if encoder.kind != "word_chars":
+        return [np.asarray(encoder.token_ids(t), dtype=np.int64) for t in texts]
+    width = encoder.max_word_len + 2
+    rows = []
+    for t in texts:
+        spelled = encoder.token_ids(t)
+        row = np.zeros((len(spelled), width), dtype=np.int64)
+        for j, chars in enumerate(spelled):
+            row[j, : len(chars)] = chars
+        rows.append(row)
+    return rows
+
+
+def _collate(rows: Sequence[np.ndarray], min_len: int) -> torch.Tensor:
+    """Pad rows -> ids (B, T) or (B, T, C)."""
+    width = max([min_len, 1, *(len(r) for r in rows)])
+    ids = np.zeros((len(rows), width, *rows[0].shape[1:]), dtype=np.int64)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = r
+    return torch.from_numpy(ids)
+
+
+def _batches(lengths: Sequence[int], size: int, rng: random.Random | None) -> list[list[int]]:
+    """Index batches of similar lengths; shuffled when ``rng`` is given, else sorted by length."""
+    order = list(range(len(lengths)))
+    if rng is None:
+        order.sort(key=lambda i: lengths[i])
+        return [order[s : s + size] for s in range(0, len(order), size)]
+    rng.shuffle(order)
+    out = []
+    chunk = size * 20
+    for s in range(0, len(order), chunk):
+        part = sorted(order[s : s + chunk], key=lambda i: lengths[i])
+        out += [part[j : j + size] for j in range(0, len(part), size)]
+    rng.shuffle(out)
+    return out
+
+
+# -- losses and scores ------------------------------------------------------------------------------
+def _batch_loss(
+    model: TextModel, ids: torch.Tensor, labels: torch.Tensor | None
+) -> tuple[torch.Tensor, int, int]:
+    """(summed loss, correct predictions, scored items) of one batch."""
+    logits = model(ids)
+    if model.task == "classify":
+        assert labels is not None
+        loss = F.cross_entropy(logits, labels, reduction="sum")  # logits (B, K)
+        return loss, int((logits.argmax(-1) == labels).sum()), len(labels)
+    if model.task == "lm":
+        logits, targets = logits[:, :-1], ids[:, 1:]  # (B, T-1, V), (B, T-1): next token
+    else:
+        targets = ids  # (B, T): reconstruct the input
+    valid = targets.ne(0)  # (B, T')
+    loss = F.cross_entropy(logits[valid], targets[valid], reduction="sum")
+    correct = int((logits.argmax(-1)[valid] == targets[valid]).sum())
+    return loss, correct, int(valid.sum())
+
+
+@torch.no_grad()
+def _evaluate(model: TextModel, data: dict[str, Any], device: torch.device, batch_size: int,
+              min_len: int) -> dict[str, float]:
+    model.eval()
+    total, correct, count = 0.0, 0, 0
+    for idx in _batches(data["lengths"], batch_size, None):
+        ids = _collate([data["rows"][i] for i in idx], min_len).to(device)
+        labels = data["labels"][idx].to(device) if data["labels"] is not None else None
+        loss, c, n = _batch_loss(model, ids, labels)
+        total, correct, count = total + float(loss), correct + c, count + n
+    count = max(count, 1)
+    return {"accuracy": correct / count, "loss": total / count}
+
+
+# -- the entry point ----------------------------------------------------------------------------------
+def _settings(cls: type[TextModel], config: dict[str, Any], overrides: dict[str, Any],
+              epochs: int | None) -> dict[str, Any]:
+    settings = {**TRAIN_DEFAULTS, **getattr(cls, "train_defaults", {})}
+    unknown = sorted(k for k in overrides if k not in settings and k not in config)
+    if unknown:
+        raise BadInput(
+            f"unknown setting(s) {', '.join(unknown)} for architecture {cls.arch!r}",
+            choices=sorted({*settings, *config} - {"n_tokens", "n_classes"}),
+        )
+    settings.update({k: v for k, v in overrides.items() if k in settings})
+    if epochs is not None:
+        if epochs < 1:
+            raise BadInput(f"--epochs must be at least 1, got {epochs}")
+        settings["epochs"] = epochs
+    return settings
+
+
+def train_model(
+    arch: str,
+    dataset: Dataset,
+    *,
+    epochs: int | None = None,
+    embeddings: str | Path | None = None,
+    device: str | torch.device = "auto",
+    seed: int = 0,
+    progress: bool = True,
+    overrides: dict[str, Any] | None = None,
+    max_len: int | None = None,
+) -> Checkpoint:
+    """Train ``arch`` on ``dataset`` and return the checkpoint of its best dev epoch.
+
+    ``overrides`` may set any key of the architecture's config (``emb_dim``, ``hidden``, ...) or of
+    its training settings (``lr``, ``batch_size``, ``patience``, ``weight_decay``, ``clip``,
+    ``min_freq``, ``epochs``); anything else is ``BadInput`` naming the valid keys.
+
+    Metrics: ``test_accuracy``, ``dev_accuracy``, ``test_loss``, ``train_seconds``, ``epochs_run``,
+    ``best_epoch`` (and ``bits_per_byte`` on test for a language model).
+    """
+    cls = get_architecture(arch)
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    overrides = dict(overrides or {})
+    splits, sources = _splits(dataset, seed)
+    classes = _check_labels(dataset, splits) if cls.task == "classify" else list(dataset.classes)
+    settings = _settings(cls, cls.default_config(1, 2), overrides, epochs)
+    max_len = int(max_len or DEFAULT_MAX_LEN[cls.encoder_kind])
+    train_texts = [ex.text for ex in splits["train"]]
+
+    vectors, vec_dim = None, None
+    if embeddings is not None:
+        if cls.encoder_kind != "word" or "emb_dim" not in cls.default_config(1, 2):
+            raise BadInput(f"--embeddings needs a word-level architecture; {arch!r} reads "
+                           f"{cls.encoder_kind} ids")
+        vocab_words = {w for t in train_texts for w in word_tokens(t)}
+        vectors, vec_dim = read_vectors(embeddings, wanted=vocab_words)
+        if "emb_dim" in overrides and overrides["emb_dim"] != vec_dim:
+            raise BadInput(f"emb_dim={overrides['emb_dim']} differs from the {vec_dim}-d vectors "
+                           f"in {str(embeddings)!r}")
+        overrides["emb_dim"] = vec_dim
+    if cls.encoder_kind == "word":
+        with_vectors = None if vectors is None else {*vectors, *(w.lower() for w in vectors)}
+        vocab = _word_vocab(train_texts, settings["min_freq"], with_vectors)
+        encoder = TextEncoder("word", vocab, max_len=max_len)
+    else:
+        encoder = TextEncoder.fit(cls.encoder_kind, train_texts, max_len, settings["min_freq"])
+
+    config = cls.default_config(encoder.n_tokens, len(classes))
+    variant = getattr(cls, "variant_for_data", None)
+    if variant is not None:
+        config.update(variant(dataset.spec))
+    config.update({k: v for k, v in overrides.items() if k in config})
+    min_len = int(config.get("min_len", 1))
+
+    class_index = {c: i for i, c in enumerate(classes)}
+    data = {}
+    for name, exs in splits.items():
+        rows = _rows(encoder, [ex.text for ex in exs])
+        labels = (torch.tensor([class_index[ex.label] for ex in exs]) if cls.task == "classify"
+                  else None)
+        data[name] = {"rows": rows, "lengths": [len(r) for r in rows], "labels": labels}
+
+    fork_devices = [dev.index or 0] if dev.type == "cuda" else []
+    with torch.random.fork_rng(devices=fork_devices), torch.backends.cudnn.flags(
+        enabled=True, benchmark=False, deterministic=True
+    ):
+        torch.manual_seed(seed)
+        model = cls(config)
+        vec_info = None
+        if vectors is not None:
+            gen = torch.Generator().manual_seed(seed)
+            matrix, found = load_vectors(embeddings, encoder.vocab, generator=gen, vectors=vectors)
+            with torch.no_grad():
+                model.emb.weight.copy_(matrix)
+            vec_info = {"path": str(embeddings), "dim": vec_dim, "found": found,
+                        "vocab": len(encoder.vocab), "coverage": found / max(1, len(encoder.vocab) - 2)}
+        model.to(dev)
+        fit = _fit(model, data, settings, dev, seed, min_len, progress, arch)
+        test = _evaluate(model, data["test"], dev, _eval_batch(model, settings), min_len)
+
+    metrics = {
+        "test_accuracy": test["accuracy"],
+        "test_loss": test["loss"],
+        "dev_accuracy": fit["dev"]["accuracy"],
+        "train_seconds": fit["seconds"],
+        "epochs_run": float(fit["epochs_run"]),
+        "best_epoch": float(fit["best_epoch"]),
+    }
+    if cls.task == "lm":
+        metrics["bits_per_byte"] = test["loss"] / math.log(2)
+    info = {
+        "data": dataset.spec,
+        "data_fingerprint": dataset.fingerprint(),
+        "seed": seed,
+        "device": str(dev),
+        "torch": torch.__version__,
+        "splits": {k: len(v) for k, v in splits.items()},
+        "split_sources": sources,
+        "training": settings,
+        "max_len": max_len,
+        "vectors": vec_info,
+    }
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    return Checkpoint(arch, config, encoder, classes, state, metrics, info)
+
+
+def _eval_batch(model: TextModel, settings: dict[str, Any]) -> int:
+    return 256 if model.task == "classify" else int(settings["batch_size"])
+
+
+def _fit(model: TextModel, data: dict[str, Any], settings: dict[str, Any], dev: torch.device,
+         seed: int, min_len: int, progress: bool, arch: str) -> dict[str, Any]:
+    """The training loop with early stopping; leaves the best dev weights in ``model``."""
+    rng = random.Random(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=settings["lr"], weight_decay=settings["weight_decay"],
+                           fused=True)  # one kernel per tensor: ~2x faster steps on CPU
+    train = data["train"]
+    n_batches = math.ceil(len(train["rows"]) / settings["batch_size"])
+    bar = tqdm(total=settings["epochs"] * n_batches, desc=f"train {arch}", unit="batch",
+               disable=not (progress and sys.stderr.isatty()), dynamic_ncols=True)
+    best_score, best_state, best_dev, best_epoch, epoch = -math.inf, None, {}, 0, 0
+    start = time.perf_counter()
+    with bar:
+        for epoch in range(1, settings["epochs"] + 1):
+            model.train()
+            for idx in _batches(train["lengths"], settings["batch_size"], rng):
+                ids = _collate([train["rows"][i] for i in idx], min_len).to(dev)
+                labels = train["labels"][idx].to(dev) if train["labels"] is not None else None
+                loss, _, n = _batch_loss(model, ids, labels)
+                if n == 0:
+                    bar.update()
+                    continue
+                opt.zero_grad()
+                (loss / n).backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), settings["clip"])
+                opt.step()
+                bar.update()
+            scores = _evaluate(model, data["dev"], dev, _eval_batch(model, settings), min_len)
+            score = scores["accuracy"] if model.task == "classify" else -scores["loss"]
+            bar.set_postfix(dev_acc=f"{scores['accuracy']:.3f}", dev_loss=f"{scores['loss']:.3f}")
+            if score > best_score:
+                best_score, best_dev, best_epoch = score, scores, epoch
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            elif epoch - best_epoch >= settings["patience"]:
+                break
+    seconds = time.perf_counter() - start
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return {"dev": best_dev, "seconds": seconds, "epochs_run": epoch, "best_epoch": best_epoch}
+
+
+__all__ = ["DEFAULT_MAX_LEN", "TRAIN_DEFAULTS", "resolve_device", "train_model"]

@@ -1,0 +1,285 @@
+"""The whole job of ``reportgen run``, in named stages:
+
+    load data -> load model(s) -> check them against the data
+    -> for each analysis: cached result or compute -> present (charts) -> render the site
+
+``build(config)`` is the one place that strings the stages together. User errors (``BadInput``)
+raised by any stage stop the run before the site is touched; an analysis that fails for another
+reason is reported as ``failed`` with its reason, and the others still run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import random
+import sys
+import time
+import traceback
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from reportgen import __version__, analyses, cache
+from reportgen.analyses.base import RunContext
+from reportgen.config import RunConfig
+from reportgen.data.dataset import Dataset, Example
+from reportgen.data.tokenize import word_tokens
+from reportgen.device import describe_device, resolve_device
+from reportgen.errors import BadInput
+from reportgen.models.adapter import ModelAdapter
+from reportgen.site.record import AnalysisRecord, DataCard, ModelCard, RunRecord
+
+
+def build(config: RunConfig) -> RunRecord:
+    """Run every selected analysis and write the site to ``config.out``."""
+    from reportgen.site.builder import build_site
+    from reportgen.site.record_io import save_record
+
+    started = time.perf_counter()
+    seed_everything(config.seed)
+    device = resolve_device(config.device)
+    progress = not config.quiet and sys.stderr.isatty()
+    out = Path(config.out)
+    if out.exists() and not out.is_dir():
+        raise BadInput(f"--out {str(out)!r} is a file, not a folder")
+    root = cache.cache_root(config.cache_dir)
+
+    dataset = load_dataset(config)
+    examples, total = select_examples(dataset, config)
+    models = load_models(config, device, root, progress)
+    check_models(models, examples)
+
+    analysis_records = [
+        run_analysis(name, config, models, examples, dataset, device, root, progress)
+        for name in config.selected_analyses()
+    ]
+    record = RunRecord(
+        reportgen_version=__version__,
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        seed=config.seed,
+        device=describe_device(device),
+        config=config.to_dict(),
+        versions=library_versions(),
+        models=[model_card(m, examples, config.batch_size) for m in models],
+        data=data_card(dataset, config.split, examples, total),
+        analyses=analysis_records,
+    )
+    record.total_seconds = round(time.perf_counter() - started, 3)
+    build_site(
+        record,
+        out,
+        single_file=config.single_file,
+        page_budget_mb=config.page_budget_mb,
+        site_budget_mb=config.site_budget_mb,
+    )
+    save_record(record, cache.run_folder(root, out))
+    return record
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+# -- data ---------------------------------------------------------------------------------------
+def load_dataset(config: RunConfig) -> Dataset:
+    from reportgen.data.loaders import load_data
+
+    if config.data is None:
+        if config.models and list(config.models) != ["demo"]:
+            raise BadInput("--data is required when --model is given (or use --model demo)")
+        return load_data("demo")
+    return load_data(config.data, text_col=config.text_col, label_col=config.label_col)
+
+
+def select_examples(dataset: Dataset, config: RunConfig) -> tuple[list[Example], int]:
+    """The evaluated split, sampled down to ``--max-examples`` with the run's seed (order kept)."""
+    examples = dataset.split(config.split)
+    if not examples:
+        raise BadInput(f"split {config.split!r} of {dataset.spec!r} has no examples")
+    total = len(examples)
+    if config.max_examples is not None and total > config.max_examples:
+        rng = np.random.default_rng(config.seed)
+        keep = np.sort(rng.choice(total, size=config.max_examples, replace=False))
+        examples = [examples[i] for i in keep]
+    return examples, total
+
+
+# -- models -------------------------------------------------------------------------------------
+def load_models(config: RunConfig, device: torch.device, root: Path, progress: bool) -> list[ModelAdapter]:
+    from reportgen.models.loading import adapter_from_checkpoint, load_model, unique_names
+
+    specs = list(config.models) or ["demo"]
+    adapters: list[ModelAdapter] = []
+    for spec in specs:
+        if spec == "demo":
+            from reportgen.data.loaders import load_data
+            from reportgen.models.checkpoint import load_checkpoint
+            from reportgen.models.demo_models import train_demo_models
+
+            paths = train_demo_models(load_data("demo"), root, device=device, progress=progress, seed=0)
+            for path in paths:
+                ckpt = load_checkpoint(path)
+                adapters.append(adapter_from_checkpoint(ckpt, name=ckpt.arch, source=f"demo:{ckpt.arch}", device=device))
+        else:
+            adapters.append(load_model(spec, device=device))
+    unique_names(adapters)
+    return adapters
+
+
+def check_models(models: list[ModelAdapter], examples: list[Example]) -> None:
+    """Every model must reproduce its own forward through the adapter and know the data's labels."""
+    texts = [ex.text for ex in examples[:16]]
+    labels = [ex.label for ex in examples]
+    for m in models:
+        m.verify(texts)
+        if m.is_classifier:
+            m.class_index(labels)
+
+
+def model_card(m: ModelAdapter, examples: list[Example], batch_size: int) -> ModelCard:
+    accuracy, confusion = None, None
+    labelled = [ex for ex in examples if ex.label is not None]
+    if m.is_classifier and labelled:
+        probs = m.predict_proba([ex.text for ex in labelled], batch_size=max(batch_size, 128))
+        pred = probs.argmax(1)
+        true = m.class_index([ex.label for ex in labelled])
+        accuracy = float((pred == true).mean())
+        k = m.n_classes
+        confusion = np.bincount(true * k + pred, minlength=k * k).reshape(k, k).tolist()
+    return ModelCard(
+        name=m.name,
+        arch=m.arch,
+        source=m.source,
+        task=m.task,
+        parameters=m.parameters,
+        classes=m.classes,
+        vocab_size=m.vocab_size,
+        encoder_kind=m.encoder.kind if m.encoder is not None else "subword",
+        accuracy=accuracy,
+        checkpoint_accuracy=m.checkpoint_accuracy,
+        layers=m.layers(),
+        confusion=confusion,
+    )
+
+
+def data_card(dataset: Dataset, split: str, examples: list[Example], total: int) -> DataCard:
+    counts = Counter(ex.label for ex in examples if ex.label is not None)
+    lengths = Counter(len(word_tokens(ex.text)) for ex in examples)
+    return DataCard(
+        spec=dataset.spec,
+        split=split,
+        examples=len(examples),
+        total_examples=total,
+        classes=list(dataset.classes),
+        class_counts={c: counts.get(c, 0) for c in dataset.classes},
+        length_counts=dict(sorted(lengths.items())),
+    )
+
+
+# -- analyses -----------------------------------------------------------------------------------
+def run_analysis(
+    name: str,
+    config: RunConfig,
+    models: list[ModelAdapter],
+    examples: list[Example],
+    dataset: Dataset,
+    device: torch.device,
+    root: Path,
+    progress: bool,
+) -> AnalysisRecord:
+    module = analyses.get(name)
+    params = config.params[name]
+    record = AnalysisRecord(
+        name=name,
+        title=module.TITLE,
+        status="ok",
+        headline=module.HEADLINE,
+        method=module.METHOD,
+        how_to_read=module.HOW_TO_READ,
+        citation=module.CITATION,
+        params=dataclasses.asdict(params),
+    )
+    reasons = {m.name: module.skip_reason(m) for m in models}
+    applicable = [m for m in models if reasons[m.name] is None]
+    if not applicable:
+        record.status, record.reason = "skipped", "; ".join(r for r in reasons.values() if r)
+        return record
+    record.notes += [f"Skipped: {r}" for r in reasons.values() if r]
+    started = time.perf_counter()
+    key = cache.digest(
+        name,
+        module.VERSION,
+        dataclasses.asdict(params),
+        [m.fingerprint() for m in applicable],
+        [m.name for m in applicable],
+        [(ex.text, ex.label) for ex in examples],
+        config.seed,
+    )
+    try:
+        result = None if config.no_cache else cache.load_result(root, name, key)
+        if result is None:
+            seed_everything(config.seed)
+            ctx = RunContext(applicable, examples, dataset, device, config.seed, progress, config.batch_size)
+            result = module.compute(ctx, params)
+            cache.save_result(root, name, key, result)
+        else:
+            record.notes.append("Result read from the cache (same models, data, parameters and seed).")
+        presentation = module.present(result, params)
+    except BadInput:
+        raise
+    except Exception as exc:  # noqa: BLE001 - one failing analysis must not sink the report
+        if not config.quiet:
+            traceback.print_exc(file=sys.stderr)
+        record.status, record.reason = "failed", f"{type(exc).__name__}: {exc}"
+        record.seconds = round(time.perf_counter() - started, 3)
+        return record
+    record.seconds = round(time.perf_counter() - started, 3)
+    record.metrics = {k: float(v) for k, v in result.metrics.items()}
+    record.tables = result.tables
+    record.notes += result.notes
+    record.charts = presentation.charts
+    record.token_views = presentation.token_views
+    return record
+
+
+def library_versions() -> dict[str, str]:
+    import altair
+    import pandas
+    import sklearn
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "pandas": pandas.__version__,
+        "altair": altair.__version__,
+        "scikit-learn": sklearn.__version__,
+        "platform": platform.platform(terse=True),
+    }
+
+
+def render(out: str, cache_dir: str | None, single_file: bool = False) -> RunRecord:
+    """Rebuild the site of the last run that wrote ``out`` from the cache, with no model."""
+    from reportgen.site.builder import build_site
+    from reportgen.site.record_io import load_record
+
+    root = cache.cache_root(cache_dir)
+    folder = cache.run_folder(root, Path(out))
+    if not folder.exists():
+        raise BadInput(f"no cached run for {out!r} in {str(root)!r}; run 'reportgen run --out {out}' first")
+    record = load_record(folder)
+    budget = record.config
+    build_site(
+        record,
+        Path(out),
+        single_file=single_file,
+        page_budget_mb=float(budget.get("page_budget_mb", 5.0)),
+        site_budget_mb=float(budget.get("site_budget_mb", 50.0)),
+    )
+    return record

@@ -1,0 +1,253 @@
+"""Build the report site from a ``RunRecord``: ``build_site(record, out)``.
+
+Stages, in order (all inside a staging directory that replaces ``out`` only at the end):
+
+1. write every table as CSV (``data/<analysis>/<table>.csv``);
+2. prepare each analysis for its page: charts (inline spec, or PNG when large), token views, the
+   first rows of each table;
+3. render the pages (``index.html``, ``analyses/<name>.html``) and copy the assets (the Vega bundle
+   once, the CSS);
+4. write ``report.json`` and ``summary.md``;
+5. check the size budget, then swap the new site into place.
+
+With ``single_file=True``, ``index.html`` holds everything (bundle, CSS, every analysis as a
+section, tables as ``data:`` downloads while they fit), next to ``report.json`` and ``summary.md``.
+An exception anywhere leaves the previous site untouched.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jinja2
+from markupsafe import Markup
+
+from reportgen.errors import BadInput
+from reportgen.site.atomic import staged_directory
+from reportgen.site.budget import MB, check_budget, directory_size
+from reportgen.site.charts import length_histogram
+from reportgen.site.pages import (
+    AnalysisPage,
+    csv_filename,
+    data_uri,
+    index_context,
+    prepare_analysis,
+    slug,
+)
+from reportgen.site.record import RunRecord
+from reportgen.site.report_json import dumps, report_json
+from reportgen.site.summary import summary_markdown
+from reportgen.site.templating import make_environment, read_static
+
+KNOWN_STATUSES = ("ok", "skipped", "failed")
+SINGLE_FILE_CSV_SHARE = 0.4  # of the page budget, for tables embedded as data: downloads
+
+
+def _check_destination(out: Path) -> None:
+    """Refuse to replace anything that is not an earlier report (or empty)."""
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise BadInput(f"--out {str(out)!r} exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not (out / "report.json").is_file():
+        raise BadInput(
+            f"--out {str(out)!r} is a non-empty directory that holds no reportgen report; "
+            "the report replaces its directory as a whole, so choose a new or empty one"
+        )
+
+
+def _vega_bundle() -> str:
+    import vl_convert  # imported here: loading the bundle takes a moment
+
+    return vl_convert.javascript_bundle()
+
+
+class _SiteWriter:
+    """One build: knows where things go and how pages link to each other."""
+
+    def __init__(self, record: RunRecord, env: jinja2.Environment, root: Path, single: bool):
+        self.record = record
+        self.env = env
+        self.root = root
+        self.single = single
+        self.page_sizes: dict[str, int] = {}
+        self.csv_paths: dict[str, dict[str, str]] = {}
+        names = [a.name for a in record.analyses]
+        if len(set(names)) != len(names):
+            raise ValueError(f"analysis names repeat: {names}")
+        self.slugs = {a.name: slug(a.name) for a in record.analyses}
+
+    # links ---------------------------------------------------------------------------------
+    def href(self, name: str | None, root: str) -> str:
+        if self.single:
+            return "#overview" if name is None else f"#analysis-{self.slugs[name]}"
+        return f"{root}index.html" if name is None else f"{root}analyses/{self.slugs[name]}.html"
+
+    def nav(self, root: str) -> list[dict]:
+        return [
+            {"name": a.name, "title": a.title, "status": a.status, "href": self.href(a.name, root)}
+            for a in self.record.analyses
+        ]
+
+    def common(self, root: str, current: str) -> dict:
+        return {
+            "run": self.record,
+            "root": root,
+            "single": self.single,
+            "current": current,
+            "home_href": self.href(None, root),
+            "nav": self.nav(root),
+        }
+
+    # stages --------------------------------------------------------------------------------
+    def write_tables(self) -> dict[str, dict[str, bytes]]:
+        """CSV bytes of every table; written to ``data/`` unless single-file."""
+        out: dict[str, dict[str, bytes]] = {}
+        for a in self.record.analyses:
+            files: dict[str, bytes] = {}
+            for name, frame in a.tables.items():
+                filename = csv_filename(name, files)
+                files[filename] = frame.to_csv(index=False).encode("utf-8")
+                if not self.single:
+                    path = self.root / "data" / self.slugs[a.name] / filename
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_bytes(files[filename])
+                    rel = path.relative_to(self.root).as_posix()
+                    self.csv_paths.setdefault(a.name, {})[name] = rel
+            out[a.name] = files
+        return out
+
+    def prepare(self, csvs: dict[str, dict[str, bytes]], page_budget_mb: float) -> list[AnalysisPage]:
+        pages = []
+        embed_left = int(page_budget_mb * MB * SINGLE_FILE_CSV_SHARE)
+        for a in self.record.analyses:
+            page = prepare_analysis(a, self.slugs[a.name])
+            for table, data in zip(page.tables, csvs[a.name].values(), strict=True):
+                if not self.single:
+                    table.href = f"../data/{self.slugs[a.name]}/{table.filename}"
+                elif len(data) * 4 // 3 <= embed_left:
+                    table.href = data_uri(data, "text/csv;charset=utf-8")
+                    embed_left -= len(data) * 4 // 3
+                else:
+                    table.note = (
+                        "too large to embed in a single file: build the report without "
+                        "--single-file to download it"
+                    )
+            for chart in page.charts:
+                if chart.kind != "png" or chart.png is None:
+                    continue
+                if self.single:
+                    chart.src = data_uri(chart.png, "image/png")
+                else:
+                    rel = Path("assets") / "charts" / self.slugs[a.name] / f"{chart.name}.png"
+                    (self.root / rel).parent.mkdir(parents=True, exist_ok=True)
+                    (self.root / rel).write_bytes(chart.png)
+                    chart.src = f"../{rel.as_posix()}"
+                    page.image_bytes += len(chart.png)
+            pages.append(page)
+        return pages
+
+    def analysis_context(self, page: AnalysisPage, root: str) -> dict:
+        return {
+            **self.common(root, page.record.name),
+            **page.context(),
+            "status_class": _status_class(page.record.status),
+            "layout": "fragment.html" if self.single else "base.html",
+            "part_id": f"analysis-{page.slug}",
+        }
+
+    def index_context(self, root: str) -> dict:
+        chart_spec = length_histogram(self.record.data.length_counts)
+        ctx = index_context(self.record, chart_spec, lambda name: self.href(name, root))
+        return {
+            **self.common(root, "index"),
+            **ctx,
+            "layout": "fragment.html" if self.single else "base.html",
+            "part_id": "overview",
+        }
+
+    def page_globals(self, has_charts: bool, root: str) -> dict:
+        ctx: dict = {"has_charts": has_charts, "render_js": Markup(read_static(self.env, "render.js"))}
+        if self.single:
+            bundle = _vega_bundle().replace("</script", "<\\/script")
+            ctx["vega_bundle"] = Markup(bundle) if has_charts else ""
+            ctx["inline_css"] = Markup(read_static(self.env, "style.css"))
+        return ctx
+
+    def render_pages(self, pages: list[AnalysisPage]) -> None:
+        if self.single:
+            self.render_single(pages)
+            return
+        assets = self.root / "assets"
+        assets.mkdir(exist_ok=True)
+        (assets / "vega.js").write_text(_vega_bundle(), encoding="utf-8")
+        (assets / "style.css").write_text(read_static(self.env, "style.css"), encoding="utf-8")
+        index = self.env.get_template("index.html")
+        html = index.render(**self.index_context(""), **self.page_globals(True, ""))
+        self.write_page("index.html", html)
+        (self.root / "analyses").mkdir(exist_ok=True)
+        for page in pages:
+            template = self.env.select_template(
+                [f"analyses/{page.record.name}.html", "analysis.html"]
+            )
+            ctx = self.analysis_context(page, "../")
+            html = template.render(**ctx, **self.page_globals(page.has_vega, "../"))
+            self.write_page(f"analyses/{page.slug}.html", html, page.image_bytes)
+
+    def render_single(self, pages: list[AnalysisPage]) -> None:
+        glob = self.page_globals(True, "")
+        parts = [self.env.get_template("index.html").render(**self.index_context(""), **glob)]
+        for page in pages:
+            template = self.env.select_template(
+                [f"analyses/{page.record.name}.html", "analysis.html"]
+            )
+            parts.append(template.render(**self.analysis_context(page, ""), **glob))
+        single = self.env.get_template("single.html")
+        ctx = {**self.common("", "index"), **glob, "parts": [Markup(p) for p in parts]}
+        self.write_page("index.html", single.render(**ctx, page_title="Report"))
+
+    def write_page(self, rel: str, html: str, extra_bytes: int = 0) -> None:
+        data = html.encode("utf-8")
+        (self.root / rel).write_bytes(data)
+        self.page_sizes[rel] = len(data) + extra_bytes
+
+    def write_machine_files(self) -> None:
+        report = report_json(self.record, self.csv_paths)
+        (self.root / "report.json").write_text(dumps(report), encoding="utf-8")
+        (self.root / "summary.md").write_text(summary_markdown(self.record), encoding="utf-8")
+
+
+def _status_class(status: str) -> str:
+    return status if status in KNOWN_STATUSES else "unknown"
+
+
+def build_site(
+    record: RunRecord,
+    out: Path,
+    *,
+    single_file: bool = False,
+    page_budget_mb: float = 5,
+    site_budget_mb: float = 50,
+    template_dir: Path | None = None,
+) -> Path:
+    """Write the report for ``record`` to ``out`` (replaced as a whole) and return its index page.
+
+    ``template_dir`` holds templates that override the built-in ones, file by file. Raises
+    ``SiteTooLarge`` (a ``BadInput``) when a page or the site is over budget, and ``BadInput`` when
+    ``out`` is something other than an earlier report; either way nothing in ``out`` changes.
+    """
+    out = Path(out).absolute()
+    _check_destination(out)
+    env = make_environment(template_dir)
+    with staged_directory(out) as tmp:
+        writer = _SiteWriter(record, env, tmp, single_file)
+        csvs = writer.write_tables()
+        pages = writer.prepare(csvs, page_budget_mb)
+        writer.render_pages(pages)
+        writer.write_machine_files()
+        check_budget(
+            writer.page_sizes,
+            directory_size(tmp),
+            page_budget_mb=page_budget_mb,
+            site_budget_mb=site_budget_mb,
+        )
+    return out / "index.html"
+

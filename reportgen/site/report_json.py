@@ -1,0 +1,113 @@
+"""``report.json``: the machine-readable results of a run.
+
+The schema of the spec, extended with what else a reader may want to check in CI::
+
+    {"reportgen_version", "created", "seed", "device",          # spec
+     "total_seconds", "config", "versions",                     # extensions
+     "models": [{"name", "arch", "parameters", "accuracy", "classes",              # spec
+                 "source", "task", "vocab_size", "encoder_kind",
+                 "checkpoint_accuracy", "layers": [{...}], "confusion"}],
+     "data": {"spec", "examples", "classes",                                        # spec
+              "split", "total_examples", "class_counts"},
+     "analyses": {"<name>": {"status", "reason", "seconds", "metrics",              # spec
+                             "title", "headline", "tables": {"<t>": {"rows", "columns", "csv"}}}}}
+
+Numbers that are not finite (NaN, inf) become ``null``: the file is strict JSON. The same record
+gives the same file, byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+from dataclasses import asdict
+from typing import Any
+
+from reportgen.site.record import RunRecord
+
+
+def plain(value: Any) -> Any:
+    """Numpy scalars, tuples, non-finite floats... -> strict-JSON Python values."""
+    if value is None or isinstance(value, (str, bool)):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        x = float(value)
+        return x if math.isfinite(x) else None
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = sorted(value, key=str) if isinstance(value, (set, frozenset)) else value
+        return [plain(v) for v in items]
+    if hasattr(value, "tolist"):  # numpy arrays
+        return plain(value.tolist())
+    return str(value)
+
+
+def report_json(record: RunRecord, csv_paths: dict[str, dict[str, str]] | None = None) -> dict:
+    """The report as a dict. ``csv_paths[analysis][table]`` is the table's CSV path in the site."""
+    csv_paths = csv_paths or {}
+    models = []
+    for m in record.models:
+        models.append(
+            {
+                "name": m.name,
+                "arch": m.arch,
+                "parameters": m.parameters,
+                "accuracy": m.accuracy,
+                "classes": list(m.classes),
+                "source": m.source,
+                "task": m.task,
+                "vocab_size": m.vocab_size,
+                "encoder_kind": m.encoder_kind,
+                "checkpoint_accuracy": m.checkpoint_accuracy,
+                "layers": [asdict(layer) for layer in m.layers],
+                "confusion": m.confusion,
+            }
+        )
+    d = record.data
+    analyses = {}
+    for a in record.analyses:
+        tables = {
+            name: {
+                "rows": int(len(frame)),
+                "columns": [str(c) for c in frame.columns],
+                "csv": csv_paths.get(a.name, {}).get(name),
+            }
+            for name, frame in a.tables.items()
+        }
+        analyses[a.name] = {
+            "status": a.status,
+            "reason": a.reason,
+            "seconds": float(a.seconds),
+            "metrics": dict(a.metrics),
+            "title": a.title,
+            "headline": a.headline,
+            "tables": tables,
+        }
+    report = {
+        "reportgen_version": record.reportgen_version,
+        "created": record.created,
+        "seed": record.seed,
+        "device": record.device,
+        "total_seconds": record.total_seconds,
+        "config": record.config,
+        "versions": record.versions,
+        "models": models,
+        "data": {
+            "spec": d.spec,
+            "examples": d.examples,
+            "classes": list(d.classes),
+            "split": d.split,
+            "total_examples": d.total_examples,
+            "class_counts": dict(d.class_counts),
+        },
+        "analyses": analyses,
+    }
+    return plain(report)
+
+
+def dumps(report: dict) -> str:
+    return json.dumps(report, indent=2, ensure_ascii=False, allow_nan=False) + "\n"

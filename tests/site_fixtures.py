@@ -1,0 +1,227 @@
+"""A ``RunRecord`` built in code for the site tests: two models, every kind of content, hostile text.
+
+``make_record()`` has: a CNN and a BiLSTM card (layers, receptive fields, confusion matrices); a data
+card; ``saliency`` (Altair bar chart, small heatmap, signed token views incl. a long text, a table
+with hostile strings), ``variance_salience`` (a heatmap too large for the browser -> PNG),
+``filter_top_words`` (character token view), ``optimization`` (skipped) and ``neuron_sweep``
+(failed). The three hostile strings of ``XSS`` appear in the data spec (shown on every page), in
+table cells, tokens, class names, notes, a chart title and the failure reason.
+"""
+
+from __future__ import annotations
+
+import math
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+from reportgen.site.record import (
+    AnalysisRecord,
+    ChartSpec,
+    DataCard,
+    LayerCard,
+    ModelCard,
+    RunRecord,
+    TokenScores,
+    TokenView,
+)
+
+SCRIPT = "<script>alert(1)</script>"
+IMG = '"><img src=x onerror=alert(1)>'
+TEMPLATE = "{{7*7}}"
+XSS = (SCRIPT, IMG, TEMPLATE)
+CLASSES = ["negative", IMG]
+BIG_HEATMAP = (160, 150)  # rows x columns = 24,000 cells: over the PNG threshold
+
+
+def _models() -> list[ModelCard]:
+    cnn = ModelCard(
+        name="cnn",
+        arch="text_cnn",
+        source="checkpoints/cnn.pt",
+        task="classify",
+        parameters=1_234_567,
+        classes=CLASSES,
+        vocab_size=20_000,
+        encoder_kind="word",
+        accuracy=0.8125,
+        checkpoint_accuracy=0.7996,
+        layers=[
+            LayerCard("embedding", "embedding", 300, 1),
+            LayerCard("convs.0", "conv", 100, 3),
+            LayerCard("convs.1", "conv", 100, 7),
+            LayerCard("pool", "pool", 100, None),
+            LayerCard("fc", "linear", 2, None),
+        ],
+        confusion=[[50, 10], [5, 15]],
+    )
+    lstm = ModelCard(
+        name="bilstm",
+        arch="bilstm",
+        source="checkpoints/bilstm.pt",
+        task="classify",
+        parameters=654_321,
+        classes=CLASSES,
+        vocab_size=20_000,
+        encoder_kind="word",
+        accuracy=0.775,
+        checkpoint_accuracy=None,
+        layers=[
+            LayerCard("embedding", "embedding", 300, 1),
+            LayerCard("rnn", "recurrent", 256, None),
+            LayerCard("fc", "linear", 2, None),
+        ],
+        confusion=[[45, 15], [3, 17]],
+    )
+    return [cnn, lstm]
+
+
+def _bar_chart() -> ChartSpec:
+    frame = pd.DataFrame(
+        {"token": ["good", "bad", SCRIPT, IMG, TEMPLATE, "movie"], "share": [0.3, 0.25, 0.1, 0.1, 0.05, 0.2]}
+    )
+    chart = (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(x=alt.X("share:Q"), y=alt.Y("token:N", sort="-x"), tooltip=["token", "share"])
+        .properties(width=400, height=180)
+    )
+    return ChartSpec("top_tokens", f"Top tokens {SCRIPT}", chart.to_dict(), caption=IMG)
+
+
+def _heatmap(rows: int, cols: int, name: str, title: str) -> ChartSpec:
+    rng = np.random.default_rng(rows * cols)
+    values = [
+        {"token": f"t{i:03d}", "dim": j, "score": float(rng.random())}
+        for i in range(rows)
+        for j in range(cols)
+    ]
+    spec = {
+        "$schema": alt.SCHEMA_URL,
+        "data": {"values": values},
+        "mark": "rect",
+        "encoding": {
+            "x": {"field": "dim", "type": "ordinal", "axis": {"labels": False, "ticks": False}},
+            "y": {"field": "token", "type": "ordinal"},
+            "color": {"field": "score", "type": "quantitative"},
+        },
+        "width": min(600, cols * 12),
+        "height": min(600, rows * 12),
+    }
+    return ChartSpec(name, title, spec, caption="Embedding dimensions across, tokens down.")
+
+
+def _token_views() -> list[TokenView]:
+    words = ["this", "movie", "is", "not", "good", SCRIPT, IMG, TEMPLATE]
+    short = TokenScores("cnn", 3, words, [0.1, 0.4, -0.05, -0.9, 0.8, 0.3, -0.3, 0.0], "negative", IMG)
+    long_tokens = [f"word{i}" for i in range(400)]
+    long_scores = [math.sin(i / 7) for i in range(400)]
+    long = TokenScores("bilstm", 7, long_tokens, long_scores, IMG, IMG, caption="a long review")
+    return [
+        TokenView("gradients", "Signed gradient x input", [short, long], caption=TEMPLATE, signed=True),
+        TokenView("magnitude", "Saliency |dS/de|", [TokenScores("cnn", 3, words, [abs(s) for s in short.scores])]),
+    ]
+
+
+def _saliency() -> AnalysisRecord:
+    n = 120
+    tokens = pd.DataFrame(
+        {
+            "model": ["cnn", "bilstm"] * (n // 2),
+            "example_id": np.arange(n),
+            "token": [XSS[i % 3] for i in range(n)],
+            "score": np.linspace(0.0, 1.0, n),
+        }
+    )
+    return AnalysisRecord(
+        name="saliency",
+        title="First-derivative saliency",
+        status="ok",
+        seconds=1.25,
+        metrics={"examples": 120, "top_token_share": 0.4125},
+        headline="top_token_share",
+        tables={"tokens": tokens, "by_model": pd.DataFrame({"model": ["cnn", "bilstm"], "mean": [0.5, 0.25]})},
+        charts=[_bar_chart(), _heatmap(12, 20, "heatmap", "Token x dimension saliency")],
+        token_views=_token_views(),
+        notes=[f"Texts may contain {SCRIPT}", IMG],
+        method=f"Li et al. (2016): S(e) = |dS_c/de|.\n\nTemplates are not evaluated: {TEMPLATE}.",
+        how_to_read="Darker tokens moved the class score more.\n\nBlue lowers it, red raises it.",
+        citation="Li, Chen, Hovy, Jurafsky (2016). Visualizing and understanding neural models in NLP.",
+        params={"top_k": 5, "examples": 120},
+    )
+
+
+def _variance() -> AnalysisRecord:
+    rows, cols = BIG_HEATMAP
+    cells = pd.DataFrame(
+        {"token": np.repeat(np.arange(rows), cols), "dim": np.tile(np.arange(cols), rows), "value": 0.5}
+    )
+    return AnalysisRecord(
+        name="variance_salience",
+        title="Variance salience",
+        status="ok",
+        seconds=0.5,
+        metrics={"examples": 40},
+        tables={"cells": cells},
+        charts=[_heatmap(rows, cols, "big", "Variance salience, all tokens")],
+        method="(e_ij - mean_j)^2 for each word i and dimension j.",
+    )
+
+
+def _filters() -> AnalysisRecord:
+    chars = list("the cat sat\non the mat")
+    view = TokenView(
+        "chars",
+        "Characters",
+        [TokenScores("cnn", 1, chars, [i / len(chars) for i in range(len(chars))])],
+    )
+    return AnalysisRecord(
+        name="filter_top_words",
+        title="Filter top words",
+        status="ok",
+        seconds=3.0,
+        metrics={"filters": 300, "dead_filters": 4, "median_activation_frequency": 0.14},
+        headline="dead_filters",
+        token_views=[view],
+    )
+
+
+def make_record() -> RunRecord:
+    return RunRecord(
+        reportgen_version="0.1.0",
+        created="2024-05-01T12:00:00+00:00",
+        seed=13,
+        device="cpu",
+        config={"run": {"max_examples": 120}, "saliency": {"top_k": 5}},
+        versions={"python": "3.11.9", "torch": "2.3.0", "altair": alt.__version__},
+        models=_models(),
+        data=DataCard(
+            spec=f"csv:texts/{SCRIPT}{IMG}{TEMPLATE}.csv",
+            split="test",
+            examples=80,
+            total_examples=1066,
+            classes=CLASSES,
+            class_counts={"negative": 60, IMG: 20},
+            length_counts={i: (i * 7) % 13 + 1 for i in range(3, 60)},
+        ),
+        analyses=[
+            _saliency(),
+            _variance(),
+            _filters(),
+            AnalysisRecord(
+                name="optimization",
+                title="Input optimization",
+                status="skipped",
+                reason="model 'bilstm' has no convolutional layer",
+            ),
+            AnalysisRecord(
+                name="neuron_sweep",
+                title="Sentiment neuron",
+                status="failed",
+                seconds=0.2,
+                reason=f"RuntimeError: {SCRIPT} {IMG} {TEMPLATE}",
+            ),
+        ],
+        total_seconds=5.2,
+    )

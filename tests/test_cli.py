@@ -1,0 +1,118 @@
+"""The command line: bad input gives one message, exit code 2, no traceback, and writes nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from reportgen.cli import main
+from reportgen.data.encoding import TextEncoder
+from reportgen.models.architectures import ARCHITECTURES
+from reportgen.models.checkpoint import Checkpoint, save_checkpoint
+
+
+@pytest.fixture
+def checkpoint(tmp_path: Path) -> Path:
+    """An untrained kim-cnn checkpoint that knows the classes neg/pos."""
+    texts = ["a good film", "a bad film", "not good", "not bad at all"]
+    encoder = TextEncoder.fit("word", texts, max_len=16)
+    cls = ARCHITECTURES["kim-cnn"]
+    torch.manual_seed(0)
+    module = cls(cls.default_config(encoder.n_tokens, 2))
+    path = tmp_path / "kim.pt"
+    save_checkpoint(Checkpoint("kim-cnn", module.config, encoder, ["neg", "pos"], module.state_dict()), path)
+    return path
+
+
+@pytest.fixture
+def good_csv(tmp_path: Path) -> Path:
+    path = tmp_path / "good.csv"
+    path.write_text("text,label\na good film,pos\na bad film,neg\nnot good,neg\n", encoding="utf-8")
+    return path
+
+
+def invoke(args: list[str]):
+    return CliRunner().invoke(main, args, catch_exceptions=False)
+
+
+def bad_input_cases(tmp: Path, ckpt: Path, good_csv: Path) -> dict[str, tuple[list[str], str]]:
+    no_col = tmp / "nocol.csv"
+    no_col.write_text("review,label\nfine,pos\n", encoding="utf-8")
+    empty = tmp / "empty.csv"
+    empty.write_text("", encoding="utf-8")
+    unknown_labels = tmp / "labels.csv"
+    unknown_labels.write_text("text,label\na good film,pos\nmeh,maybe\n", encoding="utf-8")
+    latin = tmp / "latin.csv"
+    latin.write_bytes("text,label\ncaf\xe9 cr\xe8me,pos\n".encode("latin-1"))
+    data = f"csv:{good_csv}"
+    return {
+        "missing model": (["--model", str(tmp / "nope.pt"), "--data", data], "nope.pt"),
+        "missing data": (["--model", str(ckpt), "--data", f"mr:{tmp / 'no-such-dir'}"], "no-such-dir"),
+        "unknown prefix": (["--model", str(ckpt), "--data", "parquet:x"], "valid choices"),
+        "missing column": (["--model", str(ckpt), "--data", f"csv:{no_col}"], "review"),
+        "empty file": (["--model", str(ckpt), "--data", f"csv:{empty}"], "empty"),
+        "unknown labels": (["--model", str(ckpt), "--data", f"csv:{unknown_labels}"], "'maybe'"),
+        "not utf-8": (["--model", str(ckpt), "--data", f"csv:{latin}"], "UTF-8"),
+        "unknown analysis": (["--model", str(ckpt), "--data", data, "--only", "nope"], "saliency"),
+        "bad device": (["--model", str(ckpt), "--data", data, "--device", "tpu"], "auto, cpu"),
+        "not a checkpoint": (["--model", str(good_csv), "--data", data], "checkpoint"),
+    }
+
+
+CASES = [
+    "missing model", "missing data", "unknown prefix", "missing column", "empty file",
+    "unknown labels", "not utf-8", "unknown analysis", "bad device", "not a checkpoint",
+]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_exits_2_and_writes_nothing(case: str, tmp_path: Path, checkpoint: Path, good_csv: Path) -> None:
+    args, needle = bad_input_cases(tmp_path, checkpoint, good_csv)[case]
+    out = tmp_path / "site"
+    result = invoke(["run", *args, "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--quiet"])
+    assert result.exit_code == 2, result.output
+    assert needle in result.output
+    assert "Traceback" not in result.output
+    assert result.output.strip().count("\n") <= 1 or case == "unknown analysis"
+    assert not out.exists()
+
+
+def test_bad_input_keeps_the_previous_site(tmp_path: Path, checkpoint: Path, good_csv: Path) -> None:
+    out = tmp_path / "site"
+    out.mkdir()
+    (out / "index.html").write_text("previous report")
+    result = invoke(["run", "--model", str(checkpoint), "--data", f"csv:{tmp_path / 'gone.csv'}",
+                     "--out", str(out), "--quiet"])
+    assert result.exit_code == 2
+    assert [p.name for p in out.iterdir()] == ["index.html"]
+    assert (out / "index.html").read_text() == "previous report"
+
+
+def test_train_rejects_unknown_arch_with_the_choices(tmp_path: Path, good_csv: Path) -> None:
+    result = invoke(["train", "transformer-xl", "--data", f"csv:{good_csv}", "--out", str(tmp_path / "m.pt")])
+    assert result.exit_code == 2
+    assert "kim-cnn" in result.output and "byte-lstm-lm" in result.output
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_run_on_a_checkpoint_writes_report(tmp_path: Path, checkpoint: Path, good_csv: Path) -> None:
+    out = tmp_path / "site"
+    result = invoke(["run", "--model", str(checkpoint), "--data", f"csv:{good_csv}", "--out", str(out),
+                     "--cache-dir", str(tmp_path / "cache"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["models"][0]["arch"] == "kim-cnn"
+    assert report["data"]["examples"] == 3
+    assert report["analyses"]["saliency"]["status"] == "ok"
+    assert report["analyses"]["saliency"]["metrics"]["examples"] == 3
+
+
+def test_list_names_every_analysis_and_architecture() -> None:
+    result = invoke(["list"])
+    assert result.exit_code == 0
+    for name in ["saliency", "faithfulness", *ARCHITECTURES, "mr", "agnews", "hf:DIR_OR_NAME"]:
+        assert name in result.output

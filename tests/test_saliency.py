@@ -1,0 +1,88 @@
+"""saliency: hand-computed gradients on a hand-set model, and batched == one at a time."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from reportgen.analyses import saliency
+from reportgen.analyses.base import RunContext
+from reportgen.data.dataset import Dataset, Example
+from reportgen.data.encoding import TextEncoder
+from reportgen.models.adapter import HookedAdapter, ModelAdapter
+from tests.tiny_models import tanh_sum_model
+
+
+@pytest.fixture
+def tanh_adapter() -> HookedAdapter:
+    return HookedAdapter(tanh_sum_model(), source="tests:tanh_sum_model", device="cpu")
+
+
+def test_gradients_match_hand_computation(tanh_adapter: HookedAdapter) -> None:
+    tokens, mats, vecs, predicted = saliency.token_saliency(tanh_adapter, ["a b a", "b"])
+    assert tokens == [["a", "b", "a"], ["b"]]
+    assert predicted.tolist() == [1, 1]
+    # dS_pos/de = 2 * (1 - tanh^2) * (1, 2): a -> (2, 4), b -> (1.5, 3)
+    np.testing.assert_allclose(mats[0], [[2, 4], [1.5, 3], [2, 4]], rtol=1e-6)
+    np.testing.assert_allclose(vecs[0], [math.sqrt(20), math.sqrt(11.25), math.sqrt(20)], rtol=1e-6)
+    np.testing.assert_allclose(mats[1], [[1.5, 3]], rtol=1e-6)
+
+
+def test_label_target_differentiates_the_gold_class(tanh_adapter: HookedAdapter) -> None:
+    # dS_neg/de = -1 * (1 - tanh^2) * (1, 2): |.| -> a: (1, 2), b: (0.75, 1.5)
+    _, mats, _, _ = saliency.token_saliency(tanh_adapter, ["a b"], targets=[0])
+    np.testing.assert_allclose(mats[0], [[1, 2], [0.75, 1.5]], rtol=1e-6)
+
+
+def test_compute_tables_and_top_token_share(tanh_adapter: HookedAdapter) -> None:
+    examples = [Example("a b", "pos"), Example("b b b b", "pos")]
+    ctx = RunContext([tanh_adapter], examples, Dataset("t", {"test": examples}), torch.device("cpu"), 0)
+    result = saliency.compute(ctx, saliency.Params(heatmap_examples=1))
+    tokens = result.tables["tokens"]
+    assert list(tokens.columns) == saliency.TABLES["tokens"]
+    assert len(tokens) == 6
+    # "a b": norms 1 and 0.75 -> top share 4/7; "b b b b": equal -> 1/4
+    assert result.metrics["top_token_share"] == pytest.approx((4 / 7 + 1 / 4) / 2, rel=1e-6)
+    assert result.metrics["examples"] == 2
+    dims = result.tables["dimensions"]
+    # heatmaps go to the first readable example (4 to 14 words): "b b b b", 4 tokens x 2 dims
+    assert set(dims["example_id"]) == {1} and len(dims) == 4 * 2
+    assert tokens.groupby("example_id")["share"].sum().tolist() == pytest.approx([1.0, 1.0])
+    pres = saliency.present(result, saliency.Params(heatmap_examples=1, min_word_count=1))
+    assert {c.name for c in pres.charts} == {"heatmap-1", "top-words"}
+    assert pres.token_views[0].rows[0].scores == pytest.approx([1.0, 0.75])
+
+
+def _reference_models() -> list[ModelAdapter]:
+    from reportgen.models.architectures import ARCHITECTURES
+
+    texts = ["the film is not good at all", "a very fine and moving piece", "bad", "i loved it , though long"]
+    adapters = []
+    for arch, cls in ARCHITECTURES.items():
+        if cls.task != "classify":
+            continue
+        encoder = TextEncoder.fit(cls.encoder_kind, texts, max_len=32)
+        torch.manual_seed(0)
+        module = cls(cls.default_config(encoder.n_tokens, 2))
+        adapters.append(ModelAdapter(module, encoder, ["neg", "pos"], name=arch, arch=arch, source=arch))
+    return adapters
+
+
+@pytest.mark.parametrize("adapter", _reference_models(), ids=lambda a: a.name)
+def test_batched_equals_one_at_a_time(adapter: ModelAdapter) -> None:
+    texts = ["the film is not good at all", "bad", "a very fine and moving piece , though long", "i loved it"]
+    _, mats, vecs, pred = saliency.token_saliency(adapter, texts)
+    for i, text in enumerate(texts):
+        _, mats1, vecs1, pred1 = saliency.token_saliency(adapter, [text])
+        assert pred1[0] == pred[i]
+        np.testing.assert_allclose(vecs1[0], vecs[i], rtol=1e-4, atol=1e-7)
+        np.testing.assert_allclose(mats1[0], mats[i], rtol=1e-4, atol=1e-7)
+
+
+def test_non_classifiers_are_skipped_with_a_reason(tanh_adapter: HookedAdapter) -> None:
+    assert saliency.skip_reason(tanh_adapter) is None
+    tanh_adapter.task = "lm"
+    assert "classifier" in saliency.skip_reason(tanh_adapter)

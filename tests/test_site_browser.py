@@ -1,0 +1,181 @@
+"""The report in a real browser: Debian's Chromium through Playwright, from ``file://``, offline.
+
+Every page of a site and the single-file report must load with no console error, page error or
+failed request, draw every chart, load nothing from the network, show the hostile strings of the
+fixture as text and never open an ``alert``. Skipped only where Chromium or Playwright is missing
+(CI installs both: ``apt-get install chromium``, ``pip install playwright``; never
+``playwright install``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from site_fixtures import SCRIPT, XSS, make_record
+
+from reportgen.site.builder import build_site
+
+CHROMIUM = Path("/usr/bin/chromium")
+sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
+if not CHROMIUM.exists():
+    pytest.skip(f"{CHROMIUM} is not installed", allow_module_level=True)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+LOCAL_SCHEMES = ("file:", "data:", "about:", "blob:")
+
+ALL_CHARTS_DRAWN = """
+() => {
+  const charts = [...document.querySelectorAll('.chart')];
+  return charts.every(el => {
+    if (el.classList.contains('chart-error')) return true;  // reported below
+    const img = el.querySelector('img');
+    if (el.classList.contains('chart-png')) return img && img.complete && img.naturalWidth > 0;
+    return el.getAttribute('data-rendered') === 'true' && el.querySelector('svg, canvas');
+  });
+}
+"""
+
+REMOTE_ATTRIBUTES = """
+() => {
+  const found = [];
+  for (const el of document.querySelectorAll('*')) {
+    for (const name of ['src', 'href', 'xlink:href', 'srcset', 'poster', 'action']) {
+      const value = el.getAttribute(name);
+      if (value && /^\\s*(https?:)?\\/\\//i.test(value)) found.push(el.tagName + ' ' + name + '=' + value);
+    }
+  }
+  return found;
+}
+"""
+
+
+@dataclass
+class Visit:
+    """What happened while a page was open."""
+
+    url: str
+    problems: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+    text: str = ""
+    charts: int = 0
+    drawn: dict[str, int] = field(default_factory=dict)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def sites(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("browser")
+    record = make_record()
+    build_site(record, root / "site")
+    build_site(record, root / "single", single_file=True)
+    return {"site": root / "site", "single": root / "single"}
+
+
+def visit(browser, path: Path) -> Visit:
+    seen = Visit(path.as_uri())
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, offline=True)
+
+    def route(r) -> None:
+        if r.request.url.startswith(LOCAL_SCHEMES):
+            r.continue_()
+        else:
+            seen.problems.append(f"network request: {r.request.url}")
+            r.abort()
+
+    context.route("**/*", route)
+    page = context.new_page()
+    page.on("console", lambda m: m.type == "error" and seen.problems.append(f"console: {m.text}"))
+    page.on("pageerror", lambda e: seen.problems.append(f"page error: {e}"))
+    page.on(
+        "requestfailed",
+        lambda r: seen.problems.append(f"failed request: {r.url} {r.failure}"),
+    )
+
+    def on_dialog(d) -> None:
+        seen.dialogs.append(f"{d.type}: {d.message}")
+        d.dismiss()
+
+    page.on("dialog", on_dialog)
+    try:
+        page.goto(seen.url, wait_until="load")
+        page.wait_for_function(ALL_CHARTS_DRAWN, timeout=30_000)
+        page.wait_for_timeout(200)  # late errors and dialogs
+        errors = page.eval_on_selector_all(".chart-error", "els => els.map(e => e.textContent)")
+        seen.problems += [f"chart error: {e}" for e in errors]
+        seen.problems += [f"remote URL: {u}" for u in page.evaluate(REMOTE_ATTRIBUTES)]
+        seen.charts = page.locator(".chart").count()
+        seen.drawn = {
+            "svg": page.locator(".chart svg").count(),
+            "canvas": page.locator(".chart canvas").count(),
+            "img": page.locator(".chart img").count(),
+            "svg_script_label": page.locator("svg text", has_text=SCRIPT).count(),
+            "img_x": page.locator('img[src="x"]').count(),
+        }
+        seen.text = page.inner_text("body")
+    finally:
+        context.close()
+    return seen
+
+
+def _check(seen: Visit) -> None:
+    assert seen.problems == [], seen.url
+    assert seen.dialogs == [], seen.url
+    assert seen.drawn["img_x"] == 0
+    assert seen.drawn["svg"] + seen.drawn["canvas"] + seen.drawn["img"] >= seen.charts
+    for s in XSS:  # the data spec is on every page, in the navigation
+        assert s in seen.text, (seen.url, s)
+
+
+PAGES = [
+    "index.html",
+    "analyses/saliency.html",
+    "analyses/variance_salience.html",
+    "analyses/filter_top_words.html",
+    "analyses/optimization.html",
+    "analyses/neuron_sweep.html",
+]
+
+
+def test_every_page_is_listed(sites: dict[str, Path]) -> None:
+    found = sorted(p.relative_to(sites["site"]).as_posix() for p in sites["site"].rglob("*.html"))
+    assert found == sorted(PAGES)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_offline(browser, sites: dict[str, Path], page: str) -> None:
+    seen = visit(browser, sites["site"] / page)
+    _check(seen)
+    expected_charts = {"index.html": 1, "analyses/saliency.html": 2, "analyses/variance_salience.html": 1}
+    assert seen.charts == expected_charts.get(page, 0)
+    if page == "analyses/saliency.html":
+        assert seen.drawn["svg_script_label"] > 0  # a chart label, drawn as SVG text
+        assert "{{7*7}}" in seen.text and "Download CSV" in seen.text
+    if page == "analyses/variance_salience.html":
+        assert seen.drawn["img"] == 1
+
+
+def test_single_file_offline(browser, sites: dict[str, Path]) -> None:
+    seen = visit(browser, sites["single"] / "index.html")
+    _check(seen)
+    assert seen.charts == 4 and seen.drawn["img"] == 1
+    for title in ("First-derivative saliency", "Variance salience", "Sentiment neuron"):
+        assert title in seen.text

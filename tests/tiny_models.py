@@ -1,0 +1,41 @@
+"""Tiny models with hand-set weights whose analysis results can be worked out by hand."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from reportgen.data.encoding import TextEncoder
+from reportgen.data.vocab import Vocab
+from reportgen.models.adapter import UserModel
+
+ATANH_HALF = math.atanh(0.5)
+
+
+class TanhSum(nn.Module):
+    """logits = v * sum_t tanh(w . e_t): 2-d embeddings, vocabulary <pad> <unk> a b.
+
+    w = (1, 2); e_a = (0, 0) so w.e_a = 0; e_b = (atanh(0.5), 0) so w.e_b = atanh(0.5);
+    v = (-1, 2): class 1 ("pos") wins for any text made of a and b.
+    dS_1/de_t = 2 * (1 - tanh(w.e_t)^2) * w  ->  a: (2, 4), b: (1.5, 3).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(4, 2, padding_idx=0)
+        with torch.no_grad():
+            self.emb.weight.copy_(torch.tensor([[0.0, 0.0], [0.0, 0.0], [0.0, 0.0], [ATANH_HALF, 0.0]]))
+        self.w = nn.Parameter(torch.tensor([1.0, 2.0]))
+        self.v = nn.Parameter(torch.tensor([-1.0, 2.0]))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        e = self.emb(ids)  # (B, T, 2)
+        h = torch.tanh(e @ self.w) * ids.ne(0)  # (B, T)
+        return h.sum(1, keepdim=True) * self.v  # (B, 2)
+
+
+def tanh_sum_model() -> UserModel:
+    encoder = TextEncoder("word", Vocab(["<pad>", "<unk>", "a", "b"]), max_len=32)
+    return UserModel(TanhSum(), encoder, ["neg", "pos"], name="tanh-sum")
