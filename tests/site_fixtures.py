@@ -79,7 +79,10 @@ def _models() -> list[ModelCard]:
 
 def _bar_chart() -> ChartSpec:
     frame = pd.DataFrame(
-        {"token": ["good", "bad", SCRIPT, IMG, TEMPLATE, "movie"], "share": [0.3, 0.25, 0.1, 0.1, 0.05, 0.2]}
+        {
+            "token": ["good", "bad", SCRIPT, IMG, TEMPLATE, "movie"],
+            "share": [0.3, 0.25, 0.1, 0.1, 0.05, 0.2],
+        }
     )
     chart = (
         alt.Chart(frame)
@@ -114,13 +117,21 @@ def _heatmap(rows: int, cols: int, name: str, title: str) -> ChartSpec:
 
 def _token_views() -> list[TokenView]:
     words = ["this", "movie", "is", "not", "good", SCRIPT, IMG, TEMPLATE]
-    short = TokenScores("cnn", 3, words, [0.1, 0.4, -0.05, -0.9, 0.8, 0.3, -0.3, 0.0], "negative", IMG)
+    short = TokenScores(
+        "cnn", 3, words, [0.1, 0.4, -0.05, -0.9, 0.8, 0.3, -0.3, 0.0], "negative", IMG
+    )
     long_tokens = [f"word{i}" for i in range(400)]
     long_scores = [math.sin(i / 7) for i in range(400)]
     long = TokenScores("bilstm", 7, long_tokens, long_scores, IMG, IMG, caption="a long review")
     return [
-        TokenView("gradients", "Signed gradient x input", [short, long], caption=TEMPLATE, signed=True),
-        TokenView("magnitude", "Saliency |dS/de|", [TokenScores("cnn", 3, words, [abs(s) for s in short.scores])]),
+        TokenView(
+            "gradients", "Signed gradient x input", [short, long], caption=TEMPLATE, signed=True
+        ),
+        TokenView(
+            "magnitude",
+            "Saliency |dS/de|",
+            [TokenScores("cnn", 3, words, [abs(s) for s in short.scores])],
+        ),
     ]
 
 
@@ -141,7 +152,10 @@ def _saliency() -> AnalysisRecord:
         seconds=1.25,
         metrics={"examples": 120, "top_token_share": 0.4125},
         headline="top_token_share",
-        tables={"tokens": tokens, "by_model": pd.DataFrame({"model": ["cnn", "bilstm"], "mean": [0.5, 0.25]})},
+        tables={
+            "tokens": tokens,
+            "by_model": pd.DataFrame({"model": ["cnn", "bilstm"], "mean": [0.5, 0.25]}),
+        },
         charts=[_bar_chart(), _heatmap(12, 20, "heatmap", "Token x dimension saliency")],
         token_views=_token_views(),
         notes=[f"Texts may contain {SCRIPT}", IMG],
@@ -155,7 +169,11 @@ def _saliency() -> AnalysisRecord:
 def _variance() -> AnalysisRecord:
     rows, cols = BIG_HEATMAP
     cells = pd.DataFrame(
-        {"token": np.repeat(np.arange(rows), cols), "dim": np.tile(np.arange(cols), rows), "value": 0.5}
+        {
+            "token": np.repeat(np.arange(rows), cols),
+            "dim": np.tile(np.arange(cols), rows),
+            "value": 0.5,
+        }
     )
     return AnalysisRecord(
         name="variance_salience",

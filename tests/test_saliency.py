@@ -86,3 +86,37 @@ def test_non_classifiers_are_skipped_with_a_reason(tanh_adapter: HookedAdapter) 
     assert saliency.skip_reason(tanh_adapter) is None
     tanh_adapter.task = "lm"
     assert "classifier" in saliency.skip_reason(tanh_adapter)
+
+
+def test_decoding_saliency_of_a_context_free_autoencoder() -> None:
+    from tests.tiny_models import tied_copy_model
+
+    adapter = HookedAdapter(tied_copy_model(), source="t", device="cpu")
+    adapter.task = "autoencode"
+    tokens, mats, outs = saliency.decoding_saliency(adapter, ["a b a", "b"])
+    assert outs == [[2, 3, 2], [3]]  # reconstructs a b a / b
+    expected = math.sqrt(10) / (math.e + 3)
+    np.testing.assert_allclose(mats[0], np.diag([expected] * 3), atol=1e-7, rtol=1e-6)
+    examples = [Example("a b a"), Example("b a")]
+    ctx = RunContext([adapter], examples, Dataset("t", {"test": examples}), torch.device("cpu"), 0)
+    result = saliency.compute(ctx, saliency.Params())
+    assert result.metrics["tied-copy.diagonal_share"] == pytest.approx(1.0)
+    assert len(result.tables["decoding"]) == 9 + 4
+    assert result.tables["tokens"].empty
+    assert [c.name for c in saliency.present(result, saliency.Params()).charts] == ["decoding-0", "decoding-1"]
+
+
+def test_seq2seq_decoding_batched_equals_one_at_a_time() -> None:
+    from reportgen.models.architectures import ARCHITECTURES
+
+    cls = ARCHITECTURES["seq2seq-ae"]
+    texts = ["the film is not good", "bad", "a fine and moving piece , though long"]
+    encoder = TextEncoder.fit("word", texts, max_len=16)
+    torch.manual_seed(0)
+    adapter = ModelAdapter(cls(cls.default_config(encoder.n_tokens, 0)), encoder, [], name="ae",
+                           arch="seq2seq-ae", source="t", task="autoencode")
+    _, mats, outs = saliency.decoding_saliency(adapter, texts)
+    for i, text in enumerate(texts):
+        _, mats1, outs1 = saliency.decoding_saliency(adapter, [text])
+        assert outs1[0] == outs[i]
+        np.testing.assert_allclose(mats1[0], mats[i], rtol=1e-4, atol=1e-7)

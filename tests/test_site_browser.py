@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from site_fixtures import SCRIPT, XSS, make_record
+from tests.site_fixtures import SCRIPT, XSS, make_record
 
 from reportgen.site.builder import build_site
 
@@ -164,7 +164,11 @@ def test_every_page_is_listed(sites: dict[str, Path]) -> None:
 def test_page_offline(browser, sites: dict[str, Path], page: str) -> None:
     seen = visit(browser, sites["site"] / page)
     _check(seen)
-    expected_charts = {"index.html": 1, "analyses/saliency.html": 2, "analyses/variance_salience.html": 1}
+    expected_charts = {
+        "index.html": 1,
+        "analyses/saliency.html": 2,
+        "analyses/variance_salience.html": 1,
+    }
     assert seen.charts == expected_charts.get(page, 0)
     if page == "analyses/saliency.html":
         assert seen.drawn["svg_script_label"] > 0  # a chart label, drawn as SVG text
@@ -179,3 +183,21 @@ def test_single_file_offline(browser, sites: dict[str, Path]) -> None:
     assert seen.charts == 4 and seen.drawn["img"] == 1
     for title in ("First-derivative saliency", "Variance salience", "Sentiment neuron"):
         assert title in seen.text
+
+
+def test_harness_catches_what_it_should(browser, tmp_path: Path) -> None:
+    """A deliberately broken page (unescaped text, a remote image, a JS error) is caught."""
+    user = tmp_path / "templates" / "analyses"
+    user.mkdir(parents=True)
+    (user / "saliency.html").write_text(
+        '{% extends "analysis.html" %}{% block extra %}{{ a.notes[0]|safe }}'
+        '<img src="https://example.com/x.png"><script>undefinedFunction()</script>{% endblock %}',
+        encoding="utf-8",
+    )
+    build_site(make_record(), tmp_path / "bad", template_dir=tmp_path / "templates")
+    seen = visit(browser, tmp_path / "bad" / "analyses" / "saliency.html")
+    assert seen.dialogs == ["alert: 1"]
+    joined = "\n".join(seen.problems)
+    assert "network request: https://example.com/x.png" in joined
+    assert "remote URL: IMG src=https://example.com/x.png" in joined
+    assert "undefinedFunction" in joined

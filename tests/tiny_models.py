@@ -39,3 +39,26 @@ class TanhSum(nn.Module):
 def tanh_sum_model() -> UserModel:
     encoder = TextEncoder("word", Vocab(["<pad>", "<unk>", "a", "b"]), max_len=32)
     return UserModel(TanhSum(), encoder, ["neg", "pos"], name="tanh-sum")
+
+
+class TiedCopy(nn.Module):
+    """A context-free "autoencoder": logits_t = E e_t with the embedding table E tied to the output.
+
+    E: <pad> (0, 0), <unk> (0, 0), a (1, 0), b (0, 1). Output t depends on input t alone, so all of
+    step t's saliency falls on input t. For input a: log p(a) = 1 - log(e + 3) and
+    d log p(a) / d e_a = (1, 0) - (e (1, 0) + (0, 1)) / (e + 3) = (3, -1) / (e + 3).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(4, 2, padding_idx=0)
+        with torch.no_grad():
+            self.emb.weight.copy_(torch.tensor([[0.0, 0.0], [0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.emb(ids) @ self.emb.weight.T  # (B, T, V)
+
+
+def tied_copy_model() -> UserModel:
+    encoder = TextEncoder("word", Vocab(["<pad>", "<unk>", "a", "b"]), max_len=32)
+    return UserModel(TiedCopy(), encoder, [], name="tied-copy")

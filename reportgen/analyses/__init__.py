@@ -33,4 +33,5 @@ def get(name: str) -> ModuleType:
 
 def summaries() -> dict[str, str]:
     """Name -> one line (the module docstring's first line) for ``reportgen list``."""
-    return {name: (get(name).__doc__ or "").strip().splitlines()[0] for name in REGISTRY}
+    lines = {name: (get(name).__doc__ or "").strip().splitlines()[0] for name in REGISTRY}
+    return {name: line.removeprefix(f"{name}: ") for name, line in lines.items()}

@@ -14,10 +14,16 @@ Outputs (tables):
 - ``dimensions``: one row per (model, example, position, dimension) for the ``heatmap_examples``
   shortest-ish examples: |gradient| (Li et al.'s token x dimension heatmaps, models side by side).
 - ``words``: per (model, word type): mean saliency and count, over the evaluated data.
-Metrics: ``examples``, ``top_token_share`` (mean share of the most salient token, over models and
-examples), and per model ``<model>.top_token_share``.
+- ``decoding``: for sequence-to-sequence autoencoders (Li et al.'s output x input heatmaps), one row
+  per (model, example, output position, input position): the saliency of each input token for the
+  log-probability of the token reconstructed at each decoding step. The decoder is teacher-forced
+  with the input embeddings shifted right, so input t-1 also reaches output t directly.
+Metrics: ``examples``, ``top_token_share`` (mean share of the most salient token, over classifiers
+and examples), per model ``<model>.top_token_share``, and for autoencoders
+``<model>.diagonal_share`` (mean share of output step t's saliency that falls on input token t).
 
-Cost: one forward and one backward pass per batch and model: about 3x a plain evaluation.
+Cost: one forward and one backward pass per batch and classifier (about 3x a plain evaluation);
+one backward pass per decoding step for autoencoders, so only ``decoding_examples`` texts.
 """
 
 from __future__ import annotations
@@ -62,6 +68,8 @@ TABLES = {
     "tokens": ["model", "example_id", "position", "token", "saliency", "share", "label", "predicted"],
     "dimensions": ["model", "example_id", "position", "token", "dimension", "saliency"],
     "words": ["model", "word", "mean_saliency", "count"],
+    "decoding": ["model", "example_id", "output_position", "output_token", "input_position",
+                 "input_token", "saliency"],
 }
 
 
@@ -72,20 +80,22 @@ class Params:
     token_view_examples: int = 12
     min_word_count: int = 3
     top_words: int = 20
+    decoding_examples: int = 24
 
     def validate(self) -> list[str]:
         problems = []
         if self.target not in ("predicted", "label"):
             problems.append(f"saliency.target must be 'predicted' or 'label', not {self.target!r}")
-        for name in ("heatmap_examples", "token_view_examples", "min_word_count", "top_words"):
+        for name in ("heatmap_examples", "token_view_examples", "min_word_count", "top_words", "decoding_examples"):
             if getattr(self, name) < 0:
                 problems.append(f"saliency.{name} must be >= 0")
         return problems
 
 
 def skip_reason(model: ModelAdapter) -> str | None:
-    if not model.is_classifier:
-        return f"{model.name} is a {model.task} model; class-score saliency needs a classifier"
+    if model.task not in ("classify", "autoencode"):
+        return (f"{model.name} is a {model.task} model; saliency needs a classifier or a "
+                "sequence-to-sequence autoencoder")
     return None
 
 
@@ -126,7 +136,13 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     dim_frames: list[pd.DataFrame] = []
     metrics: dict[str, float] = {"examples": float(len(texts))}
     shares_all: list[float] = []
+    decoding_frames = []
     for model in ctx.models:
+        if model.task == "autoencode":
+            frame = _decoding_table(model, texts[: params.decoding_examples], ctx.batch_size)
+            metrics[f"{model.name}.diagonal_share"] = _diagonal_share(frame)
+            decoding_frames.append(frame)
+            continue
         labels = [ex.label for ex in ctx.examples]
         label_idx = model.class_index(labels) if params.target == "label" else None
         shares: list[float] = []
@@ -165,11 +181,65 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     metrics["top_token_share"] = float(np.mean(shares_all)) if shares_all else 0.0
     tokens_df = pd.DataFrame(token_rows, columns=TABLES["tokens"])
     dims_df = pd.concat(dim_frames, ignore_index=True) if dim_frames else pd.DataFrame(columns=TABLES["dimensions"])
+    decoding = (pd.concat(decoding_frames, ignore_index=True) if decoding_frames
+                else pd.DataFrame(columns=TABLES["decoding"]))
     return AnalysisResult(
-        tables={"tokens": tokens_df, "dimensions": dims_df, "words": _word_table(tokens_df, params)},
+        tables={"tokens": tokens_df, "dimensions": dims_df, "words": _word_table(tokens_df, params),
+                "decoding": decoding},
         metrics=metrics,
         notes=[f"Gradients of the {params.target} class score; token saliency = L2 norm over dimensions."],
     )
+
+
+def decoding_saliency(model: ModelAdapter, texts: list[str]) -> tuple[list[list[str]], list[np.ndarray], list[list[int]]]:
+    """Per example: input tokens, the (T_out, T_in) saliency matrix, the reconstructed token ids.
+
+    Row t is the L2 norm over embedding dimensions of d log p(y_t) / d e, where y_t is the token the
+    model reconstructs (its argmax) at step t. One backward pass per step, batched over examples.
+    """
+    batch = model.encode(texts)
+    assert batch.mask is not None
+    with model.gradients():
+        emb = model.embed(batch.ids).detach().requires_grad_(True)  # (B, T, E)
+        logp = torch.log_softmax(model.forward_from_embeddings(emb, batch.mask).float(), -1)  # (B, T, V)
+        best = logp.argmax(-1)  # (B, T)
+        picked = logp.gather(2, best[..., None]).squeeze(-1) * batch.mask  # (B, T)
+        rows = []
+        for t in range(picked.shape[1]):
+            (grad,) = torch.autograd.grad(picked[:, t].sum(), emb, retain_graph=True)  # (B, T, E)
+            rows.append(grad.float().pow(2).sum(-1).sqrt())  # (B, T_in)
+    matrix = torch.stack(rows, 1).cpu().numpy()  # (B, T_out, T_in)
+    lengths = [len(t) for t in batch.tokens]
+    ids = best.cpu().tolist()
+    return batch.tokens, [matrix[i, :n, :n] for i, n in enumerate(lengths)], [ids[i][:n] for i, n in enumerate(lengths)]
+
+
+def _decoding_table(model: ModelAdapter, texts: list[str], batch_size: int) -> pd.DataFrame:
+    frames = []
+    for start in range(0, len(texts), batch_size):
+        tokens, mats, outs = decoding_saliency(model, texts[start : start + batch_size])
+        for offset, (toks, mat, out) in enumerate(zip(tokens, mats, outs, strict=True)):
+            n = len(toks)
+            frames.append(pd.DataFrame({
+                "model": model.name,
+                "example_id": start + offset,
+                "output_position": np.repeat(np.arange(n), n),
+                "output_token": np.repeat(np.array([model.encoder.token_text(i) for i in out], dtype=object), n),
+                "input_position": np.tile(np.arange(n), n),
+                "input_token": np.tile(np.array(toks, dtype=object), n),
+                "saliency": mat.reshape(-1).astype(float),
+            }))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=TABLES["decoding"])
+
+
+def _diagonal_share(frame: pd.DataFrame) -> float:
+    """Mean over (example, output step) of the share of saliency on the same input position."""
+    if frame.empty:
+        return 0.0
+    totals = frame.groupby(["example_id", "output_position"])["saliency"].transform("sum")
+    share = frame["saliency"] / totals.where(totals > 0, 1.0)
+    diagonal = frame["output_position"] == frame["input_position"]
+    return float(share[diagonal].mean())
 
 
 def _heatmap_examples(ctx: RunContext, k: int) -> list[int]:
@@ -233,7 +303,37 @@ def present(result: AnalysisResult, params: Params) -> Presentation:
                 f"Mean token saliency per word, words seen at least {params.min_word_count} times.",
             )
         )
+    decoding = result.tables.get("decoding")
+    if decoding is not None and not decoding.empty:
+        shown = sorted(decoding["example_id"].unique())[: max(params.heatmap_examples, 1)]
+        for example_id in shown:
+            charts.append(_decoding_heatmap(int(example_id), decoding[decoding["example_id"] == example_id]))
     return Presentation(charts=charts, token_views=[_token_view(tokens, params)] if not tokens.empty else [])
+
+
+def _decoding_heatmap(example_id: int, frame: pd.DataFrame) -> ChartSpec:
+    frame = frame.assign(
+        output=frame["output_position"].map("{:02d}".format) + " " + frame["output_token"].astype(str),
+        input=frame["input_position"].map("{:02d}".format) + " " + frame["input_token"].astype(str),
+    )
+    chart = (
+        alt.Chart(frame)
+        .mark_rect()
+        .encode(
+            x=alt.X("input:N", sort=sorted(frame["input"].unique()), title="input token"),
+            y=alt.Y("output:N", sort=sorted(frame["output"].unique()), title="decoding step (reconstructed token)"),
+            color=alt.Color("saliency:Q", scale=alt.Scale(scheme="oranges"), title="saliency"),
+            tooltip=["output_token", "input_token", alt.Tooltip("saliency:Q", format=".4g")],
+        )
+        .properties(width=alt.Step(18), height=alt.Step(16))
+        .facet(column=alt.Column("model:N", title=None))
+    )
+    return ChartSpec(
+        f"decoding-{example_id}",
+        f"Saliency of each input token for each decoding step, example {example_id}",
+        chart.to_dict(),
+        "Rows: decoding steps; columns: input tokens (Li et al. 2016's seq2seq heatmaps).",
+    )
 
 
 def _heatmap(example_id: int, frame: pd.DataFrame, tokens: pd.DataFrame) -> ChartSpec:

@@ -6,6 +6,7 @@ file loads with ``torch.load(weights_only=True)``: opening a checkpoint never ru
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,18 +39,24 @@ def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> None:
         "format_version": FORMAT_VERSION,
         "reportgen_version": __version__,
         "arch": ckpt.arch,
-        "config": ckpt.config,
+        "config": _plain(ckpt.config),
         "encoder": ckpt.encoder.to_dict(),
         "classes": list(ckpt.classes),
         "state_dict": {k: v.detach().cpu() for k, v in ckpt.state_dict.items()},
         "metrics": {k: float(v) for k, v in ckpt.metrics.items()},
-        "info": ckpt.info,
+        "info": _plain(ckpt.info),
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     torch.save(payload, tmp)
     tmp.replace(path)
+
+
+def _plain(value: Any) -> Any:
+    """Only plain JSON types survive (a str subclass such as torch's version string would not
+    load with weights_only=True)."""
+    return json.loads(json.dumps(value, default=str))
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:

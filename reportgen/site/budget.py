@@ -49,11 +49,11 @@ def check_budget(
         raise SiteTooLarge(
             f"page over the {page_budget_mb:g} MB page budget: {'; '.join(problems)}. "
             "Evaluate fewer examples (--max-examples), or raise the budget "
-            "(page_budget_mb in the [site] section of the config)"
+            "(page_budget_mb = ... in the [run] table of the --config file)"
         )
     if site_size > site_budget_mb * MB:
         raise SiteTooLarge(
             f"the site is {format_size(site_size)}, over the {site_budget_mb:g} MB site budget. "
             "Evaluate fewer examples (--max-examples), or raise the budget "
-            "(site_budget_mb in the [site] section of the config)"
+            "(site_budget_mb = ... in the [run] table of the --config file)"
         )

@@ -115,7 +115,9 @@ class _SiteWriter:
             out[a.name] = files
         return out
 
-    def prepare(self, csvs: dict[str, dict[str, bytes]], page_budget_mb: float) -> list[AnalysisPage]:
+    def prepare(
+        self, csvs: dict[str, dict[str, bytes]], page_budget_mb: float
+    ) -> list[AnalysisPage]:
         pages = []
         embed_left = int(page_budget_mb * MB * SINGLE_FILE_CSV_SHARE)
         for a in self.record.analyses:
@@ -165,7 +167,10 @@ class _SiteWriter:
         }
 
     def page_globals(self, has_charts: bool, root: str) -> dict:
-        ctx: dict = {"has_charts": has_charts, "render_js": Markup(read_static(self.env, "render.js"))}
+        ctx: dict = {
+            "has_charts": has_charts,
+            "render_js": Markup(read_static(self.env, "render.js")),
+        }
         if self.single:
             bundle = _vega_bundle().replace("</script", "<\\/script")
             ctx["vega_bundle"] = Markup(bundle) if has_charts else ""
@@ -250,4 +255,3 @@ def build_site(
             site_budget_mb=site_budget_mb,
         )
     return out / "index.html"
-

@@ -110,7 +110,10 @@ def prepare_chart(
 def length_histogram(length_counts: Mapping[int, int], *, max_bins: int = 40) -> dict[str, Any]:
     """Vega-Lite spec: how many texts have each length (in word tokens), binned when wide."""
     frame = pd.DataFrame(
-        {"length": [int(k) for k in length_counts], "texts": [int(v) for v in length_counts.values()]}
+        {
+            "length": [int(k) for k in length_counts],
+            "texts": [int(v) for v in length_counts.values()],
+        }
     )
     if frame.empty:
         frame = pd.DataFrame({"length": [0], "texts": [0]})

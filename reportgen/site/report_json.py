@@ -72,7 +72,7 @@ def report_json(record: RunRecord, csv_paths: dict[str, dict[str, str]] | None =
     for a in record.analyses:
         tables = {
             name: {
-                "rows": int(len(frame)),
+                "rows": len(frame),
                 "columns": [str(c) for c in frame.columns],
                 "csv": csv_paths.get(a.name, {}).get(name),
             }

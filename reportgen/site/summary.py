@@ -7,7 +7,6 @@ text on GitHub: no HTML, no Markdown markup, no broken table, no @-mention.
 
 from __future__ import annotations
 
-import math
 import re
 
 from reportgen.site.record import AnalysisRecord, RunRecord
@@ -35,20 +34,17 @@ def headline(analysis: AnalysisRecord) -> tuple[str, float | None]:
     return "", None
 
 
-def _value(value: object) -> str:
-    if isinstance(value, float) and not math.isfinite(value):
-        return "–"
-    return format_number(value)
-
-
 def summary_markdown(record: RunRecord) -> str:
     d = record.data
+    facts = (
+        f"Data {md_escape(d.spec)} ({md_escape(d.split)}): {d.examples:,} examples, "
+        f"{len(d.classes)} classes. Seed {record.seed}, device {md_escape(record.device)}, "
+        f"reportgen {md_escape(record.reportgen_version)}, {format_seconds(record.total_seconds)}."
+    )
     lines = [
         "### reportgen report",
         "",
-        f"Data {md_escape(d.spec)} ({md_escape(d.split)}): {d.examples:,} examples, "
-        f"{len(d.classes)} classes. Seed {record.seed}, device {md_escape(record.device)}, "
-        f"reportgen {md_escape(record.reportgen_version)}, {format_seconds(record.total_seconds)}.",
+        facts,
         "",
         "| Model | Architecture | Parameters | Accuracy |",
         "|---|---|---:|---:|",
@@ -62,7 +58,7 @@ def summary_markdown(record: RunRecord) -> str:
     for a in record.analyses:
         if a.status == "ok":
             name, value = headline(a)
-            shown = f"{md_escape(name)} = {_value(value)}" if name else ""
+            shown = f"{md_escape(name)} = {format_number(value)}" if name else ""
         else:
             shown = md_escape(a.reason or "no reason given")
         lines.append(

@@ -50,9 +50,7 @@ class PreparedTokenView:
 
 def visible(text: str) -> str:
     """Control characters (word markers, padding) as their visible Unicode pictures."""
-    return "".join(
-        chr(0x2400 + ord(c)) if ord(c) < 32 and c not in "\n\t" else c for c in text
-    )
+    return "".join(chr(0x2400 + ord(c)) if ord(c) < 32 and c not in "\n\t" else c for c in text)
 
 
 def _rgba(rgb: tuple[int, int, int], alpha: float) -> str:

@@ -15,6 +15,17 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 
+def init_embedding(emb: nn.Embedding, scale: float | None) -> None:
+    """Uniform(-scale, scale) rows (Kim 2014 uses 0.25 for words without a pretrained vector), padding
+    row zero; ``None`` keeps PyTorch's N(0, 1), which trains markedly worse on small data like MR."""
+    if scale is None:
+        return
+    with torch.no_grad():
+        nn.init.uniform_(emb.weight, -scale, scale)
+        if emb.padding_idx is not None:
+            emb.weight[emb.padding_idx] = 0.0
+
+
 def zero_masked(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """x (B, T, ...) with the masked-out positions of mask (B, T) set to zero."""
     shape = mask.shape + (1,) * (x.dim() - mask.dim())

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from reportgen.models.architectures._common import zero_masked
+from reportgen.models.architectures._common import init_embedding, zero_masked
 from reportgen.models.base import TextModel
 
 N_BYTE_IDS = 257  # padding + 256 byte values
@@ -44,6 +44,7 @@ class ByteLSTMLM(TextModel):
         super().__init__(config)
         c = self.config
         self.emb = nn.Embedding(c["n_tokens"], c["emb_dim"], padding_idx=0)
+        init_embedding(self.emb, c.get("emb_init"))
         self.rnn = nn.LSTM(c["emb_dim"], c["hidden"], num_layers=c["layers"], batch_first=True)
         self.drop = nn.Dropout(c["dropout"])
         self.out = nn.Linear(c["hidden"], c["n_tokens"])

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from reportgen.models.architectures._common import (
+    init_embedding,
     last_layer_state,
     masked_max,
     run_packed,
@@ -68,6 +69,7 @@ class CharCNN(TextModel):
         super().__init__(config)
         c = self.config
         self.emb = nn.Embedding(c["n_tokens"], c["char_dim"], padding_idx=0)
+        init_embedding(self.emb, c.get("emb_init"))
         self.convs = nn.ModuleList(
             nn.Conv1d(c["char_dim"], n, k) for k, n in zip(c["widths"], c["filters"], strict=True)
         )

@@ -18,7 +18,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reportgen.models.architectures._common import masked_max, wide_conv_mask, zero_masked
+from reportgen.models.architectures._common import (
+    init_embedding,
+    masked_max,
+    wide_conv_mask,
+    zero_masked,
+)
 from reportgen.models.base import TextModel
 
 
@@ -26,7 +31,8 @@ class KimCNN(TextModel):
     """Kim (2014), "Convolutional neural networks for sentence classification" (CNN-rand/-non-static).
 
     Embedding (300) -> parallel convolutions of widths 3, 4, 5 with 100 filters each, ReLU ->
-    max-over-time -> dropout 0.5 -> linear. The paper's configuration, unscaled. Convolutions are
+    max-over-time -> dropout 0.5 -> linear. The paper's configuration, unscaled, including its
+    embedding initialisation U(-0.25, 0.25) (PyTorch's N(0, 1) costs ~2 points on MR). Convolutions are
     *wide* (padding width-1 on both sides, as Kim's code pads each sentence), so a one-word text
     works; output position j of a width-k filter sees tokens j-k+1 .. j. Kim's l2 max-norm
     constraint on the last layer is left out (Adam with early stopping does as well here).
@@ -43,6 +49,7 @@ class KimCNN(TextModel):
         super().__init__(config)
         c = self.config
         self.emb = nn.Embedding(c["n_tokens"], c["emb_dim"], padding_idx=0)
+        init_embedding(self.emb, c.get("emb_init"))
         self.convs = nn.ModuleList(
             nn.Conv1d(c["emb_dim"], c["filters"], k, padding=k - 1) for k in c["widths"]
         )
@@ -55,6 +62,7 @@ class KimCNN(TextModel):
             "n_tokens": n_tokens,
             "n_classes": n_classes,
             "emb_dim": 300,
+            "emb_init": 0.25,  # U(-0.25, 0.25) rows, as Kim (2014)
             "widths": [3, 4, 5],
             "filters": 100,
             "dropout": 0.5,
@@ -141,6 +149,7 @@ class YuanCNN(_StackedCNN):
         super().__init__(config)
         c = self.config
         self.emb = nn.Embedding(c["n_tokens"], c["emb_dim"], padding_idx=0)
+        init_embedding(self.emb, c.get("emb_init"))
         sizes = [c["emb_dim"], *c["channels"]]
         self.convs = nn.ModuleList(
             nn.Conv1d(i, o, c["kernel"], padding=c["kernel"] // 2)
@@ -156,6 +165,7 @@ class YuanCNN(_StackedCNN):
             "n_tokens": n_tokens,
             "n_classes": n_classes,
             "emb_dim": 300,
+            "emb_init": 0.25,  # U(-0.25, 0.25) rows, as Kim (2014)
             "channels": [128, 64, 32],
             "kernel": 5,
             "emb_dropout": 0.25,
@@ -205,6 +215,7 @@ class DilatedCNN(_StackedCNN):
         super().__init__(config)
         c = self.config
         self.emb = nn.Embedding(c["n_tokens"], c["emb_dim"], padding_idx=0)
+        init_embedding(self.emb, c.get("emb_init"))
         self.proj = nn.Conv1d(c["emb_dim"], c["channels"], 1)
         self.convs = nn.ModuleList(
             nn.Conv1d(c["channels"], c["channels"], c["kernel"], dilation=d,
@@ -221,6 +232,7 @@ class DilatedCNN(_StackedCNN):
             "n_tokens": n_tokens,
             "n_classes": n_classes,
             "emb_dim": 128,
+            "emb_init": 0.25,  # U(-0.25, 0.25) rows, as Kim (2014)
             "channels": 128,
             "kernel": 3,
             "dilations": [1, 2, 4, 8],

@@ -16,7 +16,12 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from reportgen.models.architectures._common import last_layer_state, run_packed, zero_masked
+from reportgen.models.architectures._common import (
+    init_embedding,
+    last_layer_state,
+    run_packed,
+    zero_masked,
+)
 from reportgen.models.base import TextModel
 
 LI_2016 = (
@@ -42,6 +47,7 @@ class RecurrentClassifier(TextModel):
         super().__init__(config)
         c = self.config
         self.emb = nn.Embedding(c["n_tokens"], c["emb_dim"], padding_idx=0)
+        init_embedding(self.emb, c.get("emb_init"))
         kwargs: dict[str, Any] = {"nonlinearity": "tanh"} if c["cell"] == "rnn" else {}
         self.rnn = _CELLS[c["cell"]](
             c["emb_dim"],
@@ -63,6 +69,7 @@ class RecurrentClassifier(TextModel):
             "cell": cls.cell,
             "bidirectional": cls.bidirectional,
             "emb_dim": 60,
+            "emb_init": 0.25,  # U(-0.25, 0.25) rows, as Kim (2014)
             "hidden": 60,
             "layers": 1,
             "dropout": 0.1,

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from reportgen.models.architectures._common import run_packed, zero_masked
+from reportgen.models.architectures._common import init_embedding, run_packed, zero_masked
 from reportgen.models.base import TextModel
 
 
@@ -44,6 +44,7 @@ class Seq2SeqAutoencoder(TextModel):
         super().__init__(config)
         c = self.config
         self.emb = nn.Embedding(c["n_tokens"], c["emb_dim"], padding_idx=0)
+        init_embedding(self.emb, c.get("emb_init"))
         self.bos = nn.Parameter(torch.randn(c["emb_dim"]) * 0.1)  # (E,)
         self.encoder = nn.LSTM(c["emb_dim"], c["hidden"], batch_first=True)
         self.decoder = nn.LSTM(c["emb_dim"], c["hidden"], batch_first=True)
@@ -56,6 +57,7 @@ class Seq2SeqAutoencoder(TextModel):
             "n_tokens": n_tokens,
             "n_classes": n_classes,  # unused: the targets are the input tokens
             "emb_dim": 128,
+            "emb_init": 0.25,  # U(-0.25, 0.25) rows, as Kim (2014)
             "hidden": 256,
             "dropout": 0.1,
         }
