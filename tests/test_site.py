@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from tests.site_fixtures import SCRIPT, TEMPLATE, XSS, make_record
 
 from reportgen.errors import BadInput
 from reportgen.site import builder
@@ -29,6 +28,7 @@ from reportgen.site.record import ChartSpec, RunRecord
 from reportgen.site.record_io import load_record, save_record
 from reportgen.site.report_json import report_json
 from reportgen.site.summary import md_escape, summary_markdown
+from tests.site_fixtures import SCRIPT, TEMPLATE, XSS, make_record
 
 REPO = Path(__file__).resolve().parent.parent
 PAGES = [
@@ -535,3 +535,17 @@ def test_templates_from_built_wheel(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "out" / "analyses" / "saliency.html").is_file()
+
+
+def test_minimal_record(record: RunRecord, tmp_path: Path) -> None:
+    """No analyses, an autoencoder without accuracy or confusion, no length counts."""
+    model = dataclasses.replace(
+        record.models[0], task="autoencode", accuracy=None, confusion=None, layers=[], classes=[]
+    )
+    data = dataclasses.replace(record.data, length_counts={}, class_counts={}, classes=[])
+    bare = dataclasses.replace(record, models=[model], data=data, analyses=[], config={})
+    build_site(bare, tmp_path / "bare")
+    names = sorted(p.name for p in (tmp_path / "bare").iterdir())
+    assert names == ["analyses", "assets", "index.html", "report.json", "summary.md"]
+    report = json.loads((tmp_path / "bare" / "report.json").read_text(encoding="utf-8"))
+    assert report["analyses"] == {} and report["models"][0]["accuracy"] is None

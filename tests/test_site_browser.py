@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from tests.site_fixtures import SCRIPT, XSS, make_record
 
 from reportgen.site.builder import build_site
+from tests.site_fixtures import SCRIPT, XSS, make_record
 
 CHROMIUM = Path("/usr/bin/chromium")
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
