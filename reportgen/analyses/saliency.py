@@ -337,28 +337,36 @@ def _decoding_heatmap(example_id: int, frame: pd.DataFrame) -> ChartSpec:
 
 
 def _heatmap(example_id: int, frame: pd.DataFrame, tokens: pd.DataFrame) -> ChartSpec:
-    frame = frame.assign(row=frame["position"].map("{:02d}".format) + " " + frame["token"].astype(str))
-    order = sorted(frame["row"].unique())
+    """Token x dimension heatmap, one panel per model; colour relative to each panel's maximum."""
+    peak = frame.groupby("model", sort=False)["saliency"].transform("max")
+    frame = frame.assign(
+        row=frame["position"].map("{:02d}".format) + " " + frame["token"].astype(str),
+        relative=frame["saliency"] / peak.where(peak > 0, 1.0),
+    )
+    models = list(dict.fromkeys(frame["model"]))
+    width = int(max(120, min(260, 860 // max(len(models), 1) - 40)))
     chart = (
         alt.Chart(frame)
         .mark_rect()
         .encode(
             x=alt.X("dimension:O", title="embedding dimension", axis=alt.Axis(labels=False, ticks=False)),
-            y=alt.Y("row:N", sort=order, title=None),
-            color=alt.Color("saliency:Q", scale=alt.Scale(scheme="blues"), title="|dS/de|"),
-            tooltip=["token", "dimension", alt.Tooltip("saliency:Q", format=".4g")],
+            y=alt.Y("row:N", sort=sorted(frame["row"].unique()), title=None),
+            color=alt.Color("relative:Q", scale=alt.Scale(scheme="blues", domain=[0, 1]),
+                            title="relative"),
+            tooltip=["model", "token", "dimension", alt.Tooltip("saliency:Q", format=".4g")],
         )
-        .properties(width=260, height=alt.Step(16))
-        .facet(column=alt.Column("model:N", title=None))
-        .resolve_scale(color="independent")
+        .properties(width=width, height=alt.Step(16))
+        .facet(column=alt.Column("model:N", title=None, sort=models))
+        .resolve_scale(x="independent")
     )
     sample = tokens[tokens["example_id"] == example_id]
     label = sample["label"].iloc[0] if not sample.empty else None
+    caption = "Colour: |dS/de| relative to the largest value in the same panel; hover for raw values."
     return ChartSpec(
         f"heatmap-{example_id}",
         f"Token x dimension saliency, example {example_id}",
         chart.to_dict(),
-        f"Gold label: {label}." if label is not None else "",
+        f"Gold label: {label}. {caption}" if label is not None else caption,
     )
 
 
