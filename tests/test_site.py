@@ -364,6 +364,7 @@ def test_failed_swap_restores_old_site(
             raise OSError("disk full")
         real_replace(src, dst)
 
+    monkeypatch.setattr("reportgen.site.atomic.exchange", lambda a, b: False)  # two-rename path
     monkeypatch.setattr("reportgen.site.atomic.os.replace", flaky)
     with pytest.raises(OSError, match="disk full"):
         build_site(record, out)
@@ -549,3 +550,31 @@ def test_minimal_record(record: RunRecord, tmp_path: Path) -> None:
     assert names == ["analyses", "assets", "index.html", "report.json", "summary.md"]
     report = json.loads((tmp_path / "bare" / "report.json").read_text(encoding="utf-8"))
     assert report["analyses"] == {} and report["models"][0]["accuracy"] is None
+
+
+def test_exchange_swaps_two_folders_atomically(tmp_path: Path) -> None:
+    from reportgen.site.atomic import exchange
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    (a / "x").write_text("from a")
+    (b / "x").write_text("from b")
+    if not exchange(a, b):
+        pytest.skip("renameat2(RENAME_EXCHANGE) is not supported here")
+    assert (a / "x").read_text() == "from b" and (b / "x").read_text() == "from a"
+
+
+def test_a_backup_orphaned_between_two_renames_is_restored(record: RunRecord, tmp_path: Path) -> None:
+    from reportgen.site.atomic import BACKUP_TAG
+
+    out = tmp_path / "report"
+    build_site(record, out)
+    before = _snapshot(out)
+    out.rename(tmp_path / f".report{BACKUP_TAG}abc")  # as if killed after old -> backup
+    build_site(record, tmp_path / "elsewhere")  # unrelated builds do not touch it
+    assert not out.exists()
+    from reportgen.site.atomic import restore_orphaned_backup
+
+    restore_orphaned_backup(out)
+    assert _snapshot(out) == before

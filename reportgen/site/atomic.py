@@ -6,14 +6,19 @@ the same filesystem, and swapped into place only once everything is written and 
     with staged_directory(out) as tmp:
         write everything under tmp      # an exception here leaves ``out`` exactly as it was
 
-The swap is two renames (old -> backup, staged -> out) followed by deleting the backup; if the second
-rename fails the backup is renamed back. A process killed while writing leaves only a staging
+On Linux the swap is one atomic ``renameat2(RENAME_EXCHANGE)``: there is no instant at which ``out``
+is missing or half-written, even for a process killed with SIGKILL. Elsewhere it is two renames
+(old -> backup, staged -> out) followed by deleting the backup; if the second rename fails the backup
+is renamed back, and a backup orphaned by a kill between the two renames is restored by the next
+build. A process killed while writing leaves only a staging
 directory behind (``.<name>.reportgen-tmp-<pid>-<random>``), which the next build removes once its
 process is gone.
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
 import shutil
 import tempfile
@@ -50,10 +55,43 @@ def remove_stale_staging(out: Path) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
+def restore_orphaned_backup(out: Path) -> None:
+    """If a kill fell between the two renames of the fallback swap, put the old site back."""
+    if out.exists() or not out.parent.is_dir():
+        return
+    prefix = f".{out.name}{BACKUP_TAG}"
+    backups = sorted(p for p in out.parent.iterdir() if p.name.startswith(prefix) and p.is_dir())
+    if backups:
+        os.replace(backups[-1], out)
+
+
+def exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two existing paths (Linux ``renameat2`` with ``RENAME_EXCHANGE``).
+
+    Returns False where the system or filesystem does not support it, so the caller can fall back.
+    """
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    renameat2.restype = ctypes.c_int
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
 def swap_into_place(staged: Path, out: Path) -> None:
     """Move ``staged`` to ``out``, replacing what was there; on failure ``out`` is restored."""
     if not out.exists():
         os.replace(staged, out)
+        return
+    if exchange(staged, out):  # ``staged`` now holds the old site
+        shutil.rmtree(staged, ignore_errors=True)
         return
     backup = Path(tempfile.mkdtemp(prefix=f".{out.name}{BACKUP_TAG}", dir=out.parent))
     backup.rmdir()  # only the unique name is wanted; rename needs the target absent
@@ -74,6 +112,7 @@ def staged_directory(out: Path) -> Iterator[Path]:
     """
     out = Path(out).absolute()
     out.parent.mkdir(parents=True, exist_ok=True)
+    restore_orphaned_backup(out)
     remove_stale_staging(out)
     staged = Path(
         tempfile.mkdtemp(prefix=f".{out.name}{STAGING_TAG}{os.getpid()}-", dir=out.parent)
