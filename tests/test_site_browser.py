@@ -201,3 +201,56 @@ def test_harness_catches_what_it_should(browser, tmp_path: Path) -> None:
     assert "network request: https://example.com/x.png" in joined
     assert "remote URL: IMG src=https://example.com/x.png" in joined
     assert "undefinedFunction" in joined
+
+
+# -- a real run of the pipeline on hostile data -------------------------------------------------
+HOSTILE_TEXTS = ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>', "{{7*7}}"]
+
+
+@pytest.fixture(scope="module")
+def hostile_sites(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """`reportgen run` (multi-page and --single-file) on a CSV whose texts attack the page."""
+    import csv
+
+    import torch
+    from click.testing import CliRunner
+
+    from reportgen.cli import main
+    from reportgen.data.encoding import TextEncoder
+    from reportgen.models.architectures import ARCHITECTURES
+    from reportgen.models.checkpoint import Checkpoint, save_checkpoint
+
+    root = tmp_path_factory.mktemp("hostile")
+    texts = [*HOSTILE_TEXTS, "a good film", "a dull film , though the cast is fine"]
+    with open(root / "hostile.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "label"])
+        writer.writerows([t, ["neg", "pos"][i % 2]] for i, t in enumerate(texts))
+    encoder = TextEncoder.fit("word", texts, max_len=32)
+    cls = ARCHITECTURES["bilstm"]
+    torch.manual_seed(0)
+    module = cls(cls.default_config(encoder.n_tokens, 2))
+    save_checkpoint(Checkpoint("bilstm", module.config, encoder, ["neg", "pos"], module.state_dict()),
+                    root / "m.pt")
+    sites = {}
+    for name, extra in (("site", []), ("single", ["--single-file"])):
+        args = ["run", "--model", str(root / "m.pt"), "--data", f"csv:{root / 'hostile.csv'}",
+                "--out", str(root / name), "--cache-dir", str(root / "cache"), "--quiet", *extra]
+        result = CliRunner().invoke(main, args, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        sites[name] = root / name
+    return sites
+
+
+def test_real_report_offline_with_hostile_texts(browser, hostile_sites: dict[str, Path]) -> None:
+    pages = sorted(hostile_sites["site"].rglob("*.html"))
+    assert [p.name for p in pages] == ["saliency.html", "index.html"]
+    for page in [*pages, hostile_sites["single"] / "index.html"]:
+        seen = visit(browser, page)
+        assert seen.problems == [], page
+        assert seen.dialogs == [], page
+        assert seen.drawn["img_x"] == 0
+        assert seen.drawn["svg"] + seen.drawn["canvas"] + seen.drawn["img"] >= seen.charts > 0
+        if page.name != "index.html" or page.parent.name == "single":
+            for text in HOSTILE_TEXTS:
+                assert text in seen.text, (page, text)

@@ -14,6 +14,7 @@ Outputs (tables):
 - ``dimensions``: one row per (model, example, position, dimension) for the ``heatmap_examples``
   shortest-ish examples: |gradient| (Li et al.'s token x dimension heatmaps, models side by side).
 - ``words``: per (model, word type): mean saliency and count, over the evaluated data.
+- ``examples``: the evaluated texts and labels, by ``example_id``.
 - ``decoding``: for sequence-to-sequence autoencoders (Li et al.'s output x input heatmaps), one row
   per (model, example, output position, input position): the saliency of each input token for the
   log-probability of the token reconstructed at each decoding step. The decoder is teacher-forced
@@ -68,6 +69,7 @@ TABLES = {
     "tokens": ["model", "example_id", "position", "token", "saliency", "share", "label", "predicted"],
     "dimensions": ["model", "example_id", "position", "token", "dimension", "saliency"],
     "words": ["model", "word", "mean_saliency", "count"],
+    "examples": ["example_id", "text", "label"],
     "decoding": ["model", "example_id", "output_position", "output_token", "input_position",
                  "input_token", "saliency"],
 }
@@ -185,6 +187,8 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
                 else pd.DataFrame(columns=TABLES["decoding"]))
     return AnalysisResult(
         tables={"tokens": tokens_df, "dimensions": dims_df, "words": _word_table(tokens_df, params),
+                "examples": pd.DataFrame({"example_id": range(len(texts)), "text": texts,
+                                          "label": [ex.label for ex in ctx.examples]}),
                 "decoding": decoding},
         metrics=metrics,
         notes=[f"Gradients of the {params.target} class score; token saliency = L2 norm over dimensions."],

@@ -125,7 +125,8 @@ class ModelAdapter:
         self.task = task
         self.checkpoint_accuracy = checkpoint_accuracy
         self.device = torch.device(device)
-        self.min_len = int(getattr(module, "config", {}).get("min_len", 1))
+        config = getattr(module, "config", None)  # reference models: a dict; Transformers: an object
+        self.min_len = int(config.get("min_len", 1)) if isinstance(config, dict) else 1
 
     # -- the protocol ------------------------------------------------------------------------
     @property
