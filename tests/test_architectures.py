@@ -23,15 +23,21 @@ def encoder_for(kind: str) -> TextEncoder:
     return TextEncoder.fit(kind, TEXTS, max_len=64)
 
 
+# Config variants besides the defaults that must honour the contract too.
+VARIANTS = {"char-cnn+lstm": ("char-cnn", {"sentence": "lstm", "hidden": 16})}
+ARCHS = [*ARCHS, *VARIANTS]
+
+
 def tiny(arch: str, seed: int = 0) -> tuple[nn.Module, TextEncoder]:
+    arch, changes = VARIANTS.get(arch, (arch, {}))
     cls = ARCHITECTURES[arch]
     enc = encoder_for(cls.encoder_kind)
     torch.manual_seed(seed)
-    return cls(cls.default_config(enc.n_tokens, 3)).eval(), enc
+    return cls({**cls.default_config(enc.n_tokens, 3), **changes}).eval(), enc
 
 
 def test_registry_names_match_classes() -> None:
-    assert set(ARCHS) >= {"kim-cnn", "yuan-cnn", "rnn", "lstm", "bilstm", "char-cnn", "dilated-cnn",
+    assert set(ARCHITECTURES) >= {"kim-cnn", "yuan-cnn", "rnn", "lstm", "bilstm", "char-cnn", "dilated-cnn",
                           "seq2seq-ae", "byte-lstm-lm"}
     for name, cls in ARCHITECTURES.items():
         assert cls.arch == name
@@ -137,7 +143,7 @@ def test_char_cnn_reads_spelled_words() -> None:
 def test_checkpoint_round_trip(arch: str, tmp_path: Path) -> None:
     model, enc = tiny(arch)
     classes = ["a", "b", "c"] if model.task == "classify" else []
-    ckpt = Checkpoint(arch, model.config, enc, classes, model.state_dict(), {"test_accuracy": 0.5})
+    ckpt = Checkpoint(model.arch, model.config, enc, classes, model.state_dict(), {"test_accuracy": 0.5})
     path = tmp_path / f"{arch}.pt"
     save_checkpoint(ckpt, path)
     torch.load(path, weights_only=True)  # no code runs when a checkpoint opens

@@ -40,7 +40,7 @@ def csv_data(tmp_path: Path) -> Path:
     return path
 
 
-def run(*args: str):  # noqa: ANN201
+def run(*args: str):
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 

@@ -93,7 +93,7 @@ def test_decoding_saliency_of_a_context_free_autoencoder() -> None:
 
     adapter = HookedAdapter(tied_copy_model(), source="t", device="cpu")
     adapter.task = "autoencode"
-    tokens, mats, outs = saliency.decoding_saliency(adapter, ["a b a", "b"])
+    _tokens, mats, outs = saliency.decoding_saliency(adapter, ["a b a", "b"])
     assert outs == [[2, 3, 2], [3]]  # reconstructs a b a / b
     expected = math.sqrt(10) / (math.e + 3)
     np.testing.assert_allclose(mats[0], np.diag([expected] * 3), atol=1e-7, rtol=1e-6)

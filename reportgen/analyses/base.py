@@ -52,7 +52,7 @@ class Presentation:
     token_views: list[TokenView] = field(default_factory=list)
 
 
-def progress_bar(iterable, *, total: int | None, desc: str, enabled: bool):  # noqa: ANN001, ANN201
+def progress_bar(iterable, *, total: int | None, desc: str, enabled: bool):
     """tqdm over ``iterable`` when enabled (a terminal and not --quiet), else the iterable itself."""
     if not enabled:
         return iterable
