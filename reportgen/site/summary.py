@@ -12,7 +12,7 @@ import re
 from reportgen.site.record import AnalysisRecord, RunRecord
 from reportgen.site.templating import format_number, format_percent, format_seconds
 
-_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-.!~|])")
+_PUNCTUATION = re.compile(r"([\\`*_{}\[\]|~])")  # special in a table cell; braces for templaters
 
 
 def md_escape(text: object, max_chars: int = 160) -> str:
