@@ -21,7 +21,7 @@ DATA_HELP = (
 )
 
 
-def data_options(fn):  # noqa: ANN001, ANN201
+def data_options(fn):
     """The options that say how to read a dataset, shared by run and train."""
     fn = click.option("--label-col", default=None, help="Label column of csv/tsv/jsonl/hf data (default: label).")(fn)
     fn = click.option("--text-col", default=None, help="Text column of csv/tsv/jsonl/hf data (default: text).")(fn)

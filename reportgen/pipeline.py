@@ -17,7 +17,7 @@ import sys
 import time
 import traceback
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -59,7 +59,7 @@ def build(config: RunConfig) -> RunRecord:
     ]
     record = RunRecord(
         reportgen_version=__version__,
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
         seed=config.seed,
         device=describe_device(device),
         config=config.to_dict(),
