@@ -24,7 +24,7 @@ def encoder_for(kind: str) -> TextEncoder:
 
 
 # Config variants besides the defaults that must honour the contract too.
-VARIANTS = {"char-cnn+lstm": ("char-cnn", {"sentence": "lstm", "hidden": 16})}
+VARIANTS = {"yuan-cnn+agnews": ("yuan-cnn", YuanCNN.variant_for_data("agnews:x"))}
 ARCHS = [*ARCHS, *VARIANTS]
 
 

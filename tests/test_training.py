@@ -133,6 +133,10 @@ def test_bad_inputs(data: Dataset) -> None:
         train_model("kim-cnn", data, overrides={"colour": 1})
     with pytest.raises(BadInput, match="--epochs"):
         train_model("kim-cnn", data, epochs=0)
+    with pytest.raises(BadInput, match="max_len"):
+        train_model("kim-cnn", data, max_len=0)
+    with pytest.raises(BadInput, match="unknown device 'gpu'"):
+        train_model("kim-cnn", data, device="gpu")
 
 
 def test_devices() -> None:
@@ -225,3 +229,15 @@ def test_demo_models_are_trained_once_then_reused(tmp_path: Path, monkeypatch) -
     monkeypatch.setattr(demo_models, "DEMO_EPOCHS", dict.fromkeys(demo_models.DEMO_ARCHS, 1))
     demo_models.train_demo_models(small, tmp_path, device="cpu", progress=False)
     assert load_checkpoint(paths[0]).arch == demo_models.DEMO_ARCHS[0]
+
+
+REAL_VECTORS = Path(__file__).resolve().parents[2] / "shared" / "data" / "embeddings" / "minilm-300d.txt.gz"
+
+
+@pytest.mark.skipif(not REAL_VECTORS.is_file(), reason="../shared/data is not present")
+def test_real_vectors_file() -> None:
+    vocab = Vocab(["<pad>", "<unk>", "terrible", "horrible", "football", "no-such-word-xyz"])
+    matrix, found = load_vectors(REAL_VECTORS, vocab, generator=torch.Generator().manual_seed(0))
+    assert matrix.shape == (6, 300) and found == 3
+    cos = torch.nn.functional.cosine_similarity
+    assert cos(matrix[2], matrix[3], dim=0) > cos(matrix[2], matrix[4], dim=0)

@@ -4,8 +4,8 @@ One word per line, ``word v1 ... vD`` separated by spaces; an optional word2vec 
 ``N D``; plain or gzipped (``.gz``). Words may contain spaces (GloVe 840B has a few): the last D
 fields are the vector. Binary word2vec files are refused with a hint to convert them.
 
-Lookup tries the exact word first, then its lower-cased form, since reportgen's word vocabulary is
-lower-cased. Rows of words without a vector are drawn from a normal distribution with the found
+Lookup tries the exact word first, then any file word that lower-cases to it (the first in file
+order), since reportgen's word vocabulary is lower-cased. Rows of words without a vector are drawn from a normal distribution with the found
 vectors' standard deviation (Kim 2014 does the same with a uniform one), the padding row is zero.
 
 Cost: one pass over the file (27k x 300 floats: ~1 s).
@@ -99,13 +99,16 @@ def load_vectors(
         vectors, dim = read_vectors(path, wanted=set(vocab.itos))
     else:
         dim = len(next(iter(vectors.values()))) if vectors else file_dimension(path)
+    lowered: dict[str, np.ndarray] = {}
+    for word, vec in vectors.items():
+        lowered.setdefault(word.lower(), vec)  # the first of "The" / "the" in file order
     found_rows: dict[int, np.ndarray] = {}
     for i, word in enumerate(vocab.itos):
         if i == PAD_ID:
             continue
         vec = vectors.get(word)
         if vec is None:
-            vec = vectors.get(word.lower())
+            vec = lowered.get(word.lower())
         if vec is not None:
             found_rows[i] = vec
     std = float(np.std(np.stack(list(found_rows.values())))) if found_rows else 0.1

@@ -17,13 +17,18 @@ rate and batch size):
   and reconstruction accuracy over real tokens; ``lm``, next-token cross-entropy and accuracy, plus
   bits per byte. Dev selection uses accuracy for classifiers and the loss otherwise;
 - determinism: everything random is drawn from ``seed`` (inside ``torch.random.fork_rng``, so the
-  caller's random state is left alone); cuDNN runs in deterministic mode on CUDA.
+  caller's random state is left alone). On a CPU, the same seed and thread count give bit-identical
+  weights; on CUDA cuDNN runs in deterministic mode, but scatter-adds (embedding gradients) may
+  still differ in the last bits between runs.
 
 Devices: ``resolve_device`` (re-exported from ``reportgen.device``) turns ``auto`` / ``cpu`` /
 ``cuda`` / ``cuda:N`` into a ``torch.device`` and raises ``BadInput`` naming those choices otherwise.
 
 Pretrained vectors (``embeddings``): their dimension replaces the architecture's ``emb_dim`` (an
 explicit, different ``emb_dim`` override is an error), and they are fine-tuned.
+
+Cost: the model's (see each architecture's docstring; MR timings in ``docs/benchmarks.md``), plus
+encoding the texts once (~1 s for MR).
 """
 
 from __future__ import annotations
@@ -238,6 +243,8 @@ def train_model(
     splits, sources = _splits(dataset, seed)
     classes = _check_labels(dataset, splits) if cls.task == "classify" else list(dataset.classes)
     settings = _settings(cls, cls.default_config(1, 2), overrides, epochs)
+    if max_len is not None and max_len < 1:
+        raise BadInput(f"max_len must be at least 1, got {max_len}")
     max_len = int(max_len or DEFAULT_MAX_LEN[cls.encoder_kind])
     train_texts = [ex.text for ex in splits["train"]]
 

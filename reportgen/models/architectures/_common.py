@@ -54,6 +54,15 @@ def seq_lengths(mask: torch.Tensor) -> torch.Tensor:
     return (mask.long() * steps).max(dim=1).values.clamp(min=1).cpu()
 
 
+def reverse_real(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """x (B, T, ...) with each example's real positions 0 .. L-1 in reverse order, padding in place."""
+    B, T = mask.shape
+    n = seq_lengths(mask).to(x.device).unsqueeze(1)  # (B, 1)
+    t = torch.arange(T, device=x.device).expand(B, T)  # (B, T)
+    src = torch.where(t < n, n - 1 - t, t)  # (B, T) source index of each position
+    return x.gather(1, src.reshape(B, T, *([1] * (x.dim() - 2))).expand_as(x))
+
+
 def run_packed(
     rnn: nn.RNNBase,
     x: torch.Tensor,

