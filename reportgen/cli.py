@@ -55,7 +55,7 @@ def main() -> None:
 @click.option("--max-examples", type=int, default=None, metavar="N",
               help="Evaluate a seeded sample of N examples.")
 @click.option("--seed", type=int, default=None, help="Random seed (default: 0).")
-@click.option("--single-file", is_flag=True, default=None, help="Also write everything into one HTML file.")
+@click.option("--single-file", is_flag=True, default=None, help="Write the report as one self-contained HTML file, DIR/index.html.")
 @click.option("--no-cache", is_flag=True, default=None, help="Recompute every analysis.")
 @click.option("--cache-dir", default=None, metavar="DIR",
               help="Cache folder (default: $REPORTGEN_CACHE_DIR or the user cache directory).")
@@ -126,7 +126,7 @@ def train(arch: str, data: str, text_col: str | None, label_col: str | None, out
 @main.command()
 @click.option("--out", default="site", show_default=True, metavar="DIR", help="Site folder to rebuild.")
 @click.option("--cache-dir", default=None, metavar="DIR", help="Cache folder of the run.")
-@click.option("--single-file", is_flag=True, help="Also write everything into one HTML file.")
+@click.option("--single-file", is_flag=True, help="Write the report as one self-contained HTML file, DIR/index.html.")
 def render(out: str, cache_dir: str | None, single_file: bool) -> None:
     """Rebuild the site from the cached results of the last run into DIR (no model needed)."""
     from reportgen.pipeline import render as render_site
