@@ -59,3 +59,15 @@ def progress_bar(iterable, *, total: int | None, desc: str, enabled: bool):
     from tqdm.auto import tqdm
 
     return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True)
+
+
+def chart_spec(chart) -> dict:  # noqa: ANN001 - an Altair chart
+    """An Altair chart as a Vega-Lite dict, without Altair's 5,000-row guard.
+
+    Analyses keep charts small on purpose (top-k, a few examples); the site builder decides what is
+    too big for the browser and renders that as a PNG instead.
+    """
+    import altair as alt
+
+    with alt.data_transformers.disable_max_rows():
+        return chart.to_dict()

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from reportgen.analyses.base import AnalysisResult, Presentation, RunContext, progress_bar
+from reportgen.analyses.base import AnalysisResult, Presentation, RunContext, chart_spec, progress_bar
 from reportgen.models.adapter import ModelAdapter
 from reportgen.site.record import ChartSpec, TokenScores, TokenView
 
@@ -303,7 +303,7 @@ def present(result: AnalysisResult, params: Params) -> Presentation:
             ChartSpec(
                 "top-words",
                 "Most salient words over the data",
-                bars.to_dict(),
+                chart_spec(bars),
                 f"Mean token saliency per word, words seen at least {params.min_word_count} times.",
             )
         )
@@ -335,7 +335,7 @@ def _decoding_heatmap(example_id: int, frame: pd.DataFrame) -> ChartSpec:
     return ChartSpec(
         f"decoding-{example_id}",
         f"Saliency of each input token for each decoding step, example {example_id}",
-        chart.to_dict(),
+        chart_spec(chart),
         "Rows: decoding steps; columns: input tokens (Li et al. 2016's seq2seq heatmaps).",
     )
 
@@ -369,7 +369,7 @@ def _heatmap(example_id: int, frame: pd.DataFrame, tokens: pd.DataFrame) -> Char
     return ChartSpec(
         f"heatmap-{example_id}",
         f"Token x dimension saliency, example {example_id}",
-        chart.to_dict(),
+        chart_spec(chart),
         f"Gold label: {label}. {caption}" if label is not None else caption,
     )
 
