@@ -54,13 +54,25 @@ def _walk(node: Any) -> Iterator[Mapping[str, Any]]:
 
 
 def data_rows(spec: Mapping[str, Any]) -> int:
-    """Rows of inline data in a Vega-Lite spec: named ``datasets`` plus any ``data.values``."""
-    rows = sum(len(v) for v in spec.get("datasets", {}).values() if isinstance(v, list))
+    """Rows of inline data in a Vega-Lite spec: named ``datasets`` plus any ``data.values``.
+
+    A row holding arrays (expanded in the browser by a ``flatten`` transform, the compact way to ship
+    a heatmap) counts as as many rows as its longest array.
+    """
+    rows = sum(_expanded(v) for v in spec.get("datasets", {}).values() if isinstance(v, list))
     for node in _walk({k: v for k, v in spec.items() if k != "datasets"}):
         data = node.get("data")
         if isinstance(data, Mapping) and isinstance(data.get("values"), list):
-            rows += len(data["values"])
+            rows += _expanded(data["values"])
     return rows
+
+
+def _expanded(values: list[Any]) -> int:
+    total = 0
+    for row in values:
+        lengths = [len(v) for v in row.values() if isinstance(v, list)] if isinstance(row, Mapping) else []
+        total += max(lengths, default=1)
+    return total
 
 
 def data_urls(spec: Mapping[str, Any]) -> list[str]:
