@@ -23,20 +23,31 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from reportgen.analyses.saliency import token_saliency  # noqa: E402
-from reportgen.data.loaders import load_data  # noqa: E402
-from reportgen.device import resolve_device  # noqa: E402
-from reportgen.models.checkpoint import load_checkpoint  # noqa: E402
-from reportgen.models.loading import adapter_from_checkpoint  # noqa: E402
+from reportgen.analyses.saliency import token_saliency
+from reportgen.data.loaders import load_data
+from reportgen.device import resolve_device
+from reportgen.models.checkpoint import load_checkpoint
+from reportgen.models.loading import adapter_from_checkpoint
 
 DOC = ROOT / "docs" / "benchmarks.md"
 HEADING = "## Saliency batching"
 
 
-def timed(fn) -> tuple[float, object]:  # noqa: ANN001
+def timed(fn) -> tuple[float, object]:
     start = time.perf_counter()
     out = fn()
     return time.perf_counter() - start, out
+
+
+def measure(adapter, texts: list[str], bs: int) -> tuple[float, float, float]:
+    """Seconds batched, seconds one at a time, and the largest relative difference of the two."""
+    token_saliency(adapter, texts[:8])  # warm-up
+    t_batched, batched = timed(
+        lambda: [v for i in range(0, len(texts), bs) for v in token_saliency(adapter, texts[i : i + bs])[2]]
+    )
+    t_single, single = timed(lambda: [token_saliency(adapter, [t])[2][0] for t in texts])
+    worst = max(float(np.abs(a - b).max() / max(b.max(), 1e-12)) for a, b in zip(batched, single, strict=True))
+    return t_batched, t_single, worst
 
 
 def main() -> None:
@@ -53,22 +64,20 @@ def main() -> None:
     for arch in args.archs.split(","):
         adapter = adapter_from_checkpoint(load_checkpoint(Path(args.ckpt_dir) / f"{arch}-mr.pt"),
                                           name=arch, source=arch, device=device)
-        token_saliency(adapter, texts[:8])  # warm-up
-        bs = args.batch_size
-        t_batched, batched = timed(lambda: [v for i in range(0, len(texts), bs)
-                                            for v in token_saliency(adapter, texts[i : i + bs])[2]])
-        t_single, single = timed(lambda: [token_saliency(adapter, [t])[2][0] for t in texts])
-        worst = max(float(np.abs(a - b).max() / max(b.max(), 1e-12)) for a, b in zip(batched, single, strict=True))
+        t_batched, t_single, worst = measure(adapter, texts, args.batch_size)
         rows.append((arch, len(texts) / t_batched, len(texts) / t_single, t_single / t_batched, worst))
         print(f"{arch}: batched {rows[-1][1]:.0f}/s, one at a time {rows[-1][2]:.0f}/s, "
               f"x{rows[-1][3]:.1f}, max relative difference {worst:.1e}")
     table = [
         HEADING,
         "",
-        f"`python benchmarks/saliency_batching.py` — {len(texts)} MR test reviews, batch size "
-        f"{args.batch_size}, device {device}, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}. Both ways run "
-        "in one process on the same examples; the results agree to the last column's relative difference.",
+        (
+            f"`python benchmarks/saliency_batching.py` — {len(texts)} MR test reviews, batch size "
+            f"{args.batch_size}, device {device}, torch {torch.__version__}, "
+            f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}. Both ways "
+            "run in one process on the same examples; the results agree to the last column's relative "
+            "difference."
+        ),
         "",
         "| model | batched (examples/s) | one at a time (examples/s) | speed-up | max rel. difference |",
         "|---|---:|---:|---:|---:|",

@@ -61,7 +61,7 @@ def progress_bar(iterable, *, total: int | None, desc: str, enabled: bool):
     return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True)
 
 
-def chart_spec(chart) -> dict:  # noqa: ANN001 - an Altair chart
+def chart_spec(chart) -> dict:
     """An Altair chart as a Vega-Lite dict, without Altair's 5,000-row guard.
 
     Analyses keep charts small on purpose (top-k, a few examples); the site builder decides what is

@@ -36,7 +36,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from reportgen.analyses.base import AnalysisResult, Presentation, RunContext, chart_spec, progress_bar
+from reportgen.analyses.base import (
+    AnalysisResult,
+    Presentation,
+    RunContext,
+    chart_spec,
+    progress_bar,
+)
 from reportgen.models.adapter import ModelAdapter
 from reportgen.site.record import ChartSpec, TokenScores, TokenView
 
