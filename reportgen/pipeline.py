@@ -94,6 +94,8 @@ def load_dataset(config: RunConfig) -> Dataset:
         if config.models and list(config.models) != ["demo"]:
             raise BadInput("--data is required when --model is given (or use --model demo)")
         return load_data("demo")
+    if not config.models:
+        raise BadInput("--model is required when --data is given (or use --model demo)")
     return load_data(config.data, text_col=config.text_col, label_col=config.label_col)
 
 

@@ -60,12 +60,15 @@ def bad_input_cases(tmp: Path, ckpt: Path, good_csv: Path) -> dict[str, tuple[li
         "unknown analysis": (["--model", str(ckpt), "--data", data, "--only", "nope"], "saliency"),
         "bad device": (["--model", str(ckpt), "--data", data, "--device", "tpu"], "auto, cpu"),
         "not a checkpoint": (["--model", str(good_csv), "--data", data], "checkpoint"),
+        "data without a model": (["--data", data], "--model is required"),
+        "model without data": (["--model", str(ckpt)], "--data is required"),
     }
 
 
 CASES = [
     "missing model", "missing data", "unknown prefix", "missing column", "empty file",
     "unknown labels", "not utf-8", "unknown analysis", "bad device", "not a checkpoint",
+    "data without a model", "model without data",
 ]
 
 
