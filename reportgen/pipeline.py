@@ -144,6 +144,9 @@ def check_models(models: list[ModelAdapter], examples: list[Example]) -> None:
             m.class_index(labels)
 
 
+SEQUENCE_METRICS = {"autoencode": "token reconstruction", "lm": "next-token accuracy"}
+
+
 def model_card(m: ModelAdapter, examples: list[Example], batch_size: int) -> ModelCard:
     accuracy, confusion = None, None
     labelled = [ex for ex in examples if ex.label is not None]
@@ -154,6 +157,9 @@ def model_card(m: ModelAdapter, examples: list[Example], batch_size: int) -> Mod
         accuracy = float((pred == true).mean())
         k = m.n_classes
         confusion = np.bincount(true * k + pred, minlength=k * k).reshape(k, k).tolist()
+    metric = SEQUENCE_METRICS.get(m.task, "accuracy")
+    if m.task in SEQUENCE_METRICS:
+        accuracy = m.sequence_accuracy([ex.text for ex in examples], batch_size=max(batch_size, 128))
     return ModelCard(
         name=m.name,
         arch=m.arch,
@@ -167,6 +173,7 @@ def model_card(m: ModelAdapter, examples: list[Example], batch_size: int) -> Mod
         checkpoint_accuracy=m.checkpoint_accuracy,
         layers=m.layers(),
         confusion=confusion,
+        accuracy_metric=metric,
     )
 
 

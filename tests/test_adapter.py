@@ -58,3 +58,14 @@ def test_hook_is_removed_even_after_an_error() -> None:
     with pytest.raises(RuntimeError):
         adapter.forward_from_embeddings(torch.zeros(1, 2, 3), torch.ones(1, 2, dtype=torch.bool))
     assert not adapter._embedding._forward_hooks
+
+
+def test_sequence_accuracy_by_hand() -> None:
+    from tests.tiny_models import tied_copy_model
+
+    adapter = HookedAdapter(tied_copy_model(), source="t", device="cpu")
+    adapter.task = "autoencode"  # the tied model copies every token: all reconstructed
+    assert adapter.sequence_accuracy(["a a b", "b"]) == 1.0
+    adapter.task = "lm"  # read as a language model it predicts "the same token again":
+    # "a a b" -> right on (a, a), wrong on (a, b); "b a" -> wrong; "b" has no next token
+    assert adapter.sequence_accuracy(["a a b", "b a", "b"], batch_size=2) == pytest.approx(1 / 3)

@@ -220,6 +220,21 @@ class ModelAdapter:
             out.append(torch.softmax(logits.float(), -1).cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, self.n_classes), np.float32)
 
+    @torch.no_grad()
+    def sequence_accuracy(self, texts: Sequence[str], batch_size: int = 128) -> float:
+        """Autoencoders: share of tokens reconstructed; language models: of next tokens predicted."""
+        right = total = 0
+        for start in range(0, len(texts), batch_size):
+            batch = self.encode(texts[start : start + batch_size])
+            assert batch.mask is not None
+            logits = self.forward_from_embeddings(self.embed(batch.ids), batch.mask)  # (B, T, V)
+            guess, target, mask = logits.argmax(-1), batch.ids, batch.mask
+            if self.task == "lm":  # position t predicts token t + 1
+                guess, target, mask = guess[:, :-1], target[:, 1:], mask[:, 1:]
+            right += int(((guess == target) & mask).sum())
+            total += int(mask.sum())
+        return right / total if total else 0.0
+
     def class_index(self, labels: Sequence[str | None]) -> np.ndarray:
         """Label names -> class indices; ``BadInput`` naming the labels the model does not know."""
         known = {c: i for i, c in enumerate(self.classes)}

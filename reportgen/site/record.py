@@ -32,10 +32,11 @@ class ModelCard:
     classes: list[str]
     vocab_size: int
     encoder_kind: str
-    accuracy: float | None  # on the evaluated data (classifiers), else None
+    accuracy: float | None  # on the evaluated data: class accuracy, or see ``accuracy_metric``
     checkpoint_accuracy: float | None  # test accuracy stored by 'reportgen train'
     layers: list[LayerCard] = field(default_factory=list)
     confusion: list[list[int]] | None = None  # rows: true class, columns: predicted
+    accuracy_metric: str = "accuracy"  # or "token reconstruction" / "next-token accuracy"
 
 
 @dataclass

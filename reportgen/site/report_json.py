@@ -63,6 +63,7 @@ def report_json(record: RunRecord, csv_paths: dict[str, dict[str, str]] | None =
                 "vocab_size": m.vocab_size,
                 "encoder_kind": m.encoder_kind,
                 "checkpoint_accuracy": m.checkpoint_accuracy,
+                "accuracy_metric": m.accuracy_metric,
                 "layers": [asdict(layer) for layer in m.layers],
                 "confusion": m.confusion,
             }
