@@ -18,7 +18,7 @@ README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding=
 @pytest.mark.parametrize("name", analyses.REGISTRY)
 def test_every_analysis_has_a_section_and_documented_settings(name: str) -> None:
     assert f"### `{name}`" in README
-    table = re.search(rf"\| `\[{name}\]` setting \|.*?\n\n", README, re.S)
+    table = re.search(rf"\| `\[{name}\]` setting \|.*?\n\n", README, re.DOTALL)
     assert table, f"no settings table for [{name}]"
     for field in dataclasses.fields(analyses.get(name).Params):
         assert f"| `{field.name}` |" in table.group(0), field.name
