@@ -44,6 +44,8 @@ def test_compute_tables_and_top_token_share(tanh_adapter: HookedAdapter) -> None
     tokens = result.tables["tokens"]
     assert list(tokens.columns) == saliency.TABLES["tokens"]
     assert len(tokens) == 6
+    predictions = result.tables["predictions"]
+    assert predictions[["label", "predicted", "target"]].values.tolist() == [["pos", "pos", "pos"]] * 2
     # "a b": norms 1 and 0.75 -> top share 4/7; "b b b b": equal -> 1/4
     assert result.metrics["top_token_share"] == pytest.approx((4 / 7 + 1 / 4) / 2, rel=1e-6)
     assert result.metrics["examples"] == 2

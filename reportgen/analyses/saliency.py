@@ -11,6 +11,7 @@ own gradient.
 
 Outputs (tables):
 - ``tokens``: one row per (model, example, position): token, saliency, share of the example's total.
+- ``predictions``: one row per (model, example): gold label, predicted class, differentiated class.
 - ``dimensions``: one row per (model, example, position, dimension) for the ``heatmap_examples``
   shortest-ish examples: |gradient| (Li et al.'s token x dimension heatmaps, models side by side).
 - ``words``: per (model, word type): mean saliency and count, over the evaluated data.
@@ -47,7 +48,7 @@ from reportgen.models.adapter import ModelAdapter
 from reportgen.site.record import ChartSpec, TokenScores, TokenView
 
 NAME = "saliency"
-VERSION = 1
+VERSION = 2  # 2: predictions table split from tokens
 TITLE = "First-derivative saliency"
 HEADLINE = "top_token_share"
 CITATION = (
@@ -72,7 +73,8 @@ HOW_TO_READ = (
 )
 
 TABLES = {
-    "tokens": ["model", "example_id", "position", "token", "saliency", "share", "label", "predicted"],
+    "tokens": ["model", "example_id", "position", "token", "saliency", "share"],
+    "predictions": ["model", "example_id", "label", "predicted", "target"],
     "dimensions": ["model", "example_id", "position", "token", "dimension", "saliency"],
     "words": ["model", "word", "mean_saliency", "count"],
     "examples": ["example_id", "text", "label"],
@@ -141,6 +143,7 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     texts = [ex.text for ex in ctx.examples]
     heat_ids = set(_heatmap_examples(ctx, params.heatmap_examples))
     token_rows: list[dict] = []
+    prediction_rows: list[dict] = []
     dim_frames: list[pd.DataFrame] = []
     metrics: dict[str, float] = {"examples": float(len(texts))}
     shares_all: list[float] = []
@@ -169,19 +172,16 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
                 share = vec / total if total > 0 else np.zeros_like(vec)
                 if len(vec):
                     shares.append(float(share.max()))
-                for pos, tok in enumerate(toks):
-                    token_rows.append(
-                        {
-                            "model": model.name,
-                            "example_id": example_id,
-                            "position": pos,
-                            "token": tok,
-                            "saliency": float(vec[pos]),
-                            "share": float(share[pos]),
-                            "label": ctx.examples[example_id].label,
-                            "predicted": model.classes[int(predicted[offset])],
-                        }
-                    )
+                token_rows.extend(
+                    {"model": model.name, "example_id": example_id, "position": pos, "token": tok,
+                     "saliency": float(vec[pos]), "share": float(share[pos])}
+                    for pos, tok in enumerate(toks)
+                )
+                target = predicted[offset] if targets is None else targets[offset]
+                prediction_rows.append(
+                    {"model": model.name, "example_id": example_id, "label": ctx.examples[example_id].label,
+                     "predicted": model.classes[int(predicted[offset])], "target": model.classes[int(target)]}
+                )
                 if example_id in heat_ids:
                     dim_frames.append(_dimension_frame(model.name, example_id, toks, mat))
         metrics[f"{model.name}.top_token_share"] = float(np.mean(shares)) if shares else 0.0
@@ -192,7 +192,8 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     decoding = (pd.concat(decoding_frames, ignore_index=True) if decoding_frames
                 else pd.DataFrame(columns=TABLES["decoding"]))
     return AnalysisResult(
-        tables={"tokens": tokens_df, "dimensions": dims_df, "words": _word_table(tokens_df, params),
+        tables={"tokens": tokens_df, "predictions": pd.DataFrame(prediction_rows, columns=TABLES["predictions"]),
+                "dimensions": dims_df, "words": _word_table(tokens_df, params),
                 "examples": pd.DataFrame({"example_id": range(len(texts)), "text": texts,
                                           "label": [ex.label for ex in ctx.examples]}),
                 "decoding": decoding},
@@ -287,9 +288,10 @@ def _word_table(tokens: pd.DataFrame, params: Params) -> pd.DataFrame:
 # -- presentation: tables -> charts and token views (no torch) --------------------------------
 def present(result: AnalysisResult, params: Params) -> Presentation:
     tokens, dims, words = result.tables["tokens"], result.tables["dimensions"], result.tables["words"]
+    predictions = result.tables["predictions"]
     charts: list[ChartSpec] = []
     for example_id, frame in dims.groupby("example_id", sort=True):
-        charts.append(_heatmap(int(example_id), frame, tokens))
+        charts.append(_heatmap(int(example_id), frame, predictions))
     if not words.empty:
         top = words.groupby("model", sort=False).head(params.top_words)
         bars = (
@@ -318,7 +320,7 @@ def present(result: AnalysisResult, params: Params) -> Presentation:
         shown = sorted(decoding["example_id"].unique())[: max(params.heatmap_examples, 1)]
         for example_id in shown:
             charts.append(_decoding_heatmap(int(example_id), decoding[decoding["example_id"] == example_id]))
-    return Presentation(charts=charts, token_views=[_token_view(tokens, params)] if not tokens.empty else [])
+    return Presentation(charts=charts, token_views=[_token_view(tokens, predictions, params)] if not tokens.empty else [])
 
 
 def _decoding_heatmap(example_id: int, frame: pd.DataFrame) -> ChartSpec:
@@ -350,7 +352,7 @@ def _decoding_heatmap(example_id: int, frame: pd.DataFrame) -> ChartSpec:
     )
 
 
-def _heatmap(example_id: int, frame: pd.DataFrame, tokens: pd.DataFrame) -> ChartSpec:
+def _heatmap(example_id: int, frame: pd.DataFrame, predictions: pd.DataFrame) -> ChartSpec:
     """Token x dimension heatmap, one panel per model; colour relative to each panel's maximum."""
     peak = frame.groupby("model", sort=False)["saliency"].transform("max")
     frame = frame.assign(relative=frame["saliency"] / peak.where(peak > 0, 1.0))
@@ -387,7 +389,7 @@ def _heatmap(example_id: int, frame: pd.DataFrame, tokens: pd.DataFrame) -> Char
         .facet(column=alt.Column("model:N", title=None, sort=models))
         .resolve_scale(x="independent")
     )
-    sample = tokens[tokens["example_id"] == example_id]
+    sample = predictions[predictions["example_id"] == example_id]
     label = sample["label"].iloc[0] if not sample.empty else None
     caption = "Colour: |dS/de| relative to the largest value in the same panel; hover for raw values."
     return ChartSpec(
@@ -398,7 +400,8 @@ def _heatmap(example_id: int, frame: pd.DataFrame, tokens: pd.DataFrame) -> Char
     )
 
 
-def _token_view(tokens: pd.DataFrame, params: Params) -> TokenView:
+def _token_view(tokens: pd.DataFrame, predictions: pd.DataFrame, params: Params) -> TokenView:
+    outcome = predictions.set_index(["model", "example_id"])
     shown = sorted(tokens["example_id"].unique())[: params.token_view_examples]
     rows = []
     for example_id in shown:
@@ -411,8 +414,8 @@ def _token_view(tokens: pd.DataFrame, params: Params) -> TokenView:
                     example_id=int(example_id),
                     tokens=frame["token"].astype(str).tolist(),
                     scores=(frame["saliency"].astype(float) / peak).round(4).tolist(),
-                    label=frame["label"].iloc[0],
-                    predicted=frame["predicted"].iloc[0],
+                    label=outcome.loc[(model, example_id), "label"],
+                    predicted=outcome.loc[(model, example_id), "predicted"],
                 )
             )
     return TokenView(

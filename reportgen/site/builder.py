@@ -105,7 +105,7 @@ class _SiteWriter:
             files: dict[str, bytes] = {}
             for name, frame in a.tables.items():
                 filename = csv_filename(name, files)
-                files[filename] = frame.to_csv(index=False).encode("utf-8")
+                files[filename] = frame.to_csv(index=False, float_format="%.6g").encode("utf-8")
                 if not self.single:
                     path = self.root / "data" / self.slugs[a.name] / filename
                     path.parent.mkdir(parents=True, exist_ok=True)
