@@ -243,3 +243,14 @@ def make_record() -> RunRecord:
         ],
         total_seconds=5.2,
     )
+
+
+# Every page the fixture record's site has, index first.
+PAGES = [
+    "index.html",
+    "analyses/saliency.html",
+    "analyses/variance_salience.html",
+    "analyses/filter_top_words.html",
+    "analyses/optimization.html",
+    "analyses/neuron_sweep.html",
+]

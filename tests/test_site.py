@@ -28,17 +28,9 @@ from reportgen.site.record import ChartSpec, RunRecord
 from reportgen.site.record_io import load_record, save_record
 from reportgen.site.report_json import report_json
 from reportgen.site.summary import md_escape, summary_markdown
-from tests.site_fixtures import SCRIPT, TEMPLATE, XSS, make_record
+from tests.site_fixtures import PAGES, SCRIPT, TEMPLATE, XSS, make_record
 
 REPO = Path(__file__).resolve().parent.parent
-PAGES = [
-    "index.html",
-    "analyses/saliency.html",
-    "analyses/variance_salience.html",
-    "analyses/filter_top_words.html",
-    "analyses/optimization.html",
-    "analyses/neuron_sweep.html",
-]
 
 
 @pytest.fixture(scope="module")

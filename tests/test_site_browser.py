@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from reportgen.site.builder import build_site
-from tests.site_fixtures import SCRIPT, XSS, make_record
+from tests.site_fixtures import PAGES, SCRIPT, XSS, make_record
 
 CHROMIUM = Path("/usr/bin/chromium")
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
@@ -145,14 +145,6 @@ def _check(seen: Visit) -> None:
         assert s in seen.text, (seen.url, s)
 
 
-PAGES = [
-    "index.html",
-    "analyses/saliency.html",
-    "analyses/variance_salience.html",
-    "analyses/filter_top_words.html",
-    "analyses/optimization.html",
-    "analyses/neuron_sweep.html",
-]
 
 
 def test_every_page_is_listed(sites: dict[str, Path]) -> None:

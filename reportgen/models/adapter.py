@@ -6,7 +6,6 @@ classifier), analyses only use:
 - ``encode(texts)``: texts -> ``EncodedBatch`` (ids, display tokens, mask)
 - ``embed(ids)``: ids -> input embeddings, (B, T, E) or (B, T, C, E) for character-spelled words
 - ``forward_from_embeddings(emb, mask)``: -> logits, (B, K) for classifiers
-- ``hidden_states(emb, mask)``: -> (B, T, H) top-layer states, where the model offers them
 - ``layers()``: ordered ``LayerCard``s with kind, units and receptive field
 - ``classes``, ``task``, ``encoder``, ``module``
 
@@ -149,17 +148,6 @@ class ModelAdapter:
     def forward(self, batch: EncodedBatch) -> torch.Tensor:
         return self.module(batch.ids)
 
-    def hidden_states(self, emb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        fn = getattr(self.module, "hidden_states", None)
-        if fn is None:
-            raise NotImplementedError(f"{self.arch} exposes no hidden states")
-        return fn(emb, mask)
-
-    def embedding_matrix(self) -> torch.Tensor | None:
-        """(V, E) token embedding table, when the model has one."""
-        emb = getattr(self.module, "emb", None)
-        return emb.weight if isinstance(emb, nn.Embedding) else None
-
     def conv_chains(self) -> list[list[str]]:
         fn = getattr(self.module, "conv_chains", None)
         chains = fn() if fn is not None else []
@@ -301,9 +289,6 @@ class HookedAdapter(ModelAdapter):
 
     def forward(self, batch: EncodedBatch) -> torch.Tensor:
         return self.module(batch.ids)
-
-    def embedding_matrix(self) -> torch.Tensor | None:
-        return self._embedding.weight
 
     def conv_chains(self) -> list[list[str]]:
         if self._chains is not None:

@@ -62,9 +62,6 @@ class HFAdapter(ModelAdapter):
         assert batch.mask is not None
         return self.module(input_ids=batch.ids, attention_mask=batch.mask.long()).logits
 
-    def embedding_matrix(self) -> torch.Tensor | None:
-        return self.module.get_input_embeddings().weight
-
     @property
     def vocab_size(self) -> int:
         return len(self.tokenizer)

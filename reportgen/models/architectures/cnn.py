@@ -107,6 +107,19 @@ class KimCNN(TextModel):
 class _StackedCNN(TextModel):
     """Shared by the deep CNNs: 'same'-padded 1-D convolutions, re-masked after every layer."""
 
+    def _add_embedding(self) -> None:
+        """The token embedding (Kim-style uniform init) and its dropout; called first."""
+        c = self.config
+        self.emb = nn.Embedding(c["n_tokens"], c["emb_dim"], padding_idx=0)
+        init_embedding(self.emb, c.get("emb_init"))
+
+    def _add_head(self, width: int) -> None:
+        """Dropouts and the linear classifier over ``width`` pooled features; called last."""
+        c = self.config
+        self.emb_drop = nn.Dropout(c["emb_dropout"])
+        self.drop = nn.Dropout(c["dropout"])
+        self.out = nn.Linear(width, c["n_classes"])
+
     def _layer_outputs(self, emb: torch.Tensor, mask: torch.Tensor) -> list[torch.Tensor]:
         raise NotImplementedError
 
@@ -148,16 +161,13 @@ class YuanCNN(_StackedCNN):
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__(config)
         c = self.config
-        self.emb = nn.Embedding(c["n_tokens"], c["emb_dim"], padding_idx=0)
-        init_embedding(self.emb, c.get("emb_init"))
+        self._add_embedding()
         sizes = [c["emb_dim"], *c["channels"]]
         self.convs = nn.ModuleList(
             nn.Conv1d(i, o, c["kernel"], padding=c["kernel"] // 2)
             for i, o in itertools.pairwise(sizes)
         )
-        self.emb_drop = nn.Dropout(c["emb_dropout"])
-        self.drop = nn.Dropout(c["dropout"])
-        self.out = nn.Linear(sizes[-1], c["n_classes"])
+        self._add_head(sizes[-1])
 
     @classmethod
     def default_config(cls, n_tokens: int, n_classes: int) -> dict[str, Any]:
@@ -214,17 +224,14 @@ class DilatedCNN(_StackedCNN):
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__(config)
         c = self.config
-        self.emb = nn.Embedding(c["n_tokens"], c["emb_dim"], padding_idx=0)
-        init_embedding(self.emb, c.get("emb_init"))
+        self._add_embedding()
         self.proj = nn.Conv1d(c["emb_dim"], c["channels"], 1)
         self.convs = nn.ModuleList(
             nn.Conv1d(c["channels"], c["channels"], c["kernel"], dilation=d,
                       padding=d * (c["kernel"] - 1) // 2)
             for d in c["dilations"]
         )
-        self.emb_drop = nn.Dropout(c["emb_dropout"])
-        self.drop = nn.Dropout(c["dropout"])
-        self.out = nn.Linear(c["channels"], c["n_classes"])
+        self._add_head(c["channels"])
 
     @classmethod
     def default_config(cls, n_tokens: int, n_classes: int) -> dict[str, Any]:
