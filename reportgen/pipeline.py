@@ -10,12 +10,10 @@ reason is reported as ``failed`` with its reason, and the others still run.
 
 from __future__ import annotations
 
-import dataclasses
 import platform
 import random
 import sys
 import time
-import traceback
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,15 +21,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from reportgen import __version__, analyses, cache
-from reportgen.analyses.base import RunContext
+from reportgen import __version__, cache
+from reportgen.analyses.runner import RunSettings, plan, represent, run_analysis
 from reportgen.config import RunConfig
 from reportgen.data.dataset import Dataset, Example
 from reportgen.data.tokenize import word_tokens
 from reportgen.device import describe_device, resolve_device
 from reportgen.errors import BadInput
 from reportgen.models.adapter import ModelAdapter
-from reportgen.site.record import AnalysisRecord, DataCard, ModelCard, RunRecord
+from reportgen.site.record import DataCard, ModelCard, RunRecord
 
 
 def build(config: RunConfig) -> RunRecord:
@@ -53,9 +51,11 @@ def build(config: RunConfig) -> RunRecord:
     models = load_models(config, device, root, progress)
     check_models(models, examples)
 
+    run = RunSettings(examples, dataset, device, config.seed, config.batch_size, root,
+                      no_cache=config.no_cache, progress=progress, quiet=config.quiet)
     analysis_records = [
-        run_analysis(name, config, models, examples, dataset, device, root, progress)
-        for name in config.selected_analyses()
+        run_analysis(name, config.params[name], models, run)
+        for name in plan(config.selected_analyses(), config.skip)
     ]
     record = RunRecord(
         reportgen_version=__version__,
@@ -151,7 +151,7 @@ def model_card(m: ModelAdapter, examples: list[Example], batch_size: int) -> Mod
     accuracy, confusion = None, None
     labelled = [ex for ex in examples if ex.label is not None]
     if m.is_classifier and labelled:
-        probs = m.predict_proba([ex.text for ex in labelled], batch_size=max(batch_size, 128))
+        probs = m.predict_proba([ex.text for ex in labelled], batch_size=m.batch_size(max(batch_size, 128)))
         pred = probs.argmax(1)
         true = m.class_index([ex.label for ex in labelled])
         accuracy = float((pred == true).mean())
@@ -159,7 +159,7 @@ def model_card(m: ModelAdapter, examples: list[Example], batch_size: int) -> Mod
         confusion = np.bincount(true * k + pred, minlength=k * k).reshape(k, k).tolist()
     metric = SEQUENCE_METRICS.get(m.task, "accuracy")
     if m.task in SEQUENCE_METRICS:
-        accuracy = m.sequence_accuracy([ex.text for ex in examples], batch_size=max(batch_size, 128))
+        accuracy = m.sequence_accuracy([ex.text for ex in examples], batch_size=m.batch_size(max(batch_size, 128)))
     return ModelCard(
         name=m.name,
         arch=m.arch,
@@ -191,70 +191,7 @@ def data_card(dataset: Dataset, split: str, examples: list[Example], total: int)
     )
 
 
-# -- analyses -----------------------------------------------------------------------------------
-def run_analysis(
-    name: str,
-    config: RunConfig,
-    models: list[ModelAdapter],
-    examples: list[Example],
-    dataset: Dataset,
-    device: torch.device,
-    root: Path,
-    progress: bool,
-) -> AnalysisRecord:
-    module = analyses.get(name)
-    params = config.params[name]
-    record = AnalysisRecord(
-        name=name,
-        title=module.TITLE,
-        status="ok",
-        headline=module.HEADLINE,
-        method=module.METHOD,
-        how_to_read=module.HOW_TO_READ,
-        citation=module.CITATION,
-        params=dataclasses.asdict(params),
-    )
-    reasons = {m.name: module.skip_reason(m) for m in models}
-    applicable = [m for m in models if reasons[m.name] is None]
-    if not applicable:
-        record.status, record.reason = "skipped", "; ".join(r for r in reasons.values() if r)
-        return record
-    record.notes += [f"Skipped: {r}" for r in reasons.values() if r]
-    started = time.perf_counter()
-    key = cache.digest(
-        name,
-        module.VERSION,
-        dataclasses.asdict(params),
-        [m.fingerprint() for m in applicable],
-        [m.name for m in applicable],
-        [(ex.text, ex.label) for ex in examples],
-        config.seed,
-    )
-    try:
-        result = None if config.no_cache else cache.load_result(root, name, key)
-        if result is None:
-            seed_everything(config.seed)
-            ctx = RunContext(applicable, examples, dataset, device, config.seed, progress, config.batch_size)
-            result = module.compute(ctx, params)
-            cache.save_result(root, name, key, result)
-        else:
-            record.notes.append("Result read from the cache (same models, data, parameters and seed).")
-        presentation = module.present(result, params)
-    except BadInput:
-        raise
-    except Exception as exc:  # noqa: BLE001 - one failing analysis must not sink the report
-        if not config.quiet:
-            traceback.print_exc(file=sys.stderr)
-        record.status, record.reason = "failed", f"{type(exc).__name__}: {exc}"
-        record.seconds = round(time.perf_counter() - started, 3)
-        return record
-    record.seconds = round(time.perf_counter() - started, 3)
-    record.metrics = {k: float(v) for k, v in result.metrics.items()}
-    record.tables = result.tables
-    record.notes += result.notes
-    record.charts = presentation.charts
-    record.token_views = presentation.token_views
-    return record
+# -- analyses: see reportgen.analyses.runner ---------------------------------------------
 
 
 def library_versions() -> dict[str, str]:
@@ -283,6 +220,8 @@ def render(out: str, cache_dir: str | None, single_file: bool = False) -> RunRec
     if not folder.exists():
         raise BadInput(f"no cached run for {out!r} in {str(root)!r}; run 'reportgen run --out {out}' first")
     record = load_record(folder)
+    for analysis in record.analyses:  # charts are always rebuilt from the cached tables
+        represent(analysis)
     budget = record.config
     build_site(
         record,

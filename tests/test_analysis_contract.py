@@ -15,18 +15,23 @@ import pytest
 import torch
 
 from reportgen import analyses
-from reportgen.analyses.base import RunContext
+from reportgen.analyses.base import AnalysisResult, RunContext, combine_per_model
 from reportgen.data.demo import demo_dataset
 from reportgen.data.encoding import TextEncoder
 from reportgen.models.adapter import ModelAdapter
 from reportgen.models.architectures import ARCHITECTURES
 from reportgen.site.charts import data_rows
 
+
+def combine_per_model_for(results: dict, _params: object) -> AnalysisResult:
+    return combine_per_model(results)
+
+
 ARCHS = ("kim-cnn", "yuan-cnn", "bilstm", "char-cnn", "seq2seq-ae", "byte-lstm-lm")
 
 
 @pytest.fixture(scope="module")
-def context() -> RunContext:
+def context() -> tuple[list[ModelAdapter], list, object]:
     data = demo_dataset(600)
     train = [ex.text for ex in data.split("train")]
     models = []
@@ -36,19 +41,32 @@ def context() -> RunContext:
         torch.manual_seed(0)
         module = cls(cls.default_config(encoder.n_tokens, len(data.classes)))
         models.append(ModelAdapter(module, encoder, data.classes, name=arch, arch=arch, source=arch, task=cls.task))
-    return RunContext(models, data.split("test")[:40], data, torch.device("cpu"), seed=0, batch_size=16)
+    return models, data.split("test")[:40], data
 
 
 @pytest.mark.parametrize("name", analyses.REGISTRY)
-def test_analysis_contract(name: str, context: RunContext) -> None:
+def test_analysis_contract(name: str, context: tuple) -> None:
     module = analyses.get(name)
     params = module.Params()
     assert params.validate() == []
-    applicable = [m for m in context.models if module.skip_reason(m) is None]
-    skipped = [m for m in context.models if module.skip_reason(m) is not None]
+    models, examples, dataset = context
+    applicable = [m for m in models if module.skip_reason(m) is None]
+    skipped = [m for m in models if module.skip_reason(m) is not None]
     assert all(isinstance(module.skip_reason(m), str) for m in skipped)
-    ctx = RunContext(applicable, context.examples, context.dataset, context.device, 0, batch_size=16)
-    first, second = module.compute(ctx, params), module.compute(ctx, params)
+    assert all(n in analyses.REGISTRY for n in getattr(module, "NEEDS", ()))
+    combine = getattr(module, "combine", combine_per_model_for)
+
+    def one(analysis: str, m: ModelAdapter) -> AnalysisResult:
+        """One model's result, its upstream analyses computed first (as the pipeline does)."""
+        mod = analyses.get(analysis)
+        upstream = {n: one(n, m) for n in getattr(mod, "NEEDS", ())}
+        ctx = RunContext(m, examples, dataset, torch.device("cpu"), 0, batch_size=16, upstream=upstream)
+        return mod.compute(ctx, mod.Params())
+
+    def run_all() -> AnalysisResult:
+        return combine({m.name: one(name, m) for m in applicable}, params)
+
+    first, second = run_all(), run_all()
     assert set(first.tables) == set(module.TABLES)
     for table, frame in first.tables.items():
         assert list(frame.columns) == module.TABLES[table], table

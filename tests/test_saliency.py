@@ -16,6 +16,12 @@ from reportgen.models.adapter import HookedAdapter, ModelAdapter
 from tests.tiny_models import tanh_sum_model
 
 
+def computed(model: ModelAdapter, examples: list[Example], params: saliency.Params):
+    """compute for one model, then combine, as the pipeline does."""
+    ctx = RunContext(model, examples, Dataset("t", {"test": examples}), torch.device("cpu"), 0)
+    return saliency.combine({model.name: saliency.compute(ctx, params)}, params)
+
+
 @pytest.fixture
 def tanh_adapter() -> HookedAdapter:
     return HookedAdapter(tanh_sum_model(), source="tests:tanh_sum_model", device="cpu")
@@ -39,8 +45,7 @@ def test_label_target_differentiates_the_gold_class(tanh_adapter: HookedAdapter)
 
 def test_compute_tables_and_top_token_share(tanh_adapter: HookedAdapter) -> None:
     examples = [Example("a b", "pos"), Example("b b b b", "pos")]
-    ctx = RunContext([tanh_adapter], examples, Dataset("t", {"test": examples}), torch.device("cpu"), 0)
-    result = saliency.compute(ctx, saliency.Params(heatmap_examples=1))
+    result = computed(tanh_adapter, examples, saliency.Params(heatmap_examples=1))
     tokens = result.tables["tokens"]
     assert list(tokens.columns) == saliency.TABLES["tokens"]
     assert len(tokens) == 6
@@ -100,8 +105,7 @@ def test_decoding_saliency_of_a_context_free_autoencoder() -> None:
     expected = math.sqrt(10) / (math.e + 3)
     np.testing.assert_allclose(mats[0], np.diag([expected] * 3), atol=1e-7, rtol=1e-6)
     examples = [Example("a b a"), Example("b a")]
-    ctx = RunContext([adapter], examples, Dataset("t", {"test": examples}), torch.device("cpu"), 0)
-    result = saliency.compute(ctx, saliency.Params())
+    result = computed(adapter, examples, saliency.Params())
     assert result.metrics["tied-copy.diagonal_share"] == pytest.approx(1.0)
     assert len(result.tables["decoding"]) == 9 + 4
     assert result.tables["tokens"].empty

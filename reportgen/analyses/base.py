@@ -5,11 +5,17 @@ with:
 
 - ``NAME``, ``VERSION`` (bump when results change), ``TITLE``, ``HEADLINE`` (metric on the index),
   ``METHOD``, ``HOW_TO_READ``, ``CITATION`` (text for the page);
+- ``NEEDS`` (optional): names of the analyses whose results it reads (``ctx.upstream``);
 - ``Params``: a frozen dataclass of its settings (the ``[NAME]`` section of the TOML config);
 - ``TABLES``: table name -> declared columns;
 - ``skip_reason(model) -> str | None``: why it does not apply to a model;
-- ``compute(ctx, params) -> AnalysisResult``: the only place torch runs;
-- ``present(result, params) -> Presentation``: pure tables -> charts and token views.
+- ``compute(ctx, params) -> AnalysisResult``: the only place torch runs, for ONE model
+  (``ctx.model``); each model's result is cached on its own, so adding a model to a run computes
+  only the new one;
+- ``combine(results, params) -> AnalysisResult`` (optional): the per-model results (in report
+  order) -> one result for the page and ``report.json``; default ``combine_per_model``;
+- ``present(result, params) -> Presentation``: pure tables -> charts and token views. Views that
+  compare models are built here, never in ``compute``.
 """
 
 from __future__ import annotations
@@ -30,13 +36,14 @@ if TYPE_CHECKING:
 
 @dataclass
 class RunContext:
-    models: list[ModelAdapter]  # the models that the analysis applies to
+    model: ModelAdapter  # the one model this computation is about
     examples: list[Example]  # the evaluated examples (after --split and --max-examples)
     dataset: Dataset
     device: torch.device
     seed: int
     progress: bool = False
-    batch_size: int = 64
+    batch_size: int = 64  # already 1 for a model that must never be padded
+    upstream: dict[str, AnalysisResult] = field(default_factory=dict)  # NEEDS -> this model's result
 
 
 @dataclass
@@ -50,6 +57,19 @@ class AnalysisResult:
 class Presentation:
     charts: list[ChartSpec] = field(default_factory=list)
     token_views: list[TokenView] = field(default_factory=list)
+
+
+def combine_per_model(results: dict[str, AnalysisResult]) -> AnalysisResult:
+    """Default ``combine``: tables concatenated in model order (each already has a ``model``
+    column), metrics prefixed ``<model>.``, notes prefixed with the model name."""
+    names = list(results)
+    tables: dict[str, pd.DataFrame] = {}
+    for table in dict.fromkeys(t for r in results.values() for t in r.tables):
+        frames = [results[n].tables[table] for n in names if table in results[n].tables]
+        tables[table] = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    metrics = {f"{n}.{k}": v for n in names for k, v in results[n].metrics.items()}
+    notes = [f"{n}: {note}" for n in names for note in results[n].notes]
+    return AnalysisResult(tables=tables, metrics=metrics, notes=notes)
 
 
 def progress_bar(iterable, *, total: int | None, desc: str, enabled: bool):

@@ -140,66 +140,85 @@ def token_saliency(
 
 
 def compute(ctx: RunContext, params: Params) -> AnalysisResult:
+    """Saliency of every evaluated example for ``ctx.model``."""
+    model = ctx.model
     texts = [ex.text for ex in ctx.examples]
+    empty = {name: pd.DataFrame(columns=cols) for name, cols in TABLES.items()}
+    examples = pd.DataFrame({"example_id": range(len(texts)), "text": texts,
+                             "label": [ex.label for ex in ctx.examples]})
+    note = f"Gradients of the {params.target} class score; token saliency = L2 norm over dimensions."
+    if model.task == "autoencode":
+        frame = _decoding_table(model, texts[: params.decoding_examples], ctx.batch_size)
+        return AnalysisResult(
+            tables={**empty, "examples": examples, "decoding": frame},
+            metrics={"diagonal_share": _diagonal_share(frame)}, notes=[note],
+        )
     heat_ids = set(_heatmap_examples(ctx, params.heatmap_examples))
     token_rows: list[dict] = []
     prediction_rows: list[dict] = []
     dim_frames: list[pd.DataFrame] = []
-    metrics: dict[str, float] = {"examples": float(len(texts))}
-    shares_all: list[float] = []
-    decoding_frames = []
-    for model in ctx.models:
-        if model.task == "autoencode":
-            frame = _decoding_table(model, texts[: params.decoding_examples], ctx.batch_size)
-            metrics[f"{model.name}.diagonal_share"] = _diagonal_share(frame)
-            decoding_frames.append(frame)
-            continue
-        labels = [ex.label for ex in ctx.examples]
-        label_idx = model.class_index(labels) if params.target == "label" else None
-        shares: list[float] = []
-        starts = range(0, len(texts), ctx.batch_size)
-        for start in progress_bar(starts, total=len(starts), desc=f"saliency {model.name}", enabled=ctx.progress):
-            chunk = texts[start : start + ctx.batch_size]
-            targets = None
-            if label_idx is not None:
-                targets = [int(i) for i in label_idx[start : start + len(chunk)]]
-                if min(targets) < 0:
-                    raise ValueError("target='label' needs labelled data")
-            tokens, mats, vecs, predicted = token_saliency(model, chunk, targets)
-            for offset, (toks, mat, vec) in enumerate(zip(tokens, mats, vecs, strict=True)):
-                example_id = start + offset
-                total = float(vec.sum())
-                share = vec / total if total > 0 else np.zeros_like(vec)
-                if len(vec):
-                    shares.append(float(share.max()))
-                token_rows.extend(
-                    {"model": model.name, "example_id": example_id, "position": pos, "token": tok,
-                     "saliency": float(vec[pos]), "share": float(share[pos])}
-                    for pos, tok in enumerate(toks)
-                )
-                target = predicted[offset] if targets is None else targets[offset]
-                prediction_rows.append(
-                    {"model": model.name, "example_id": example_id, "label": ctx.examples[example_id].label,
-                     "predicted": model.classes[int(predicted[offset])], "target": model.classes[int(target)]}
-                )
-                if example_id in heat_ids:
-                    dim_frames.append(_dimension_frame(model.name, example_id, toks, mat))
-        metrics[f"{model.name}.top_token_share"] = float(np.mean(shares)) if shares else 0.0
-        shares_all.extend(shares)
-    metrics["top_token_share"] = float(np.mean(shares_all)) if shares_all else 0.0
+    labels = [ex.label for ex in ctx.examples]
+    label_idx = model.class_index(labels) if params.target == "label" else None
+    shares: list[float] = []
+    starts = range(0, len(texts), ctx.batch_size)
+    for start in progress_bar(starts, total=len(starts), desc=f"saliency {model.name}", enabled=ctx.progress):
+        chunk = texts[start : start + ctx.batch_size]
+        targets = None
+        if label_idx is not None:
+            targets = [int(i) for i in label_idx[start : start + len(chunk)]]
+            if min(targets) < 0:
+                raise ValueError("target='label' needs labelled data")
+        tokens, mats, vecs, predicted = token_saliency(model, chunk, targets)
+        for offset, (toks, mat, vec) in enumerate(zip(tokens, mats, vecs, strict=True)):
+            example_id = start + offset
+            total = float(vec.sum())
+            share = vec / total if total > 0 else np.zeros_like(vec)
+            if len(vec):
+                shares.append(float(share.max()))
+            token_rows.extend(
+                {"model": model.name, "example_id": example_id, "position": pos, "token": tok,
+                 "saliency": float(vec[pos]), "share": float(share[pos])}
+                for pos, tok in enumerate(toks)
+            )
+            target = predicted[offset] if targets is None else targets[offset]
+            prediction_rows.append(
+                {"model": model.name, "example_id": example_id, "label": ctx.examples[example_id].label,
+                 "predicted": model.classes[int(predicted[offset])], "target": model.classes[int(target)]}
+            )
+            if example_id in heat_ids:
+                dim_frames.append(_dimension_frame(model.name, example_id, toks, mat))
     tokens_df = pd.DataFrame(token_rows, columns=TABLES["tokens"])
-    dims_df = pd.concat(dim_frames, ignore_index=True) if dim_frames else pd.DataFrame(columns=TABLES["dimensions"])
-    decoding = (pd.concat(decoding_frames, ignore_index=True) if decoding_frames
-                else pd.DataFrame(columns=TABLES["decoding"]))
+    dims_df = pd.concat(dim_frames, ignore_index=True) if dim_frames else empty["dimensions"]
     return AnalysisResult(
-        tables={"tokens": tokens_df, "predictions": pd.DataFrame(prediction_rows, columns=TABLES["predictions"]),
-                "dimensions": dims_df, "words": _word_table(tokens_df, params),
-                "examples": pd.DataFrame({"example_id": range(len(texts)), "text": texts,
-                                          "label": [ex.label for ex in ctx.examples]}),
-                "decoding": decoding},
-        metrics=metrics,
-        notes=[f"Gradients of the {params.target} class score; token saliency = L2 norm over dimensions."],
+        tables={**empty, "tokens": tokens_df,
+                "predictions": pd.DataFrame(prediction_rows, columns=TABLES["predictions"]),
+                "dimensions": dims_df, "words": _word_table(tokens_df, params), "examples": examples},
+        metrics={"top_token_share": float(np.mean(shares)) if shares else 0.0},
+        notes=[note],
     )
+
+
+def combine(results: dict[str, AnalysisResult], params: Params) -> AnalysisResult:
+    """Per-model results -> one: tables stacked in model order, ``<model>.<metric>`` per model, and
+    ``top_token_share`` = the mean of the top share over every (classifier, example)."""
+    def stack(table: str) -> pd.DataFrame:
+        frames = [r.tables[table] for r in results.values() if not r.tables[table].empty]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=TABLES[table])
+
+    tables = {t: stack(t) for t in TABLES if t != "examples"}
+    tables["examples"] = next(iter(results.values())).tables["examples"]
+    tables = {t: tables[t] for t in TABLES}
+    first = next(iter(results.values()))
+    metrics: dict[str, float] = {"examples": float(len(first.tables["examples"]))}
+    for name, r in results.items():
+        metrics.update({f"{name}.{k}": v for k, v in r.metrics.items()})
+    tokens = tables["tokens"]
+    if tokens.empty:
+        metrics["top_token_share"] = 0.0
+    else:  # per (model, example) top share, in model then example order, as computed
+        top = tokens.groupby(["model", "example_id"], sort=False)["share"].max()
+        metrics["top_token_share"] = float(np.mean(top.to_numpy()))
+    return AnalysisResult(tables=tables, metrics=metrics, notes=first.notes)
 
 
 def decoding_saliency(model: ModelAdapter, texts: list[str]) -> tuple[list[list[str]], list[np.ndarray], list[list[int]]]:

@@ -157,6 +157,13 @@ class TextEncoder:
         assert vocab is not None
         return vocab.itos[token_id]
 
+    def decode_ids(self, ids: Sequence[int]) -> str:
+        """Token ids -> text (bytes decoded as UTF-8, characters joined, words joined by spaces)."""
+        if self.kind == "byte":
+            return bytes(i - 1 for i in ids if 0 < i <= 256).decode("utf-8", errors="replace")
+        texts = [self.token_text(i) for i in ids if i != 0]
+        return ("" if self.kind == "char" else " ").join(texts)
+
     # -- (de)serialisation: plain types only, so checkpoints load with weights_only=True ----
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -7,11 +7,18 @@ classifier), analyses only use:
 - ``embed(ids)``: ids -> input embeddings, (B, T, E) or (B, T, C, E) for character-spelled words
 - ``forward_from_embeddings(emb, mask)``: -> logits, (B, K) for classifiers
 - ``layers()``: ordered ``LayerCard``s with kind, units and receptive field
+- ``conv_chains()`` / ``conv_outputs()``: conv/pool chains by module name, and where each layer's
+  activation (after its nonlinearity) can be read
+- ``token_vectors()``: every vocabulary entry's vector, special tokens marked
 - ``classes``, ``task``, ``encoder``, ``module``
 
+What analyses read inside a model (hidden and cell states, conv activations with receptive fields,
+unit features, clamping, vocabulary vectors) are free functions over this protocol in
+``reportgen.models.internals``.
+
 Adapters never mutate the wrapped model (beyond ``eval()``). At load, ``verify`` checks on one batch
-that ``forward_from_embeddings(embed(ids))`` reproduces the model's own forward and fails with the
-deviation if not.
+that ``forward_from_embeddings(embed(ids))`` reproduces the model's own forward, and that each text
+gives the same output alone as in a padded batch; it fails with the deviation if not.
 
 Receptive fields (Araujo et al. 2019's recurrence; the design guide's helper): starting from
 (size 1, jump 1, offset 0), each conv/pool layer with kernel k, stride s, dilation d and padding p
@@ -21,6 +28,7 @@ gives size += (k - 1) * d * jump, offset -= p * jump, jump *= s.
 from __future__ import annotations
 
 import hashlib
+import inspect
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -97,6 +105,9 @@ class UserModel:
     conv_chains: list[list[str]] | None = None
     name: str | None = None
     accuracy: float | None = None
+    # False: the model's output depends on padding (it pools over every position, say) and reportgen
+    # should never pad it: every batch then holds one text, which the model card states
+    pad_batches: bool = True
 
 
 class ModelAdapter:
@@ -126,6 +137,8 @@ class ModelAdapter:
         self.device = torch.device(device)
         config = getattr(module, "config", None)  # reference models: a dict; Transformers: an object
         self.min_len = int(config.get("min_len", 1)) if isinstance(config, dict) else 1
+        self.pad_batches = True  # False: one text per batch (the model reads padding)
+        self.code_files: list[str] = []  # source files beside the model's classes (user SPEC files)
 
     # -- the protocol ------------------------------------------------------------------------
     @property
@@ -156,11 +169,68 @@ class ModelAdapter:
         names = [n for n, m in self.module.named_modules() if isinstance(m, CONV_TYPES)]
         return [names] if names else []
 
+    def conv_outputs(self) -> dict[str, str]:
+        """Conv/pool module name -> the module whose output is its activation after the nonlinearity
+        (a hook point in reference models); layers not listed are read at their own output."""
+        fn = getattr(self.module, "conv_outputs", None)
+        return dict(fn()) if fn is not None else {}
+
+    def batch_size(self, wanted: int) -> int:
+        """The batch size to use: ``wanted``, or 1 for a model that must never be padded."""
+        return wanted if self.pad_batches else 1
+
+    def token_vectors(self) -> tuple[list[str], torch.Tensor, list[bool], str]:
+        """(entry texts, (V, E) vectors, special flags, space) of the whole vocabulary."""
+        enc = self.encoder
+        if enc.kind == "word_chars":
+            assert enc.vocab is not None
+            word_vectors = getattr(self.module, "word_vectors", None)
+            if word_vectors is None:
+                from reportgen.models.internals import NotApplicable
+
+                raise NotApplicable(f"{self.name} builds words from characters but has no word_vectors")
+            words = enc.vocab.itos
+            ids = torch.tensor([enc.spell(w) + [0] * (enc.max_word_len + 2 - len(enc.spell(w)))
+                                for w in words], device=self.device)  # (V, C)
+            with torch.no_grad():
+                vectors = torch.cat([word_vectors(self.embed(chunk[:, None]))[:, 0]
+                                     for chunk in ids.split(1024)])  # (V, D)
+            return list(words), vectors, [i < 2 for i in range(len(words))], "char-cnn word vectors"
+        n = enc.n_tokens
+        ids = torch.arange(n, device=self.device)[None]  # (1, V)
+        with torch.no_grad():
+            vectors = self.embed(ids)[0]  # (V, E)
+        texts = [enc.token_text(i) for i in range(n)]
+        special = [i == 0 for i in range(n)] if enc.kind == "byte" else [i < 2 for i in range(n)]
+        return texts, vectors, special, "embedding"
+
     @contextmanager
     def gradients(self) -> Iterator[None]:
-        """Grad mode for input gradients; cuDNN's RNNs have no backward in eval mode, so off."""
-        with torch.enable_grad(), torch.backends.cudnn.flags(enabled=False):
-            yield
+        """Grad mode for input gradients. cuDNN's RNNs have no backward pass in eval mode, so cuDNN
+        is switched off while each recurrent module runs forward (its backward then follows the
+        native kernels); convolutions keep cuDNN."""
+        handles = []
+        previous: list[bool] = []
+
+        def off(_m: nn.Module, _inputs: tuple) -> None:
+            previous.append(torch.backends.cudnn.enabled)
+            torch.backends.cudnn.enabled = False
+
+        def back(_m: nn.Module, _inputs: tuple, _out: object) -> None:
+            torch.backends.cudnn.enabled = previous.pop()
+
+        try:
+            for m in self.module.modules():
+                if isinstance(m, RECURRENT_TYPES):
+                    handles.append(m.register_forward_pre_hook(off))
+                    handles.append(m.register_forward_hook(back))
+            with torch.enable_grad():
+                yield
+        finally:
+            for h in handles:
+                h.remove()
+            if previous:  # a recurrent forward raised: restore the setting it changed
+                torch.backends.cudnn.enabled = previous[0]
 
     # -- facts for the model card --------------------------------------------------------------
     @property
@@ -189,12 +259,36 @@ class ModelAdapter:
         return cards
 
     def fingerprint(self) -> str:
+        """Hash of what the model computes: weights, code, vocabulary, classes, task, batching."""
         h = hashlib.sha256()
         encoder = self.encoder.to_dict() if self.encoder is not None else None
-        h.update(repr((self.arch, self.task, self.classes, encoder)).encode())
+        h.update(repr((self.arch, self.task, self.classes, encoder, self.pad_batches)).encode())
+        h.update(self.code_fingerprint().encode())
         for k, v in sorted(self.module.state_dict().items()):
             h.update(k.encode())
             h.update(v.detach().cpu().contiguous().numpy().tobytes())
+        return h.hexdigest()[:16]
+
+    def code_fingerprint(self) -> str:
+        """Hash of the source files that define the model: every class of every submodule (and its
+        bases) outside torch itself, plus ``code_files``; a changed line anywhere changes it."""
+        files: set[str] = set(self.code_files)
+        for m in self.module.modules():
+            for cls in type(m).__mro__:
+                if cls.__module__.split(".")[0] in ("torch", "builtins"):
+                    continue
+                try:
+                    files.add(inspect.getsourcefile(cls) or "")
+                except TypeError:
+                    continue
+        h = hashlib.sha256()
+        for path in sorted(f for f in files if f):
+            h.update(path.encode())
+            try:
+                with open(path, "rb") as fh:
+                    h.update(fh.read())
+            except OSError:
+                h.update(b"<unreadable>")
         return h.hexdigest()[:16]
 
     # -- inference helpers ---------------------------------------------------------------------
@@ -236,8 +330,10 @@ class ModelAdapter:
         return np.array([known.get(label, -1) if label is not None else -1 for label in labels])
 
     def verify(self, texts: Sequence[str]) -> None:
-        """Check the split forward reproduces the model's own forward on one batch."""
-        batch = self.encode(list(texts)[:16] or ["a"])
+        """Check on one batch that the split forward reproduces the model's own forward, and that
+        each text gives the same output alone as inside a padded batch (unless never padded)."""
+        texts = list(texts)[:16] or ["a"]
+        batch = self.encode(texts)
         with torch.no_grad():
             own = self.forward(batch).float()
             split = self.forward_from_embeddings(self.embed(batch.ids), batch.mask).float()
@@ -252,6 +348,44 @@ class ModelAdapter:
                 f"model {self.name!r}: forward_from_embeddings(embed(ids)) deviates from the "
                 f"model's forward by {deviation:.3g}; the adapter cannot split this model at its "
                 "embedding layer"
+            )
+        if self.pad_batches:
+            self._verify_padding(texts, batch, split)
+
+    def _verify_padding(self, texts: list[str], batch: EncodedBatch, batched: torch.Tensor) -> None:
+        """Refuse a model whose output for a text changes when the text is padded into a batch."""
+        lengths = [len(t) for t in batch.tokens]
+        if len(set(lengths)) < 2:  # no padding in this batch: pad the shortest text with the longest
+            order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+            texts = [texts[order[0]], texts[order[-1]] + " " + texts[order[-1]]]
+            batch = self.encode(texts)
+            with torch.no_grad():
+                batched = self.forward_from_embeddings(self.embed(batch.ids), batch.mask).float()
+            lengths = [len(t) for t in batch.tokens]
+        worst, where = 0.0, 0
+        scale = 1.0
+        with torch.no_grad():
+            for i, text in enumerate(texts):
+                if lengths[i] == batch.ids.size(1):
+                    continue  # not padded in the batch
+                one = self.encode([text])
+                alone = self.forward_from_embeddings(self.embed(one.ids), one.mask).float()[0]
+                padded = batched[i]
+                if padded.dim() == 2:  # (T, V): compare real positions only
+                    n = min(lengths[i], alone.size(0))
+                    alone, padded = alone[:n], padded[:n]
+                scale = max(scale, alone.abs().max().item())
+                gap = (alone - padded).abs().max().item() if alone.numel() else 0.0
+                if gap > worst:
+                    worst, where = gap, i
+        if worst > VERIFY_TOLERANCE * scale:
+            raise BadInput(
+                f"model {self.name!r} gives a different output for the same text alone and inside "
+                f"a padded batch (by {worst:.3g} for {texts[where][:40]!r}): it reads the padding "
+                "positions, e.g. by pooling over every position. Results would depend on which "
+                "texts share a batch. Fix the model to ignore padding (use the mask ids != 0, or "
+                "pass lengths), or return UserModel(..., pad_batches=False) so that reportgen never "
+                "pads it (one text per batch, slower; stated on the model card)"
             )
 
 
@@ -270,6 +404,7 @@ class HookedAdapter(ModelAdapter):
             device=device,
         )
         self._chains = user.conv_chains
+        self.pad_batches = user.pad_batches
         self.embedding_name = user.embedding or _single_embedding(user.module)
         modules = dict(user.module.named_modules())
         if self.embedding_name not in modules or not isinstance(modules[self.embedding_name], nn.Embedding):
@@ -294,6 +429,18 @@ class HookedAdapter(ModelAdapter):
         if self._chains is not None:
             return self._chains
         return super().conv_chains()
+
+    def conv_outputs(self) -> dict[str, str]:
+        """Each conv layer read after the activation module that follows it, where there is one."""
+        from reportgen.models.internals import following_activation
+
+        found = {}
+        for chain in self.conv_chains():
+            for name in chain:
+                after = following_activation(self.module, name)
+                if after is not None:
+                    found[name] = after
+        return found
 
 
 @contextmanager

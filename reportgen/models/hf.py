@@ -71,3 +71,47 @@ class HFAdapter(ModelAdapter):
 
     def conv_chains(self) -> list[list[str]]:
         return []
+
+    def token_vectors(self) -> tuple[list[str], torch.Tensor, list[bool], str]:
+        weight = self.module.get_input_embeddings().weight.detach()  # (V, E)
+        special = set(self.tokenizer.all_special_ids)
+        n = weight.size(0)
+        texts = [str(t) for t in self.tokenizer.convert_ids_to_tokens(list(range(n)))]
+        return texts, weight, [i in special for i in range(n)], "embedding"
+
+    def layer_states(self, batch: EncodedBatch) -> dict[str, torch.Tensor]:
+        """``embeddings`` and ``layer.<i>``: every layer's hidden states (B, T, H)."""
+        assert batch.mask is not None
+        with torch.no_grad():
+            out = self.module(input_ids=batch.ids, attention_mask=batch.mask.long(),
+                              output_hidden_states=True)
+        states = out.hidden_states
+        return {("embeddings" if i == 0 else f"layer.{i}"): h for i, h in enumerate(states)}
+
+    def display_tokens(self, batch: EncodedBatch) -> list:
+        """Word pieces: '##ble' (WordPiece) is shown as 'ble' joined to the piece before; 'Ġword'
+        (byte BPE) and '▁word' (SentencePiece) start a new word."""
+        from reportgen.models.internals import TokenText
+
+        special = set(self.tokenizer.all_special_tokens)
+        bpe = self._bpe_marks
+        rows = []
+        for toks in batch.tokens:
+            row = []
+            for t in toks:
+                if t in special:
+                    row.append(TokenText(t, False, True))
+                elif t.startswith("##"):
+                    row.append(TokenText(t[2:], True, False))
+                elif t.startswith(("Ġ", "▁")):
+                    row.append(TokenText(t[1:], False, False))
+                else:
+                    row.append(TokenText(t, bpe and bool(row) and not row[-1].special, False))
+            rows.append(row)
+        return rows
+
+    @property
+    def _bpe_marks(self) -> bool:
+        """True when the tokenizer marks word *starts* (Ġ / ▁), so unmarked pieces continue a word."""
+        vocab = self.tokenizer.get_vocab()
+        return any(t.startswith(("Ġ", "▁")) for t in list(vocab)[:2000])

@@ -66,7 +66,10 @@ def load_model(spec: str, *, device: torch.device, name: str | None = None) -> M
             user.name = name
         elif user.name is None:
             user.name = func
-        return HookedAdapter(user, source=spec, device=device)
+        adapter = HookedAdapter(user, source=spec, device=device)
+        if path_part.endswith(".py"):
+            adapter.code_files.append(str(Path(path_part).resolve()))
+        return adapter
     path = Path(spec)
     if not path.exists():
         raise BadInput(f"model {spec!r}: no such file", choices=MODEL_FORMATS)

@@ -23,6 +23,8 @@ from torch import nn
 
 from reportgen.models.architectures._common import init_embedding, zero_masked
 from reportgen.models.base import TextModel
+from reportgen.models.hooks import HookPoint
+from reportgen.models.recurrence import step as recurrent_step
 
 N_BYTE_IDS = 257  # padding + 256 byte values
 
@@ -46,6 +48,7 @@ class ByteLSTMLM(TextModel):
         self.emb = nn.Embedding(c["n_tokens"], c["emb_dim"], padding_idx=0)
         init_embedding(self.emb, c.get("emb_init"))
         self.rnn = nn.LSTM(c["emb_dim"], c["hidden"], num_layers=c["layers"], batch_first=True)
+        self.rnn_out = HookPoint("B T C")  # hook point: LSTM outputs at every byte, zero at padding
         self.drop = nn.Dropout(c["dropout"])
         self.out = nn.Linear(c["hidden"], c["n_tokens"])
 
@@ -63,7 +66,25 @@ class ByteLSTMLM(TextModel):
     def hidden_states(self, emb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """LSTM outputs (B, T, H): the units whose values a sentiment neuron would show."""
         out, _ = self.rnn(zero_masked(emb, mask))  # (B, T, H)
-        return zero_masked(out, mask)
+        return self.rnn_out(zero_masked(out, mask))
 
     def forward_from_embeddings(self, emb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.out(self.drop(self.hidden_states(emb, mask)))  # (B, T, 257)
+
+    def step(
+        self,
+        ids: torch.Tensor,
+        state: tuple[torch.Tensor, torch.Tensor] | None = None,
+        clamp: dict[int, float] | None = None,
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """One generation step: byte ids (B,) and the LSTM state -> next-byte logits (B, 257), state.
+
+        ``clamp`` holds units of the LSTM's hidden state at fixed values after the step (and so for
+        every later step the caller runs), as Radford et al. fix their sentiment unit while sampling.
+        """
+        if state is None:
+            zeros = torch.zeros(self.rnn.num_layers, ids.size(0), self.rnn.hidden_size,
+                                device=ids.device)  # (L, B, H)
+            state = (zeros, zeros.clone())
+        h, state = recurrent_step(self.rnn, self.embed(ids), state, clamp=clamp)  # h (B, H)
+        return self.out(h), state  # (B, 257)

@@ -32,6 +32,7 @@ from torch import nn
 
 from reportgen.models.architectures._common import init_embedding, masked_max, zero_masked
 from reportgen.models.base import TextModel
+from reportgen.models.hooks import HookPoint
 
 
 class Highway(nn.Module):
@@ -69,7 +70,13 @@ class CharCNN(TextModel):
         self.convs = nn.ModuleList(
             nn.Conv1d(c["char_dim"], n, k) for k, n in zip(c["widths"], c["filters"], strict=True)
         )
+        # hook points: each width's ReLU output over the character slots of every word slot
+        # (B*T, n_k, C - k + 1), zero for padded word slots; the word vectors (B, T, D) after the
+        # highways, zero at padding; the sentence's pooled features (B, D)
+        self.conv_acts = nn.ModuleList(HookPoint("W C T") for _ in self.convs)  # W: word slots
         dim = sum(c["filters"])
+        self.word_vecs = HookPoint("B T C")
+        self.features = HookPoint("B C")
         self.highways = nn.ModuleList(Highway(dim) for _ in range(c["highway_layers"]))
         self.drop = nn.Dropout(c["dropout"])
         self.out = nn.Linear(dim, c["n_classes"])
@@ -86,11 +93,22 @@ class CharCNN(TextModel):
             "dropout": 0.5,
         }
 
-    def word_vectors(self, emb: torch.Tensor) -> torch.Tensor:
-        """Character embeddings (B, T, C, E) -> word vectors (B, T, sum(filters)) after highways."""
+    def word_vectors(self, emb: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Character embeddings (B, T, C, E) -> word vectors (B, T, sum(filters)) after highways.
+
+        ``mask`` (B, T) marks real word slots (default: all real); the filter activations of padded
+        word slots are zeroed, which changes nothing downstream (those words are masked later) but
+        keeps what a hook reads honest. Padding characters *inside* a real word slot are part of
+        the model's computation (as in lm_1b) and stay as they are.
+        """
         B, T, C, E = emb.shape
         x = emb.reshape(B * T, C, E).transpose(1, 2)  # (B*T, E, C)
-        pooled = [F.relu(conv(x)).max(dim=-1).values for conv in self.convs]  # each (B*T, n_k)
+        real = (torch.ones(B * T, 1, 1, device=emb.device) if mask is None
+                else mask.reshape(B * T, 1, 1).to(emb.dtype))  # (B*T, 1, 1)
+        pooled = [
+            act(F.relu(conv(x)) * real).max(dim=-1).values  # each (B*T, n_k)
+            for conv, act in zip(self.convs, self.conv_acts, strict=True)
+        ]
         w = torch.cat(pooled, dim=-1)  # (B*T, D)
         for hw in self.highways:
             w = hw(w)
@@ -98,11 +116,11 @@ class CharCNN(TextModel):
 
     def hidden_states(self, emb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(B, T, D): the word vectors, zero at padding."""
-        return zero_masked(self.word_vectors(emb), mask)
+        return self.word_vecs(zero_masked(self.word_vectors(emb, mask), mask))
 
     def sentence_representation(self, emb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(B, D): the word vectors max-pooled over the sentence."""
-        return masked_max(self.hidden_states(emb, mask), mask)
+        return self.features(masked_max(self.hidden_states(emb, mask), mask))
 
     def forward_from_embeddings(self, emb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.out(self.drop(self.sentence_representation(emb, mask)))  # (B, K)
@@ -110,3 +128,6 @@ class CharCNN(TextModel):
     def conv_chains(self) -> list[list[str]]:
         """One chain per width; receptive fields count character slots (1..7)."""
         return [[f"convs.{i}"] for i in range(len(self.convs))]
+
+    def conv_outputs(self) -> dict[str, str]:
+        return {f"convs.{i}": f"conv_acts.{i}" for i in range(len(self.convs))}

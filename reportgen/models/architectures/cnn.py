@@ -25,6 +25,7 @@ from reportgen.models.architectures._common import (
     zero_masked,
 )
 from reportgen.models.base import TextModel
+from reportgen.models.hooks import HookPoint
 
 
 class KimCNN(TextModel):
@@ -53,6 +54,9 @@ class KimCNN(TextModel):
         self.convs = nn.ModuleList(
             nn.Conv1d(c["emb_dim"], c["filters"], k, padding=k - 1) for k in c["widths"]
         )
+        # hook points: each width's ReLU output, re-masked (B, T + k - 1, F); the pooled features
+        self.conv_acts = nn.ModuleList(HookPoint("B T C") for _ in c["widths"])
+        self.features = HookPoint("B C")
         self.drop = nn.Dropout(c["dropout"])
         self.out = nn.Linear(c["filters"] * len(c["widths"]), c["n_classes"])
 
@@ -72,10 +76,10 @@ class KimCNN(TextModel):
         """One activation map per width, each (B, T + k - 1, filters), zero where no token is seen."""
         x = zero_masked(emb, mask).transpose(1, 2)  # (B, E, T)
         maps = []
-        for conv in self.convs:
+        for conv, act in zip(self.convs, self.conv_acts, strict=True):
             k = conv.kernel_size[0]
             a = F.relu(conv(x)).transpose(1, 2)  # (B, T + k - 1, F)
-            maps.append(zero_masked(a, wide_conv_mask(mask, k)))
+            maps.append(act(zero_masked(a, wide_conv_mask(mask, k))))
         return maps
 
     def sentence_representation(self, emb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -85,7 +89,7 @@ class KimCNN(TextModel):
             masked_max(a, wide_conv_mask(mask, conv.kernel_size[0]))  # (B, F)
             for a, conv in zip(maps, self.convs, strict=True)
         ]
-        return torch.cat(pooled, dim=-1)  # (B, widths * F)
+        return self.features(torch.cat(pooled, dim=-1))  # (B, widths * F)
 
     def forward_from_embeddings(self, emb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         z = self.sentence_representation(emb, mask)  # (B, widths * F)
@@ -103,6 +107,9 @@ class KimCNN(TextModel):
     def conv_chains(self) -> list[list[str]]:
         return [[f"convs.{i}"] for i in range(len(self.convs))]
 
+    def conv_outputs(self) -> dict[str, str]:
+        return {f"convs.{i}": f"conv_acts.{i}" for i in range(len(self.convs))}
+
 
 class _StackedCNN(TextModel):
     """Shared by the deep CNNs: 'same'-padded 1-D convolutions, re-masked after every layer."""
@@ -117,6 +124,7 @@ class _StackedCNN(TextModel):
         """Dropouts and the linear classifier over ``width`` pooled features; called last."""
         c = self.config
         self.emb_drop = nn.Dropout(c["emb_dropout"])
+        self.features = HookPoint("B C")  # hook point: the max-pooled features the head reads
         self.drop = nn.Dropout(c["dropout"])
         self.out = nn.Linear(width, c["n_classes"])
 
@@ -129,7 +137,7 @@ class _StackedCNN(TextModel):
 
     def sentence_representation(self, emb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Max over time of the top layer: (B, channels)."""
-        return masked_max(self.hidden_states(emb, mask), mask)
+        return self.features(masked_max(self.hidden_states(emb, mask), mask))
 
     def forward_from_embeddings(self, emb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         z = self.sentence_representation(emb, mask)  # (B, C)
@@ -167,6 +175,8 @@ class YuanCNN(_StackedCNN):
             nn.Conv1d(i, o, c["kernel"], padding=c["kernel"] // 2)
             for i, o in itertools.pairwise(sizes)
         )
+        # hook points: each layer's ReLU output, re-masked, as the next layer reads it (B, C_j, T)
+        self.conv_acts = nn.ModuleList(HookPoint("B C T") for _ in self.convs)
         self._add_head(sizes[-1])
 
     @classmethod
@@ -193,13 +203,16 @@ class YuanCNN(_StackedCNN):
         x = zero_masked(self.emb_drop(emb), mask).transpose(1, 2)  # (B, E, T)
         m = mask.unsqueeze(1).to(x.dtype)  # (B, 1, T)
         outs = []
-        for conv in self.convs:
-            x = F.relu(conv(x)) * m  # (B, C_j, T)
+        for conv, act in zip(self.convs, self.conv_acts, strict=True):
+            x = act(F.relu(conv(x)) * m)  # (B, C_j, T)
             outs.append(x.transpose(1, 2))  # (B, T, C_j)
         return outs
 
     def conv_chains(self) -> list[list[str]]:
         return [[f"convs.{i}" for i in range(len(self.convs))]]
+
+    def conv_outputs(self) -> dict[str, str]:
+        return {f"convs.{i}": f"conv_acts.{i}" for i in range(len(self.convs))}
 
 
 class DilatedCNN(_StackedCNN):
@@ -231,6 +244,9 @@ class DilatedCNN(_StackedCNN):
                       padding=d * (c["kernel"] - 1) // 2)
             for d in c["dilations"]
         )
+        # hook points: the projection and each residual block's output, masked (B, C, T)
+        self.proj_act = HookPoint("B C T")
+        self.conv_acts = nn.ModuleList(HookPoint("B C T") for _ in self.convs)
         self._add_head(c["channels"])
 
     @classmethod
@@ -250,12 +266,15 @@ class DilatedCNN(_StackedCNN):
     def _layer_outputs(self, emb: torch.Tensor, mask: torch.Tensor) -> list[torch.Tensor]:
         x = zero_masked(self.emb_drop(emb), mask).transpose(1, 2)  # (B, E, T)
         m = mask.unsqueeze(1).to(x.dtype)  # (B, 1, T)
-        h = self.proj(x) * m  # (B, C, T)
+        h = self.proj_act(self.proj(x) * m)  # (B, C, T)
         outs = []
-        for conv in self.convs:
-            h = (h + F.relu(conv(h))) * m  # (B, C, T)
+        for conv, act in zip(self.convs, self.conv_acts, strict=True):
+            h = act((h + F.relu(conv(h))) * m)  # (B, C, T)
             outs.append(h.transpose(1, 2))  # (B, T, C)
         return outs
 
     def conv_chains(self) -> list[list[str]]:
         return [["proj", *(f"convs.{i}" for i in range(len(self.convs)))]]
+
+    def conv_outputs(self) -> dict[str, str]:
+        return {"proj": "proj_act", **{f"convs.{i}": f"conv_acts.{i}" for i in range(len(self.convs))}}

@@ -23,6 +23,7 @@ from reportgen.models.architectures._common import (
     zero_masked,
 )
 from reportgen.models.base import TextModel
+from reportgen.models.hooks import HookPoint
 
 LI_2016 = (
     "Li, J., Chen, X., Hovy, E., Jurafsky, D. (2016). Visualizing and Understanding Neural Models "
@@ -57,6 +58,11 @@ class RecurrentClassifier(TextModel):
             bidirectional=c["bidirectional"],
             **kwargs,
         )
+        # hook points: the top layer's output at every step (B, T, D*H), zero after each example's
+        # end; the final state the classifier reads (B, D*H). Cell states and clamping at every
+        # step go through ``reportgen.models.recurrence`` on the ``rnn`` module itself.
+        self.rnn_out = HookPoint("B T C")
+        self.features = HookPoint("B C")
         self.drop = nn.Dropout(c["dropout"])
         directions = 2 if c["bidirectional"] else 1
         self.out = nn.Linear(c["hidden"] * directions, c["n_classes"])
@@ -79,7 +85,8 @@ class RecurrentClassifier(TextModel):
         x = zero_masked(self.drop(emb), mask)  # (B, T, E)
         out, final = run_packed(self.rnn, x, mask)  # out (B, T, D*H)
         h_n = final[0] if isinstance(final, tuple) else final  # (layers*D, B, H)
-        return out, last_layer_state(h_n, self.config["bidirectional"])  # (B, D*H)
+        last = last_layer_state(h_n, self.config["bidirectional"])  # (B, D*H)
+        return self.rnn_out(out), self.features(last)
 
     def sentence_representation(self, emb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """The final state the classifier reads: (B, D*H)."""

@@ -32,6 +32,7 @@ from reportgen.models.architectures._common import (
     zero_masked,
 )
 from reportgen.models.base import TextModel
+from reportgen.models.hooks import HookPoint
 
 
 class Seq2SeqAutoencoder(TextModel):
@@ -55,6 +56,10 @@ class Seq2SeqAutoencoder(TextModel):
         self.bos = nn.Parameter(torch.randn(c["emb_dim"]) * 0.1)  # (E,)
         self.encoder = nn.LSTM(c["emb_dim"], c["hidden"], batch_first=True)
         self.decoder = nn.LSTM(c["emb_dim"], c["hidden"], batch_first=True)
+        # hook points: encoder outputs in input order (B, T, H); the code (B, H); decoder outputs
+        self.enc_out = HookPoint("B T C")
+        self.code = HookPoint("B C")
+        self.dec_out = HookPoint("B T C")
         self.drop = nn.Dropout(c["dropout"])
         self.out = nn.Linear(c["hidden"], c["n_tokens"])
 
@@ -75,7 +80,9 @@ class Seq2SeqAutoencoder(TextModel):
         """-> masked inputs (B, T, E), encoder outputs in input order (B, T, H), final (h, c)."""
         x = zero_masked(emb, mask)  # (B, T, E)
         out, state = run_packed(self.encoder, self.drop(reverse_real(x, mask)), mask)  # (B, T, H)
-        return x, reverse_real(out, mask), state  # type: ignore[return-value]
+        h, c = state  # type: ignore[misc]
+        state = (torch.cat([h[:-1], self.code(h[-1])[None]]), c)  # the top layer's h is hooked
+        return x, self.enc_out(reverse_real(out, mask)), state
 
     def hidden_states(self, emb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Encoder outputs (B, T, H) in input order (position t: the encoder just read token t, having
@@ -92,4 +99,4 @@ class Seq2SeqAutoencoder(TextModel):
         bos = self.bos.expand(B, 1, E)  # (B, 1, E)
         dec_in = torch.cat([bos, x[:, :-1]], dim=1)  # (B, T, E): BOS, e_0 .. e_{T-2}
         dec_out, _ = run_packed(self.decoder, self.drop(dec_in), mask, state)  # (B, T, H)
-        return self.out(self.drop(dec_out))  # (B, T, V)
+        return self.out(self.drop(self.dec_out(dec_out)))  # (B, T, V)

@@ -1,0 +1,198 @@
+"""Running the selected analyses: dependency order, per-model cache, then one view across models.
+
+``plan(selected)`` adds what each selected analysis needs (``NEEDS``) and orders the list so every
+analysis comes after its needs (report order otherwise). ``run_all`` then, for each analysis and
+each model it applies to, reads the cached result or computes it, and hands the per-model results
+to the module's ``combine`` and ``present``.
+
+The cache key of one (analysis, model) result hashes everything the numbers depend on: the
+analysis name and version, its parameters, the model's fingerprint (weights, code, vocabulary,
+batching), the dataset's fingerprint and the evaluated examples, the seed, the batch size, the
+device, reportgen's and torch's versions, and the keys of the upstream results it read. Any change
+recomputes; nothing else does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import torch
+
+from reportgen import __version__, analyses, cache
+from reportgen.analyses.base import AnalysisResult, RunContext, combine_per_model
+from reportgen.data.dataset import Dataset, Example
+from reportgen.errors import BadInput
+from reportgen.models.adapter import ModelAdapter
+from reportgen.site.record import AnalysisRecord
+
+
+def needs(name: str) -> tuple[str, ...]:
+    return tuple(getattr(analyses.get(name), "NEEDS", ()))
+
+
+def plan(selected: list[str], skipped: tuple[str, ...] = ()) -> list[str]:
+    """``selected`` plus everything it needs, each after its needs; ``BadInput`` when a needed
+    analysis was explicitly skipped or the needs form a cycle."""
+    wanted: set[str] = set()
+
+    def visit(name: str, trail: tuple[str, ...]) -> None:
+        if name in trail:
+            raise BadInput(f"analyses need each other in a cycle: {' -> '.join((*trail, name))}")
+        if name in skipped and trail:
+            raise BadInput(f"{trail[-1]} needs {name}, which --skip leaves out; "
+                           f"skip {trail[0]} too, or stop skipping {name}")
+        wanted.add(name)
+        for need in needs(name):
+            visit(need, (*trail, name))
+
+    for name in selected:
+        visit(name, ())
+    ordered: list[str] = []
+
+    def place(name: str) -> None:
+        if name in ordered:
+            return
+        for need in needs(name):
+            place(need)
+        ordered.append(name)
+
+    for name in [n for n in analyses.REGISTRY if n in wanted]:
+        place(name)
+    return ordered
+
+
+@dataclass
+class RunSettings:
+    """What every analysis run shares (from the run's config)."""
+
+    examples: list[Example]
+    dataset: Dataset
+    device: torch.device
+    seed: int
+    batch_size: int
+    root: Path
+    no_cache: bool = False
+    progress: bool = False
+    quiet: bool = False
+    data_key: str = ""  # dataset fingerprint + evaluated examples, computed once
+    results: dict[str, dict[str, tuple[str, AnalysisResult]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.data_key:
+            h = hashlib.sha256(self.dataset.fingerprint().encode())
+            for ex in self.examples:
+                h.update(ex.text.encode("utf-8", "surrogatepass") + b"\x00")
+                h.update((ex.label or "").encode() + b"\x01")
+            self.data_key = h.hexdigest()[:20]
+
+
+def result_key(name: str, module: ModuleType, params: Any, model: ModelAdapter, run: RunSettings,
+               upstream_keys: dict[str, str]) -> str:
+    return cache.digest(
+        name,
+        module.VERSION,
+        dataclasses.asdict(params),
+        model.fingerprint(),
+        model.name,
+        run.data_key,
+        run.seed,
+        model.batch_size(run.batch_size),
+        str(run.device),
+        __version__,
+        torch.__version__,
+        upstream_keys,
+    )
+
+
+def run_analysis(name: str, params: Any, models: list[ModelAdapter], run: RunSettings) -> AnalysisRecord:
+    """One analysis over every model it applies to: cached or computed per model, then combined."""
+    from reportgen.pipeline import seed_everything
+
+    module = analyses.get(name)
+    record = AnalysisRecord(
+        name=name, title=module.TITLE, status="ok", headline=module.HEADLINE, method=module.METHOD,
+        how_to_read=module.HOW_TO_READ, citation=module.CITATION,
+        params=dataclasses.asdict(params),
+    )
+    reasons = {m.name: module.skip_reason(m) or _upstream_gap(name, m, run) for m in models}
+    applicable = [m for m in models if reasons[m.name] is None]
+    run.results[name] = {}
+    if not applicable:
+        record.status, record.reason = "skipped", "; ".join(r for r in reasons.values() if r)
+        return record
+    record.notes += [f"Skipped: {r}" for r in reasons.values() if r]
+    started = time.perf_counter()
+    per_model: dict[str, AnalysisResult] = {}
+    cached = []
+    try:
+        for model in applicable:
+            upstream = {need: run.results[need][model.name] for need in needs(name)}
+            key = result_key(name, module, params, model, run, {n: k for n, (k, _) in upstream.items()})
+            result = None if run.no_cache else cache.load_result(run.root, name, key)
+            if result is None:
+                seed_everything(run.seed)
+                ctx = RunContext(model, run.examples, run.dataset, run.device, run.seed, run.progress,
+                                 model.batch_size(run.batch_size),
+                                 upstream={n: r for n, (_, r) in upstream.items()})
+                result = module.compute(ctx, params)
+                cache.save_result(run.root, name, key, result)
+            else:
+                cached.append(model.name)
+            per_model[model.name] = result
+            run.results[name][model.name] = (key, result)
+        combine = getattr(module, "combine", None)
+        result = combine(per_model, params) if combine is not None else combine_per_model(per_model)
+        presentation = module.present(result, params)
+    except BadInput:
+        raise
+    except Exception as exc:  # noqa: BLE001 - one failing analysis must not sink the report
+        if not run.quiet:
+            traceback.print_exc(file=sys.stderr)
+        record.status, record.reason = "failed", f"{type(exc).__name__}: {exc}"
+        record.seconds = round(time.perf_counter() - started, 3)
+        run.results[name] = {}
+        return record
+    if cached:
+        record.notes.append(
+            f"Read from the cache for {', '.join(cached)} (same model, code, data, parameters, "
+            "seed and device)."
+        )
+    record.seconds = round(time.perf_counter() - started, 3)
+    record.metrics = {k: float(v) for k, v in result.metrics.items()}
+    record.tables = result.tables
+    record.notes += result.notes
+    record.charts = presentation.charts
+    record.token_views = presentation.token_views
+    return record
+
+
+def _upstream_gap(name: str, model: ModelAdapter, run: RunSettings) -> str | None:
+    for need in needs(name):
+        if model.name not in run.results.get(need, {}):
+            return f"{model.name}: {name} needs {need}, which did not run for this model"
+    return None
+
+
+def represent(record: AnalysisRecord) -> None:
+    """Rebuild an analysis's charts and token views from its stored tables (``reportgen render``)."""
+    if record.status != "ok" or record.name not in analyses.REGISTRY:
+        return
+    module = analyses.get(record.name)
+    fields = {f.name for f in dataclasses.fields(module.Params)}
+    params = module.Params(**{k: _as_field(v) for k, v in record.params.items() if k in fields})
+    result = AnalysisResult(tables=record.tables, metrics=dict(record.metrics), notes=[])
+    presentation = module.present(result, params)
+    record.charts = presentation.charts
+    record.token_views = presentation.token_views
+
+
+def _as_field(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
