@@ -174,6 +174,8 @@ def model_card(m: ModelAdapter, examples: list[Example], batch_size: int) -> Mod
         layers=m.layers(),
         confusion=confusion,
         accuracy_metric=metric,
+        batching="padded batches" if m.pad_batches else
+        "one text per batch (the model's output depends on padding, so reportgen never pads it)",
     )
 
 

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from reportgen.errors import BadInput
-from reportgen.models.adapter import HookedAdapter, receptive_fields
+from reportgen.models.adapter import HookedAdapter, UserModel, receptive_fields
 from tests.tiny_models import tanh_sum_model
 
 
@@ -69,3 +69,77 @@ def test_sequence_accuracy_by_hand() -> None:
     adapter.task = "lm"  # read as a language model it predicts "the same token again":
     # "a a b" -> right on (a, a), wrong on (a, b); "b a" -> wrong; "b" has no next token
     assert adapter.sequence_accuracy(["a a b", "b a", "b"], batch_size=2) == pytest.approx(1 / 3)
+
+
+class MeanPoolAll(nn.Module):
+    """Mean over every position, padding included: the output depends on how much padding there is."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(4, 2, padding_idx=0)
+        with torch.no_grad():
+            self.emb.weight.copy_(torch.tensor([[0.0, 0.0], [0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.emb(ids).mean(1)  # (B, 2): divides by the padded length
+
+
+def mean_pool_model(**kw) -> UserModel:
+    from reportgen.data.encoding import TextEncoder
+    from reportgen.data.vocab import Vocab
+
+    return UserModel(MeanPoolAll(), TextEncoder("word", Vocab(["<pad>", "<unk>", "a", "b"])), ["x", "y"], **kw)
+
+
+def test_a_model_that_reads_padding_is_refused_at_load() -> None:
+    adapter = HookedAdapter(mean_pool_model(), source="mean.py:build", device="cpu")
+    # "b" alone: (0, 1); padded to 3 positions beside "a b a": (0, 1/3)
+    with pytest.raises(BadInput, match="alone and inside a padded batch.*pad_batches=False"):
+        adapter.verify(["a b a", "b"])
+    with pytest.raises(BadInput, match="padded batch"):  # equal lengths: the check pads on its own
+        adapter.verify(["a b", "b a"])
+
+
+def test_a_model_never_padded_runs_one_text_per_batch() -> None:
+    from reportgen.analyses import saliency
+
+    adapter = HookedAdapter(mean_pool_model(pad_batches=False), source="mean.py:build", device="cpu")
+    adapter.verify(["a b a", "b"])  # no padding check: reportgen will not pad it
+    assert adapter.batch_size(64) == 1
+    _, _, alone, _ = saliency.token_saliency(adapter, ["b"])
+    # d mean(e) / d e_b = 1/1 for a one-token text: |(0, 1)| -> saliency 1, not 1/3
+    assert alone[0].tolist() == pytest.approx([1.0])
+    assert adapter.fingerprint() != HookedAdapter(mean_pool_model(), source="m", device="cpu").fingerprint()
+
+
+def test_cudnn_is_off_only_inside_recurrent_modules() -> None:
+    seen: dict[str, bool] = {}
+
+    class ConvThenLSTM(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb = nn.Embedding(4, 3, padding_idx=0)
+            self.conv = nn.Conv1d(3, 3, 1)
+            self.rnn = nn.LSTM(3, 2, batch_first=True)
+            self.out = nn.Linear(2, 2)
+
+        def forward(self, ids: torch.Tensor) -> torch.Tensor:
+            x = self.conv(self.emb(ids).transpose(1, 2)).transpose(1, 2)
+            return self.out(self.rnn(x)[0][:, -1])
+
+    from reportgen.data.encoding import TextEncoder
+    from reportgen.data.vocab import Vocab
+
+    module = ConvThenLSTM()
+    module.conv.register_forward_pre_hook(lambda *_: seen.__setitem__("conv", torch.backends.cudnn.enabled))
+    module.rnn.register_forward_hook(lambda *_: seen.__setitem__("rnn", torch.backends.cudnn.enabled))
+    enc = TextEncoder("word", Vocab(["<pad>", "<unk>", "a", "b"]))
+    adapter = HookedAdapter(UserModel(module, enc, ["x", "y"]), source="t", device="cpu")
+    assert torch.backends.cudnn.enabled
+    with adapter.gradients():
+        batch = adapter.encode(["a b"])
+        emb = adapter.embed(batch.ids).requires_grad_(True)
+        adapter.forward_from_embeddings(emb, batch.mask).sum().backward()
+    assert seen == {"conv": True, "rnn": False}
+    assert torch.backends.cudnn.enabled
+    assert len(module.rnn._forward_pre_hooks) == 0 and len(module.rnn._forward_hooks) == 1  # ours only

@@ -131,3 +131,27 @@ def test_a_killed_run_leaves_the_previous_site_unchanged(demo: tuple[Path, Path]
     run_cli("run", "--out", str(out), "--cache-dir", str(cache), "--quiet", "--max-examples", "80")
     assert snapshot(out) != before
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".site")) == []
+
+
+def test_render_calls_present_again_so_chart_changes_need_no_model(
+    demo: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reportgen.analyses import saliency
+
+    _, cache = demo
+    out = tmp_path / "site"
+    run_cli("run", "--out", str(out), "--cache-dir", str(cache), "--quiet", "--max-examples", "30")
+    real = saliency.present
+
+    def retitled(result, params):
+        presentation = real(result, params)
+        for chart in presentation.charts:
+            chart.title = "Retitled: " + chart.title
+        return presentation
+
+    monkeypatch.setattr(saliency, "present", retitled)
+    import reportgen.models.loading as loading
+
+    monkeypatch.setattr(loading, "load_model", lambda *a, **k: pytest.fail("render loaded a model"))
+    run_cli("render", "--out", str(out), "--cache-dir", str(cache))
+    assert "Retitled: Most salient words over the data" in (out / "analyses" / "saliency.html").read_text()

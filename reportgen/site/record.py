@@ -37,6 +37,7 @@ class ModelCard:
     layers: list[LayerCard] = field(default_factory=list)
     confusion: list[list[int]] | None = None  # rows: true class, columns: predicted
     accuracy_metric: str = "accuracy"  # or "token reconstruction" / "next-token accuracy"
+    batching: str = "padded batches"  # or "one text per batch": the model reads padding
 
 
 @dataclass

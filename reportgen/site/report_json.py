@@ -64,6 +64,7 @@ def report_json(record: RunRecord, csv_paths: dict[str, dict[str, str]] | None =
                 "encoder_kind": m.encoder_kind,
                 "checkpoint_accuracy": m.checkpoint_accuracy,
                 "accuracy_metric": m.accuracy_metric,
+                "batching": m.batching,
                 "layers": [asdict(layer) for layer in m.layers],
                 "confusion": m.confusion,
             }
