@@ -71,13 +71,17 @@ def run(config_file: str | None, only: str | None, skip: str | None, **options: 
     """
     from reportgen.config import load_config
     from reportgen.pipeline import build
+    from reportgen.site.output_dir import lock, preflight
 
     options["only"] = _names(only)
     options["skip"] = _names(skip)
     config = load_config(config_file, options)
-    record = build(config)
+    preflight(Path(config.out))  # before any compute
+    with lock(Path(config.out)):  # re-entrant: the pipeline may take it again
+        record = build(config)
     if not config.quiet:
         click.echo(_summary_line(record, config.out))
+        _echo_kept(config.out)
 
 
 @main.command()
@@ -103,14 +107,14 @@ def train(arch: str, data: str, text_col: str | None, label_col: str | None, out
     from reportgen.models.architectures import ARCHITECTURES
     from reportgen.models.checkpoint import save_checkpoint
     from reportgen.models.train import train_model
+    from reportgen.site.output_dir import preflight_file
 
     if arch not in ARCHITECTURES:
         raise BadInput(f"unknown architecture {arch!r}", choices=ARCHITECTURES)
     if epochs is not None and epochs < 1:
         raise BadInput("--epochs must be at least 1")
     out_path = Path(out)
-    if out_path.is_dir():
-        raise BadInput(f"--out {out!r} is a folder; give a checkpoint file name such as model.pt")
+    preflight_file(out_path)  # before loading data or training: the model is not lost
     if embeddings is not None and not Path(embeddings).is_file():
         raise BadInput(f"embeddings file {embeddings!r} does not exist")
     dataset = load_data(data, text_col=text_col, label_col=label_col)
@@ -130,9 +134,13 @@ def train(arch: str, data: str, text_col: str | None, label_col: str | None, out
 def render(out: str, cache_dir: str | None, single_file: bool) -> None:
     """Rebuild the site from the cached results of the last run into DIR (no model needed)."""
     from reportgen.pipeline import render as render_site
+    from reportgen.site.output_dir import lock, preflight
 
-    record = render_site(out, cache_dir, single_file=single_file)
+    preflight(Path(out))
+    with lock(Path(out)):
+        record = render_site(out, cache_dir, single_file=single_file)
     click.echo(_summary_line(record, out))
+    _echo_kept(out)
 
 
 @main.command(name="list")
@@ -158,6 +166,15 @@ def list_() -> None:
 
 def _names(value: str | None) -> tuple[str, ...]:
     return tuple(n.strip() for n in value.split(",") if n.strip()) if value else ()
+
+
+def _echo_kept(out: str) -> None:
+    """Name the files the user had added to the site folder, which the rebuild kept."""
+    from reportgen.site.output_dir import describe_kept, user_files
+
+    line = describe_kept(user_files(Path(out)))
+    if line:
+        click.echo(line[:1].upper() + line[1:] + ".")
 
 
 def _summary_line(record: object, out: str) -> str:

@@ -33,7 +33,20 @@ from reportgen.site.record import DataCard, ModelCard, RunRecord
 
 
 def build(config: RunConfig) -> RunRecord:
-    """Run every selected analysis and write the site to ``config.out``."""
+    """Run every selected analysis and write the site to ``config.out``.
+
+    ``--out`` is checked before any compute (a folder reportgen did not write, an unwritable
+    place) and held for the whole run, so a second run into the same folder is refused.
+    """
+    from reportgen.site.output_dir import lock, preflight
+
+    out = Path(config.out)
+    preflight(out)
+    with lock(out):
+        return _build(config, out)
+
+
+def _build(config: RunConfig, out: Path) -> RunRecord:
     from reportgen.site.builder import build_site
     from reportgen.site.record_io import save_record
 
@@ -41,9 +54,6 @@ def build(config: RunConfig) -> RunRecord:
     seed_everything(config.seed)
     device = resolve_device(config.device)
     progress = not config.quiet and sys.stderr.isatty()
-    out = Path(config.out)
-    if out.exists() and not out.is_dir():
-        raise BadInput(f"--out {str(out)!r} is a file, not a folder")
     root = cache.cache_root(config.cache_dir)
 
     dataset = load_dataset(config)

@@ -86,13 +86,61 @@ def test_bad_input_exits_2_and_writes_nothing(case: str, tmp_path: Path, checkpo
 
 def test_bad_input_keeps_the_previous_site(tmp_path: Path, checkpoint: Path, good_csv: Path) -> None:
     out = tmp_path / "site"
-    out.mkdir()
-    (out / "index.html").write_text("previous report")
+    result = invoke(["run", "--model", str(checkpoint), "--data", f"csv:{good_csv}", "--out", str(out),
+                     "--cache-dir", str(tmp_path / "cache"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     result = invoke(["run", "--model", str(checkpoint), "--data", f"csv:{tmp_path / 'gone.csv'}",
-                     "--out", str(out), "--quiet"])
+                     "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--quiet"])
     assert result.exit_code == 2
-    assert [p.name for p in out.iterdir()] == ["index.html"]
-    assert (out / "index.html").read_text() == "previous report"
+    assert "gone.csv" in result.output
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_run_refuses_a_folder_it_did_not_write_before_any_compute(
+    tmp_path: Path, checkpoint: Path, good_csv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reportgen import pipeline
+
+    project = tmp_path / "thesis"
+    (project / "src").mkdir(parents=True)
+    (project / "report.json").write_text('{"coverage": 0.93}')
+    (project / "thesis.tex").write_text("\\documentclass{article}")
+    (project / "src" / "main.py").write_text("print('hi')")
+    before = {p: p.read_bytes() for p in project.rglob("*") if p.is_file()}
+    monkeypatch.setattr(pipeline, "load_dataset", lambda c: pytest.fail("computed before refusing"))
+    result = invoke(["run", "--model", str(checkpoint), "--data", f"csv:{good_csv}",
+                     "--out", str(project), "--quiet"])
+    assert result.exit_code == 2
+    assert str(project) in result.output and "Traceback" not in result.output
+    assert {p: p.read_bytes() for p in project.rglob("*") if p.is_file()} == before
+
+
+def test_a_second_run_into_the_same_folder_is_refused(tmp_path: Path, checkpoint: Path, good_csv: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "site"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time, pathlib; from reportgen.site.output_dir import lock\n"
+        "with lock(pathlib.Path(sys.argv[1])):\n"
+        "    pathlib.Path(sys.argv[2]).write_text('held'); time.sleep(60)\n"), str(out), str(tmp_path / "held")])
+    try:
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "held").exists():
+            assert holder.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        result = invoke(["run", "--model", str(checkpoint), "--data", f"csv:{good_csv}",
+                         "--out", str(out), "--quiet"])
+        assert result.exit_code == 2
+        assert f"pid {holder.pid}" in result.output and "another reportgen run" in result.output
+    finally:
+        holder.kill()
+        holder.wait()
+    result = invoke(["run", "--model", str(checkpoint), "--data", f"csv:{good_csv}", "--out", str(out),
+                     "--cache-dir", str(tmp_path / "cache"), "--quiet"])
+    assert result.exit_code == 0, result.output
 
 
 def test_train_rejects_unknown_arch_with_the_choices(tmp_path: Path, good_csv: Path) -> None:

@@ -150,7 +150,7 @@ def test_render_calls_present_again_so_chart_changes_need_no_model(
         return presentation
 
     monkeypatch.setattr(saliency, "present", retitled)
-    import reportgen.models.loading as loading
+    from reportgen.models import loading
 
     monkeypatch.setattr(loading, "load_model", lambda *a, **k: pytest.fail("render loaded a model"))
     run_cli("render", "--out", str(out), "--cache-dir", str(cache))

@@ -41,7 +41,7 @@ def record() -> RunRecord:
 @pytest.fixture(scope="module")
 def site(record: RunRecord, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("site") / "report"
-    assert build_site(record, out) == out / "index.html"
+    assert build_site(record, out).index == out / "index.html"
     return out
 
 
@@ -94,7 +94,8 @@ def test_site_layout(site: Path) -> None:
 
 
 def test_single_file_layout(single: Path) -> None:
-    assert sorted(p.name for p in single.iterdir()) == ["index.html", "report.json", "summary.md"]
+    names = sorted(p.name for p in single.iterdir())
+    assert names == [".reportgen-manifest.json", "index.html", "report.json", "summary.md"]
     text = (single / "index.html").read_text(encoding="utf-8")
     for name in ("saliency", "variance_salience", "filter_top_words", "optimization"):
         assert f'id="analysis-{name}"' in text
@@ -367,9 +368,10 @@ def test_failed_swap_restores_old_site(
 def test_rebuild_replaces_old_site(record: RunRecord, tmp_path: Path) -> None:
     out = tmp_path / "report"
     build_site(record, out)
-    (out / "stale.html").write_text("old", encoding="utf-8")
+    (out / "stale.html").write_text("old", encoding="utf-8")  # the user's: kept
     build_site(record, out, single_file=True)
-    assert not (out / "stale.html").exists() and not (out / "analyses").exists()
+    assert (out / "stale.html").read_text(encoding="utf-8") == "old"
+    assert not (out / "analyses").exists()  # reportgen's own, not written again: gone
 
 
 def test_refuses_to_replace_a_foreign_directory(record: RunRecord, tmp_path: Path) -> None:
@@ -539,7 +541,9 @@ def test_minimal_record(record: RunRecord, tmp_path: Path) -> None:
     bare = dataclasses.replace(record, models=[model], data=data, analyses=[], config={})
     build_site(bare, tmp_path / "bare")
     names = sorted(p.name for p in (tmp_path / "bare").iterdir())
-    assert names == ["analyses", "assets", "index.html", "report.json", "summary.md"]
+    assert names == [
+        ".reportgen-manifest.json", "analyses", "assets", "index.html", "report.json", "summary.md"
+    ]
     report = json.loads((tmp_path / "bare" / "report.json").read_text(encoding="utf-8"))
     assert report["analyses"] == {} and report["models"][0]["accuracy"] is None
 

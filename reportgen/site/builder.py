@@ -8,24 +8,27 @@ Stages, in order (all inside a staging directory that replaces ``out`` only at t
 3. render the pages (``index.html``, ``analyses/<name>.html``) and copy the assets (the Vega bundle
    once, the CSS);
 4. write ``report.json`` and ``summary.md``;
-5. check the size budget, then swap the new site into place.
+5. check the size budget, write ``.reportgen-manifest.json`` (every file reportgen wrote), carry
+   over the files the user added to the previous site, then swap the new site into place.
 
 With ``single_file=True``, ``index.html`` holds everything (bundle, CSS, every analysis as a
 section, tables as ``data:`` downloads while they fit), next to ``report.json`` and ``summary.md``.
-An exception anywhere leaves the previous site untouched.
+An exception anywhere leaves the previous site untouched. What may be replaced, what is kept and
+the one-writer lock are ``reportgen.site.output_dir``'s business.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
 from markupsafe import Markup
 
-from reportgen.errors import BadInput
 from reportgen.site.atomic import staged_directory
 from reportgen.site.budget import MB, check_budget, directory_size
 from reportgen.site.charts import length_histogram
+from reportgen.site.output_dir import carry_user_files, lock, preflight, write_manifest
 from reportgen.site.pages import (
     AnalysisPage,
     csv_filename,
@@ -43,15 +46,13 @@ KNOWN_STATUSES = ("ok", "skipped", "failed")
 SINGLE_FILE_CSV_SHARE = 0.4  # of the page budget, for tables embedded as data: downloads
 
 
-def _check_destination(out: Path) -> None:
-    """Refuse to replace anything that is not an earlier report (or empty)."""
-    if out.is_symlink() or (out.exists() and not out.is_dir()):
-        raise BadInput(f"--out {str(out)!r} exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not (out / "report.json").is_file():
-        raise BadInput(
-            f"--out {str(out)!r} is a non-empty directory that holds no reportgen report; "
-            "the report replaces its directory as a whole, so choose a new or empty one"
-        )
+@dataclass(frozen=True)
+class SiteResult:
+    """What ``build_site`` wrote: the index page, and the user's files it kept (relative paths as
+    ``output_dir.user_files`` names them, a folder once with a trailing ``/``)."""
+
+    index: Path
+    kept: tuple[str, ...] = ()
 
 
 def _vega_bundle() -> str:
@@ -232,17 +233,21 @@ def build_site(
     page_budget_mb: float = 5,
     site_budget_mb: float = 50,
     template_dir: Path | None = None,
-) -> Path:
-    """Write the report for ``record`` to ``out`` (replaced as a whole) and return its index page.
+) -> SiteResult:
+    """Write the report for ``record`` to ``out`` and return its index page and the kept files.
 
+    ``out`` must be new, empty or a site reportgen wrote (``output_dir.preflight``); reportgen's
+    files there are replaced as a whole, files the user added are carried over unchanged.
     ``template_dir`` holds templates that override the built-in ones, file by file. Raises
     ``SiteTooLarge`` (a ``BadInput``) when a page or the site is over budget, and ``BadInput`` when
-    ``out`` is something other than an earlier report; either way nothing in ``out`` changes.
+    ``out`` is not a report folder, cannot be written, is being written by another run
+    (``output_dir.lock``, re-entrant, so a caller may hold it around the whole run) or holds a
+    user file where the new site writes one; either way nothing in ``out`` changes.
     """
     out = Path(out).absolute()
-    _check_destination(out)
+    preflight(out)
     env = make_environment(template_dir)
-    with staged_directory(out) as tmp:
+    with lock(out), staged_directory(out) as tmp:
         writer = _SiteWriter(record, env, tmp, single_file)
         csvs = writer.write_tables()
         pages = writer.prepare(csvs, page_budget_mb)
@@ -254,4 +259,6 @@ def build_site(
             page_budget_mb=page_budget_mb,
             site_budget_mb=site_budget_mb,
         )
-    return out / "index.html"
+        write_manifest(tmp)
+        kept = carry_user_files(out, tmp)
+    return SiteResult(out / "index.html", kept)

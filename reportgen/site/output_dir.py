@@ -1,0 +1,567 @@
+"""The output folder (``--out``): what reportgen may replace, what it keeps, who may write it.
+
+Guarantees, and how they are kept:
+
+- **Only reportgen's own folders are replaced.** Every site reportgen writes holds
+  ``.reportgen-manifest.json`` (``MANIFEST_NAME``): a format tag, the reportgen version and the
+  relative path and size of every file (and folder) reportgen wrote there. ``preflight(out)``
+  refuses, with ``BadInput``, a non-empty folder without a valid manifest -- even one holding a
+  ``report.json``, which other tools write too -- as well as a file or symlink at ``out``, a
+  file among its parents, and a destination that cannot be written (``os.access`` *and* a probe
+  file actually created and deleted, since root ignores permission bits and a read-only mount
+  only shows up on writing). It writes nothing else, so it is called before any compute: at the
+  start of ``reportgen run`` / ``render`` and again in ``build_site``.
+- **Files the user added are kept.** Anything inside ``out`` that the old manifest does not list
+  (``NOTES.txt``, ``screens/``) is carried into the new site unchanged by
+  ``carry_user_files(out, staged)``, just before the staged site is swapped in
+  (``reportgen.site.atomic``): hard-linked where possible (same inode: contents, mode, owner and
+  times unchanged, no copying of large files), copied otherwise. A failure before the swap deletes
+  only the staging folder, so ``out`` stays exactly as it was. reportgen's own files from the old
+  site that the new run does not write again are dropped. A user file at a path the new site
+  writes is never overwritten: the build is refused with ``BadInput`` naming the path, before
+  ``out`` changes (paths every site writes -- ``ALWAYS_WRITTEN`` -- are already refused by
+  ``preflight``, before any compute).
+- **One writer at a time.** ``with lock(out):`` takes a non-blocking ``fcntl.flock`` on
+  ``.<name>.reportgen-lock`` beside ``out`` (the file holds the writer's pid and is deleted on
+  release); a second run into the same ``out`` is refused with ``BadInput`` naming that pid. The
+  lock is released on every exit, exceptions included, and is re-entrant within one thread: the
+  pipeline holds it around a whole run and ``build_site`` takes it again inside, at no cost. Where
+  ``fcntl`` or the filesystem has no ``flock`` the lock is a no-op.
+- **Checkpoint files.** ``preflight_file(path)`` checks that ``reportgen train --out FILE`` can be
+  written (not a folder, parent creatable and writable, an existing FILE writable) before any
+  data is loaded or any model trained.
+
+reportgen's scratch names -- staging and backup folders, lock and probe files -- are never taken
+for user files.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import stat
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from reportgen.errors import BadInput
+from reportgen.site.atomic import BACKUP_TAG, STAGING_TAG
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on Windows
+    fcntl = None  # type: ignore[assignment]
+
+MANIFEST_NAME = ".reportgen-manifest.json"
+MANIFEST_FORMAT = "reportgen-site"
+MANIFEST_VERSION = 1
+LOCK_TAG = ".reportgen-lock"
+PROBE_PREFIX = ".reportgen-probe-"
+# Files every site writes at its top level: a user file there is refused before the compute.
+ALWAYS_WRITTEN = ("index.html", "report.json", "summary.md")
+SHOW_KEPT = 10  # user files named in a message before "and N more"
+
+
+def _q(path: Path | str) -> str:
+    return repr(str(path))
+
+
+def _is_scratch(name: str) -> bool:
+    """reportgen's own temporary names (atomic.py's staging/backup folders, locks, probes)."""
+    if name.startswith(PROBE_PREFIX):
+        return True
+    return name.startswith(".") and (
+        STAGING_TAG in name or BACKUP_TAG in name or name.endswith(LOCK_TAG)
+    )
+
+
+# the manifest ------------------------------------------------------------------------------------
+class ManifestError(ValueError):
+    """A ``.reportgen-manifest.json`` that is missing its fields or not reportgen's."""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What reportgen wrote into a site: files (relative POSIX path -> size) and folders."""
+
+    reportgen_version: str
+    files: dict[str, int]
+    dirs: frozenset[str]
+
+    def owned_dirs(self) -> set[str]:
+        """Folders that are reportgen's: listed ones and every parent of a listed file."""
+        owned = set(self.dirs)
+        for rel in self.files:
+            owned.update(p.as_posix() for p in PurePosixPath(rel).parents if p.parts)
+        return owned
+
+
+def _valid_rel(rel: object) -> bool:
+    if not isinstance(rel, str) or not rel or "\x00" in rel:
+        return False
+    p = PurePosixPath(rel)
+    return (
+        not p.is_absolute()
+        and p.as_posix() == rel
+        and all(part not in ("", ".", "..") for part in p.parts)
+        and rel != MANIFEST_NAME
+    )
+
+
+def read_manifest(root: Path) -> Manifest | None:
+    """The manifest of the site in ``root``; None when there is none. Raises ``ManifestError``."""
+    path = Path(root) / MANIFEST_NAME
+    if not os.path.lexists(path):
+        return None
+    if path.is_symlink() or not path.is_file():
+        raise ManifestError(f"{MANIFEST_NAME} is not a regular file")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ManifestError(f"{MANIFEST_NAME} does not read as JSON ({exc})") from None
+    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
+        raise ManifestError(f"{MANIFEST_NAME} has no format tag {MANIFEST_FORMAT!r}")
+    if data.get("format_version") != MANIFEST_VERSION:
+        raise ManifestError(f"{MANIFEST_NAME} has an unknown format_version")
+    files, dirs = data.get("files"), data.get("dirs", [])
+    if not isinstance(files, list) or not isinstance(dirs, list):
+        raise ManifestError(f"{MANIFEST_NAME} lists no files")
+    table: dict[str, int] = {}
+    for item in files:
+        ok = isinstance(item, dict) and _valid_rel(item.get("path"))
+        if not ok or not isinstance(item.get("size"), int) or isinstance(item["size"], bool):
+            raise ManifestError(f"{MANIFEST_NAME} has a malformed entry: {item!r:.200}")
+        table[item["path"]] = item["size"]
+    if not all(_valid_rel(d) for d in dirs):
+        raise ManifestError(f"{MANIFEST_NAME} lists a malformed folder")
+    return Manifest(str(data.get("reportgen_version", "")), table, frozenset(dirs))
+
+
+def write_manifest(root: Path) -> Manifest:
+    """List every file and folder under ``root`` (the staged site, before user files are carried
+    over) in ``root/.reportgen-manifest.json``."""
+    from reportgen import __version__
+
+    root = Path(root)
+    files: dict[str, int] = {}
+    dirs: set[str] = set()
+    for folder, subdirs, names in os.walk(root):
+        base = Path(folder)
+        subdirs.sort()
+        for d in subdirs:
+            dirs.add((base / d).relative_to(root).as_posix())
+        for name in names:
+            rel = (base / name).relative_to(root).as_posix()
+            if rel != MANIFEST_NAME:
+                files[rel] = (base / name).lstat().st_size
+    manifest = Manifest(__version__, files, frozenset(dirs))
+    _save_manifest(root, manifest)
+    return manifest
+
+
+def _save_manifest(root: Path, manifest: Manifest) -> None:
+    payload = {
+        "format": MANIFEST_FORMAT,
+        "format_version": MANIFEST_VERSION,
+        "reportgen_version": manifest.reportgen_version,
+        "about": "Written by reportgen: the files it wrote here. Files you add to this folder are "
+        "kept when the report is rebuilt; the ones listed here are replaced.",
+        "dirs": sorted(manifest.dirs),
+        "files": [{"path": rel, "size": manifest.files[rel]} for rel in sorted(manifest.files)],
+    }
+    text = json.dumps(payload, indent=1, ensure_ascii=False) + "\n"
+    (Path(root) / MANIFEST_NAME).write_text(text, encoding="utf-8")
+
+
+# checks before any compute -----------------------------------------------------------------------
+def _probe_write(folder: Path) -> None:
+    """Create, write and delete a small file in ``folder``; raises ``OSError`` if that fails."""
+    fd, name = tempfile.mkstemp(prefix=PROBE_PREFIX, dir=folder)
+    try:
+        os.write(fd, b"probe")
+    finally:
+        os.close(fd)
+        os.unlink(name)
+
+
+def _check_writable(folder: Path, what: str) -> None:
+    """``BadInput`` unless a file can be created in ``folder`` (os.access, then a real probe)."""
+    if not os.access(folder, os.W_OK | os.X_OK):
+        reason = "permission denied"
+    else:
+        try:
+            _probe_write(folder)
+            return
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+    raise BadInput(
+        f"{what}: cannot write in {_q(folder)} ({reason}); "
+        "choose another location or make that folder writable"
+    )
+
+
+def _existing_ancestor(path: Path, what: str) -> Path:
+    """The nearest existing parent of ``path`` (where it will be created); a file there is bad."""
+    for parent in path.parents:
+        if os.path.lexists(parent):
+            if not parent.is_dir():
+                raise BadInput(
+                    f"{what}: {_q(parent)} is a file, not a folder, so nothing can be created "
+                    "inside it; choose another location"
+                )
+            return parent
+    return Path(path.anchor)
+
+
+def _not_a_report(out: Path, why: str) -> BadInput:
+    return BadInput(
+        f"--out {_q(out)} is a non-empty directory that holds no reportgen report ({why}); "
+        "reportgen only rebuilds folders it wrote itself, so choose a new or empty folder "
+        "(or move that folder's contents elsewhere)"
+    )
+
+
+def preflight(out: Path) -> None:
+    """Check, without changing anything, that a site can be written to ``out``; else ``BadInput``.
+
+    Call it before any compute. Refused: a file or symlink at ``out``; a file among its parents; a
+    non-empty folder without a valid manifest (a ``report.json`` alone does not count); a user
+    file where every site writes one (``ALWAYS_WRITTEN``); a parent folder (or ``out``) that cannot
+    be written, found by ``os.access`` and by creating and deleting a probe file.
+    """
+    out = Path(out).absolute()
+    what = f"--out {_q(out)}"
+    if not out.name:
+        raise BadInput(f"{what} is not a folder reportgen can replace; give a new folder's name")
+    if out.is_symlink():
+        raise BadInput(f"{what} is a symbolic link, not a directory; give the folder itself")
+    if os.path.lexists(out) and not out.is_dir():
+        raise BadInput(f"{what} exists and is not a directory; give a folder name for the report")
+    ancestor = _existing_ancestor(out, what)
+    if out.is_dir():
+        kept = user_files(out)  # BadInput for a folder that is not a report
+        clash = sorted(set(kept) & set(ALWAYS_WRITTEN))
+        if clash:
+            raise _user_file_clash(out, clash)
+    _check_writable(ancestor, what)
+    if out.is_dir():
+        _check_writable(out, what)
+
+
+def preflight_file(path: Path, option: str = "--out") -> None:
+    """Check, without changing anything, that the file ``path`` can be written; else ``BadInput``.
+
+    For ``reportgen train --out FILE``, before any data is loaded: not a folder, not a special
+    file, an existing file writable, its folder existing (or creatable) and writable (probe file).
+    """
+    path = Path(path).absolute()
+    what = f"{option} {_q(path)}"
+    if not path.name:
+        raise BadInput(f"{what} is not a file name; give one such as model.pt")
+    if path.is_dir():
+        raise BadInput(f"{what} is a folder; give a checkpoint file name such as model.pt")
+    ancestor = _existing_ancestor(path, what)
+    if os.path.lexists(path):
+        if not path.is_file() and not path.is_symlink():
+            raise BadInput(f"{what} exists and is not a regular file; give another file name")
+        if path.is_file() and not os.access(path, os.W_OK):
+            raise BadInput(f"{what} exists and is not writable; give another file name")
+    _check_writable(ancestor, what)
+
+
+# user files --------------------------------------------------------------------------------------
+def user_files(out: Path) -> list[str]:
+    """What the user added to the site in ``out``: relative POSIX paths, sorted, a folder the
+    manifest knows nothing of named once with a trailing ``/``. ``[]`` for a missing or empty
+    folder; ``BadInput`` for a non-empty folder without a valid manifest."""
+    out = Path(out)
+    if not out.is_dir() or out.is_symlink():
+        return []
+    try:
+        entries = [e for e in os.listdir(out) if not _is_scratch(e)]
+        if not entries:
+            return []
+        manifest = read_manifest(out)
+    except ManifestError as exc:
+        raise _not_a_report(out, str(exc)) from None
+    except OSError as exc:
+        raise BadInput(f"--out {_q(out)} cannot be read ({exc.strerror or exc})") from None
+    if manifest is None:
+        why = f"no {MANIFEST_NAME}"
+        if "report.json" in entries:
+            why += (
+                "; a report.json alone does not make it one, and a report from a reportgen "
+                "older than the manifest must be deleted by hand"
+            )
+        raise _not_a_report(out, why)
+    owned_dirs = manifest.owned_dirs()
+    found: list[str] = []
+
+    def walk(folder: Path, prefix: str) -> None:
+        for name in sorted(os.listdir(folder)):
+            rel = f"{prefix}{name}"
+            if rel == MANIFEST_NAME or _is_scratch(name):
+                continue
+            path = folder / name
+            if path.is_dir() and not path.is_symlink():
+                if rel in owned_dirs:
+                    walk(path, f"{rel}/")
+                else:
+                    found.append(f"{rel}/")
+            elif rel not in manifest.files:
+                found.append(rel)
+
+    try:
+        walk(out, "")
+    except OSError as exc:
+        raise BadInput(f"--out {_q(out)} cannot be read ({exc.strerror or exc})") from None
+    return found
+
+
+def describe_kept(kept: list[str] | tuple[str, ...]) -> str:
+    """``kept 2 files you added: NOTES.txt, screens/`` (empty string when nothing was kept)."""
+    if not kept:
+        return ""
+    names = ", ".join(kept[:SHOW_KEPT])
+    more = f" and {len(kept) - SHOW_KEPT} more" if len(kept) > SHOW_KEPT else ""
+    noun = "file" if len(kept) == 1 else "files"
+    return f"kept {len(kept)} {noun} you added: {names}{more}"
+
+
+def _user_file_clash(out: Path, paths: list[str]) -> BadInput:
+    shown = ", ".join(repr(p) for p in paths[:SHOW_KEPT])
+    return BadInput(
+        f"--out {_q(out)}: the new report writes {shown}, which you added yourself and which "
+        "reportgen never overwrites; move or rename it, then build the report again"
+    )
+
+
+def _is_real_dir(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink()
+
+
+def _clashes(src: Path, dst: Path, rel: str, found: list[str], odd: list[str]) -> None:
+    """Collect the user paths that the staged site already has (``found``) and the entries that
+    are neither file, folder nor symlink (``odd``)."""
+    mode = src.lstat().st_mode
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
+        odd.append(rel)
+        return
+    if not os.path.lexists(dst):
+        return
+    if stat.S_ISDIR(mode) and _is_real_dir(dst):  # both folders: only their contents can clash
+        for name in sorted(os.listdir(src)):
+            _clashes(src / name, dst / name, f"{rel}/{name}", found, odd)
+        return
+    found.append(rel)
+
+
+def _chown_like(st: os.stat_result, dst: Path) -> None:
+    try:
+        os.chown(dst, st.st_uid, st.st_gid, follow_symlinks=False)
+    except OSError:
+        pass  # only root can give files away; others keep their own ownership anyway
+
+
+def _carry(src: Path, dst: Path) -> None:
+    """Put ``src`` at ``dst`` unchanged: folders recreated, files hard-linked or copied."""
+    st = src.lstat()
+    if stat.S_ISLNK(st.st_mode):
+        os.symlink(os.readlink(src), dst)
+        _chown_like(st, dst)
+    elif stat.S_ISDIR(st.st_mode):
+        new = not os.path.lexists(dst)
+        if new:
+            dst.mkdir()
+        for name in sorted(os.listdir(src)):
+            _carry(src / name, dst / name)
+        if new:
+            shutil.copystat(src, dst, follow_symlinks=False)
+            _chown_like(st, dst)
+    else:
+        try:
+            os.link(src, dst, follow_symlinks=False)
+        except OSError:
+            shutil.copy2(src, dst, follow_symlinks=False)
+            _chown_like(st, dst)
+
+
+def _keep_parents_owned(staged: Path, kept: list[str]) -> None:
+    """A user file inside one of reportgen's folders (``analyses/notes.md``) keeps that folder
+    reportgen's in the new manifest, even where the new site writes nothing there."""
+    manifest = read_manifest(staged)
+    if manifest is None:
+        return
+    parents = {
+        p.as_posix() for rel in kept for p in PurePosixPath(rel.rstrip("/")).parents if p.parts
+    }
+    if not parents <= manifest.owned_dirs():
+        _save_manifest(staged, Manifest(
+            manifest.reportgen_version, manifest.files, manifest.dirs | parents
+        ))
+
+
+def carry_user_files(out: Path, staged: Path) -> tuple[str, ...]:
+    """Carry what the user added to ``out`` (see ``user_files``) into the staged site ``staged``.
+
+    Call it last, just before the swap. Raises ``BadInput`` -- and changes only ``staged`` -- when
+    a user path is one the new site writes, or is a special file (FIFO, socket, device). Returns
+    the kept paths, as ``user_files`` names them.
+    """
+    out, staged = Path(out), Path(staged)
+    kept = user_files(out)
+    found: list[str] = []
+    odd: list[str] = []
+    try:
+        for rel in kept:
+            name = rel.rstrip("/")
+            parent = staged
+            for part in PurePosixPath(name).parts[:-1]:  # a file where the user's folder goes
+                parent = parent / part
+                if os.path.lexists(parent) and not _is_real_dir(parent):
+                    found.append(name)
+                    break
+            else:
+                _clashes(out / name, staged / name, name, found, odd)
+        if found:
+            raise _user_file_clash(out, found)
+        if odd:
+            raise BadInput(
+                f"--out {_q(out)}: {', '.join(map(repr, odd))} is not a file, folder or link, "
+                "so it cannot be carried into the new report; move it out of that folder"
+            )
+        for rel in kept:
+            name = rel.rstrip("/")
+            (staged / name).parent.mkdir(parents=True, exist_ok=True)
+            _carry(out / name, staged / name)
+        _keep_parents_owned(staged, kept)
+    except OSError as exc:
+        raise BadInput(
+            f"--out {_q(out)}: could not carry over the files you added "
+            f"({exc.strerror or exc}: {exc.filename}); nothing was changed"
+        ) from None
+    return tuple(kept)
+
+
+# one writer at a time ----------------------------------------------------------------------------
+def lock_path(out: Path) -> Path:
+    """``.<name>.reportgen-lock`` beside ``out``."""
+    out = Path(out).absolute()
+    return out.parent / f".{out.name}{LOCK_TAG}"
+
+
+@dataclass
+class _Held:
+    pid: int
+    thread: int
+    depth: int
+
+
+_held: dict[str, _Held] = {}
+_held_guard = threading.Lock()
+_UNSUPPORTED = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL, errno.ENOSYS}
+
+
+def _busy(out: Path, fd: int) -> BadInput:
+    try:
+        text = os.pread(fd, 64, 0).decode("ascii", "replace").strip()
+    except OSError:
+        text = ""
+    pid = text if text.isdigit() else "unknown"
+    return BadInput(
+        f"another reportgen run (pid {pid}) is writing {out}; "
+        "wait for it to finish or choose another --out"
+    )
+
+
+def _acquire(out: Path, path: Path) -> int | None:
+    """Open and flock the lock file; its fd, or None where the filesystem cannot lock."""
+    what = f"--out {_q(out)}"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInput(f"{what}: cannot create {_q(path.parent)} ({exc.strerror or exc})") from None
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+    for _ in range(100):
+        try:
+            fd = os.open(path, flags, 0o644)
+        except OSError as exc:
+            raise BadInput(
+                f"{what}: cannot open the lock file {_q(path)} ({exc.strerror or exc})"
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in _UNSUPPORTED:  # e.g. some network filesystems: write unlocked
+                os.close(fd)
+                _unlink_quietly(path)
+                return None
+            error = _busy(out, fd)
+            os.close(fd)
+            raise error from None
+        # The previous holder deletes the file on release: make sure ours is still the one there.
+        try:
+            same = os.path.samestat(os.stat(path, follow_symlinks=False), os.fstat(fd))
+        except FileNotFoundError:
+            same = False
+        if same:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+            return fd
+        os.close(fd)
+    raise BadInput(f"{what}: could not take the lock {_q(path)}; try again")
+
+
+def _unlink_quietly(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _release(path: Path, fd: int | None) -> None:
+    if fd is None:
+        return
+    _unlink_quietly(path)  # while still locked, so nobody else holds this inode
+    os.close(fd)
+
+
+@contextmanager
+def lock(out: Path) -> Iterator[None]:
+    """Hold ``out`` for one writer: ``with lock(out): ...`` (see the module docstring).
+
+    Raises ``BadInput`` ("another reportgen run (pid N) is writing DIR; ...") when another process
+    -- or another thread, or another open of the lock file -- holds it. Non-blocking, re-entrant
+    within the thread that holds it, released on every exit.
+    """
+    out = Path(out).absolute()
+    path = lock_path(out)
+    key = os.path.join(os.path.realpath(path.parent), path.name)
+    me = (os.getpid(), threading.get_ident())
+    with _held_guard:
+        held = _held.get(key)
+        if held is not None and (held.pid, held.thread) == me:
+            held.depth += 1
+        else:
+            held = None
+    if held is not None:
+        try:
+            yield
+        finally:
+            with _held_guard:
+                held.depth -= 1
+        return
+    fd = _acquire(out, path) if fcntl is not None else None
+    with _held_guard:
+        _held[key] = _Held(me[0], me[1], 1)
+    try:
+        yield
+    finally:
+        with _held_guard:
+            _held.pop(key, None)
+        _release(path, fd)
