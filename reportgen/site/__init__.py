@@ -7,5 +7,6 @@ This package never imports torch: it sees only what ``reportgen.site.record`` de
 - ``report_json.report_json(record)``, ``summary.summary_markdown(record)``: the machine files;
 - ``pages`` (what templates see), ``charts`` (inline spec or PNG), ``tokens`` (shaded text),
   ``templating`` (Jinja environment, user overrides), ``budget`` (size limits), ``atomic``
-  (replace a directory as a whole).
+  (replace a directory as a whole), ``output_dir`` (what ``--out`` may replace and keeps: the
+  manifest, user files, preflight checks) and ``writer_lock`` (one writer per folder).
 """
