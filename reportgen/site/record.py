@@ -38,6 +38,13 @@ class ModelCard:
     confusion: list[list[int]] | None = None  # rows: true class, columns: predicted
     accuracy_metric: str = "accuracy"  # or "token reconstruction" / "next-token accuracy"
     batching: str = "padded batches"  # or "one text per batch": the model reads padding
+    # where the numbers come from (honest evaluation)
+    evaluated_on: str = ""  # e.g. "sst2:dev.tsv, split dev, 872 texts"; accuracy is on these
+    trained_on: str | None = None  # data SPEC and split of training, from the checkpoint
+    vectors: str | None = None  # pretrained vectors at training, with vocabulary coverage
+    overlap: float | None = None  # share of evaluated texts that were in the training data
+    overlap_count: int | None = None  # how many evaluated texts were in the training data
+    labelled: bool = True  # False: the evaluated data has no labels (no accuracy)
 
 
 @dataclass
@@ -49,6 +56,8 @@ class DataCard:
     classes: list[str]
     class_counts: dict[str, int]
     length_counts: dict[int, int]  # tokens per text -> number of texts (word tokens)
+    labelled: int = 0  # evaluated examples that have a label
+    label_map: dict[str, str] = field(default_factory=dict)  # data label -> model class, if given
 
 
 @dataclass
@@ -72,6 +81,10 @@ class TokenScores:
     label: str | None = None
     predicted: str | None = None
     caption: str = ""
+    # per token: "" (a known token), "unk" (out of vocabulary), "special" ([CLS], <pad>...)
+    flags: list[str] = field(default_factory=list)
+    truncated: int = 0  # tokens cut off the end of the text (the model's max length)
+    correct: bool | None = None  # predicted == label; None without a label
 
 
 @dataclass
@@ -103,6 +116,9 @@ class AnalysisRecord:
     how_to_read: str = ""
     citation: str = ""
     params: dict[str, Any] = field(default_factory=dict)
+    # headline metric -> the metric a reader compares it with (per model too, as
+    # "<model>.<metric>" beside "<model>.<baseline>"), e.g. top_token_share -> uniform_top_token_share
+    baselines: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
