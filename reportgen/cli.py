@@ -2,12 +2,13 @@
 
 A thin layer: options are parsed here and handed to ``reportgen.pipeline`` (run, render) or
 ``reportgen.models.train`` (train). Bad input surfaces as ``BadInput``: one message, exit code 2,
-no traceback. Heavy imports (torch) happen inside the commands so ``--help`` stays fast.
+no traceback. Ctrl-C ends any command with one line saying what was (not) written and exit code
+130, no traceback. Heavy imports (torch) happen inside the commands so ``--help`` stays fast.
 """
 
 from __future__ import annotations
 
-import sys
+import time
 from pathlib import Path
 
 import click
@@ -28,7 +29,32 @@ def data_options(fn):
     return fn
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+INTERRUPTED = 130  # 128 + SIGINT: what a shell reports for Ctrl-C (1 is an internal error)
+_INTERRUPT_LINE = "reportgen.interrupt_line"  # ctx.meta key: what to say on Ctrl-C
+
+
+class _Group(click.Group):
+    """The command group: Ctrl-C anywhere in a command is one line and exit code 130."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo(ctx.meta.get(_INTERRUPT_LINE, "interrupted"), err=True)
+            ctx.exit(INTERRUPTED)
+
+
+def _on_interrupt(line: str) -> None:
+    """What the command says if Ctrl-C stops it from here on (ctx.meta is shared with the group)."""
+    click.get_current_context().meta[_INTERRUPT_LINE] = line
+
+
+def _unchanged(out: str) -> str:
+    return f"interrupted; the previous report in {out} is unchanged"
+
+
+@click.group(cls=_Group,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="reportgen")
 def main() -> None:
     """Interpretability reports for text models, as a static HTML site that opens offline.
@@ -50,8 +76,11 @@ def main() -> None:
 @click.option("--only", default=None, metavar="NAMES", help="Comma-separated analyses to run (default: all).")
 @click.option("--skip", default=None, metavar="NAMES", help="Comma-separated analyses to leave out.")
 @click.option("--device", default=None, metavar="auto|cpu|cuda[:N]", help="Where to compute (default: auto).")
-@click.option("--split", default=None, type=click.Choice(["train", "dev", "test", "all"]),
-              help="Which split to evaluate (default: test).")
+@click.option("--split", default=None, type=click.Choice(["auto", "train", "dev", "test", "all"]),
+              help="Which split to evaluate (default auto: test, else dev, else all of the data; "
+                   "a split the data does not have is an error).")
+@click.option("--label-map", default=None, metavar="OLD=NEW,...",
+              help="Rename the data's labels to the model's classes, e.g. 0=negative,1=positive.")
 @click.option("--max-examples", type=int, default=None, metavar="N",
               help="Evaluate a seeded sample of N examples.")
 @click.option("--seed", type=int, default=None, help="Random seed (default: 0).")
@@ -73,12 +102,16 @@ def run(config_file: str | None, only: str | None, skip: str | None, **options: 
     from reportgen.pipeline import build
     from reportgen.site.output_dir import lock, preflight
 
+    _on_interrupt(_unchanged(str(options.get("out") or "site")))
     options["only"] = _names(only)
     options["skip"] = _names(skip)
+    options["label_map"] = _label_map(options.get("label_map"))  # type: ignore[arg-type]
     config = load_config(config_file, options)
+    _on_interrupt(_unchanged(config.out))
     preflight(Path(config.out))  # before any compute
     with lock(Path(config.out)):  # re-entrant: the pipeline may take it again
         record = build(config)
+    _on_interrupt(f"interrupted; the report in {config.out} was written")
     if not config.quiet:
         click.echo(_summary_line(record, config.out))
         _echo_kept(config.out)
@@ -94,7 +127,7 @@ def run(config_file: str | None, only: str | None, skip: str | None, **options: 
               help="Pretrained word vectors, word2vec/GloVe text format (.gz too).")
 @click.option("--device", default="auto", metavar="auto|cpu|cuda[:N]", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--quiet", is_flag=True, help="No progress output (split sizes, bar or epoch lines).")
 def train(arch: str, data: str, text_col: str | None, label_col: str | None, out: str,
           epochs: int | None, embeddings: str | None, device: str, seed: int, quiet: bool) -> None:
     """Train a reference architecture ARCH and save one checkpoint file.
@@ -109,6 +142,7 @@ def train(arch: str, data: str, text_col: str | None, label_col: str | None, out
     from reportgen.models.train import train_model
     from reportgen.site.output_dir import preflight_file
 
+    _on_interrupt("interrupted; no checkpoint written")
     if arch not in ARCHITECTURES:
         raise BadInput(f"unknown architecture {arch!r}", choices=ARCHITECTURES)
     if epochs is not None and epochs < 1:
@@ -118,10 +152,11 @@ def train(arch: str, data: str, text_col: str | None, label_col: str | None, out
     if embeddings is not None and not Path(embeddings).is_file():
         raise BadInput(f"embeddings file {embeddings!r} does not exist")
     dataset = load_data(data, text_col=text_col, label_col=label_col)
-    progress = not quiet and sys.stderr.isatty()
+    # progress: a start line, then a bar on a terminal, else one line per epoch (train_model)
     ckpt = train_model(arch, dataset, epochs=epochs, embeddings=embeddings, device=device, seed=seed,
-                       progress=progress)
+                       progress=not quiet, label_col=label_col)
     save_checkpoint(ckpt, out_path)
+    _on_interrupt(f"interrupted; the checkpoint {out_path} was written")
     if not quiet:
         metrics = ", ".join(f"{k} {v:.4g}" for k, v in ckpt.metrics.items())
         click.echo(f"{arch} -> {out_path}: {metrics}")
@@ -136,10 +171,17 @@ def render(out: str, cache_dir: str | None, single_file: bool) -> None:
     from reportgen.pipeline import render as render_site
     from reportgen.site.output_dir import lock, preflight
 
+    _on_interrupt(_unchanged(out))
+    start = time.perf_counter()
     preflight(Path(out))
     with lock(Path(out)):
         record = render_site(out, cache_dir, single_file=single_file)
-    click.echo(_summary_line(record, out))
+    _on_interrupt(f"interrupted; the report in {out} was written")
+    elapsed = time.perf_counter() - start  # its own time: record.total_seconds is the run's
+    created = record.created  # type: ignore[attr-defined]
+    index = Path(out) / "index.html"
+    head = f"Report re-rendered in {elapsed:.1f} s from the run of {created}: {index}"
+    click.echo(_summary_line(record, out, head=head))
     _echo_kept(out)
 
 
@@ -164,6 +206,35 @@ def list_() -> None:
     section("Model formats (--model SPEC)", MODEL_FORMATS)
 
 
+def _per_model(a: object, models: list[str]) -> str:
+    """``kim 0.412 (uniform 0.237), lstm ...``: each model's headline beside its baseline."""
+    metric = a.headline  # type: ignore[attr-defined]
+    metrics: dict = a.metrics  # type: ignore[attr-defined]
+    baseline = a.baselines.get(metric)  # type: ignore[attr-defined]
+    shown = []
+    for m in models:
+        if f"{m}.{metric}" not in metrics:
+            continue
+        text = f"{m} {metrics[f'{m}.{metric}']:.3g}"
+        if baseline and f"{m}.{baseline}" in metrics:
+            text += f" ({baseline.split('_')[0]} {metrics[f'{m}.{baseline}']:.3g})"
+        shown.append(text)
+    return ", ".join(shown) if shown else f"= {metrics[metric]:.3g}"
+
+
+def _label_map(value: str | None) -> dict[str, str] | None:
+    """``"0=negative,1=positive"`` -> ``{"0": "negative", "1": "positive"}``."""
+    if not value:
+        return None
+    pairs = {}
+    for item in value.split(","):
+        old, eq, new = item.partition("=")
+        if not eq or not old.strip() or not new.strip():
+            raise BadInput(f"--label-map: {item!r} is not OLD=NEW (e.g. 0=negative,1=positive)")
+        pairs[old.strip()] = new.strip()
+    return pairs
+
+
 def _names(value: str | None) -> tuple[str, ...]:
     return tuple(n.strip() for n in value.split(",") if n.strip()) if value else ()
 
@@ -177,18 +248,19 @@ def _echo_kept(out: str) -> None:
         click.echo(line[:1].upper() + line[1:] + ".")
 
 
-def _summary_line(record: object, out: str) -> str:
+def _summary_line(record: object, out: str, head: str | None = None) -> str:
     from reportgen.site.record import RunRecord
 
     assert isinstance(record, RunRecord)
     parts = []
     for a in record.analyses:
         if a.status == "ok" and a.headline in a.metrics:
-            parts.append(f"{a.name}: {a.headline} = {a.metrics[a.headline]:.4g}")
+            parts.append(f"{a.name}: {a.headline} " + _per_model(a, [m.name for m in record.models]))
         else:
             parts.append(f"{a.name}: {a.status}")
     index = Path(out) / "index.html"
-    return f"Report written to {index} ({record.total_seconds:.1f} s). " + "; ".join(parts)
+    head = head or f"Report written to {index} ({record.total_seconds:.1f} s)"
+    return f"{head}. " + "; ".join(parts)
 
 
 if __name__ == "__main__":

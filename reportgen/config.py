@@ -17,7 +17,10 @@ Every unknown key and bad value is collected into one error that names the valid
 from __future__ import annotations
 
 import dataclasses
+import json
 import tomllib
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +38,7 @@ class RunConfig:
     only: tuple[str, ...] = ()
     skip: tuple[str, ...] = ()
     device: str = "auto"
-    split: str = "test"
+    split: str = "auto"  # test, else dev, else the whole data (said on the data card)
     max_examples: int | None = None
     seed: int = 0
     single_file: bool = False
@@ -43,6 +46,7 @@ class RunConfig:
     quiet: bool = False
     text_col: str | None = None
     label_col: str | None = None
+    label_map: dict[str, str] = field(default_factory=dict)  # data label -> model class
     cache_dir: str | None = None
     batch_size: int = 64
     page_budget_mb: float = 5.0
@@ -82,13 +86,25 @@ def load_config(path: str | None, overrides: dict[str, Any]) -> RunConfig:
         if table not in valid_tables:
             problems.append(f"unknown section [{table}] (valid: {', '.join(valid_tables)})")
     run_values: dict[str, Any] = {}
-    for key, value in (doc.get("run") or {}).items():
-        key = _TOML_ALIASES.get(key, key)
+    for written, value in (doc.get("run") or {}).items():
+        key = _TOML_ALIASES.get(written, written)
         if key not in RUN_KEYS:
             problems.append(f"unknown key {key!r} in [run] (valid: {', '.join(sorted(RUN_KEYS))})")
+        elif (problem := _type_problem(f"[run] {written} =", key, value)) is not None:
+            problems.append(problem)  # the default stays, so the checks below still run
         else:
             run_values[key] = value
-    run_values.update({k: v for k, v in overrides.items() if v is not None and v != ()})
+    for key, value in overrides.items():
+        if value is None or value == ():
+            continue
+        flag = "--model" if key == "models" else "--" + key.replace("_", "-")
+        if (problem := _type_problem(flag, key, value)) is not None:
+            problems.append(problem)
+        else:
+            run_values[key] = value
+    for key, value in run_values.items():  # a float field given an int: keep the field's type
+        if _HINTS.get(key) is float:
+            run_values[key] = float(value)
     for key in ("models", "only", "skip"):
         if key in run_values:
             value = run_values[key]
@@ -108,6 +124,71 @@ def load_config(path: str | None, overrides: dict[str, Any]) -> RunConfig:
     return config
 
 
+_HINTS: dict[str, Any] = typing.get_type_hints(RunConfig)
+_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+
+
+def _type_problem(where: str, key: str, value: Any) -> str | None:
+    """``None`` when ``value`` fits the type of RunConfig's field ``key``, else the message."""
+    hint = _HINTS.get(key)
+    if hint is None or _fits(value, hint):
+        return None
+    return f"{where} {_show(value)}: expected {_describe(hint)}, got {_kind(value)}"
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, a) for a in args)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:  # a bool is an int to Python, not to a user
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if origin is tuple:  # tuple[str, ...]: a list of strings, or one string
+        items = [value] if isinstance(value, str) else value
+        return isinstance(items, list | tuple) and all(_fits(v, args[0]) for v in items)
+    if origin is dict:
+        return isinstance(value, dict) and all(
+            _fits(k, args[0]) and _fits(v, args[1]) for k, v in value.items()
+        )
+    return True  # a type this check does not know is left to the code that uses it
+
+
+def _describe(hint: Any) -> str:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in args if a is not type(None))
+    if origin is tuple:
+        return f"a list of {_describe(args[0]).removeprefix('a ')}s"
+    if origin is dict:
+        return f"a table of {_describe(args[1]).removeprefix('a ')}s (key = value)"
+    return _TYPE_NAMES.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        odd = next((v for v in value if not isinstance(v, str)), None)
+        return "a list" if odd is None else f"a list holding {_show(odd)} ({_kind(odd)})"
+    if isinstance(value, dict):
+        return "a table"
+    return {bool: "a boolean", int: "an integer", float: "a decimal number", str: "a string"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _show(value: Any) -> str:
+    """``value`` as TOML would write it (short)."""
+    text = json.dumps(list(value) if isinstance(value, tuple) else value, ensure_ascii=False,
+                      default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _params(name: str, cls: type, values: dict[str, Any]) -> tuple[Any, list[str]]:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     problems = []
@@ -117,9 +198,13 @@ def _params(name: str, cls: type, values: dict[str, Any]) -> tuple[Any, list[str
             problems.append(f"unknown key {key!r} in [{name}] (valid: {', '.join(fields)})")
             continue
         default = getattr(cls(), key)
-        if default is not None and not isinstance(value, type(default)) and not (
+        if isinstance(default, tuple) and isinstance(value, list):  # TOML arrays are lists
+            value = tuple(value)
+        wrong = not isinstance(value, type(default)) and not (
             isinstance(default, float) and isinstance(value, int)
-        ):
+        )
+        bool_for_number = isinstance(value, bool) and not isinstance(default, bool)
+        if default is not None and (wrong or bool_for_number):
             problems.append(f"[{name}] {key} must be {type(default).__name__}, not {value!r}")
             continue
         kwargs[key] = value
@@ -131,7 +216,7 @@ def _params(name: str, cls: type, values: dict[str, Any]) -> tuple[Any, list[str
 
 
 def _validate(c: RunConfig) -> list[str]:
-    problems = []
+    problems: list[str] = []
     known = set(analyses.REGISTRY)
     planned = set(analyses.PLANNED)
     for flag, names in (("--only", c.only), ("--skip", c.skip)):
@@ -140,12 +225,17 @@ def _validate(c: RunConfig) -> list[str]:
                 problems.append(f"{flag}: analysis {n!r} is specified but not built yet in this version")
             elif n not in known:
                 problems.append(f"{flag}: unknown analysis {n!r} (valid: {', '.join(analyses.REGISTRY)})")
+    if not problems and not c.selected_analyses():
+        given = " with ".join(f"{flag} {','.join(names)}" for flag, names in
+                              (("--only", c.only), ("--skip", c.skip)) if names)
+        problems.append(f"{given} leaves no analysis to run "
+                        f"(analyses that can be run: {', '.join(analyses.REGISTRY)})")
     if c.split not in SPLITS:
         problems.append(f"--split must be one of {', '.join(SPLITS)}, not {c.split!r}")
     if c.max_examples is not None and c.max_examples < 1:
         problems.append("--max-examples must be at least 1")
     if c.batch_size < 1:
         problems.append("batch_size must be at least 1")
-    if c.page_budget_mb <= 0 or c.site_budget_mb <= 0:
+    if not (c.page_budget_mb > 0 and c.site_budget_mb > 0):  # NaN too
         problems.append("size budgets must be positive")
     return problems

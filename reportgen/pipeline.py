@@ -14,7 +14,6 @@ import platform
 import random
 import sys
 import time
-from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,11 +24,11 @@ from reportgen import __version__, cache
 from reportgen.analyses.runner import RunSettings, plan, represent, run_analysis
 from reportgen.config import RunConfig
 from reportgen.data.dataset import Dataset, Example
-from reportgen.data.tokenize import word_tokens
 from reportgen.device import describe_device, resolve_device
 from reportgen.errors import BadInput
+from reportgen.evaluation import data_card, describe_evaluation, model_card, warn_overlap
 from reportgen.models.adapter import ModelAdapter
-from reportgen.site.record import DataCard, ModelCard, RunRecord
+from reportgen.site.record import RunRecord
 
 
 def build(config: RunConfig) -> RunRecord:
@@ -58,8 +57,12 @@ def _build(config: RunConfig, out: Path) -> RunRecord:
 
     dataset = load_dataset(config)
     examples, total = select_examples(dataset, config)
+    evaluated_split = dataset.evaluation_split() if config.split == "auto" else config.split
+    evaluated = describe_evaluation(dataset, evaluated_split, examples, total)
     models = load_models(config, device, root, progress)
     check_models(models, examples)
+    if not config.quiet:
+        warn_overlap(models, examples)
 
     run = RunSettings(examples, dataset, device, config.seed, config.batch_size, root,
                       no_cache=config.no_cache, progress=progress, quiet=config.quiet)
@@ -74,8 +77,8 @@ def _build(config: RunConfig, out: Path) -> RunRecord:
         device=describe_device(device),
         config=config.to_dict(),
         versions=library_versions(),
-        models=[model_card(m, examples, config.batch_size) for m in models],
-        data=data_card(dataset, config.split, examples, total),
+        models=[model_card(m, examples, config.batch_size, evaluated) for m in models],
+        data=data_card(dataset, evaluated_split, examples, total, config.label_map),
         analyses=analysis_records,
     )
     record.total_seconds = round(time.perf_counter() - started, 3)
@@ -106,7 +109,22 @@ def load_dataset(config: RunConfig) -> Dataset:
         return load_data("demo")
     if not config.models:
         raise BadInput("--model is required when --data is given (or use --model demo)")
-    return load_data(config.data, text_col=config.text_col, label_col=config.label_col)
+    dataset = load_data(config.data, text_col=config.text_col, label_col=config.label_col)
+    return relabel(dataset, config.label_map) if config.label_map else dataset
+
+
+def relabel(dataset: Dataset, label_map: dict[str, str]) -> Dataset:
+    """The dataset with its labels renamed by ``label_map`` (labels not in the map stay)."""
+    known = {ex.label for exs in dataset.splits.values() for ex in exs if ex.label is not None}
+    unused = sorted(set(label_map) - known)
+    if unused:
+        raise BadInput(f"--label-map names labels the data does not have: {', '.join(unused)}",
+                       choices=sorted(known))
+    splits = {name: [Example(ex.text, label_map.get(ex.label, ex.label) if ex.label is not None
+                             else None) for ex in exs]
+              for name, exs in dataset.splits.items()}
+    classes = list(dict.fromkeys(label_map.get(c, c) for c in dataset.classes))
+    return Dataset(dataset.spec, splits, classes, dataset.description + " (labels renamed)")
 
 
 def select_examples(dataset: Dataset, config: RunConfig) -> tuple[list[Example], int]:
@@ -152,55 +170,6 @@ def check_models(models: list[ModelAdapter], examples: list[Example]) -> None:
         m.verify(texts)
         if m.is_classifier:
             m.class_index(labels)
-
-
-SEQUENCE_METRICS = {"autoencode": "token reconstruction", "lm": "next-token accuracy"}
-
-
-def model_card(m: ModelAdapter, examples: list[Example], batch_size: int) -> ModelCard:
-    accuracy, confusion = None, None
-    labelled = [ex for ex in examples if ex.label is not None]
-    if m.is_classifier and labelled:
-        probs = m.predict_proba([ex.text for ex in labelled], batch_size=m.batch_size(max(batch_size, 128)))
-        pred = probs.argmax(1)
-        true = m.class_index([ex.label for ex in labelled])
-        accuracy = float((pred == true).mean())
-        k = m.n_classes
-        confusion = np.bincount(true * k + pred, minlength=k * k).reshape(k, k).tolist()
-    metric = SEQUENCE_METRICS.get(m.task, "accuracy")
-    if m.task in SEQUENCE_METRICS:
-        accuracy = m.sequence_accuracy([ex.text for ex in examples], batch_size=m.batch_size(max(batch_size, 128)))
-    return ModelCard(
-        name=m.name,
-        arch=m.arch,
-        source=m.source,
-        task=m.task,
-        parameters=m.parameters,
-        classes=m.classes,
-        vocab_size=m.vocab_size,
-        encoder_kind=m.encoder.kind if m.encoder is not None else "subword",
-        accuracy=accuracy,
-        checkpoint_accuracy=m.checkpoint_accuracy,
-        layers=m.layers(),
-        confusion=confusion,
-        accuracy_metric=metric,
-        batching="padded batches" if m.pad_batches else
-        "one text per batch (the model's output depends on padding, so reportgen never pads it)",
-    )
-
-
-def data_card(dataset: Dataset, split: str, examples: list[Example], total: int) -> DataCard:
-    counts = Counter(ex.label for ex in examples if ex.label is not None)
-    lengths = Counter(len(word_tokens(ex.text)) for ex in examples)
-    return DataCard(
-        spec=dataset.spec,
-        split=split,
-        examples=len(examples),
-        total_examples=total,
-        classes=list(dataset.classes),
-        class_counts={c: counts.get(c, 0) for c in dataset.classes},
-        length_counts=dict(sorted(lengths.items())),
-    )
 
 
 # -- analyses: see reportgen.analyses.runner ---------------------------------------------

@@ -254,3 +254,157 @@ PAGES = [
     "analyses/optimization.html",
     "analyses/neuron_sweep.html",
 ]
+
+
+# -- a record for the display checks: hidden characters, right-to-left text, token marks, baselines,
+# model provenance, an empty table -------------------------------------------------------------
+RLO = "\u202e"  # right-to-left override: reverses what follows it on screen
+ZWSP = "\u200b"  # zero-width space: an invisible token
+BOM = "\ufeff"  # zero-width no-break space
+ARABIC = "هذا الفيلم رائع"  # "this film is great", right to left
+HIDDEN = (RLO, ZWSP, BOM, "\u2066", "\u00ad", "\x07")
+DISPLAY_TEXTS = [f"a good {RLO}film{RLO} indeed", f"zero{ZWSP}width", f"{BOM}start", ARABIC, SCRIPT]
+HYPHENATED = "kim-sst2"  # a model name with a hyphen (and a dot in the other one)
+DOTTED = "lstm.v2"
+
+
+def _display_models() -> list[ModelCard]:
+    kim = ModelCard(
+        name=HYPHENATED,
+        arch="text_cnn",
+        source=f"checkpoints/kim{RLO}.pt",
+        task="classify",
+        parameters=1_234_567,
+        classes=["negative", "positive"],
+        vocab_size=16_185,
+        encoder_kind="word",
+        accuracy=0.8125,
+        checkpoint_accuracy=0.7996,
+        confusion=[[300, 100], [63, 409]],
+        evaluated_on="sst2:dev.tsv, split dev, 872 texts",
+        trained_on="sst2:train.tsv: train 6,920 (train.tsv); dev 872 (dev.tsv)",
+        vectors="glove.6B.300d.txt (300-d; 15,000 of 16,183 vocabulary words found, 92.7%)",
+        overlap=120 / 872,
+        overlap_count=120,
+        labelled=True,
+    )
+    lstm = ModelCard(
+        name=DOTTED,
+        arch="bilstm",
+        source="checkpoints/lstm.pt",
+        task="classify",
+        parameters=654_321,
+        classes=["negative", "positive"],
+        vocab_size=20_000,
+        encoder_kind="word",
+        accuracy=None,
+        checkpoint_accuracy=None,
+        evaluated_on=f"csv:unlabelled.csv, split all, 872 texts {ARABIC}",
+        labelled=False,
+    )
+    return [kim, lstm]
+
+
+def _display_views() -> list[TokenView]:
+    rows = [
+        TokenScores(  # wrong, with an <unk>, special tokens and a truncated tail
+            HYPHENATED,
+            0,
+            ["[CLS]", "a", "good", f"{RLO}film", "zorbly", f"{RLO}indeed", "[SEP]"],
+            [0.9, 0.1, 0.8, -0.4, 5.0, 0.2, 0.7],
+            label="negative",
+            predicted="positive",
+            flags=["special", "", "", "", "unk", "", "special"],
+            truncated=17,
+            correct=False,
+        ),
+        TokenScores(  # right, in Arabic, among Latin tokens
+            HYPHENATED, 3, ["great", *ARABIC.split(), "!"], [0.5, 0.3, -0.2, 0.9, 0.1],
+            label="positive", predicted="positive", correct=True,
+        ),
+        TokenScores(  # no label; invisible tokens and a script tag
+            DOTTED, 1, ["zero", ZWSP, "width", f"{BOM}start", SCRIPT], [0.1, 0.2, 0.3, 0.4, 0.5],
+            predicted="negative", caption=f"caption {RLO}reversed",
+        ),
+    ]
+    return [TokenView("tokens", "Saliency of each token", rows, caption=f"view {ZWSP}caption")]
+
+
+def _display_chart() -> ChartSpec:
+    frame = pd.DataFrame({"token": [f"{RLO}film", ARABIC, f"zero{ZWSP}"], "share": [0.5, 0.3, 0.2]})
+    chart = (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(x=alt.X("share:Q"), y=alt.Y("token:N"), tooltip=["token", "share"])
+        .properties(width=300, height=90)
+    )
+    return ChartSpec("shares", f"Top tokens {RLO}reversed", chart.to_dict(), caption=f"{BOM}caption")
+
+
+def make_display_record() -> RunRecord:
+    """Two models (``kim-sst2`` with provenance and training overlap, ``lstm.v2`` with no labels), a
+    data card with a label map, and ``saliency`` with baselines, token marks, hidden characters and
+    right-to-left text in tokens, tables, labels and notes, and an empty table."""
+    texts = DISPLAY_TEXTS
+    tokens = pd.DataFrame(
+        {
+            "model": [HYPHENATED, DOTTED] * len(texts),
+            "example_id": np.repeat(np.arange(len(texts)), 2),
+            "text": np.repeat(texts, 2),
+            "share": np.linspace(0.1, 0.9, 2 * len(texts)),
+        }
+    )
+    saliency = AnalysisRecord(
+        name="saliency",
+        title="First-derivative saliency",
+        status="ok",
+        seconds=1.25,
+        metrics={
+            "examples": 872.0,
+            "top_token_share": 0.4125,
+            "uniform_top_token_share": 0.237,
+            f"{HYPHENATED}.top_token_share": 0.45,
+            f"{HYPHENATED}.uniform_top_token_share": 0.2,
+            f"{DOTTED}.top_token_share": 0.375,
+            f"{DOTTED}.uniform_top_token_share": 0.274,
+            f"{HYPHENATED}.mean_gradient": 12345.678,
+            f"{HYPHENATED}.tokens_read": 16185.0,
+            "mean_score": 0.0123456,
+        },
+        headline="top_token_share",
+        baselines={"top_token_share": "uniform_top_token_share"},
+        tables={
+            "tokens": tokens,
+            "decoding": pd.DataFrame({"model": [], "step": [], "saliency": []}),
+            f"by{RLO}model": pd.DataFrame({"model": [HYPHENATED, DOTTED], ARABIC: [0.5, 0.25]}),
+        },
+        charts=[_display_chart()],
+        token_views=_display_views(),
+        notes=[f"note with {RLO}reversed text", f"{ZWSP}{BOM}", ARABIC],
+        method="The gradient of the class score.",
+    )
+    return RunRecord(
+        reportgen_version="0.1.0",
+        created="2024-05-01T12:00:00+00:00",
+        seed=13,
+        device="cpu",
+        config={"data": f"sst2:{RLO}dev.tsv"},
+        versions={"python": "3.11.9"},
+        models=_display_models(),
+        data=DataCard(
+            spec=f"sst2:dev{RLO}.tsv",
+            split="dev",
+            examples=872,
+            total_examples=872,
+            classes=["negative", "positive"],
+            class_counts={"negative": 400, f"posi{ZWSP}tive": 300},
+            length_counts={5: 100, 10: 500, 20: 272},
+            labelled=700,
+            label_map={"0": "negative", f"1{RLO}": "positive"},
+        ),
+        analyses=[saliency],
+        total_seconds=2.0,
+    )
+
+
+DISPLAY_PAGES = ["index.html", "analyses/saliency.html"]

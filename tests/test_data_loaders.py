@@ -34,7 +34,7 @@ def write(path: Path, text: str) -> Path:
 
 # -- SPEC parsing -----------------------------------------------------------------------------------
 def test_formats_are_listed_one_line_each() -> None:
-    assert set(DATA_FORMATS) == {"mr", "agnews", "sst2", "csv", "tsv", "jsonl", "hf", "demo"}
+    assert set(DATA_FORMATS) == {"mr", "agnews", "sst2", "csv", "tsv", "jsonl", "txt", "hf", "demo"}
     for prefix, line in DATA_FORMATS.items():
         assert line.startswith(prefix) and "\n" not in line
 
@@ -199,12 +199,16 @@ def test_sst2_file_with_and_without_header(tmp_path: Path) -> None:
     f = write(tmp_path / "a.tsv", "sentence\tlabel\nit 's fine \t1\nawful\t0\n")
     data = load_data(f"sst2:{f}")
     assert data.classes == ["negative", "positive"]
-    assert [(ex.text, ex.label) for ex in data.split("test")] == [
+    assert [(ex.text, ex.label) for ex in data.split("auto")] == [
         ("it 's fine", "positive"),
         ("awful", "negative"),
     ]
+    assert data.evaluation_split() == "all"  # one file names no split: never called "test"
+    for missing in ("test", "train", "dev"):
+        with pytest.raises(BadInput, match=f"no '{missing}' split .*--split all"):
+            data.split(missing)
     g = write(tmp_path / "b.tsv", "great\t1\n")
-    assert load_data(f"sst2:{g}").split("train")[0].label == "positive"
+    assert load_data(f"sst2:{g}").split("all")[0].label == "positive"
 
 
 def test_sst2_bad_labels(tmp_path: Path) -> None:
@@ -231,12 +235,14 @@ def test_sst2_glue_directory(tmp_path: Path) -> None:
 
 
 # -- CSV / TSV / JSONL ------------------------------------------------------------------------------
-def test_csv_everything_in_train_and_test_falls_back(tmp_path: Path) -> None:
+def test_csv_without_splits_is_one_split_and_test_is_never_a_fallback(tmp_path: Path) -> None:
     f = write(tmp_path / "r.csv", 'text,label\n"good, really",10\nbad,2\nok,2\n')
     data = load_data(f"csv:{f}")
-    assert list(data.splits) == ["train"]
+    assert list(data.splits) == ["all"]
     assert data.classes == ["2", "10"]  # labels stay strings, ordered as numbers
-    assert [ex.text for ex in data.split("test")] == ["good, really", "bad", "ok"]
+    assert [ex.text for ex in data.split("auto")] == ["good, really", "bad", "ok"]
+    with pytest.raises(BadInput, match="has no 'test' split"):
+        data.split("test")
     assert data.spec == f"csv:{f}" and "\n" not in data.description
 
 
@@ -266,7 +272,31 @@ def test_csv_missing_column_lists_columns(tmp_path: Path) -> None:
     message = err.value.format_message()
     assert "r.csv has no column 'text'" in message and "'review', 'stars'" in message
     with pytest.raises(BadInput, match="no column 'label'.*--label-col"):
-        load_data(f"csv:{f}", text_col="review")
+        load_data(f"csv:{f}", text_col="review", label_col="label")  # named: must exist
+    unlabelled = load_data(f"csv:{f}", text_col="review")  # not named: unlabelled text
+    assert [(ex.text, ex.label) for ex in unlabelled.split("all")] == [("good", None)]
+    assert not unlabelled.has_labels() and "no labels" in unlabelled.description
+
+
+def test_one_file_per_split_and_plain_text(tmp_path: Path) -> None:
+    train = write(tmp_path / "train.tsv", "sentence\tlabel\ngood\t1\nbad\t0\n")
+    dev = write(tmp_path / "dev.tsv", "sentence\tlabel\nfine\t1\n")
+    data = load_data(f"sst2:train={train},test={dev}")
+    assert list(data.splits) == ["train", "test"] and data.evaluation_split() == "test"
+    assert [ex.text for ex in data.split("auto")] == ["fine"]
+    assert data.classes == ["negative", "positive"]
+    with pytest.raises(BadInput, match="no 'dev' split .*it has train, test"):
+        data.split("dev")
+    with pytest.raises(BadInput, match="names the test split twice"):
+        load_data(f"sst2:test={train},validation={dev},testing={dev}")
+    with pytest.raises(BadInput, match="does not exist"):
+        load_data(f"sst2:train={train},test={tmp_path / 'gone.tsv'}")
+    both = write(tmp_path / "both.csv", "text,label,split\na,x,train\n")
+    with pytest.raises(BadInput, match="has its own split column"):
+        load_data(f"csv:train={both}")
+    lines = write(tmp_path / "notes.txt", "first text\n\n  second one \n")
+    text = load_data(f"txt:{lines}")
+    assert [(ex.text, ex.label) for ex in text.split("auto")] == [("first text", None), ("second one", None)]
 
 
 def test_csv_empty_file_and_header_only(tmp_path: Path) -> None:

@@ -60,7 +60,12 @@ def test_compute_tables_and_top_token_share(tanh_adapter: HookedAdapter) -> None
     assert tokens.groupby("example_id")["share"].sum().tolist() == pytest.approx([1.0, 1.0])
     pres = saliency.present(result, saliency.Params(heatmap_examples=1, min_word_count=1))
     assert {c.name for c in pres.charts} == {"heatmap-1", "top-words"}
-    assert pres.token_views[0].rows[0].scores == pytest.approx([1.0, 0.75])
+    rows = {r.example_id: r for r in pres.token_views[0].rows}
+    assert rows[0].scores == pytest.approx([1.0, 0.75])
+    assert rows[0].correct is True and rows[0].flags == ["", ""] and rows[0].truncated == 0
+    # uniform baseline: mean of 1/length = (1/2 + 1/4) / 2
+    assert result.metrics["uniform_top_token_share"] == pytest.approx(0.375)
+    assert result.metrics["tanh-sum.single_token_texts"] == 0
 
 
 def _reference_models() -> list[ModelAdapter]:

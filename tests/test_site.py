@@ -156,7 +156,7 @@ def test_summary_markdown(site: Path, record: RunRecord) -> None:
     text = (site / "summary.md").read_text(encoding="utf-8")
     assert text == summary_markdown(record)
     assert "| cnn | text\\_cnn | 1,234,567 | 81.2% |" in text
-    assert "top\\_token\\_share = 0.412" in text
+    assert "top token share = 41.2%" in text
     assert "no convolutional layer" in text
     for raw in ("<script", "<img", "{{"):
         assert raw not in text

@@ -15,7 +15,16 @@ from pathlib import Path
 import pytest
 
 from reportgen.site.builder import build_site
-from tests.site_fixtures import PAGES, SCRIPT, XSS, make_record
+from tests.site_fixtures import (
+    ARABIC,
+    DISPLAY_PAGES,
+    PAGES,
+    RLO,
+    SCRIPT,
+    XSS,
+    make_display_record,
+    make_record,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
@@ -193,6 +202,46 @@ def test_harness_catches_what_it_should(browser, tmp_path: Path) -> None:
     assert "network request: https://example.com/x.png" in joined
     assert "remote URL: IMG src=https://example.com/x.png" in joined
     assert "undefinedFunction" in joined
+
+
+TOKEN_ROWS = """
+() => [...document.querySelectorAll('.token-text')].map(p => {
+  const toks = [...p.querySelectorAll('.tok')];
+  return {
+    text: p.innerText,
+    tokens: toks.map(t => t.innerText),
+    lefts: toks.map(t => t.getBoundingClientRect().left),
+    tops: toks.map(t => t.getBoundingClientRect().top),
+    bidi: toks.map(t => getComputedStyle(t).unicodeBidi),
+  };
+})
+"""
+
+
+def test_bidi_and_hidden_characters_in_the_browser(browser, tmp_path: Path) -> None:
+    """Right-to-left and hidden characters from the data: the pages load cleanly, every token is
+    its own direction box, and tokens keep their source order, in the DOM and on screen."""
+    build_site(make_display_record(), tmp_path / "display")
+    for page in DISPLAY_PAGES:
+        seen = visit(browser, tmp_path / "display" / page)
+        assert seen.problems == [] and seen.dialogs == [], page
+        assert RLO not in seen.text and "⟨U+202E⟩" in seen.text
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, offline=True)
+    try:
+        view = context.new_page()
+        view.goto((tmp_path / "display" / "analyses" / "saliency.html").as_uri())
+        rows = view.evaluate(TOKEN_ROWS)
+    finally:
+        context.close()
+    words = ["great", *ARABIC.split(), "!"]
+    arabic = next(r for r in rows if r["tokens"] == words)  # DOM order = source order
+    assert arabic["text"].split() == words
+    assert len(set(arabic["tops"])) == 1  # one line, so left to right is the order on screen
+    assert arabic["lefts"] == sorted(arabic["lefts"])  # RTL words do not swap places
+    reversed_row = next(r for r in rows if "⟨U+202E⟩film" in r["tokens"])
+    assert reversed_row["text"].startswith("[CLS] a good ⟨U+202E⟩film zorbly ⟨U+202E⟩indeed [SEP]")
+    assert reversed_row["lefts"] == sorted(reversed_row["lefts"])  # nothing reversed after it
+    assert all(b == "isolate" for r in rows for b in r["bidi"])
 
 
 # -- a real run of the pipeline on hostile data -------------------------------------------------

@@ -120,7 +120,7 @@ def run_analysis(name: str, params: Any, models: list[ModelAdapter], run: RunSet
     record = AnalysisRecord(
         name=name, title=module.TITLE, status="ok", headline=module.HEADLINE, method=module.METHOD,
         how_to_read=module.HOW_TO_READ, citation=module.CITATION,
-        params=dataclasses.asdict(params),
+        params=dataclasses.asdict(params), baselines=dict(getattr(module, "BASELINES", {})),
     )
     reasons = {m.name: module.skip_reason(m) or _upstream_gap(name, m, run) for m in models}
     applicable = [m for m in models if reasons[m.name] is None]

@@ -10,12 +10,16 @@ in eval mode, so the gradient of the summed scores w.r.t. each example's embeddi
 own gradient.
 
 Outputs (tables):
-- ``tokens``: one row per (model, example, position): token, saliency, share of the example's total.
-- ``predictions``: one row per (model, example): gold label, predicted class, differentiated class.
+- ``tokens``: one row per (model, example, position): token, saliency, share of the example's total,
+  and a flag for unknown ("unk") and special tokens.
+- ``predictions``: one row per (model, example): gold label, predicted class and its probability,
+  differentiated class, tokens cut off by the model's length limit.
 - ``dimensions``: one row per (model, example, position, dimension) for the ``heatmap_examples``
   shortest-ish examples: |gradient| (Li et al.'s token x dimension heatmaps, models side by side).
-- ``words``: per (model, word type): mean saliency and count, over the evaluated data.
-- ``examples``: the evaluated texts and labels, by ``example_id``.
+- ``words``: per (model, word type): mean saliency, mean share and count, over the evaluated data
+  (unknown and special tokens and one-token texts left out).
+- ``examples``: the evaluated texts and labels, by ``example_id``, then the user's own sentences
+  (``source`` "yours"; they are shown but left out of every metric).
 - ``decoding``: for sequence-to-sequence autoencoders (Li et al.'s output x input heatmaps), one row
   per (model, example, output position, input position): the saliency of each input token for the
   log-probability of the token reconstructed at each decoding step. The decoder is teacher-forced
@@ -23,6 +27,9 @@ Outputs (tables):
 Metrics: ``examples``, ``top_token_share`` (mean share of the most salient token, over classifiers
 and examples), per model ``<model>.top_token_share``, and for autoencoders
 ``<model>.diagonal_share`` (mean share of output step t's saliency that falls on input token t).
+Baseline: a top-token share mostly reflects sentence length (a one-token text scores 1 by
+definition), so each is shown beside ``uniform_top_token_share``, the share the most salient token
+would have if saliency were spread evenly (the mean of 1/length), and ``single_token_texts``.
 
 Cost: one forward and one backward pass per batch and classifier (about 3x a plain evaluation);
 one backward pass per decoding step for autoencoders, so only ``decoding_examples`` texts.
@@ -44,13 +51,16 @@ from reportgen.analyses.base import (
     chart_spec,
     progress_bar,
 )
+from reportgen.analyses.examples import pick_examples, token_rows
 from reportgen.models.adapter import ModelAdapter
-from reportgen.site.record import ChartSpec, TokenScores, TokenView
+from reportgen.models.internals import full_lengths, token_flags
+from reportgen.site.record import ChartSpec, TokenView
 
 NAME = "saliency"
-VERSION = 2  # 2: predictions table split from tokens
+VERSION = 3  # 3: flags, confidence, truncation, uniform baseline, your sentences
 TITLE = "First-derivative saliency"
 HEADLINE = "top_token_share"
+BASELINES = {"top_token_share": "uniform_top_token_share"}
 CITATION = (
     "Li, Chen, Hovy, Jurafsky (2016). Visualizing and Understanding Neural Models in NLP. NAACL. "
     "Section 5, first-derivative saliency."
@@ -73,11 +83,11 @@ HOW_TO_READ = (
 )
 
 TABLES = {
-    "tokens": ["model", "example_id", "position", "token", "saliency", "share"],
-    "predictions": ["model", "example_id", "label", "predicted", "target"],
+    "tokens": ["model", "example_id", "position", "token", "saliency", "share", "flag"],
+    "predictions": ["model", "example_id", "label", "predicted", "confidence", "target", "truncated"],
     "dimensions": ["model", "example_id", "position", "token", "dimension", "saliency"],
-    "words": ["model", "word", "mean_saliency", "count"],
-    "examples": ["example_id", "text", "label"],
+    "words": ["model", "word", "mean_saliency", "mean_share", "count"],
+    "examples": ["example_id", "text", "label", "source"],
     "decoding": ["model", "example_id", "output_position", "output_token", "input_position",
                  "input_token", "saliency"],
 }
@@ -91,14 +101,22 @@ class Params:
     min_word_count: int = 3
     top_words: int = 20
     decoding_examples: int = 24
+    heatmap_dimensions: int = 32  # wider embeddings: the most salient dimensions, stated
+    sentences: tuple[str, ...] = ()  # your own sentences, always shown (not in any metric)
+    example_ids: tuple[int, ...] = ()  # evaluated examples you want shown first
 
     def validate(self) -> list[str]:
         problems = []
         if self.target not in ("predicted", "label"):
             problems.append(f"saliency.target must be 'predicted' or 'label', not {self.target!r}")
-        for name in ("heatmap_examples", "token_view_examples", "min_word_count", "top_words", "decoding_examples"):
+        for name in ("heatmap_examples", "token_view_examples", "min_word_count", "top_words",
+                     "decoding_examples", "heatmap_dimensions"):
             if getattr(self, name) < 0:
                 problems.append(f"saliency.{name} must be >= 0")
+        if any(i < 0 for i in self.example_ids):
+            problems.append("saliency.example_ids must be >= 0")
+        if any(not isinstance(t, str) or not t.strip() for t in self.sentences):
+            problems.append("saliency.sentences must be non-empty strings")
         return problems
 
 
@@ -140,12 +158,18 @@ def token_saliency(
 
 
 def compute(ctx: RunContext, params: Params) -> AnalysisResult:
-    """Saliency of every evaluated example for ``ctx.model``."""
+    """Saliency of every evaluated example (and the user's sentences) for ``ctx.model``."""
     model = ctx.model
     texts = [ex.text for ex in ctx.examples]
+    n_data = len(texts)
+    bad_ids = [i for i in params.example_ids if i >= n_data]
+    if bad_ids:
+        raise ValueError(f"saliency.example_ids {bad_ids} are past the {n_data} evaluated examples")
+    texts += list(params.sentences)
+    labels = [ex.label for ex in ctx.examples] + [None] * len(params.sentences)
     empty = {name: pd.DataFrame(columns=cols) for name, cols in TABLES.items()}
-    examples = pd.DataFrame({"example_id": range(len(texts)), "text": texts,
-                             "label": [ex.label for ex in ctx.examples]})
+    examples = pd.DataFrame({"example_id": range(len(texts)), "text": texts, "label": labels,
+                             "source": ["data"] * n_data + ["yours"] * len(params.sentences)})
     note = f"Gradients of the {params.target} class score; token saliency = L2 norm over dimensions."
     if model.task == "autoencode":
         frame = _decoding_table(model, texts[: params.decoding_examples], ctx.batch_size)
@@ -153,13 +177,12 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
             tables={**empty, "examples": examples, "decoding": frame},
             metrics={"diagonal_share": _diagonal_share(frame)}, notes=[note],
         )
-    heat_ids = set(_heatmap_examples(ctx, params.heatmap_examples))
-    token_rows: list[dict] = []
-    prediction_rows: list[dict] = []
+    heat_ids = set(_heatmap_examples(ctx, params)) | set(range(n_data, len(texts)))
+    token_frames: list[pd.DataFrame] = []
+    prediction_frames: list[pd.DataFrame] = []
     dim_frames: list[pd.DataFrame] = []
-    labels = [ex.label for ex in ctx.examples]
     label_idx = model.class_index(labels) if params.target == "label" else None
-    shares: list[float] = []
+    lengths = full_lengths(model, texts)
     starts = range(0, len(texts), ctx.batch_size)
     for start in progress_bar(starts, total=len(starts), desc=f"saliency {model.name}", enabled=ctx.progress):
         chunk = texts[start : start + ctx.batch_size]
@@ -167,57 +190,79 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
         if label_idx is not None:
             targets = [int(i) for i in label_idx[start : start + len(chunk)]]
             if min(targets) < 0:
-                raise ValueError("target='label' needs labelled data")
+                raise ValueError("target='label' needs labelled data (use target='predicted')")
         tokens, mats, vecs, predicted = token_saliency(model, chunk, targets)
-        for offset, (toks, mat, vec) in enumerate(zip(tokens, mats, vecs, strict=True)):
-            example_id = start + offset
-            total = float(vec.sum())
-            share = vec / total if total > 0 else np.zeros_like(vec)
-            if len(vec):
-                shares.append(float(share.max()))
-            token_rows.extend(
-                {"model": model.name, "example_id": example_id, "position": pos, "token": tok,
-                 "saliency": float(vec[pos]), "share": float(share[pos])}
-                for pos, tok in enumerate(toks)
-            )
-            target = predicted[offset] if targets is None else targets[offset]
-            prediction_rows.append(
-                {"model": model.name, "example_id": example_id, "label": ctx.examples[example_id].label,
-                 "predicted": model.classes[int(predicted[offset])], "target": model.classes[int(target)]}
-            )
-            if example_id in heat_ids:
-                dim_frames.append(_dimension_frame(model.name, example_id, toks, mat))
-    tokens_df = pd.DataFrame(token_rows, columns=TABLES["tokens"])
-    dims_df = pd.concat(dim_frames, ignore_index=True) if dim_frames else empty["dimensions"]
+        flags = token_flags(model, model.encode(chunk))
+        confidence = model.predict_proba(chunk, batch_size=len(chunk)).max(1)  # (B,)
+        ids = list(range(start, start + len(chunk)))
+        token_frames.append(_token_frame(model.name, ids, tokens, vecs, flags))
+        prediction_frames.append(pd.DataFrame({
+            "model": model.name, "example_id": ids, "label": labels[start : start + len(chunk)],
+            "predicted": [model.classes[int(p)] for p in predicted],
+            "confidence": confidence.astype(float),
+            "target": [model.classes[int(t)] for t in (predicted if targets is None else targets)],
+            "truncated": [max(0, full - len(t)) for full, t in zip(lengths[start:], tokens, strict=False)],
+        }))
+        dim_frames += [_dimension_frame(model.name, i, toks, mat)
+                       for i, toks, mat in zip(ids, tokens, mats, strict=True) if i in heat_ids]
+    tokens_df = pd.concat(token_frames, ignore_index=True) if token_frames else empty["tokens"]
+    predictions = pd.concat(prediction_frames, ignore_index=True)
+    data_tokens = tokens_df[tokens_df["example_id"] < n_data]
     return AnalysisResult(
-        tables={**empty, "tokens": tokens_df,
-                "predictions": pd.DataFrame(prediction_rows, columns=TABLES["predictions"]),
-                "dimensions": dims_df, "words": _word_table(tokens_df, params), "examples": examples},
-        metrics={"top_token_share": float(np.mean(shares)) if shares else 0.0},
+        tables={**empty, "tokens": tokens_df, "predictions": predictions[TABLES["predictions"]],
+                "dimensions": pd.concat(dim_frames, ignore_index=True) if dim_frames else empty["dimensions"],
+                "words": _word_table(data_tokens, params), "examples": examples},
+        metrics=_share_metrics(data_tokens),
         notes=[note],
     )
 
 
+def _token_frame(model: str, ids: list[int], tokens: list[list[str]], vecs: list[np.ndarray],
+                 flags: list[list[str]]) -> pd.DataFrame:
+    """Tokens of one batch: saliency, share of the text's total, flag."""
+    shares = [v / v.sum() if v.sum() > 0 else np.zeros_like(v) for v in vecs]
+    return pd.DataFrame({
+        "model": model,
+        "example_id": np.repeat(ids, [len(t) for t in tokens]),
+        "position": np.concatenate([np.arange(len(t)) for t in tokens]) if tokens else [],
+        "token": [tok for toks in tokens for tok in toks],
+        "saliency": np.concatenate(vecs).astype(float) if vecs else [],
+        "share": np.concatenate(shares).astype(float) if shares else [],
+        "flag": [f for row in flags for f in row],
+    })
+
+
+def _share_metrics(tokens: pd.DataFrame) -> dict[str, float]:
+    """Mean top-token share, its uniform baseline (mean 1/length), and one-token texts."""
+    if tokens.empty:
+        return {"top_token_share": 0.0, "uniform_top_token_share": 0.0, "single_token_texts": 0.0}
+    per_text = tokens.groupby("example_id", sort=False).agg(top=("share", "max"), n=("share", "size"))
+    return {
+        "top_token_share": float(np.mean(per_text["top"].to_numpy())),
+        "uniform_top_token_share": float(np.mean(1.0 / per_text["n"].to_numpy())),
+        "single_token_texts": float((per_text["n"] == 1).sum()),
+    }
+
+
 def combine(results: dict[str, AnalysisResult], params: Params) -> AnalysisResult:
     """Per-model results -> one: tables stacked in model order, ``<model>.<metric>`` per model, and
-    ``top_token_share`` = the mean of the top share over every (classifier, example)."""
+    overall means over every (classifier, example)."""
     def stack(table: str) -> pd.DataFrame:
         frames = [r.tables[table] for r in results.values() if not r.tables[table].empty]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=TABLES[table])
 
-    tables = {t: stack(t) for t in TABLES if t != "examples"}
-    tables["examples"] = next(iter(results.values())).tables["examples"]
-    tables = {t: tables[t] for t in TABLES}
     first = next(iter(results.values()))
-    metrics: dict[str, float] = {"examples": float(len(first.tables["examples"]))}
+    tables = {t: first.tables["examples"] if t == "examples" else stack(t) for t in TABLES}
+    data = tables["examples"]
+    metrics: dict[str, float] = {"examples": float((data["source"] == "data").sum())}
     for name, r in results.items():
         metrics.update({f"{name}.{k}": v for k, v in r.metrics.items()})
     tokens = tables["tokens"]
-    if tokens.empty:
-        metrics["top_token_share"] = 0.0
-    else:  # per (model, example) top share, in model then example order, as computed
-        top = tokens.groupby(["model", "example_id"], sort=False)["share"].max()
-        metrics["top_token_share"] = float(np.mean(top.to_numpy()))
+    tokens = tokens[tokens["example_id"].isin(data.loc[data["source"] == "data", "example_id"])]
+    if not tokens.empty:  # per (model, example), in model then example order, as computed
+        per_text = tokens.groupby(["model", "example_id"], sort=False)["share"].agg(["max", "size"])
+        metrics["top_token_share"] = float(np.mean(per_text["max"].to_numpy()))
+        metrics["uniform_top_token_share"] = float(np.mean(1.0 / per_text["size"].to_numpy()))
     return AnalysisResult(tables=tables, metrics=metrics, notes=first.notes)
 
 
@@ -272,11 +317,13 @@ def _diagonal_share(frame: pd.DataFrame) -> float:
     return float(share[diagonal].mean())
 
 
-def _heatmap_examples(ctx: RunContext, k: int) -> list[int]:
-    """The first ``k`` examples of 4 to 14 words (readable heatmaps), else the first ``k``."""
+def _heatmap_examples(ctx: RunContext, params: Params) -> list[int]:
+    """The user's example ids, then the first examples of 4 to 14 words (readable heatmaps; the
+    same for every model, so heatmaps compare models on one sentence)."""
     lengths = [len(ex.text.split()) for ex in ctx.examples]
-    readable = [i for i, n in enumerate(lengths) if 4 <= n <= 14]
-    return (readable or list(range(len(ctx.examples))))[:k]
+    readable = [i for i, n in enumerate(lengths) if 4 <= n <= 14] or list(range(len(ctx.examples)))
+    return list(dict.fromkeys([*params.example_ids, *readable]))[: max(params.heatmap_examples,
+                                                                       len(params.example_ids))]
 
 
 def _dimension_frame(model: str, example_id: int, tokens: list[str], mat: np.ndarray) -> pd.DataFrame:
@@ -294,14 +341,18 @@ def _dimension_frame(model: str, example_id: int, tokens: list[str], mat: np.nda
 
 
 def _word_table(tokens: pd.DataFrame, params: Params) -> pd.DataFrame:
+    """Words ranked by their mean share of the sentence's saliency, over texts of two or more
+    tokens (a one-token text gives its word a share of 1 by definition), known words only."""
     if tokens.empty:
         return pd.DataFrame(columns=TABLES["words"])
-    grouped = (
-        tokens.groupby(["model", "token"], sort=True)["saliency"].agg(["mean", "count"]).reset_index()
-    )
-    grouped.columns = ["model", "word", "mean_saliency", "count"]
+    sizes = tokens.groupby("example_id")["position"].transform("size")
+    kept = tokens[(sizes > 1) & (tokens["flag"] == "")]
+    grouped = kept.groupby(["model", "token"], sort=True).agg(
+        mean_saliency=("saliency", "mean"), mean_share=("share", "mean"), count=("share", "size")
+    ).reset_index().rename(columns={"token": "word"})
     grouped = grouped[grouped["count"] >= params.min_word_count]
-    return grouped.sort_values(["model", "mean_saliency", "word"], ascending=[True, False, True]).reset_index(drop=True)
+    return grouped.sort_values(["model", "mean_share", "word"], ascending=[True, False, True],
+                               kind="stable").reset_index(drop=True)[TABLES["words"]]
 
 
 # -- presentation: tables -> charts and token views (no torch) --------------------------------
@@ -310,17 +361,19 @@ def present(result: AnalysisResult, params: Params) -> Presentation:
     predictions = result.tables["predictions"]
     charts: list[ChartSpec] = []
     for example_id, frame in dims.groupby("example_id", sort=True):
-        charts.append(_heatmap(int(example_id), frame, predictions))
+        charts.append(_heatmap(int(example_id), frame, predictions, params.heatmap_dimensions))
     if not words.empty:
         top = words.groupby("model", sort=False).head(params.top_words)
         bars = (
             alt.Chart(top)
             .mark_bar()
             .encode(
-                x=alt.X("mean_saliency:Q", title="mean saliency"),
+                x=alt.X("mean_share:Q", title="mean share of the sentence's saliency",
+                        axis=alt.Axis(format="%")),
                 y=alt.Y("word:N", sort="-x", title=None),
                 color=alt.Color("model:N", legend=None),
-                tooltip=["model", "word", alt.Tooltip("mean_saliency:Q", format=".4f"), "count"],
+                tooltip=["model", "word", alt.Tooltip("mean_share:Q", format=".1%"),
+                         alt.Tooltip("mean_saliency:Q", format=".3g"), "count"],
             )
             .properties(width=220, height=alt.Step(14))
             .facet(column=alt.Column("model:N", title=None))
@@ -331,7 +384,9 @@ def present(result: AnalysisResult, params: Params) -> Presentation:
                 "top-words",
                 "Most salient words over the data",
                 chart_spec(bars),
-                f"Mean token saliency per word, words seen at least {params.min_word_count} times.",
+                "Mean share of the sentence's saliency that falls on each word, over texts of two or "
+                f"more tokens; words seen at least {params.min_word_count} times, unknown words "
+                "left out.",
             )
         )
     decoding = result.tables.get("decoding")
@@ -339,7 +394,8 @@ def present(result: AnalysisResult, params: Params) -> Presentation:
         shown = sorted(decoding["example_id"].unique())[: max(params.heatmap_examples, 1)]
         for example_id in shown:
             charts.append(_decoding_heatmap(int(example_id), decoding[decoding["example_id"] == example_id]))
-    return Presentation(charts=charts, token_views=[_token_view(tokens, predictions, params)] if not tokens.empty else [])
+    views = [_token_view(tokens, predictions, result.tables["examples"], params)] if not tokens.empty else []
+    return Presentation(charts=charts, token_views=views)
 
 
 def _decoding_heatmap(example_id: int, frame: pd.DataFrame) -> ChartSpec:
@@ -371,8 +427,12 @@ def _decoding_heatmap(example_id: int, frame: pd.DataFrame) -> ChartSpec:
     )
 
 
-def _heatmap(example_id: int, frame: pd.DataFrame, predictions: pd.DataFrame) -> ChartSpec:
-    """Token x dimension heatmap, one panel per model; colour relative to each panel's maximum."""
+def _heatmap(example_id: int, frame: pd.DataFrame, predictions: pd.DataFrame, top: int) -> ChartSpec:
+    """Token x dimension heatmap, one panel per model; colour relative to each panel's maximum.
+
+    Embeddings wider than ``top`` show their ``top`` most salient dimensions in this sentence
+    (per model), so each cell stays wide enough to read; the caption says what share they hold."""
+    frame, kept = _top_dimensions(frame, top)
     peak = frame.groupby("model", sort=False)["saliency"].transform("max")
     frame = frame.assign(relative=frame["saliency"] / peak.where(peak > 0, 1.0))
     # one row per (model, token) holding its dimensions as arrays, expanded in the browser by a
@@ -384,6 +444,7 @@ def _heatmap(example_id: int, frame: pd.DataFrame, predictions: pd.DataFrame) ->
                 "row": f"{position:02d} {cells['token'].iloc[0]}",
                 "relative": cells.sort_values("dimension")["relative"].round(3).tolist(),
                 "saliency": [float(f"{v:.3g}") for v in cells.sort_values("dimension")["saliency"]],
+                "dims": cells.sort_values("dimension")["dimension"].astype(int).tolist(),
             }
             for (model, position), cells in frame.groupby(["model", "position"], sort=False)
         ]
@@ -392,12 +453,12 @@ def _heatmap(example_id: int, frame: pd.DataFrame, predictions: pd.DataFrame) ->
     width = int(max(110, min(260, 750 // max(len(models), 1) - 30)))
     chart = (
         alt.Chart(packed)
-        .transform_flatten(["relative", "saliency"])
-        .transform_window(index="row_number()", groupby=["model", "row"])
-        .transform_calculate(dimension="datum.index - 1")
+        .transform_flatten(["relative", "saliency", "dims"])
+        .transform_calculate(dimension="datum.dims")
         .mark_rect()
         .encode(
-            x=alt.X("dimension:O", title="embedding dimension", axis=alt.Axis(labels=False, ticks=False)),
+            x=alt.X("dimension:O", title="embedding dimension",
+                    axis=alt.Axis(labels=bool(kept), ticks=False, labelFontSize=8)),
             y=alt.Y("row:N", sort=sorted(packed["row"].unique()), title=None),
             color=alt.Color("relative:Q", scale=alt.Scale(scheme="blues", domain=[0, 1]),
                             title="relative"),
@@ -411,6 +472,8 @@ def _heatmap(example_id: int, frame: pd.DataFrame, predictions: pd.DataFrame) ->
     sample = predictions[predictions["example_id"] == example_id]
     label = sample["label"].iloc[0] if not sample.empty else None
     caption = "Colour: |dS/de| relative to the largest value in the same panel; hover for raw values."
+    if kept:
+        caption += f" {kept}"
     return ChartSpec(
         f"heatmap-{example_id}",
         f"Token x dimension saliency, example {example_id}",
@@ -419,27 +482,31 @@ def _heatmap(example_id: int, frame: pd.DataFrame, predictions: pd.DataFrame) ->
     )
 
 
-def _token_view(tokens: pd.DataFrame, predictions: pd.DataFrame, params: Params) -> TokenView:
-    outcome = predictions.set_index(["model", "example_id"])
-    shown = sorted(tokens["example_id"].unique())[: params.token_view_examples]
-    rows = []
-    for example_id in shown:
-        for model, frame in tokens[tokens["example_id"] == example_id].groupby("model", sort=False):
-            frame = frame.sort_values("position")
-            peak = float(frame["saliency"].max()) or 1.0
-            rows.append(
-                TokenScores(
-                    model=str(model),
-                    example_id=int(example_id),
-                    tokens=frame["token"].astype(str).tolist(),
-                    scores=(frame["saliency"].astype(float) / peak).round(4).tolist(),
-                    label=outcome.loc[(model, example_id), "label"],
-                    predicted=outcome.loc[(model, example_id), "predicted"],
-                )
-            )
+def _top_dimensions(frame: pd.DataFrame, top: int) -> tuple[pd.DataFrame, str]:
+    """Keep each model's ``top`` dimensions with the most saliency in this sentence, in index
+    order; also say (for the caption) how much of the total they hold."""
+    dims = frame.groupby("model", sort=False)["dimension"].nunique()
+    if top <= 0 or int(dims.max()) <= top:
+        return frame, ""
+    totals = frame.groupby(["model", "dimension"], sort=False)["saliency"].sum().reset_index()
+    best = totals.sort_values(["model", "saliency", "dimension"], ascending=[True, False, True],
+                              kind="stable").groupby("model", sort=False).head(top)
+    held = best.groupby("model")["saliency"].sum() / totals.groupby("model")["saliency"].sum()
+    kept = frame.merge(best[["model", "dimension"]], on=["model", "dimension"])
+    share = ", ".join(f"{m} {v:.0%}" for m, v in held.items())
+    return kept, (f"Shown: the {top} of {int(dims.max())} embedding dimensions with the most "
+                  f"saliency in this sentence, per model (they hold {share} of it).")
+
+
+def _token_view(tokens: pd.DataFrame, predictions: pd.DataFrame, examples: pd.DataFrame,
+                params: Params) -> TokenView:
+    yours = [*params.example_ids, *examples.loc[examples["source"] == "yours", "example_id"]]
+    picked = pick_examples(predictions, params.token_view_examples + len(yours), yours)
     return TokenView(
         "tokens",
-        "Saliency of each token",
-        rows,
-        "Shading: token saliency relative to the most salient token of the same sentence and model.",
+        "Saliency of each token, on examples chosen to be worth reading",
+        token_rows(tokens, predictions, picked, "saliency"),
+        "Shading: token saliency relative to the most salient token of the same sentence and "
+        "model. Shown: your own sentences and ids (config), texts the models disagree on, each "
+        "model's most confident errors, then confident right answers.",
     )

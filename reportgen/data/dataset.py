@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 
 from reportgen.errors import BadInput
 
-SPLITS = ("train", "dev", "test", "all")
+SPLITS = ("auto", "train", "dev", "test", "all")
+WHOLE = "all"  # the one split of data that names no splits (a single file without a split column)
+
+
+def text_hash(text: str) -> int:
+    """A 60-bit hash of a text (whitespace at the ends ignored), for training-overlap checks."""
+    digest = hashlib.blake2b(text.strip().encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 4
 
 
 @dataclass(frozen=True)
@@ -34,14 +41,32 @@ class Dataset:
             self.classes = sorted(labels)
 
     def split(self, name: str) -> list[Example]:
-        """Examples of one split; ``all`` is every split in order, ``test`` falls back to all."""
+        """Examples of one split; ``all`` is every split in order. A split the data does not have is
+        ``BadInput`` naming the ones it has (never a silent fallback)."""
         if name == "all":
             return [ex for exs in self.splits.values() for ex in exs]
+        if name == "auto":
+            return self.split(self.evaluation_split())
         if name in self.splits:
             return self.splits[name]
-        if name == "test" and "test" not in self.splits:
-            return self.split("all")
-        raise BadInput(f"dataset {self.spec!r} has no split {name!r}", choices=[*self.splits, "all"])
+        have = [n for n in self.splits if n != WHOLE]
+        detail = f"it has {', '.join(have)}" if have else "it names no splits"
+        raise BadInput(
+            f"dataset {self.spec!r} has no {name!r} split ({detail}): evaluate on the whole data "
+            "with --split all, or give the evaluation file its split, e.g. "
+            "tsv:train=train.tsv,test=test.tsv",
+            choices=[*have, "all"],
+        )
+
+    def evaluation_split(self) -> str:
+        """What ``--split auto`` evaluates: test, else dev, else all rows (data with no splits)."""
+        for name in ("test", "dev"):
+            if self.splits.get(name):
+                return name
+        return "all"
+
+    def has_labels(self) -> bool:
+        return any(ex.label is not None for exs in self.splits.values() for ex in exs)
 
     def __len__(self) -> int:
         return sum(len(v) for v in self.splits.values())

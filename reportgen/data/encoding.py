@@ -105,6 +105,14 @@ class TextEncoder:
             toks = word_tokens(text, self.lowercase)
         return toks[: self.max_len]
 
+    def full_length(self, text: str) -> int:
+        """How many tokens ``text`` has before cutting at ``max_len``."""
+        if self.kind == "byte":
+            return len(text.encode("utf-8"))
+        if self.kind == "char":
+            return len(char_tokens(text, self.lowercase))
+        return len(word_tokens(text, self.lowercase))
+
     def token_ids(self, text: str) -> list[int] | list[list[int]]:
         if self.kind == "byte":
             return [b + 1 for b in text.encode("utf-8")[: self.max_len]]

@@ -1,7 +1,9 @@
 """Data SPEC -> Dataset: the one entry point every command uses to read data.
 
 A SPEC is ``PREFIX:PATH_OR_NAME`` (or just ``demo``); ``DATA_FORMATS`` lists the prefixes with one
-line each (``reportgen list`` prints it). The loaders themselves live in ``corpora`` (MR, AG News),
+line each (``reportgen list`` prints it). File formats also take one file per split,
+``PREFIX:train=FILE,dev=FILE,test=FILE`` (any of the three), so that "train on this file, evaluate
+on that one" is said explicitly; each file must then hold no split column of its own. The loaders themselves live in ``corpora`` (MR, AG News),
 ``tabular`` (CSV, TSV, JSONL, SST-2), ``hub`` (Hugging Face) and ``demo``. Every problem with the
 input is raised as ``BadInput`` with one message naming the file, column or prefix at fault.
 """
@@ -11,10 +13,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from reportgen.data.corpora import load_agnews, load_mr
-from reportgen.data.dataset import Dataset
+from reportgen.data.dataset import WHOLE, Dataset, Example
 from reportgen.data.demo import demo_dataset
 from reportgen.data.hub import load_hf
-from reportgen.data.tabular import load_sst2, load_table
+from reportgen.data.sources import (
+    SPLIT_ALIASES,
+    count_summary,
+    existing_path,
+    ordered_classes,
+    ordered_splits,
+    read_utf8,
+    split_name,
+)
+from reportgen.data.tabular import SST2_CLASSES, load_sst2, load_table
 from reportgen.errors import BadInput
 
 DATA_FORMATS: dict[str, str] = {
@@ -25,12 +36,15 @@ DATA_FORMATS: dict[str, str] = {
     "'split' column",
     "tsv": "tsv:FILE - tab-separated, as csv:",
     "jsonl": "jsonl:FILE - one JSON object per line, keys as csv: columns",
+    "txt": "txt:FILE - one unlabelled text per line (UTF-8)",
     "hf": "hf:NAME[:SPLIT] - a Hugging Face dataset (Hub name or save_to_disk directory); "
     "needs reportgen[hf]",
     "demo": "demo - the generated demo corpus: movie-review sentences with negation and "
     "concessive clauses",
 }
 COLUMN_FORMATS = ("csv", "tsv", "jsonl", "hf")
+FILE_FORMATS = ("csv", "tsv", "jsonl", "sst2", "txt")  # take PREFIX:train=FILE,test=FILE too
+SPLIT_FILES_HELP = "one file per split: PREFIX:train=FILE,dev=FILE,test=FILE"
 _SUFFIX_FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl"}
 
 
@@ -84,8 +98,59 @@ def load_data(
         return load_mr(spec, rest)
     if prefix == "agnews":
         return load_agnews(spec, rest)
-    if prefix == "sst2":
-        return load_sst2(spec, rest)
     if prefix == "hf":
         return load_hf(spec, rest, text_col, label_col)
-    return load_table(spec, rest, prefix, text_col or "text", label_col or "label")
+    if prefix in FILE_FORMATS and _names_split_files(rest):
+        return _load_split_files(spec, prefix, rest, text_col, label_col)
+    return _load_file(spec, prefix, rest, text_col, label_col)
+
+
+def _load_file(spec: str, prefix: str, rest: str, text_col: str | None,
+               label_col: str | None) -> Dataset:
+    if prefix == "sst2":
+        return load_sst2(spec, rest)
+    if prefix == "txt":
+        return load_lines(spec, rest)
+    return load_table(spec, rest, prefix, text_col or "text", label_col or "label",
+                      label_optional=label_col is None)
+
+
+def _names_split_files(rest: str) -> bool:
+    head = rest.split(",")[0]
+    name, eq, _ = head.partition("=")
+    return bool(eq) and name.strip().lower() in SPLIT_ALIASES and not Path(rest).exists()
+
+
+def _load_split_files(spec: str, prefix: str, rest: str, text_col: str | None,
+                      label_col: str | None) -> Dataset:
+    """``PREFIX:train=a,dev=b,test=c`` -> one Dataset whose splits are those files."""
+    splits: dict[str, list] = {}
+    parts = []
+    for item in rest.split(","):
+        name, eq, path = item.partition("=")
+        if not eq or not path.strip():
+            raise BadInput(f"data SPEC {spec!r}: {item!r} is not SPLIT=FILE ({SPLIT_FILES_HELP})")
+        split = split_name(name, f"data SPEC {spec!r}")
+        if split in splits:
+            raise BadInput(f"data SPEC {spec!r} names the {split} split twice")
+        one = _load_file(f"{prefix}:{path.strip()}", prefix, path.strip(), text_col, label_col)
+        if set(one.splits) != {WHOLE}:
+            raise BadInput(f"data SPEC {spec!r}: {path.strip()} has its own split column; give it "
+                           "alone, or drop the column")
+        splits[split] = one.splits[WHOLE]
+        parts.append(f"{split}: {Path(path.strip()).name}")
+    splits = ordered_splits(splits)
+    labels = [ex.label for exs in splits.values() for ex in exs if ex.label is not None]
+    classes = SST2_CLASSES if prefix == "sst2" else ordered_classes(labels)
+    return Dataset(spec=spec, splits=splits, classes=list(classes),
+                   description=f"{prefix.upper()} files ({'; '.join(parts)}): {count_summary(splits)}")
+
+
+def load_lines(spec: str, raw: str) -> Dataset:
+    """``txt:FILE``: one unlabelled text per non-empty line, one split (``all``)."""
+    path = existing_path(spec, raw, want_dir=False)
+    texts = [line.strip() for line in read_utf8(path).splitlines() if line.strip()]
+    if not texts:
+        raise BadInput(f"{path} is empty")
+    return Dataset(spec=spec, splits={WHOLE: [Example(t) for t in texts]}, classes=[],
+                   description=f"text file {path.name}: {len(texts):,} unlabelled lines")

@@ -4,14 +4,17 @@ Format:
 - CSV/TSV: a header row, then one example per row; the text and label columns are named by
   ``text_col`` / ``label_col`` (defaults ``text`` and ``label``). JSONL: one JSON object per line with
   those keys. Files must be UTF-8 (a byte-order mark is fine).
-- Labels are kept as strings (``1`` stays ``"1"``); an empty or missing label is an error.
+- Labels are kept as strings (``1`` stays ``"1"``); an empty label is an error. A file without the
+  label column is read as unlabelled text when the column was not named explicitly (analyses that
+  need no labels still run; accuracy says "no labels").
 - Splits: when the file has a ``split`` column (key) with values ``train``/``dev``/``test``
-  (``validation``/``valid``/``val`` mean ``dev``), rows go to those splits. Otherwise every row goes to
-  ``train``, and ``Dataset.split("test")`` falls back to all rows, so ``reportgen train`` and
-  ``reportgen run`` both see the whole file.
+  (``validation``/``valid``/``val`` mean ``dev``), rows go to those splits. Otherwise the file is
+  one split, ``all``: ``reportgen train`` carves its dev and test parts from it (seeded), and
+  ``reportgen run`` evaluates all of it and says so. Separate files per split:
+  ``tsv:train=a.tsv,dev=b.tsv,test=c.tsv`` (see ``reportgen.data.loaders``).
 - ``sst2:FILE``: ``sentence<TAB>label`` lines with labels 0/1 (negative/positive) and an optional
-  header; every line goes to ``train`` as above. ``sst2:DIR`` reads GLUE's ``train.tsv``,
-  ``dev.tsv`` and, when it is labelled, ``test.tsv``.
+  header; one split, ``all``, as above. ``sst2:DIR`` reads GLUE's ``train.tsv``, ``dev.tsv`` and,
+  when it is labelled, ``test.tsv``.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from reportgen.data.dataset import Dataset, Example
+from reportgen.data.dataset import WHOLE, Dataset, Example
 from reportgen.data.sources import (
     count_summary,
     existing_path,
@@ -41,8 +44,10 @@ Row = tuple[int, dict[str, object]]  # (line number, column -> value)
 
 
 # -- CSV / TSV / JSONL ----------------------------------------------------------------------------
-def load_table(spec: str, raw: str, fmt: str, text_col: str, label_col: str) -> Dataset:
-    """``csv:FILE``, ``tsv:FILE`` or ``jsonl:FILE`` -> Dataset (see the module docstring)."""
+def load_table(spec: str, raw: str, fmt: str, text_col: str, label_col: str,
+               label_optional: bool = False) -> Dataset:
+    """``csv:FILE``, ``tsv:FILE`` or ``jsonl:FILE`` -> Dataset (see the module docstring).
+    ``label_optional``: a missing label column means unlabelled text instead of an error."""
     path = existing_path(spec, raw, want_dir=False)
     text = read_utf8(path)
     if not text.strip():
@@ -51,15 +56,18 @@ def load_table(spec: str, raw: str, fmt: str, text_col: str, label_col: str) -> 
         columns, rows = None, list(_jsonl_rows(path, text))
     else:
         columns, rows = _delimited_rows(path, text, "," if fmt == "csv" else "\t")
-    splits = _rows_to_splits(path, columns, rows, text_col, label_col)
+    all_columns = columns or list(dict.fromkeys(k for _, obj in rows for k in obj))
+    unlabelled = label_optional and label_col not in all_columns
+    splits = _rows_to_splits(path, columns, rows, text_col, None if unlabelled else label_col)
     labels = [ex.label for exs in splits.values() for ex in exs if ex.label is not None]
     classes = ordered_classes(labels)
+    labels_part = "no labels" if unlabelled else f"label column {label_col!r}"
     return Dataset(
         spec=spec,
         splits=splits,
         classes=classes,
         description=f"{fmt.upper()} file {path.name}: {count_summary(splits)}, "
-        f"{len(classes)} classes, text column {text_col!r}, label column {label_col!r}",
+        f"{len(classes)} classes, text column {text_col!r}, {labels_part}",
     )
 
 
@@ -105,14 +113,15 @@ def _kind(obj: object) -> str:
 
 
 def _rows_to_splits(
-    path: Path, columns: list[str] | None, rows: list[Row], text_col: str, label_col: str
+    path: Path, columns: list[str] | None, rows: list[Row], text_col: str, label_col: str | None
 ) -> dict[str, list[Example]]:
+    """Rows -> splits; ``label_col`` None reads unlabelled text."""
     if not rows:
         raise BadInput(f"{path} has a header but no examples")
     if columns is None:  # JSONL: the keys of all objects together
         columns = list(dict.fromkeys(key for _, obj in rows for key in obj))
     for col, option in ((text_col, "--text-col"), (label_col, "--label-col")):
-        if col not in columns:
+        if col is not None and col not in columns:
             found = ", ".join(repr(c) for c in columns)
             raise BadInput(
                 f"{path} has no column {col!r} (choose one with {option}; found: {found})"
@@ -120,24 +129,26 @@ def _rows_to_splits(
     splits: dict[str, list[Example]] = {"train": [], "dev": [], "test": []}
     has_split = SPLIT_COLUMN in columns
     missing: list[int] = []
+    whole: list[Example] = []
     for line, obj in rows:
         text = obj.get(text_col)
         if not isinstance(text, str) or not text.strip():
             raise BadInput(f"{path}, line {line}: empty or missing text in column {text_col!r}")
-        label = label_text(obj.get(label_col))
-        if label is None:
+        label = None if label_col is None else label_text(obj.get(label_col))
+        if label is None and label_col is not None:
             missing.append(line)
             continue
-        name = "train"
-        if has_split:
-            name = split_name(str(obj.get(SPLIT_COLUMN) or ""), f"{path}, line {line}")
+        if not has_split:
+            whole.append(Example(text, label))
+            continue
+        name = split_name(str(obj.get(SPLIT_COLUMN) or ""), f"{path}, line {line}")
         splits[name].append(Example(text, label))
     if missing:
         raise BadInput(
             f"{path}: {len(missing)} rows have no value in label column {label_col!r} "
             f"(first at line {missing[0]})"
         )
-    return ordered_splits(splits)
+    return {WHOLE: whole} if not has_split else ordered_splits(splits)
 
 
 # -- SST-2 ----------------------------------------------------------------------------------------
@@ -152,9 +163,9 @@ def load_sst2(spec: str, raw: str) -> Dataset:
                 f"{path} has none of train.tsv, dev.tsv, test.tsv (SST-2 in GLUE layout)"
             )
         splits = {name: ex for name, f in present.items() if (ex := _sst2_file(f, name == "test"))}
+        splits = ordered_splits(splits)
     else:
-        splits = {"train": _sst2_file(path, allow_unlabelled=False)}
-    splits = ordered_splits(splits)
+        splits = {WHOLE: _sst2_file(path, allow_unlabelled=False)}
     require_examples(splits, str(path))
     return Dataset(
         spec=spec,

@@ -139,6 +139,7 @@ class ModelAdapter:
         self.min_len = int(config.get("min_len", 1)) if isinstance(config, dict) else 1
         self.pad_batches = True  # False: one text per batch (the model reads padding)
         self.code_files: list[str] = []  # source files beside the model's classes (user SPEC files)
+        self.training: dict = {}  # what the checkpoint says of its training (data, splits, vectors)
 
     # -- the protocol ------------------------------------------------------------------------
     @property
@@ -323,8 +324,14 @@ class ModelAdapter:
         unknown = sorted({str(label) for label in labels if label is not None and label not in known})
         if unknown:
             shown = ", ".join(repr(u) for u in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+            data_labels = sorted({str(label) for label in labels if label is not None})
+            if all(x.isdigit() and int(x) < len(self.classes) for x in data_labels):
+                hint = ",".join(f"{x}={self.classes[int(x)]}" for x in data_labels)
+                advice = f"; if they are class indices, map them with --label-map {hint}"
+            else:
+                advice = "; rename them to the model's classes with --label-map OLD=NEW,..."
             raise BadInput(
-                f"the data has labels that model {self.name!r} does not know: {shown}",
+                f"the data has labels that model {self.name!r} does not know: {shown}{advice}",
                 choices=self.classes,
             )
         return np.array([known.get(label, -1) if label is not None else -1 for label in labels])

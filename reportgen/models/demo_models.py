@@ -24,7 +24,7 @@ from reportgen.errors import BadInput
 from reportgen.models.checkpoint import load_checkpoint, save_checkpoint
 from reportgen.models.train import train_model
 
-DEMO_VERSION = 1
+DEMO_VERSION = 2  # 2: checkpoints carry training-text hashes
 DEMO_ARCHS: tuple[str, ...] = ("rnn", "lstm", "bilstm", "kim-cnn")
 # Per-architecture overrides of the default config and training settings, and epochs.
 DEMO_SETTINGS: dict[str, dict[str, Any]] = {

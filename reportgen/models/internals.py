@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from reportgen.data.encoding import EncodedBatch
+from reportgen.data.vocab import UNK_ID
 from reportgen.models.adapter import ModelAdapter, ReceptiveField, receptive_fields
 from reportgen.models.hooks import HookPoint, capture, override, stop_after, to_btc
 from reportgen.models.recurrence import RecurrentTrace, recurrent_modules, unrolled
@@ -349,6 +350,29 @@ class TokenText:
     text: str  # what to show
     joins_previous: bool  # a word-piece continuation: shown attached to the token before
     special: bool  # [CLS], [SEP], <s>, ...
+
+
+def token_flags(adapter: ModelAdapter, batch: EncodedBatch) -> list[list[str]]:
+    """Per token: "unk" (out of the model's vocabulary), "special" ([CLS], [SEP]...) or ""."""
+    tokenizer = getattr(adapter, "tokenizer", None)
+    if tokenizer is not None:
+        unk = tokenizer.unk_token
+        shown = display_tokens(adapter, batch)
+        return [["special" if t.special else "unk" if raw == unk else "" for t, raw in zip(row, toks, strict=True)]
+                for row, toks in zip(shown, batch.tokens, strict=True)]
+    if adapter.encoder.kind in ("word", "char"):
+        ids = batch.ids.cpu()
+        return [["unk" if int(ids[i, j]) == UNK_ID else "" for j in range(len(toks))]
+                for i, toks in enumerate(batch.tokens)]
+    return [[""] * len(toks) for toks in batch.tokens]  # bytes, spelled words: nothing unknown
+
+
+def full_lengths(adapter: ModelAdapter, texts: Sequence[str]) -> list[int]:
+    """Tokens per text before the model's length limit cuts it."""
+    tokenizer = getattr(adapter, "tokenizer", None)
+    if tokenizer is not None:
+        return [len(ids) for ids in tokenizer(list(texts), truncation=False)["input_ids"]]
+    return [adapter.encoder.full_length(t) for t in texts]
 
 
 def display_tokens(adapter: ModelAdapter, batch: EncodedBatch) -> list[list[TokenText]]:

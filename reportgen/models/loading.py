@@ -40,7 +40,7 @@ def adapter_from_checkpoint(ckpt: Checkpoint, *, name: str, source: str, device:
         module.load_state_dict(ckpt.state_dict)
     except RuntimeError as exc:
         raise BadInput(f"checkpoint {source!r} does not match its architecture: {str(exc).splitlines()[0]}") from None
-    return ModelAdapter(
+    adapter = ModelAdapter(
         module,
         ckpt.encoder,
         ckpt.classes,
@@ -51,6 +51,8 @@ def adapter_from_checkpoint(ckpt: Checkpoint, *, name: str, source: str, device:
         checkpoint_accuracy=ckpt.metrics.get("test_accuracy"),
         device=device,
     )
+    adapter.training = dict(ckpt.info)  # data spec, splits, vectors, training-text hashes
+    return adapter
 
 
 def load_model(spec: str, *, device: torch.device, name: str | None = None) -> ModelAdapter:

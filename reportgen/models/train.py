@@ -5,7 +5,9 @@ rate and batch size):
 
 - splits: ``train``; ``dev`` for early stopping, or a seeded 10% carved out of train when the
   dataset has none; ``test`` for the reported accuracy, or a seeded 10% carved out of train when the
-  dataset has none (the checkpoint's ``info["split_sources"]`` says which);
+  dataset has none (the checkpoint's ``info["split_sources"]`` says which). Without a train split,
+  all three come from the whole data, so a given dev or test split is never trained on. A train
+  split of fewer than ``MIN_TRAIN`` examples or with fewer than two classes is ``BadInput``;
 - encoder: ``TextEncoder`` of the architecture's kind fitted on the training texts only. Word
   vocabularies keep words seen at least twice (``min_freq`` 2), so the unknown-word vector is trained
   on the rare words and means something at test time; with ``--embeddings``, words seen once that
@@ -47,7 +49,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from reportgen.data.dataset import Dataset, Example
+from reportgen.data.dataset import Dataset, Example, text_hash
 from reportgen.data.encoding import TextEncoder
 from reportgen.data.tokenize import word_tokens
 from reportgen.data.vocab import PAD, UNK, Vocab
@@ -69,6 +71,8 @@ TRAIN_DEFAULTS: dict[str, Any] = {
 }
 DEFAULT_MAX_LEN = {"word": 64, "word_chars": 64, "char": 400, "byte": 400}
 HELD_OUT = 0.1  # share of train carved out for a missing dev or test split
+MIN_TRAIN = 10  # fewer training examples than this (after carving dev/test) is refused
+COLUMN_FORMATS = ("csv", "tsv", "jsonl", "hf")  # data whose labels come from --label-col
 
 
 # -- data ------------------------------------------------------------------------------------------
@@ -81,34 +85,60 @@ def _carve(pool: list[Example], rng: random.Random) -> tuple[list[Example], list
 
 
 def _splits(dataset: Dataset, seed: int) -> tuple[dict[str, list[Example]], dict[str, str]]:
+    """(train/dev/test examples, where each comes from). Without a train split, all three are carved
+    from the whole data, so a dev or test split is never trained on as well."""
     rng = random.Random(seed)
-    pool = list(dataset.splits["train"] if "train" in dataset.splits else dataset.split("all"))
-    sources = {"train": "train" if "train" in dataset.splits else "all"}
-    need = ("test" not in dataset.splits) + ("dev" not in dataset.splits)
-    if len(pool) < 2 + 2 * need:
-        raise BadInput(f"dataset {dataset.spec!r} has too few training examples ({len(pool)}) to train on")
+    given = {name: exs for name, exs in dataset.splits.items() if exs}
+    if given.get("train"):
+        pool, sources = list(given["train"]), {"train": "train"}
+    else:
+        pool, sources, given = list(dataset.split("all")), {"train": "all"}, {}
+    total = len(pool)
     out: dict[str, list[Example]] = {}
     for name in ("test", "dev"):
-        if dataset.splits.get(name):
-            out[name], sources[name] = list(dataset.splits[name]), name
+        if given.get(name):
+            out[name], sources[name] = list(given[name]), name
         else:
             pool, out[name] = _carve(pool, rng)
             sources[name] = f"seeded {HELD_OUT:.0%} of {sources['train']} (seed {seed})"
     out["train"] = pool
+    if len(pool) < MIN_TRAIN:
+        carved = [f"{len(out[n])} for {n}" for n in ("dev", "test") if n not in given]
+        after = f" after holding out {' and '.join(carved)}" if carved else ""
+        raise BadInput(
+            f"dataset {dataset.spec!r} has too few training examples to train on: {len(pool)} of "
+            f"{total} left in the train split{after}; at least {MIN_TRAIN} are needed"
+        )
+    for name in ("dev", "test"):
+        if not out[name]:
+            raise BadInput(f"dataset {dataset.spec!r} leaves no {name} examples after splitting; "
+                           "give the data a larger train split or its own dev and test splits")
     return out, sources
 
 
-def _check_labels(dataset: Dataset, splits: dict[str, list[Example]]) -> list[str]:
+def _check_labels(dataset: Dataset, splits: dict[str, list[Example]], label_col: str | None = None
+                  ) -> list[str]:
+    """The classes (the dataset's); ``BadInput`` unless the train split has at least two of them."""
     classes = list(dataset.classes)
     if any(ex.label is None for exs in splits.values() for ex in exs):
         raise BadInput(
             f"dataset {dataset.spec!r} has examples without a label; training a classifier needs "
             "labelled texts (for csv/tsv/jsonl, name the column with --label-col)"
         )
-    if len(classes) < 2:
+    counts = Counter(ex.label for ex in splits["train"])  # what the model actually learns from
+    if len(counts) < 2:
+        found = ", ".join(f"{c!r} in all {n:,} examples" for c, n in counts.items()) or "none"
+        outside = {ex.label for name, exs in splits.items() if name != "train" for ex in exs}
+        elsewhere = [c for c in classes if c in outside and c not in counts]
+        where = (f"; {', '.join(map(repr, elsewhere))} only outside the train split" if elsewhere
+                 else "")
+        column = ""
+        if dataset.spec.partition(":")[0] in COLUMN_FORMATS:
+            column = (f"; the labels come from column {label_col or 'label'!r} (choose the label "
+                      "column with --label-col)")
         raise BadInput(
-            f"dataset {dataset.spec!r} has {len(classes)} class(es) ({', '.join(classes) or 'none'}); "
-            "a classifier needs at least two"
+            f"the train split of {dataset.spec!r} has only one class ({found}{where}); "
+            f"a classifier needs at least two{column}"
         )
     return classes
 
@@ -227,6 +257,7 @@ def train_model(
     progress: bool = True,
     overrides: dict[str, Any] | None = None,
     max_len: int | None = None,
+    label_col: str | None = None,
 ) -> Checkpoint:
     """Train ``arch`` on ``dataset`` and return the checkpoint of its best dev epoch.
 
@@ -236,12 +267,17 @@ def train_model(
 
     Metrics: ``test_accuracy``, ``dev_accuracy``, ``test_loss``, ``train_seconds``, ``epochs_run``,
     ``best_epoch`` (and ``bits_per_byte`` on test for a language model).
+
+    ``progress``: say what happens on stderr: a start line (split sizes and sources, vector
+    coverage), then a progress bar on a terminal, else one line per epoch (train loss, dev accuracy,
+    seconds). ``label_col`` only names the label column in error messages.
     """
     cls = get_architecture(arch)
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     overrides = dict(overrides or {})
     splits, sources = _splits(dataset, seed)
-    classes = _check_labels(dataset, splits) if cls.task == "classify" else list(dataset.classes)
+    classes = (_check_labels(dataset, splits, label_col) if cls.task == "classify"
+               else list(dataset.classes))
     settings = _settings(cls, cls.default_config(1, 2), overrides, epochs)
     if max_len is not None and max_len < 1:
         raise BadInput(f"max_len must be at least 1, got {max_len}")
@@ -296,6 +332,8 @@ def train_model(
             vec_info = {"path": str(embeddings), "dim": vec_dim, "found": found,
                         "vocab": len(encoder.vocab), "coverage": found / max(1, len(encoder.vocab) - 2)}
         model.to(dev)
+        if progress:
+            _say(_start_line(arch, dataset.spec, splits, sources, vec_info, dev, seed))
         fit = _fit(model, data, settings, dev, seed, min_len, progress, arch)
         test = _evaluate(model, data["test"], dev, _eval_batch(model, settings), min_len)
 
@@ -317,12 +355,38 @@ def train_model(
         "torch": torch.__version__,
         "splits": {k: len(v) for k, v in splits.items()},
         "split_sources": sources,
+        # hashes of the training texts, so 'reportgen run' can tell how much of what it evaluates
+        # the model has seen (reportgen.pipeline.training_overlap)
+        "train_text_hashes": sorted({text_hash(ex.text) for ex in splits["train"]}),
         "training": settings,
         "max_len": max_len,
         "vectors": vec_info,
     }
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     return Checkpoint(arch, config, encoder, classes, state, metrics, info)
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _start_line(arch: str, spec: str, splits: dict[str, list[Example]], sources: dict[str, str],
+                vec_info: dict[str, Any] | None, dev: torch.device, seed: int) -> str:
+    """``train kim-cnn on mr:DIR: 8,636 train (its train split) / 960 dev (seeded 10% of train,
+    seed 0) / 1,066 test (its test split); device cpu``."""
+    pool = "train" if sources["train"] == "train" else "the data"
+    parts = []
+    for name in ("train", "dev", "test"):
+        source = f"its {name} split"
+        if sources[name] == "all":
+            source = "the rest of the data"
+        elif sources[name] != name:
+            source = f"seeded {HELD_OUT:.0%} of {pool}, seed {seed}"
+        parts.append(f"{len(splits[name]):,} {name} ({source})")
+    line = f"train {arch} on {spec}: {' / '.join(parts)}"
+    if vec_info is not None:
+        line += f"; vectors: {vec_info['coverage']:.1%} of {vec_info['vocab'] - 2:,} words"
+    return f"{line}; device {dev}"
 
 
 def _eval_batch(model: TextModel, settings: dict[str, Any]) -> int:
@@ -337,13 +401,17 @@ def _fit(model: TextModel, data: dict[str, Any], settings: dict[str, Any], dev: 
                            fused=True)  # one kernel per tensor: ~2x faster steps on CPU
     train = data["train"]
     n_batches = math.ceil(len(train["rows"]) / settings["batch_size"])
+    on_terminal = sys.stderr.isatty()
+    lines = progress and not on_terminal  # one line per epoch where a bar would not show
     bar = tqdm(total=settings["epochs"] * n_batches, desc=f"train {arch}", unit="batch",
-               disable=not (progress and sys.stderr.isatty()), dynamic_ncols=True)
+               disable=not (progress and on_terminal), dynamic_ncols=True)
     best_score, best_state, best_dev, best_epoch, epoch = -math.inf, None, {}, 0, 0
     start = time.perf_counter()
     with bar:
         for epoch in range(1, settings["epochs"] + 1):
             model.train()
+            epoch_start = time.perf_counter()
+            loss_sum, loss_n = torch.zeros((), device=dev), 0
             for idx in _batches(train["lengths"], settings["batch_size"], rng):
                 ids = _collate([train["rows"][i] for i in idx], min_len).to(dev)
                 labels = train["labels"][idx].to(dev) if train["labels"] is not None else None
@@ -351,6 +419,8 @@ def _fit(model: TextModel, data: dict[str, Any], settings: dict[str, Any], dev: 
                 if n == 0:
                     bar.update()
                     continue
+                loss_sum += loss.detach()
+                loss_n += n
                 opt.zero_grad()
                 (loss / n).backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), settings["clip"])
@@ -359,10 +429,18 @@ def _fit(model: TextModel, data: dict[str, Any], settings: dict[str, Any], dev: 
             scores = _evaluate(model, data["dev"], dev, _eval_batch(model, settings), min_len)
             score = scores["accuracy"] if model.task == "classify" else -scores["loss"]
             bar.set_postfix(dev_acc=f"{scores['accuracy']:.3f}", dev_loss=f"{scores['loss']:.3f}")
+            if lines:
+                train_loss = float(loss_sum) / max(loss_n, 1)
+                _say(f"epoch {epoch}/{settings['epochs']}: train loss {train_loss:.4f}, "
+                     f"dev accuracy {scores['accuracy']:.4f}, "
+                     f"{time.perf_counter() - epoch_start:.1f} s")
             if score > best_score:
                 best_score, best_dev, best_epoch = score, scores, epoch
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             elif epoch - best_epoch >= settings["patience"]:
+                if lines:
+                    _say(f"early stop: no better dev score for {settings['patience']} epochs; "
+                         f"keeping epoch {best_epoch}")
                 break
     seconds = time.perf_counter() - start
     if best_state is not None:

@@ -2,7 +2,8 @@
 
 Stages, in order (all inside a staging directory that replaces ``out`` only at the end):
 
-1. write every table as CSV (``data/<analysis>/<table>.csv``);
+1. write every table that has rows as CSV (``data/<analysis>/<table>.csv``; an empty table gets
+   no file, no section and no link);
 2. prepare each analysis for its page: charts (inline spec, or PNG when large), token views, the
    first rows of each table;
 3. render the pages (``index.html``, ``analyses/<name>.html``) and copy the assets (the Vega bundle
@@ -35,6 +36,7 @@ from reportgen.site.pages import (
     data_uri,
     index_context,
     prepare_analysis,
+    shown_tables,
     slug,
 )
 from reportgen.site.record import RunRecord
@@ -100,11 +102,11 @@ class _SiteWriter:
 
     # stages --------------------------------------------------------------------------------
     def write_tables(self) -> dict[str, dict[str, bytes]]:
-        """CSV bytes of every table; written to ``data/`` unless single-file."""
+        """CSV bytes of every table with rows; written to ``data/`` unless single-file."""
         out: dict[str, dict[str, bytes]] = {}
         for a in self.record.analyses:
             files: dict[str, bytes] = {}
-            for name, frame in a.tables.items():
+            for name, frame in shown_tables(a).items():
                 filename = csv_filename(name, files)
                 files[filename] = frame.to_csv(index=False, float_format="%.6g").encode("utf-8")
                 if not self.single:
@@ -121,8 +123,9 @@ class _SiteWriter:
     ) -> list[AnalysisPage]:
         pages = []
         embed_left = int(page_budget_mb * MB * SINGLE_FILE_CSV_SHARE)
+        models = [m.name for m in self.record.models]
         for a in self.record.analyses:
-            page = prepare_analysis(a, self.slugs[a.name])
+            page = prepare_analysis(a, self.slugs[a.name], models)
             for table, data in zip(page.tables, csvs[a.name].values(), strict=True):
                 if not self.single:
                     table.href = f"../data/{self.slugs[a.name]}/{table.filename}"

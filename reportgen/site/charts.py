@@ -19,6 +19,7 @@ import pandas as pd
 import vl_convert
 
 from reportgen.site.record import ChartSpec
+from reportgen.site.visible import visible_json
 
 MAX_ROWS = 20_000  # data rows (heatmap cells) above which a chart becomes a PNG
 MAX_SPEC_BYTES = 1_500_000  # same, for the JSON size of the spec
@@ -102,8 +103,9 @@ def prepare_chart(
     max_rows: int = MAX_ROWS,
     max_spec_bytes: int = MAX_SPEC_BYTES,
 ) -> PreparedChart:
-    """Decide how ``chart`` is embedded, rendering a PNG when it is too large for the browser."""
-    spec = chart.spec
+    """Decide how ``chart`` is embedded, rendering a PNG when it is too large for the browser.
+    Strings in the spec (labels, tooltips, data) get their hidden characters as markers."""
+    spec = visible_json(chart.spec)
     urls = data_urls(spec)
     if urls:
         raise ValueError(

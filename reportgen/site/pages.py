@@ -1,7 +1,10 @@
 """What each template sees: records turned into display-ready pieces (no HTML here).
 
-Numbers are formatted, tables cut to their first rows, charts decided (inline or PNG), colours
-computed; every string that comes from the data stays a plain string for the template to escape.
+Numbers are formatted (one format, ``templating.format_value``), metric names made readable
+(``kim-sst2.top_token_share`` -> model ``kim-sst2``, metric "top token share") and paired with
+their baselines, tables cut to their first rows (empty tables left out), charts decided (inline or
+PNG), colours computed; every string that comes from the data stays a plain string for the
+template to escape and mark (``reportgen.site.visible``).
 """
 
 from __future__ import annotations
@@ -11,15 +14,16 @@ import json
 import math
 import numbers
 import re
-from collections.abc import Callable, Container
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
 from reportgen.site.charts import PreparedChart, prepare_chart
-from reportgen.site.record import AnalysisRecord, ChartSpec, ModelCard, RunRecord
-from reportgen.site.summary import headline
+from reportgen.site.metrics import MetricView, headline_rows, metric_views, overlap_warning
+from reportgen.site.record import AnalysisRecord, ChartSpec, DataCard, ModelCard, RunRecord
+from reportgen.site.templating import format_value
 from reportgen.site.tokens import PreparedTokenView, prepare_token_view
 
 TABLE_ROWS = 50  # rows of a table shown on its page; the CSV has them all
@@ -56,8 +60,10 @@ def _cell(value: Any) -> str:
         return str(value).lower()
     if isinstance(value, numbers.Integral):
         return str(int(value))
-    if isinstance(value, numbers.Real):
-        return f"{float(value):.4g}"
+    if isinstance(value, numbers.Real):  # whole numbers stay plain: ids and positions, not amounts
+        x = float(value)
+        whole = math.isfinite(x) and x == int(x) and abs(x) < 1e15
+        return str(int(x)) if whole else format_value(x)
     text = str(value)
     return text if len(text) <= CELL_CHARS else text[: CELL_CHARS - 1] + "…"
 
@@ -95,6 +101,11 @@ def prepare_table(name: str, frame: pd.DataFrame, filename: str, page_slug: str)
     )
 
 
+def shown_tables(a: AnalysisRecord) -> dict[str, pd.DataFrame]:
+    """The tables a page shows and links (and the site writes as CSV): those with rows."""
+    return {name: frame for name, frame in a.tables.items() if len(frame)}
+
+
 @dataclass
 class AnalysisPage:
     record: AnalysisRecord
@@ -102,7 +113,9 @@ class AnalysisPage:
     charts: list[PreparedChart] = field(default_factory=list)
     token_views: list[PreparedTokenView] = field(default_factory=list)
     tables: list[PreparedTable] = field(default_factory=list)
-    metrics: list[tuple[str, Any]] = field(default_factory=list)  # headline first
+    metrics: list[MetricView] = field(default_factory=list)  # headline first, then the rest
+    headline: MetricView | None = None  # overall headline, with its baseline
+    headline_models: list[MetricView] = field(default_factory=list)  # the headline per model
     image_bytes: int = 0  # PNG charts written beside the page
 
     @property
@@ -118,18 +131,23 @@ class AnalysisPage:
             "token_views": self.token_views,
             "tables": self.tables,
             "metrics": self.metrics,
+            "headline": self.headline,
+            "headline_models": self.headline_models,
+            "any_baseline": any(v.baseline_key for v in self.metrics),
             "params_text": params,
         }
 
 
-def ordered_metrics(a: AnalysisRecord) -> list[tuple[str, Any]]:
-    first, _ = headline(a)
-    items = list(a.metrics.items())
-    return sorted(items, key=lambda kv: kv[0] != first)  # stable: headline, then as given
-
-
-def prepare_analysis(a: AnalysisRecord, page_slug: str) -> AnalysisPage:
-    page = AnalysisPage(record=a, slug=page_slug, metrics=ordered_metrics(a))
+def prepare_analysis(a: AnalysisRecord, page_slug: str, models: Sequence[str] = ()) -> AnalysisPage:
+    """``a``'s page; ``models``: the run's model names, to tell ``<model>.<metric>`` apart."""
+    overall, per_model = headline_rows(a, models)
+    page = AnalysisPage(
+        record=a,
+        slug=page_slug,
+        metrics=metric_views(a, models),
+        headline=overall,
+        headline_models=per_model,
+    )
     for i, chart in enumerate(a.charts):
         name = f"{i + 1:02d}-{slug(chart.name)}"
         prepared = prepare_chart(chart, f"chart-{page_slug}-{name}")
@@ -140,7 +158,7 @@ def prepare_analysis(a: AnalysisRecord, page_slug: str) -> AnalysisPage:
         prepared_view.name = f"{page_slug}-{i + 1:02d}-{slug(view.name)}"
         page.token_views.append(prepared_view)
     taken: list[str] = []
-    for name, frame in a.tables.items():
+    for name, frame in shown_tables(a).items():
         filename = csv_filename(name, taken)
         taken.append(filename)
         page.tables.append(prepare_table(name, frame, filename, page_slug))
@@ -166,7 +184,10 @@ def confusion_context(card: ModelCard) -> dict[str, Any] | None:
                     "count": count,
                     "diagonal": i == j,
                     "style": f"background-color: rgba({colour}, {alpha:.3f})",
-                    "title": f"true {label}, predicted {predicted}: {count} ({share:.1%} of row)",
+                    "title": (
+                        f"true {label}, predicted {predicted}: {format_value(count)} "
+                        f"({format_value(share, percent=True)} of row)"
+                    ),
                 }
             )
         rows.append({"label": label, "cells": cells})
@@ -174,21 +195,54 @@ def confusion_context(card: ModelCard) -> dict[str, Any] | None:
     return {"classes": classes, "rows": rows}
 
 
+def model_card_context(card: ModelCard, data: DataCard) -> dict[str, Any]:
+    """A model card: what it was evaluated on, trained on, and whether the two overlap."""
+    evaluated_on = card.evaluated_on or (
+        f"{data.spec}, split {data.split}, {format_value(data.examples)} texts"
+    )
+    held_out = f"{card.trained_on}'s" if card.trained_on else "its training data's"
+    return {
+        "card": card,
+        "labelled": card.labelled,
+        "accuracy": format_value(card.accuracy, percent=True) if card.labelled else "no labels",
+        "evaluated_on": evaluated_on,
+        "trained_on": card.trained_on or "not recorded",
+        "vectors": card.vectors,
+        # where the checkpoint's own accuracy comes from: 'reportgen train' measured it
+        "checkpoint_label": f"on {held_out} held-out split",
+        "checkpoint": format_value(card.checkpoint_accuracy, percent=True),
+        "overlap_warning": overlap_warning(card, data.examples),
+        "confusion": confusion_context(card) if card.labelled else None,
+    }
+
+
+def labelled_examples(d: DataCard) -> int:
+    """Evaluated examples with a label (records from before ``DataCard.labelled``: the class
+    counts, which count labelled examples only)."""
+    return d.labelled or sum(d.class_counts.values())
+
+
 def index_context(
     record: RunRecord, length_spec: dict[str, Any], href: Callable[[str], str]
 ) -> dict[str, Any]:
+    models = [m.name for m in record.models]
     cards = []
     for a in record.analyses:
-        name, value = headline(a)
-        others = [(k, v) for k, v in a.metrics.items() if k != name][:CARD_METRICS]
+        overall, per_model = headline_rows(a, models)
+        first = ([overall] if overall else []) + per_model
+        shown = {v.key for v in first} | {v.baseline_key for v in first}
+        others = [v for v in metric_views(a, models) if v.model is None and v.key not in shown]
         status_class = a.status if a.status in ("ok", "skipped", "failed") else "unknown"
         cards.append(
             {
                 "a": a,
                 "href": href(a.name),
-                "headline_name": name,
-                "headline_value": value,
-                "others": others,
+                "headline": overall,
+                "headline_models": per_model,
+                "others": others[:CARD_METRICS],
+                # as before, for a user's own index.html: the overall headline's key and value
+                "headline_name": overall.key if overall else "",
+                "headline_value": overall.raw if overall else None,
                 "status_class": status_class,
             }
         )
@@ -218,7 +272,9 @@ def index_context(
         "headline_title": f"{names} on {d.spec}" if names else f"Report on {d.spec}",
         "ok_count": sum(a.status == "ok" for a in record.analyses),
         "analysis_cards": cards,
-        "model_cards": [{"card": m, "confusion": confusion_context(m)} for m in record.models],
+        "model_cards": [model_card_context(m, d) for m in record.models],
+        "data_labelled": labelled_examples(d),
+        "label_map": list(d.label_map.items()),
         "class_bars": class_bars,
         "length_chart": length_chart,
         "timings": timings,

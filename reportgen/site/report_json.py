@@ -6,11 +6,19 @@ The schema of the spec, extended with what else a reader may want to check in CI
      "total_seconds", "config", "versions",                     # extensions
      "models": [{"name", "arch", "parameters", "accuracy", "classes",              # spec
                  "source", "task", "vocab_size", "encoder_kind",
-                 "checkpoint_accuracy", "layers": [{...}], "confusion"}],
+                 "checkpoint_accuracy", "accuracy_metric", "batching",
+                 "evaluated_on", "trained_on", "vectors", "overlap", "overlap_count", "labelled",
+                 "layers": [{...}], "confusion"}],
      "data": {"spec", "examples", "classes",                                        # spec
-              "split", "total_examples", "class_counts"},
+              "split", "total_examples", "class_counts", "labelled", "label_map"},
      "analyses": {"<name>": {"status", "reason", "seconds", "metrics",              # spec
-                             "title", "headline", "tables": {"<t>": {"rows", "columns", "csv"}}}}}
+                             "title", "headline", "baselines": {"<metric>": "<baseline metric>"},
+                             "tables": {"<t>": {"rows", "columns", "csv"}}}}}
+
+``accuracy`` is on ``evaluated_on``; ``overlap``/``overlap_count`` say how many of those texts were
+in the model's training data. ``baselines`` pairs a metric with the one to compare it with, overall
+and per model (``<model>.<metric>`` beside ``<model>.<baseline>``). A table with no rows is listed
+with ``"csv": null``: the site writes no file for it and the page does not show it.
 
 Numbers that are not finite (NaN, inf) become ``null``: the file is strict JSON. The same record
 gives the same file, byte for byte.
@@ -65,6 +73,12 @@ def report_json(record: RunRecord, csv_paths: dict[str, dict[str, str]] | None =
                 "checkpoint_accuracy": m.checkpoint_accuracy,
                 "accuracy_metric": m.accuracy_metric,
                 "batching": m.batching,
+                "evaluated_on": m.evaluated_on,
+                "trained_on": m.trained_on,
+                "vectors": m.vectors,
+                "overlap": m.overlap,
+                "overlap_count": m.overlap_count,
+                "labelled": m.labelled,
                 "layers": [asdict(layer) for layer in m.layers],
                 "confusion": m.confusion,
             }
@@ -87,6 +101,7 @@ def report_json(record: RunRecord, csv_paths: dict[str, dict[str, str]] | None =
             "metrics": dict(a.metrics),
             "title": a.title,
             "headline": a.headline,
+            "baselines": dict(a.baselines),
             "tables": tables,
         }
     report = {
@@ -105,6 +120,8 @@ def report_json(record: RunRecord, csv_paths: dict[str, dict[str, str]] | None =
             "split": d.split,
             "total_examples": d.total_examples,
             "class_counts": dict(d.class_counts),
+            "labelled": d.labelled or sum(d.class_counts.values()),  # older records: class counts
+            "label_map": dict(d.label_map),
         },
         "analyses": analyses,
     }

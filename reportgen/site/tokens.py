@@ -3,7 +3,14 @@
 One colour scale per view (the largest absolute score in the view is full colour), so texts in a view
 compare with each other. Signed scores use a diverging scale (blue below zero, red above); unsigned
 ones a single hue. Tokens stay inline text, so long texts wrap like prose. The builder only computes
-colours and numbers here; the template escapes the token text.
+colours and numbers here; the template escapes the token text (and marks its hidden characters,
+``reportgen.site.visible``).
+
+Marks a reader needs to judge a text: a token out of the model's vocabulary (flag ``"unk"``: the
+model read ``<unk>``, so it gets no shading, its score is ``<unk>``'s) and special tokens
+(``[CLS]``, padding: muted, no shading) are kept out of the colour scale; tokens cut off at the
+model's maximum length are counted after the text; each example says whether the model got it
+right.
 """
 
 from __future__ import annotations
@@ -11,11 +18,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from reportgen.site.record import TokenView
+from reportgen.site.record import TokenScores, TokenView
+from reportgen.site.visible import visible_text
 
 POSITIVE = (214, 54, 40)  # red
 NEGATIVE = (37, 99, 205)  # blue
 MAX_ALPHA = 0.85
+
+
+UNK_TITLE = "not in the model's vocabulary (<unk>)"
+SPECIAL_TITLE = "special token"
 
 
 @dataclass
@@ -23,6 +35,7 @@ class ShadedToken:
     text: str
     style: str  # CSS background colour, made only of numbers
     title: str  # the score, as the tooltip
+    kind: str = ""  # "" (a known token) | "unk" | "special"
 
 
 @dataclass
@@ -33,6 +46,15 @@ class ShadedText:
     label: str | None
     predicted: str | None
     caption: str
+    truncated: int = 0  # tokens the model did not read (cut at its maximum length)
+    correct: bool | None = None  # the prediction against the label; None: no label
+
+    @property
+    def verdict(self) -> str:
+        """"right" | "wrong" | "no label" | "" (nothing to judge: no prediction, no label)."""
+        if self.correct is not None:
+            return "right" if self.correct else "wrong"
+        return "no label" if self.label is None and self.predicted is not None else ""
 
 
 @dataclass
@@ -46,10 +68,12 @@ class PreparedTokenView:
     scale_max: float
     legend: str  # CSS gradient of the colour scale
     rows: list[ShadedText] = field(default_factory=list)
+    # marks used in the view, for its legend: unk, special, truncated, verdict, hidden
+    marks: set[str] = field(default_factory=set)
 
 
-def visible(text: str) -> str:
-    """Control characters (word markers, padding) as their visible Unicode pictures."""
+def control_pictures(text: str) -> str:
+    """C0 control characters (word markers, padding) as their visible Unicode pictures."""
     return "".join(chr(0x2400 + ord(c)) if ord(c) < 32 and c not in "\n\t" else c for c in text)
 
 
@@ -70,8 +94,50 @@ def format_score(score: float) -> str:
     return f"{score:.4g}" if math.isfinite(score) else str(score)
 
 
+def token_kind(flag: str) -> str:
+    """A ``TokenScores.flags`` entry as a display kind: "" | "unk" | "special"."""
+    if not flag:
+        return ""
+    return "unk" if flag == "unk" else "special"
+
+
+def _flags(row: TokenScores, view: str) -> list[str]:
+    if not row.flags:
+        return [""] * len(row.tokens)
+    if len(row.flags) != len(row.tokens):
+        raise ValueError(
+            f"token view {view!r}: example {row.example_id} has {len(row.tokens)} tokens "
+            f"but {len(row.flags)} flags"
+        )
+    return [token_kind(f) for f in row.flags]
+
+
+def _token(
+    text: str, score: float, kind: str, flag: str, scale_max: float, signed: bool
+) -> ShadedToken:
+    value = format_score(score)
+    if kind == "unk":
+        return ShadedToken(control_pictures(text), "", f"{UNK_TITLE} · score {value}", kind)
+    if kind == "special":
+        title = SPECIAL_TITLE if flag == "special" else f"{SPECIAL_TITLE} ({flag})"
+        return ShadedToken(control_pictures(text), "", f"{title} · score {value}", kind)
+    return ShadedToken(control_pictures(text), shade(score, scale_max, signed), value)
+
+
 def prepare_token_view(view: TokenView) -> PreparedTokenView:
-    scores = [abs(s) for row in view.rows for s in row.scores if math.isfinite(s)]
+    for row in view.rows:
+        if len(row.tokens) != len(row.scores):
+            raise ValueError(
+                f"token view {view.name!r}: example {row.example_id} has {len(row.tokens)} tokens "
+                f"but {len(row.scores)} scores"
+            )
+    kinds = [_flags(row, view.name) for row in view.rows]
+    scores = [  # the colour scale: known tokens only (an <unk>'s score is not its word's)
+        abs(s)
+        for row, row_kinds in zip(view.rows, kinds, strict=True)
+        for s, kind in zip(row.scores, row_kinds, strict=True)
+        if math.isfinite(s) and not kind
+    ]
     scale_max = max(scores, default=0.0)
     all_tokens = [t for row in view.rows for t in row.tokens]
     chars = bool(all_tokens) and all(len(t) <= 1 for t in all_tokens)
@@ -92,17 +158,28 @@ def prepare_token_view(view: TokenView) -> PreparedTokenView:
         scale_max=scale_max,
         legend=legend,
     )
-    for row in view.rows:
-        if len(row.tokens) != len(row.scores):
-            raise ValueError(
-                f"token view {view.name!r}: example {row.example_id} has {len(row.tokens)} tokens "
-                f"but {len(row.scores)} scores"
-            )
+    for row, row_kinds in zip(view.rows, kinds, strict=True):
+        flags = row.flags or [""] * len(row.tokens)
         tokens = [
-            ShadedToken(visible(t), shade(float(s), scale_max, view.signed), format_score(float(s)))
-            for t, s in zip(row.tokens, row.scores, strict=True)
+            _token(t, float(s), kind, flag, scale_max, view.signed)
+            for t, s, kind, flag in zip(row.tokens, row.scores, row_kinds, flags, strict=True)
         ]
-        prepared.rows.append(
-            ShadedText(tokens, row.model, row.example_id, row.label, row.predicted, row.caption)
+        shaded = ShadedText(
+            tokens,
+            row.model,
+            row.example_id,
+            row.label,
+            row.predicted,
+            row.caption,
+            truncated=max(0, int(row.truncated or 0)),
+            correct=row.correct,
         )
+        prepared.rows.append(shaded)
+        prepared.marks.update(k for k in row_kinds if k)
+        if shaded.truncated:
+            prepared.marks.add("truncated")
+        if shaded.verdict:
+            prepared.marks.add("verdict")
+        if any(visible_text(t.text) != t.text for t in tokens):
+            prepared.marks.add("hidden")
     return prepared

@@ -1,0 +1,137 @@
+"""Where a report's numbers come from: the model and data cards, and training overlap.
+
+A reviewer must be able to tell what an accuracy was measured on. For each model the card says
+which examples were evaluated (data SPEC, split, how many), what the model was trained on (from its
+checkpoint), which pretrained vectors it used, and how many of the evaluated texts were in its
+training data: ``reportgen train`` stores a 60-bit hash of every training text
+(``reportgen.data.dataset.text_hash``), and ``training_overlap`` counts the evaluated texts whose
+hash is among them. An overlap above zero is flagged on the card, in ``report.json`` and on the
+command line: accuracy on seen texts is not a test accuracy.
+
+Cost: one hash per evaluated text and one batched prediction pass per classifier.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+
+import numpy as np
+
+from reportgen.data.dataset import WHOLE, Dataset, Example, text_hash
+from reportgen.data.tokenize import word_tokens
+from reportgen.models.adapter import ModelAdapter
+from reportgen.site.record import DataCard, ModelCard
+
+SEQUENCE_METRICS = {"autoencode": "token reconstruction", "lm": "next-token accuracy"}
+
+
+def describe_evaluation(dataset: Dataset, split: str, examples: list[Example], total: int) -> str:
+    """``"sst2:dev.tsv, split test, 872 texts"``; data without splits says "all of it"."""
+    if split == "all" and set(dataset.splits) == {WHOLE}:
+        part = "all of it (the data names no splits)"
+    elif split == "all":
+        part = f"all splits ({', '.join(dataset.splits)})"
+    else:
+        part = f"split {split}"
+    sample = f"a seeded sample of {len(examples):,} of {total:,} texts" if len(examples) < total \
+        else f"{len(examples):,} texts"
+    return f"{dataset.spec}, {part}, {sample}"
+
+
+def training_overlap(model: ModelAdapter, examples: list[Example]) -> tuple[int, float] | None:
+    """(count, share) of ``examples`` whose text was in the model's training split; None when the
+    model carries no training-text hashes (user models, older checkpoints)."""
+    hashes = model.training.get("train_text_hashes")
+    if not hashes or not examples:
+        return None
+    seen = set(hashes)
+    count = sum(text_hash(ex.text) in seen for ex in examples)
+    return count, count / len(examples)
+
+
+def warn_overlap(models: list[ModelAdapter], examples: list[Example]) -> None:
+    for m in models:
+        found = training_overlap(m, examples)
+        if found and found[0]:
+            print(f"warning: {found[0]:,} of {len(examples):,} evaluated texts ({found[1]:.1%}) were "
+                  f"in the training data of model {m.name!r}: its accuracy on them is not a test "
+                  "accuracy (evaluate on held-out data, e.g. --split test)", file=sys.stderr)
+
+
+def trained_on(m: ModelAdapter) -> str | None:
+    info = m.training
+    if not info.get("data"):
+        return None
+    splits = info.get("splits") or {}
+    sources = info.get("split_sources") or {}
+    parts = [f"{name} {splits[name]:,} ({sources.get(name, name)})" for name in ("train", "dev", "test")
+             if name in splits]
+    return f"{info['data']}: " + "; ".join(parts) if parts else str(info["data"])
+
+
+def vectors(m: ModelAdapter) -> str | None:
+    vec = m.training.get("vectors")
+    if not vec:
+        return None
+    return (f"{vec.get('path')} ({vec.get('dim')}-d; {vec.get('found', 0):,} of "
+            f"{max(0, vec.get('vocab', 0) - 2):,} vocabulary words found, "
+            f"{vec.get('coverage', 0):.1%})")
+
+
+def model_card(m: ModelAdapter, examples: list[Example], batch_size: int, evaluated: str) -> ModelCard:
+    accuracy, confusion = None, None
+    labelled = [ex for ex in examples if ex.label is not None]
+    if m.is_classifier and labelled:
+        probs = m.predict_proba([ex.text for ex in labelled], batch_size=m.batch_size(max(batch_size, 128)))
+        pred = probs.argmax(1)
+        true = m.class_index([ex.label for ex in labelled])
+        accuracy = float((pred == true).mean())
+        k = m.n_classes
+        confusion = np.bincount(true * k + pred, minlength=k * k).reshape(k, k).tolist()
+    metric = SEQUENCE_METRICS.get(m.task, "accuracy")
+    if m.task in SEQUENCE_METRICS:
+        accuracy = m.sequence_accuracy([ex.text for ex in examples], batch_size=m.batch_size(max(batch_size, 128)))
+    overlap = training_overlap(m, examples)
+    if m.is_classifier and len(labelled) < len(examples) and labelled:
+        evaluated += f" ({len(labelled):,} labelled)"
+    return ModelCard(
+        name=m.name,
+        arch=m.arch,
+        source=m.source,
+        task=m.task,
+        parameters=m.parameters,
+        classes=m.classes,
+        vocab_size=m.vocab_size,
+        encoder_kind=m.encoder.kind if m.encoder is not None else "subword",
+        accuracy=accuracy,
+        checkpoint_accuracy=m.checkpoint_accuracy,
+        layers=m.layers(),
+        confusion=confusion,
+        accuracy_metric=metric,
+        batching="padded batches" if m.pad_batches else
+        "one text per batch (the model's output depends on padding, so reportgen never pads it)",
+        evaluated_on=evaluated,
+        trained_on=trained_on(m),
+        vectors=vectors(m),
+        overlap=overlap[1] if overlap else None,
+        overlap_count=overlap[0] if overlap else None,
+        labelled=bool(labelled) or not m.is_classifier,
+    )
+
+
+def data_card(dataset: Dataset, split: str, examples: list[Example], total: int,
+              label_map: dict[str, str] | None = None) -> DataCard:
+    counts = Counter(ex.label for ex in examples if ex.label is not None)
+    lengths = Counter(len(word_tokens(ex.text)) for ex in examples)
+    return DataCard(
+        spec=dataset.spec,
+        split=split,
+        examples=len(examples),
+        total_examples=total,
+        classes=list(dataset.classes),
+        class_counts={c: counts.get(c, 0) for c in dataset.classes},
+        length_counts=dict(sorted(lengths.items())),
+        labelled=sum(counts.values()),
+        label_map=dict(label_map or {}),
+    )
