@@ -56,7 +56,8 @@ def warn_overlap(models: list[ModelAdapter], examples: list[Example]) -> None:
         if found and found[0]:
             print(f"warning: {found[0]:,} of {len(examples):,} evaluated texts ({found[1]:.1%}) were "
                   f"in the training data of model {m.name!r}: its accuracy on them is not a test "
-                  "accuracy (evaluate on held-out data, e.g. --split test)", file=sys.stderr)
+                  "accuracy (evaluate on texts it was not trained on: a separate file, e.g. "
+                  "sst2:train=train.tsv,test=test.tsv, or the data's test split)", file=sys.stderr)
 
 
 def trained_on(m: ModelAdapter) -> str | None:

@@ -77,9 +77,10 @@ METHOD = (
 HOW_TO_READ = (
     "Shaded sentences: darker tokens move the class score most (1.0 = the most salient token "
     "of that sentence for that model; hover for the value). Heatmaps: one row per token, one column per embedding dimension; "
-    "models side by side on the same sentence, as in Li et al.'s RNN / LSTM / BiLSTM comparison. "
-    "Bar chart: the words with the highest mean saliency over the data (seen at least "
-    "three times)."
+    "models side by side on the same sentence, as in Li et al.'s RNN / LSTM / BiLSTM comparison "
+    "(wide embeddings: the most salient dimensions, as the caption says). Bar chart: the words "
+    "that take the largest mean share of their sentence's saliency. Headline: the share of the "
+    "most salient token, beside the uniform share 1/length it would have if saliency were even."
 )
 
 TABLES = {

@@ -200,7 +200,10 @@ def model_card_context(card: ModelCard, data: DataCard) -> dict[str, Any]:
     evaluated_on = card.evaluated_on or (
         f"{data.spec}, split {data.split}, {format_value(data.examples)} texts"
     )
-    held_out = f"{card.trained_on}'s" if card.trained_on else "its training data's"
+    test_part = next((p.strip() for p in (card.trained_on or "").split(";")
+                      if p.strip().split(":")[-1].strip().startswith("test ")), "")
+    held_out = (f"on the held-out {test_part.split(':')[-1].strip()} of its training data"
+                if test_part else "on the held-out split of its training data")
     return {
         "card": card,
         "labelled": card.labelled,
@@ -209,7 +212,7 @@ def model_card_context(card: ModelCard, data: DataCard) -> dict[str, Any]:
         "trained_on": card.trained_on or "not recorded",
         "vectors": card.vectors,
         # where the checkpoint's own accuracy comes from: 'reportgen train' measured it
-        "checkpoint_label": f"on {held_out} held-out split",
+        "checkpoint_label": held_out,
         "checkpoint": format_value(card.checkpoint_accuracy, percent=True),
         "overlap_warning": overlap_warning(card, data.examples),
         "confusion": confusion_context(card) if card.labelled else None,
