@@ -131,3 +131,38 @@ def test_seq2seq_decoding_batched_equals_one_at_a_time() -> None:
         _, mats1, outs1 = saliency.decoding_saliency(adapter, [text])
         assert outs1[0] == outs[i]
         np.testing.assert_allclose(mats1[0], mats[i], rtol=1e-4, atol=1e-7)
+
+
+def test_unknown_and_truncated_tokens_are_recorded(tanh_adapter: HookedAdapter) -> None:
+    tanh_adapter.encoder.max_len = 3
+    result = computed(tanh_adapter, [Example("a zzz b a b", "pos"), Example("b", "pos")], saliency.Params())
+    tokens, predictions = result.tables["tokens"], result.tables["predictions"]
+    assert tokens[tokens["example_id"] == 0]["flag"].tolist() == ["", "unk", ""]  # "zzz": <unk>
+    assert predictions["truncated"].tolist() == [2, 0]  # 5 words, the model reads 3
+    assert predictions["confidence"].between(0.5, 1).all()
+
+
+def test_words_chart_leaves_out_one_token_texts_and_unknown_words(tanh_adapter: HookedAdapter) -> None:
+    examples = [Example("a b", "pos"), Example("a", "pos"), Example("a zzz", "pos")] * 3
+    words = computed(tanh_adapter, examples, saliency.Params())
+    table = words.tables["words"].set_index("word")
+    assert "<unk>" not in table.index and "zzz" not in table.index
+    # "a" counted in "a b" and "a zzz" only (3 + 3), never in the one-token "a"
+    assert table.loc["a", "count"] == 6
+    assert table.loc["a", "mean_share"] < 1
+
+
+def test_wide_heatmaps_show_the_most_salient_dimensions_and_say_so() -> None:
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    rows = [{"model": m, "example_id": 0, "position": p, "token": f"t{p}", "dimension": d,
+             "saliency": float(rng.random() + (5 if d in (7, 250) else 0))}
+            for m in ("x", "y") for p in range(3) for d in range(300)]
+    frame = pd.DataFrame(rows)
+    predictions = pd.DataFrame({"model": ["x"], "example_id": [0], "label": ["pos"]})
+    chart = saliency._heatmap(0, frame, predictions, top=32)
+    values = chart.spec["datasets"][next(iter(chart.spec["datasets"]))]
+    assert all(len(v["dims"]) == 32 for v in values)
+    assert all(7 in v["dims"] and 250 in v["dims"] for v in values)
+    assert "the 32 of 300 embedding dimensions with the most saliency" in chart.caption
