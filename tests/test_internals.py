@@ -294,3 +294,28 @@ def test_user_model_conv_read_after_its_relu_module() -> None:
 
 def test_hook_point_layout_is_shown() -> None:
     assert "B C T" in repr(HookPoint("B C T"))
+
+
+@pytest.mark.parametrize("arch", ["kim-cnn", "yuan-cnn", "dilated-cnn"])
+def test_window_shortcut_is_used_only_when_it_equals_the_model(arch: str) -> None:
+    a = adapter_for(arch)
+    for layer in internals.conv_layers(a):
+        fn = internals.window_function(a, layer)
+        expected_shortcut = layer.depth == 1
+        assert (fn.__name__ in ("relu", "linear")) == expected_shortcut, (arch, layer.name)
+        x = torch.randn(7, layer.field.size, a.module.emb.embedding_dim)
+        mask = torch.ones(7, layer.field.size, dtype=torch.bool)
+        if layer.field.size > 1:  # a window reaching past the start of the text
+            mask[:3, 0] = False
+        torch.testing.assert_close(fn(x, mask), internals.window_forward(a, layer, x, mask),
+                                   atol=1e-5, rtol=1e-5)
+    # dilated-cnn's first layer is a 1x1 projection without a nonlinearity: the linear shortcut
+    if arch == "dilated-cnn":
+        assert internals.window_function(a, internals.conv_layer(a, "proj")).__name__ == "linear"
+
+
+def test_window_shortcut_refused_for_a_nonlinearity_it_does_not_know() -> None:
+    a = adapter_for("yuan-cnn")
+    layer = internals.conv_layer(a)
+    with override(a.module, {"conv_acts.0": torch.tanh}):
+        assert internals.window_function(a, layer).__name__ == "<lambda>"  # the generic path

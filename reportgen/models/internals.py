@@ -153,6 +153,47 @@ def window_forward(
     return acts[:, location]  # (N, C)
 
 
+def window_function(adapter: ModelAdapter, layer: ConvLayer, probes: int = 64):
+    """``window_forward`` for ``layer``, or an exact shortcut when one is proven on probes.
+
+    For a first-layer ``nn.Conv1d`` the activation of one location is f(W . window + b) with f the
+    identity or a ReLU: one matrix product instead of running the model's padded convolution over
+    every position of the window. Which f (if any) the model applies is not assumed: both are
+    compared with ``window_forward`` on ``probes`` random windows (some positions masked), and the
+    shortcut is used only when it agrees to 1e-5; otherwise ``window_forward`` itself is returned.
+    """
+    conv = dict(adapter.module.named_modules())[layer.name]
+    generic = lambda x, mask=None: window_forward(adapter, layer, x, mask)
+    if layer.depth != 1 or layer.axis != "tokens" or not isinstance(conv, nn.Conv1d) or conv.groups != 1:
+        return generic
+    k, d = conv.kernel_size[0], conv.dilation[0]
+    weight = conv.weight.detach().permute(0, 2, 1).reshape(conv.out_channels, -1)  # (C, k * E)
+    bias = conv.bias.detach() if conv.bias is not None else None
+
+    def linear(x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        if mask is not None:
+            x = x * mask[..., None].to(x.dtype)
+        taps = x[:, : (k - 1) * d + 1 : d]  # (N, k, E)
+        out = taps.reshape(x.size(0), -1) @ weight.T  # (N, C)
+        return out + bias if bias is not None else out
+
+    def relu(x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.relu(linear(x, mask))
+
+    g = torch.Generator().manual_seed(0)
+    dim = conv.in_channels
+    x = (torch.randn(probes, layer.field.size, dim, generator=g) * 2).to(weight)
+    mask = torch.rand(probes, layer.field.size, generator=g) > 0.2
+    mask[:, layer.field.size // 2] = True  # the location itself is inside the text
+    with torch.no_grad():
+        expected = generic(x, mask)
+        for shortcut in (relu, linear):
+            got = shortcut(x, mask)
+            if torch.allclose(got, expected, rtol=1e-5, atol=1e-5 * float(expected.abs().max()) + 1e-6):
+                return shortcut
+    return generic
+
+
 # -- recurrences and per-position states -------------------------------------------------------
 def recurrent_states(adapter: ModelAdapter, batch: EncodedBatch) -> dict[str, RecurrentTrace]:
     """Recurrent module name -> hidden (and LSTM cell) states of every layer at every step."""

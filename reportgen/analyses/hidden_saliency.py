@@ -1,0 +1,248 @@
+"""hidden_saliency: which spatial locations of a convolutional layer drive the prediction?
+
+Method (Yuan, Chen, Hu and Ji 2019, "Interpreting deep models for text analysis via optimization
+and regularization methods", AAAI, section 3.1): for the score S_c of the predicted class and the
+activation vector a_i of location i of a conv layer (after its nonlinearity, as the next layer
+reads it), Score_i = (dS_c / da_i) . a_i, the first-order contribution of the whole location. The
+top ``top_m`` locations of each input are kept, each with its receptive field in the input tokens
+(from the kernel sizes, strides, dilations and paddings of the conv/pool stack below it:
+``reportgen.models.internals.conv_layers``). Any layer of the stack works, not only the first.
+
+Outputs (tables):
+- ``locations``: per (model, example, rank): location, score, the receptive field [start, end]
+  (clipped to the text) and its tokens;
+- ``scores``: per (model, example, location) over every location that sees the text: score and span;
+- ``fields``: per (model, example, token): the best rank of a top location whose field covers it
+  (0: none), for the shaded sentences;
+- ``predictions``: per (model, example): label, predicted class and its probability;
+- ``examples``: the evaluated texts.
+Metrics: ``examples``, ``top_location_share`` (mean share of the positive scores held by the top
+location) beside ``uniform_location_share`` (1 / the number of locations that see the text).
+
+Cost: one forward and one backward pass per batch, like saliency.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import altair as alt
+import numpy as np
+import pandas as pd
+import torch
+
+from reportgen.analyses.base import (
+    AnalysisResult,
+    Presentation,
+    RunContext,
+    chart_spec,
+    progress_bar,
+)
+from reportgen.analyses.examples import pick_examples, token_rows
+from reportgen.models.adapter import ModelAdapter
+from reportgen.models.hooks import capture, to_btc
+from reportgen.models.internals import ConvLayer, NotApplicable, conv_layer, location_span
+from reportgen.site.record import ChartSpec, TokenView
+
+NAME = "hidden_saliency"
+VERSION = 1
+TITLE = "Saliency of hidden locations"
+HEADLINE = "top_location_share"
+BASELINES = {"top_location_share": "uniform_location_share"}
+CITATION = (
+    "Yuan, Chen, Hu, Ji (2019). Interpreting Deep Models for Text Analysis via Optimization and "
+    "Regularization Methods. AAAI. Section 3.1, saliency of hidden spatial locations."
+)
+METHOD = (
+    "Each location of a convolutional layer holds a vector of activations computed from a window "
+    "of input tokens, its receptive field. The location's score is the gradient of the predicted "
+    "class score with respect to that vector, dotted with the vector itself: how much the class "
+    "score would change, to first order, if the location were switched off.\n\n"
+    "The receptive field of a location comes from the layers below it: starting from one token, "
+    "each convolution or pooling layer with kernel k, stride s, dilation d and padding p widens it "
+    "by (k - 1) * d * jump, shifts it by p * jump, and multiplies the jump by s."
+)
+HOW_TO_READ = (
+    "Shaded sentences: the receptive fields of the top locations, darkest for the first "
+    "(1.0 = rank 1); hover for the rank. Bars: every location's score for a few examples, labelled "
+    "by the tokens it sees. Headline: the share of the positive scores on the top location, beside "
+    "the share it would have if all locations scored the same."
+)
+
+TABLES = {
+    "locations": ["model", "example_id", "rank", "layer", "location", "score", "start", "end",
+                  "tokens"],
+    "scores": ["model", "example_id", "location", "score", "start", "end"],
+    "fields": ["model", "example_id", "position", "token", "rank", "flag"],
+    "predictions": ["model", "example_id", "label", "predicted", "confidence"],
+    "examples": ["example_id", "text", "label"],
+}
+
+
+@dataclass(frozen=True)
+class Params:
+    layer: str = ""  # conv module name; "" = the first conv layer
+    top_m: int = 3
+    token_view_examples: int = 10
+    chart_examples: int = 4
+
+    def validate(self) -> list[str]:
+        problems = []
+        for name in ("top_m", "token_view_examples", "chart_examples"):
+            if getattr(self, name) < (1 if name == "top_m" else 0):
+                problems.append(f"hidden_saliency.{name} must be >= {1 if name == 'top_m' else 0}")
+        return problems
+
+
+def skip_reason(model: ModelAdapter) -> str | None:
+    if not model.is_classifier:
+        return f"{model.name} is a {model.task} model; hidden_saliency needs a classifier"
+    if model.encoder is not None and model.encoder.kind == "word_chars":
+        return (f"{model.name}'s convolutions run over the characters of each word; "
+                "hidden_saliency reads word-level conv layers (see filter_top_words)")
+    try:
+        conv_layer(model)
+    except NotApplicable as why:
+        return str(why)
+    return None
+
+
+def location_scores(model: ModelAdapter, layer: ConvLayer, texts: list[str]
+                    ) -> tuple[list[list[str]], np.ndarray, np.ndarray, np.ndarray]:
+    """One batch -> (tokens, scores (B, L), predicted (B,), probabilities (B, K)).
+
+    Score[b, i] = (dS_c / da_bi) . a_bi for the predicted class c; locations that see no token of
+    the text are NaN.
+    """
+    batch = model.encode(texts)
+    with model.gradients():
+        emb = model.embed(batch.ids).detach()  # (B, T, E)
+        with capture(model.module, [layer.read_at]) as seen:
+            logits = model.forward_from_embeddings(emb, batch.mask)  # (B, K)
+        act = seen[layer.read_at]  # layout of the hook point, e.g. (B, C, L)
+        predicted = logits.argmax(-1)  # (B,)
+        (grad,) = torch.autograd.grad(logits.gather(1, predicted[:, None]).sum(), act)
+    scores = to_btc((grad * act).detach(), layer.layout).sum(-1).float().cpu().numpy()  # (B, L)
+    n_locations = scores.shape[1]
+    same_length = n_locations == batch.ids.size(1)
+    for b, toks in enumerate(batch.tokens):
+        n = len(toks)
+        for i in range(n_locations):
+            start = layer.field.offset + i * layer.field.jump
+            sees_text = start <= n - 1 and start + layer.field.size - 1 >= 0
+            if not sees_text or (same_length and i >= n):
+                scores[b, i] = np.nan
+    probs = torch.softmax(logits.detach().float(), -1).cpu().numpy()
+    return batch.tokens, scores, predicted.cpu().numpy(), probs
+
+
+def compute(ctx: RunContext, params: Params) -> AnalysisResult:
+    model = ctx.model
+    layer = conv_layer(model, params.layer or None)
+    texts = [ex.text for ex in ctx.examples]
+    locations, all_scores, predictions, fields = [], [], [], []
+    starts = range(0, len(texts), ctx.batch_size)
+    for start in progress_bar(starts, total=len(starts), desc=f"hidden_saliency {model.name}",
+                              enabled=ctx.progress):
+        chunk = texts[start : start + ctx.batch_size]
+        tokens, scores, predicted, probs = location_scores(model, layer, chunk)
+        for b, toks in enumerate(tokens):
+            example_id = start + b
+            valid = np.flatnonzero(~np.isnan(scores[b]))
+            for i in valid:
+                lo, hi = location_span(layer.field, int(i), len(toks))
+                all_scores.append((model.name, example_id, int(i), float(scores[b, i]), lo, hi))
+            ranked = valid[np.argsort(-scores[b, valid], kind="stable")][: params.top_m]
+            best = [0] * len(toks)
+            for rank, i in enumerate(ranked, start=1):
+                lo, hi = location_span(layer.field, int(i), len(toks))
+                locations.append((model.name, example_id, rank, layer.name, int(i),
+                                  float(scores[b, i]), lo, hi, " ".join(toks[lo : hi + 1])))
+                for p in range(lo, hi + 1):
+                    best[p] = best[p] or rank
+            fields += [(model.name, example_id, p, tok, best[p], "") for p, tok in enumerate(toks)]
+            predictions.append((model.name, example_id, ctx.examples[example_id].label,
+                                model.classes[int(predicted[b])], float(probs[b].max())))
+    scores_df = pd.DataFrame(all_scores, columns=TABLES["scores"])
+    return AnalysisResult(
+        tables={
+            "locations": pd.DataFrame(locations, columns=TABLES["locations"]),
+            "scores": scores_df,
+            "fields": pd.DataFrame(fields, columns=TABLES["fields"]),
+            "predictions": pd.DataFrame(predictions, columns=TABLES["predictions"]),
+            "examples": pd.DataFrame({"example_id": range(len(texts)), "text": texts,
+                                      "label": [ex.label for ex in ctx.examples]}),
+        },
+        metrics=_share_metrics(scores_df),
+        notes=[(f"Layer {layer.name} of {model.name}: receptive field {layer.field.size} "
+               f"{layer.axis}, jump {layer.field.jump}, offset {layer.field.offset}.")],
+    )
+
+
+def _share_metrics(scores: pd.DataFrame) -> dict[str, float]:
+    if scores.empty:
+        return {"top_location_share": 0.0, "uniform_location_share": 0.0}
+    positive = scores.assign(score=scores["score"].clip(lower=0))
+    per = positive.groupby("example_id").agg(top=("score", "max"), total=("score", "sum"),
+                                             n=("score", "size"))
+    share = np.where(per["total"] > 0, per["top"] / per["total"].where(per["total"] > 0, 1), 0.0)
+    return {"top_location_share": float(np.mean(share)),
+            "uniform_location_share": float(np.mean(1.0 / per["n"]))}
+
+
+def combine(results: dict[str, AnalysisResult], params: Params) -> AnalysisResult:
+    tables = {t: pd.concat([r.tables[t] for r in results.values()], ignore_index=True)
+              for t in TABLES if t != "examples"}
+    first = next(iter(results.values()))
+    tables["examples"] = first.tables["examples"]
+    metrics: dict[str, float] = {"examples": float(len(first.tables["examples"]))}
+    for name, r in results.items():
+        metrics.update({f"{name}.{k}": v for k, v in r.metrics.items()})
+    for key in ("top_location_share", "uniform_location_share"):
+        metrics[key] = float(np.mean([r.metrics[key] for r in results.values()]))
+    notes = [n for r in results.values() for n in r.notes]
+    return AnalysisResult(tables={t: tables[t] for t in TABLES}, metrics=metrics, notes=notes)
+
+
+# -- presentation ----------------------------------------------------------------------------------
+def present(result: AnalysisResult, params: Params) -> Presentation:
+    locations, scores = result.tables["locations"], result.tables["scores"]
+    predictions = result.tables["predictions"]
+    if locations.empty:
+        return Presentation()
+    picked = pick_examples(predictions, params.token_view_examples)
+    tokens = _rank_shading(result.tables["fields"], int(locations["rank"].max()))
+    view = TokenView(
+        "fields", "Receptive fields of the top locations",
+        token_rows(tokens, predictions, picked, "shade", normalise=False),
+        f"Darkest: the receptive field of the top location; then ranks 2 to {params.top_m}.",
+    )
+    charts = [_bars(scores, predictions, [i for i, _ in picked[: params.chart_examples]])]
+    return Presentation(charts=charts, token_views=[view])
+
+
+def _rank_shading(fields: pd.DataFrame, top: int) -> pd.DataFrame:
+    """Shade 1 for rank 1's field, lighter for later ranks, 0 outside every top field."""
+    rank = fields["rank"].astype(int)
+    return fields.assign(shade=np.where(rank > 0, (top - rank + 1) / top, 0.0))
+
+
+def _bars(scores: pd.DataFrame, predictions: pd.DataFrame, shown: list[int]) -> ChartSpec:
+    frame = scores[scores["example_id"].isin(shown)].copy()
+    frame["location"] = frame["location"].astype(int)
+    chart = (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("location:O", title="location"),
+            y=alt.Y("score:Q", title="score (dS/da . a)"),
+            color=alt.condition("datum.score > 0", alt.value("#c0392b"), alt.value("#2c7fb8")),
+            tooltip=["model", "example_id", "location", alt.Tooltip("score:Q", format=".3g"),
+                     "start", "end"],
+        )
+        .properties(width=220, height=120)
+        .facet(row=alt.Row("example_id:N", title="example"), column=alt.Column("model:N", title=None))
+        .resolve_scale(x="independent", y="independent")
+    )
+    return ChartSpec("location-scores", "Score of every location, a few examples", chart_spec(chart),
+                     "Red: locations that push towards the predicted class; blue: away from it.")

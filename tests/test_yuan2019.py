@@ -1,0 +1,172 @@
+"""hidden_saliency, optimization, matching_rate (Yuan et al. 2019) against hand computations.
+
+The tiny model: 2-d embeddings of <pad> <unk> a b c, one Conv1d of kernel 2 (no padding) with two
+channels, ReLU, max over time, a linear layer. With hand-set weights the location scores, the
+objective and the matching rate can be worked out on paper.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from reportgen.analyses import hidden_saliency, matching_rate, optimization
+from reportgen.analyses.base import RunContext
+from reportgen.data.dataset import Dataset, Example
+from reportgen.data.encoding import TextEncoder
+from reportgen.data.vocab import Vocab
+from reportgen.models.adapter import HookedAdapter, ModelAdapter, UserModel, receptive_fields
+from reportgen.models.architectures import ARCHITECTURES
+from reportgen.models.internals import conv_layer
+
+
+class TinyCNN(nn.Module):
+    """e_a = (1, 0), e_b = (0, 1), e_c = (1, 1). Conv kernel 2: channel 0 = x_t[0] + x_{t+1}[1],
+    channel 1 = x_t[1] - x_{t+1}[0]; ReLU; max over time; logits = (-z0 - z1, z0 + z1)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(5, 2, padding_idx=0)
+        self.body = nn.Sequential(nn.Conv1d(2, 2, 2), nn.ReLU())
+        self.out = nn.Linear(2, 2)
+        with torch.no_grad():
+            self.emb.weight.copy_(torch.tensor([[0, 0], [0, 0], [1, 0], [0, 1], [1, 1.0]]))
+            w = torch.zeros(2, 2, 2)  # (out, in, k)
+            w[0, 0, 0], w[0, 1, 1] = 1, 1
+            w[1, 1, 0], w[1, 0, 1] = 1, -1
+            self.body[0].weight.copy_(w)
+            self.body[0].bias.zero_()
+            self.out.weight.copy_(torch.tensor([[-1.0, -1.0], [1.0, 1.0]]))
+            self.out.bias.zero_()
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        h = self.body(self.emb(ids).transpose(1, 2))  # (B, 2, T - 1)
+        valid = ids[:, 1:].ne(0)[:, None]  # a window is real when both tokens are
+        return self.out(h.masked_fill(~valid, 0).max(-1).values)
+
+
+def tiny() -> HookedAdapter:
+    enc = TextEncoder("word", Vocab(["<pad>", "<unk>", "a", "b", "c"]))
+    return HookedAdapter(UserModel(TinyCNN(), enc, ["neg", "pos"], name="tiny"), source="t", device="cpu")
+
+
+def context(model: ModelAdapter, texts: list[str], labels=None, upstream=None, spec="t") -> RunContext:
+    examples = [Example(t, (labels or [None] * len(texts))[i]) for i, t in enumerate(texts)]
+    return RunContext(model, examples, Dataset(spec, {"test": examples}), torch.device("cpu"), 0,
+                      batch_size=8, upstream=upstream or {})
+
+
+def test_receptive_fields_of_hand_worked_stacks() -> None:
+    # conv k3 pad1 -> maxpool k2 s2 -> conv k3 dilation 2 pad 2 -> conv k2 stride 2
+    stack = [nn.Conv1d(1, 1, 3, padding=1), nn.MaxPool1d(2), nn.Conv1d(1, 1, 3, dilation=2, padding=2),
+             nn.Conv1d(1, 1, 2, stride=2)]
+    fields = [(f.size, f.jump, f.offset) for f in receptive_fields(stack)]
+    # size: 3; +1*1*1 = 4; +(2*2)*2 = 12; +1*1*2 = 14. jump: 1, 2, 2, 4. offset: -1, -1, -1-2*2=-5, -5
+    assert fields == [(3, 1, -1), (4, 2, -1), (12, 2, -5), (14, 4, -5)]
+    model = ARCHITECTURES["yuan-cnn"](ARCHITECTURES["yuan-cnn"].default_config(10, 2))
+    enc = TextEncoder("word", Vocab(["<pad>", "<unk>", *"abcdefgh"]))
+    adapter = ModelAdapter(model, enc, ["x", "y"], name="y", arch="yuan-cnn", source="y")
+    assert [conv_layer(adapter, f"convs.{j}").field.size for j in range(3)] == [5, 9, 13]
+
+
+def test_location_scores_by_hand() -> None:
+    model = tiny()
+    layer = conv_layer(model)
+    assert (layer.name, layer.read_at, layer.field.size) == ("body.0", "body.1", 2)
+    # "a b c": windows (a,b): ch0 = 1 + 1 = 2, ch1 = 0 - 0 = 0; (b,c): ch0 = 0 + 1 = 1,
+    # ch1 = 1 - 1 = 0. Max over time: z = (2, 0) from location 0; logits (-2, 2): pos.
+    # dS_pos/dz = (1, 1) flows to the argmax location only: Score_0 = (1, 1) . (2, 0) = 2, Score_1 = 0
+    tokens, scores, predicted, _ = hidden_saliency.location_scores(model, layer, ["a b c", "c"])
+    assert tokens[0] == ["a", "b", "c"] and predicted.tolist()[0] == 1
+    np.testing.assert_allclose(scores[0], [2.0, 0.0], atol=1e-6)
+    # "c" alone: location 0 sees (c, padding), which the model masks: score 0; location 1 sees none
+    assert scores[1][0] == 0 and np.isnan(scores[1][1])
+    result = hidden_saliency.compute(context(model, ["a b c", "b a a"]), hidden_saliency.Params(top_m=1))
+    locations = result.tables["locations"]
+    assert locations[["example_id", "location", "start", "end", "tokens"]].values.tolist() == [
+        [0, 0, 0, 1, "a b"], [1, 1, 1, 2, "a a"]]
+    # "b a a": (b,a): ch0 = 0 + 0 = 0, ch1 = 1 - 1 = 0; (a,a): ch0 = 1, ch1 = -1 -> relu 0.
+    # z = (1, 0) from location 1: Score_1 = 1, Score_0 = 0
+    assert locations["score"].tolist() == pytest.approx([2.0, 1.0])
+    assert result.metrics["top_location_share"] == pytest.approx(1.0)
+    assert result.metrics["uniform_location_share"] == pytest.approx(0.5)
+
+
+def test_similarity_and_objective_match_a_direct_computation() -> None:
+    x = torch.tensor([[[1.0, 0.0], [1.0, 1.0], [0.0, 2.0]]])
+    mask = torch.tensor([[True, True, True]])
+    c = 1 / math.sqrt(2)  # cos((1,0),(1,1)) = cos((1,1),(0,2))
+    assert optimization.similarity(x, mask).item() == pytest.approx((c + 0 + c) / 3)
+    assert optimization.similarity(x, torch.tensor([[True, True, False]])).item() == pytest.approx(c)
+    model = tiny()
+    layer = conv_layer(model)
+    window = torch.tensor([[[1.0, 2.0], [3.0, 1.0]]])  # conv: ch0 = 1 + 1 = 2, ch1 = 2 - 3 -> 0
+    target = torch.tensor([[0.5, 2.0]])
+    value, act, norm, sim, cosine = optimization.objective(model, layer, window, torch.ones(1, 2, dtype=torch.bool),
+                                                           target, l1=0.1, l2=0.5)
+    sim_direct = (1 * 3 + 2 * 1) / (math.sqrt(5) * math.sqrt(10))
+    assert act.item() == pytest.approx(2 * 0.5 + 0 * 2.0)
+    assert norm.item() == pytest.approx(1 + 4 + 9 + 1)
+    assert sim.item() == pytest.approx(sim_direct)
+    assert value.item() == pytest.approx(1.0 - 0.1 * 15 + 0.5 * sim_direct)
+    assert cosine.item() == pytest.approx(0.5 / math.sqrt(0.25 + 4))
+
+
+def yuan_adapter() -> ModelAdapter:
+    cls = ARCHITECTURES["yuan-cnn"]
+    texts = ["the film is good and moving", "a dull and tired plot", "not bad at all", "great fun"]
+    enc = TextEncoder.fit("word", texts * 3, max_len=20)
+    torch.manual_seed(0)
+    module = cls({**cls.default_config(enc.n_tokens, 2), "emb_dim": 16, "channels": [12, 8, 6]})
+    return ModelAdapter(module, enc, ["neg", "pos"], name="yuan", arch="yuan-cnn", source="y")
+
+
+def test_batched_optimisation_equals_one_problem_at_a_time() -> None:
+    model = yuan_adapter()
+    texts = ["the film is good and moving", "a dull and tired plot", "not bad at all"]
+    params = optimization.Params(steps=40, chunk=64)
+    ctx = context(model, texts)
+    ctx.upstream = {"hidden_saliency": hidden_saliency.compute(ctx, hidden_saliency.Params(layer="convs.1"))}
+    together = optimization.compute(ctx, params).tables["problems"]
+    alone = optimization.compute(ctx, optimization.Params(steps=40, chunk=1)).tables["problems"]
+    assert len(together) == 9 and (together["end"] - together["start"]).max() <= 8  # 9 tokens, clipped
+    pd.testing.assert_frame_equal(together, alone, rtol=1e-5)
+    assert (together["activation_cosine"] > 0.5).mean() > 0.5  # the optimisation does its job
+
+
+def test_convergence_freezes_a_problem() -> None:
+    model = yuan_adapter()
+    ctx = context(model, ["the film is good and moving"])
+    ctx.upstream = {"hidden_saliency": hidden_saliency.compute(ctx, hidden_saliency.Params())}
+    loose = optimization.Params(steps=200, tolerance=1e9, patience=3)  # any change counts as calm
+    problems = optimization.compute(ctx, loose).tables["problems"]
+    # step 1 has nothing to compare with; steps 2, 3, 4 are calm: frozen after step 4
+    assert problems["converged"].all() and (problems["steps"] == 4).all()
+
+
+def test_matching_rate_counts_matches_beside_its_references() -> None:
+    model = tiny()
+    texts = ["a b c", "b a a", "c c b a"]
+    ctx = context(model, texts)
+    hs = hidden_saliency.compute(ctx, hidden_saliency.Params(top_m=1))
+    # hand-made neighbours: "a b" keeps class pos (z0 = 2); "b b" -> ch0 = 1: pos; so every X' matches
+    neighbours = pd.DataFrame(
+        [("tiny", i, 1, j + 1, w, 1.0) for i in range(3) for j, w in enumerate(["a", "b"])],
+        columns=optimization.TABLES["neighbours"])
+    ctx.upstream = {"hidden_saliency": hs,
+                    "optimization": optimization.AnalysisResult({"neighbours": neighbours}, {})}
+    result = matching_rate.compute(ctx, matching_rate.Params(locations=1, words=2))
+    matches = result.tables["matches"]
+    assert matches["words"].tolist() == ["a b"] * 3
+    assert matches["predicted"].tolist() == ["pos"] * 3 == matches["words_predicted"].tolist()
+    assert result.metrics["matching_rate"] == 1.0
+    assert result.metrics["majority_class_share"] == 1.0
+    assert 0 <= result.metrics["random_words_rate"] <= 1
+    assert set(matches["salient"].str.split().map(len)) == {2}
+    with pytest.raises(ValueError, match="only 2 neighbours"):
+        matching_rate.compute(ctx, matching_rate.Params(locations=1, words=5))
