@@ -51,7 +51,7 @@ from reportgen.models.internals import (
 from reportgen.site.record import ChartSpec
 
 NAME = "optimization"
-VERSION = 1
+VERSION = 2  # 2: labels and confidence in problems; PCA of unit vectors
 TITLE = "Input optimisation of hidden locations"
 HEADLINE = "mean_activation_cosine"
 NEEDS = ("hidden_saliency",)
@@ -77,7 +77,8 @@ HOW_TO_READ = (
 )
 
 TABLES = {
-    "problems": ["model", "example_id", "rank", "location", "start", "end", "objective",
+    "problems": ["model", "example_id", "label", "predicted", "confidence", "rank", "location",
+                 "start", "end", "objective",
                  "activation_term", "norm_term", "similarity_term", "activation_match",
                  "activation_cosine", "steps", "converged"],
     "neighbours": ["model", "example_id", "rank", "neighbour", "word", "cosine"],
@@ -206,6 +207,8 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     unit_vocab = torch.nn.functional.normalize(table, dim=-1)
     size, dim = layer.field.size, table.size(1)
     problems, neighbours, projection = [], [], []
+    preds = ctx.upstream["hidden_saliency"].tables["predictions"]
+    preds = preds[preds["model"] == model.name].set_index("example_id")
     for lo in range(0, len(keys), params.chunk):
         part = slice(lo, lo + params.chunk)
         start = xavier_start(keys[part], ctx.seed, size, dim)
@@ -221,7 +224,9 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
         strength = targets[part].pow(2).sum(-1).clamp(min=1e-12)
         for r, (example_id, rank) in enumerate(keys[part]):
             location, first, last = spans[lo + r]
-            problems.append((model.name, example_id, rank, location, first, last,
+            facts = preds.loc[example_id]
+            problems.append((model.name, example_id, facts["label"], facts["predicted"],
+                             float(facts["confidence"]), rank, location, first, last,
                              float(value[r]), float(act[r]), float(norm[r]), float(sim[r]),
                              float(act[r].cpu() / strength[r]), float(cosine[r]), int(steps[r]),
                              bool(converged[r])))
@@ -272,8 +277,10 @@ def _problems(model: ModelAdapter, layer, ctx: RunContext, locations: pd.DataFra
 
 
 def _pca(points: torch.Tensor, neighbours: torch.Tensor) -> np.ndarray:
-    """2-D PCA of each problem's target and neighbours: (n, E), (n, k, E) -> (n, k + 1, 2)."""
-    sets = torch.cat([points[:, None], neighbours], 1)  # (n, k + 1, E)
+    """2-D PCA of each problem's target and neighbours, as unit vectors (the neighbours were found
+    by cosine, and the optimised point is far longer than any word): (n, E), (n, k, E) ->
+    (n, k + 1, 2)."""
+    sets = torch.nn.functional.normalize(torch.cat([points[:, None], neighbours], 1), dim=-1)
     centred = sets - sets.mean(1, keepdim=True)
     u, s, _ = torch.linalg.svd(centred, full_matrices=False)  # u (n, k + 1, r)
     coords = u[..., :2] * s[:, None, :2]
@@ -299,7 +306,7 @@ def present(result: AnalysisResult, params: Params) -> Presentation:
     problems, neighbours = result.tables["problems"], result.tables["neighbours"]
     if problems.empty:
         return Presentation()
-    shown = [i for i, _ in pick_examples(_as_predictions(problems), params.shown_examples)]
+    shown = _shown(problems, params.shown_examples)
     words = (neighbours[neighbours["example_id"].isin(shown)]
              .groupby(["model", "example_id", "rank"], sort=False)["word"]
              .agg(lambda w: ", ".join(w)).reset_index())
@@ -329,8 +336,12 @@ def present(result: AnalysisResult, params: Params) -> Presentation:
     return Presentation(charts=charts)
 
 
-def _as_predictions(problems: pd.DataFrame) -> pd.DataFrame:
-    """A predictions-shaped frame (no labels) so the shared example picker can order texts."""
+def _shown(problems: pd.DataFrame, k: int) -> list[int]:
+    """The most confident text of each predicted class first (so that every class has an
+    interpretation on the page), then the shared picker's order."""
     first = problems[problems["rank"] == 1]
-    return pd.DataFrame({"model": first["model"], "example_id": first["example_id"], "label": None,
-                         "predicted": "", "confidence": first["activation_cosine"]})
+    best = (first.sort_values("confidence", ascending=False, kind="stable")
+            .groupby("predicted", sort=True).head(1)["example_id"].tolist())
+    predictions = first[["model", "example_id", "label", "predicted", "confidence"]]
+    rest = [i for i, _ in pick_examples(predictions, k + len(best))]
+    return list(dict.fromkeys([*best, *rest]))[:k]
