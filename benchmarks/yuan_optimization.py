@@ -24,6 +24,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.doc_section import write_section
 from reportgen.analyses import hidden_saliency, optimization
 from reportgen.analyses.base import RunContext
 from reportgen.data.loaders import load_data
@@ -32,7 +33,6 @@ from reportgen.models.checkpoint import load_checkpoint
 from reportgen.models.internals import conv_layer
 from reportgen.models.loading import adapter_from_checkpoint
 
-DOC = ROOT / "docs" / "benchmarks.md"
 HEADING = "## Input optimisation"
 
 
@@ -118,16 +118,7 @@ def main() -> None:
 
 
 def _write(text: str, kind: str) -> None:
-    doc = DOC.read_text(encoding="utf-8")
-    heading = f"{HEADING} ({'GPU' if kind == 'cuda' else 'CPU'})"
-    section = f"{heading}\n\n{text}\n"
-    if heading in doc:
-        head, _, rest = doc.partition(heading)
-        tail = rest.split("\n## ", 1)
-        doc = head + section + ("\n## " + tail[1] if len(tail) > 1 else "")
-    else:
-        doc = doc.rstrip() + "\n\n" + section
-    DOC.write_text(doc, encoding="utf-8")
+    write_section(f"{HEADING} ({'GPU' if kind == 'cuda' else 'CPU'})", text)
 
 
 if __name__ == "__main__":

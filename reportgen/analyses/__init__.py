@@ -10,13 +10,18 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-REGISTRY: tuple[str, ...] = ("saliency", "hidden_saliency", "optimization", "matching_rate")
+REGISTRY: tuple[str, ...] = (
+    "saliency",
+    "hidden_saliency",
+    "optimization",
+    "matching_rate",
+    "filter_top_words",
+)
 
 # Analyses of the specification that are not built yet; named so that --only gives a clear answer.
 PLANNED: tuple[str, ...] = (
     "representations",
     "variance_salience",
-    "filter_top_words",
     "neuron_sweep",
     "faithfulness",
 )

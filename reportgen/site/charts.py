@@ -115,10 +115,23 @@ def prepare_chart(
     rows = data_rows(spec)
     size = len(json.dumps(spec, separators=(",", ":"), default=str))
     common = {"name": chart.name, "title": chart.title, "caption": chart.caption, "rows": rows}
+    if _is_explorer(spec):  # draws one page of cells: never a PNG, always crisp SVG
+        if size > EXPLORER_MAX_BYTES:
+            raise ValueError(f"explorer {chart.name!r} is {size / 1e6:.1f} MB; page the data first")
+        return PreparedChart(dom_id=dom_id, kind="vega", spec=spec, renderer="svg", **common)
     if rows > max_rows or size > max_spec_bytes:
         return PreparedChart(dom_id=dom_id, kind="png", png=to_png(spec), **common)
     renderer = "svg" if rows <= SVG_MAX_ROWS else "canvas"
     return PreparedChart(dom_id=dom_id, kind="vega", spec=spec, renderer=renderer, **common)
+
+
+EXPLORER_MAX_BYTES = 8_000_000  # an explorer embeds all its rows; beyond this, a page is too heavy
+
+
+def _is_explorer(spec: dict[str, Any]) -> bool:
+    """Explorers (``reportgen.site.explorer``) mark themselves in ``usermeta``."""
+    meta = spec.get("usermeta") or {}
+    return isinstance(meta, dict) and (meta.get("reportgen") or {}).get("kind") == "explorer"
 
 
 def length_histogram(length_counts: Mapping[int, int], *, max_bins: int = 40) -> dict[str, Any]:

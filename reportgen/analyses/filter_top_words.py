@@ -1,0 +1,516 @@
+"""filter_top_words: what does every convolutional filter detect, and which ones can be read?
+
+Method (the lm_1b character-CNN filter study; Jozefowicz et al. 2016's word encoder). For a
+character-CNN word encoder: every word of the vocabulary (and of the evaluated texts) is spelled and
+run through the convolutions in one batched pass; a filter's activation on a word is its
+max-pooled ReLU output over the word's character windows, so it *fires* on the word when that is
+above zero. Per filter: the top words, the share of words it fires on (the blog: mostly 10-20%,
+narrower filters more selective), and whether it is dead (no effective weight exceeds the magnitude
+of its negative bias, so no input can make it fire, as the blog's filters 1-17; for wider filters: the
+best character at every position together cannot beat the bias). The effective
+weight of character c at window position j is the character's embedding dotted with the filter's
+weights at j; cells no word can produce (the begin-of-word marker past position 0, the end-of-word
+marker at position 0, padding) are left out.
+
+For word-level CNNs (Kim's, Yuan's, dilated): every filter of every conv layer, its top n-grams
+over the evaluated texts (the receptive-field windows of its strongest locations, with their
+source texts), its firing share over locations, dead filters (first layer: the largest possible
+activation over vocabulary words, position by position, cannot beat the bias; deeper layers: never
+fired on the data) and, for first layers, its top vocabulary words per window position.
+
+Beyond the blog, a pattern finder (``reportgen.analyses.patterns``) tests each filter against
+simple word features (case, digits, years, hyphens, prefixes, suffixes, characters) and class
+labels, and ranks filters by how well their best feature explains their activation. The page opens
+with the most interpretable filters; every filter is in a searchable, paged explorer.
+
+Outputs (tables): ``filters`` (one row per filter), ``top_words`` (per filter and rank),
+``patterns`` (each filter's top features), ``weights`` (effective weights of the shown filters).
+Metrics: ``filters``, ``dead_filters``, ``median_activation_frequency``, ``words`` (or
+``locations``). Cost: one forward pass of the convolutions over the words (chars) or texts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import altair as alt
+import numpy as np
+import pandas as pd
+import torch
+
+from reportgen.analyses.base import (
+    AnalysisResult,
+    Presentation,
+    RunContext,
+    chart_spec,
+    combine_per_model,
+)
+from reportgen.analyses.patterns import best_patterns, class_features, word_features
+from reportgen.data.encoding import BOW, EOW
+from reportgen.models.adapter import ModelAdapter
+from reportgen.models.hooks import capture, stop_after, to_btc
+from reportgen.models.internals import ConvLayer, NotApplicable, conv_layers, location_span
+from reportgen.site.record import ChartSpec
+
+NAME = "filter_top_words"
+VERSION = 1
+TITLE = "What each convolutional filter detects"
+HEADLINE = "median_activation_frequency"
+CITATION = (
+    "Jozefowicz, Vinyals, Schuster, Shazeer, Wu (2016). Exploring the Limits of Language Modeling "
+    "(lm_1b), and the blog study of its character-CNN filters; Kim (2014) for word-level CNNs."
+)
+METHOD = (
+    "Every filter is run over every word of the vocabulary (character CNNs) or every window of the "
+    "evaluated texts (word CNNs). Its top words or n-grams are those with the highest activation; "
+    "it fires where its ReLU output is above zero, and its firing share is how often that happens. "
+    "A filter is dead when its weights cannot overcome its bias on any input.\n\n"
+    "The pattern finder correlates each filter's activation (Spearman, over all words or texts) "
+    "with simple features: capital letters, digits, years, hyphens, prefixes, suffixes, single "
+    "characters, and how often a word occurs in each class. The best feature and its correlation "
+    "say what the filter detects and how clearly."
+)
+HOW_TO_READ = (
+    "First: the most interpretable filters, their best feature and its rank correlation (1 = the "
+    "feature orders the words exactly as the filter does). Box plots: the share of words each "
+    "filter fires on, by width or layer. Heatmaps: effective weights of those filters per window "
+    "position and character or word. Explorer: every filter; search by filter id, word or pattern."
+)
+
+TABLES = {
+    "filters": ["model", "layer", "width", "filter", "firing_share", "dead", "never_fired",
+                "max_activation", "best_pattern", "pattern_strength", "interpretability_rank",
+                "top_words"],
+    "top_words": ["model", "layer", "filter", "rank", "word", "activation", "example_id"],
+    "patterns": ["model", "layer", "filter", "pattern", "strength"],
+    "weights": ["model", "layer", "filter", "position", "token", "weight"],
+}
+
+
+@dataclass(frozen=True)
+class Params:
+    top_words: int = 10
+    max_words: int = 50_000  # character CNNs: words analysed (vocabulary first, then the data's)
+    shown_filters: int = 8  # interpretable filters whose effective weights are shown
+    weight_tokens: int = 12  # word CNNs: vocabulary words per position in the weights table
+    chunk: int = 4096  # words (or texts x 64) per forward pass
+
+    def validate(self) -> list[str]:
+        return [f"filter_top_words.{n} must be >= 1" for n in
+                ("top_words", "max_words", "shown_filters", "weight_tokens", "chunk")
+                if getattr(self, n) < 1]
+
+
+def skip_reason(model: ModelAdapter) -> str | None:
+    try:
+        conv_layers(model)
+    except NotApplicable as why:
+        return str(why)
+    return None
+
+
+def compute(ctx: RunContext, params: Params) -> AnalysisResult:
+    layers = conv_layers(ctx.model)
+    if layers[0].axis == "chars":
+        return _char_filters(ctx, params, layers)
+    return _word_filters(ctx, params, layers)
+
+
+# -- character CNNs: filters over the characters of every word ------------------------------------
+def analysed_words(ctx: RunContext, limit: int) -> list[str]:
+    enc = ctx.model.encoder
+    vocab = list(enc.vocab.itos[2:]) if enc.vocab else []
+    seen = dict.fromkeys(vocab)
+    for ex in ctx.examples:
+        for t in enc.tokens(ex.text):
+            seen.setdefault(t)
+    return list(seen)[:limit]
+
+
+def _char_filters(ctx: RunContext, params: Params, layers: list[ConvLayer]) -> AnalysisResult:
+    model = ctx.model
+    words = analysed_words(ctx, params.max_words)
+    acts = char_activations(model, layers, words, params.chunk)  # layer -> (W, n_k)
+    features = word_features(words, cased=not model.encoder.lowercase)
+    texts = [model.encoder.tokens(ex.text) for ex in ctx.examples]
+    features = pd.concat([features, class_features(words, texts, [ex.label for ex in ctx.examples],
+                                                   model.classes)], axis=1)
+    rows, top_rows, pattern_rows = [], [], []
+    weights = {layer.name: char_effective_weights(model, layer) for layer in layers}
+    all_acts = np.concatenate([acts[layer.name] for layer in layers], 1)  # (W, F)
+    best, strength, tops = best_patterns(all_acts, features)
+    names = list(features.columns)
+    offset = 0
+    for layer in layers:
+        a = acts[layer.name]
+        eff, bias = weights[layer.name]
+        for f in range(a.shape[1]):
+            u = offset + f
+            order = np.argsort(-a[:, f], kind="stable")[: params.top_words]
+            fired = a[:, f] > 0
+            rows.append([model.name, layer.name, layer.field.size, f, float(fired.mean()),
+                         _cannot_fire(eff[f], float(bias[f])), bool(not fired.any()),
+                         float(a[:, f].max()), names[best[u]] if best[u] >= 0 else "",
+                         float(strength[u]), 0, ", ".join(words[i] for i in order[:5])])
+            top_rows += [[model.name, layer.name, f, r + 1, words[i], float(a[i, f]), -1]
+                         for r, i in enumerate(order)]
+            pattern_rows += [[model.name, layer.name, f, p, s] for p, s in tops[u]]
+        offset += a.shape[1]
+    filters = _rank(pd.DataFrame(rows, columns=TABLES["filters"]))
+    shown = filters.nsmallest(params.shown_filters, "interpretability_rank")
+    weight_rows = [[model.name, r.layer, int(r.filter), j, token, float(w)]
+                   for r in shown.itertuples()
+                   for j, token, w in _char_weight_cells(model, weights[r.layer][0][int(r.filter)])]
+    return AnalysisResult(
+        tables={"filters": filters, "top_words": pd.DataFrame(top_rows, columns=TABLES["top_words"]),
+                "patterns": pd.DataFrame(pattern_rows, columns=TABLES["patterns"]),
+                "weights": pd.DataFrame(weight_rows, columns=TABLES["weights"])},
+        metrics=_metrics(filters) | {"words": float(len(words))},
+        notes=[(f"{model.name}: {len(words):,} words (the vocabulary, then the evaluated texts' "
+               f"words); {features.shape[1]} candidate features.")],
+    )
+
+
+@torch.no_grad()
+def char_activations(model: ModelAdapter, layers: list[ConvLayer], words: list[str],
+                     chunk: int) -> dict[str, np.ndarray]:
+    """Layer -> (W, filters): each filter's max-pooled activation over each word's characters.
+
+    Words are run shortest first, each chunk only as wide as its longest word needs (plus the
+    widest filter), instead of every word padded to the encoder's full width: the windows left out
+    hold padding only, and each gives the same activation, f(bias), which is added back. That
+    shortcut is used only when it reproduces the full-width result on probe words
+    (``_trimming_is_exact``); otherwise every word runs at full width.
+    """
+    full = model.encoder.max_word_len + 2
+    widest = max(layer.field.size for layer in layers)
+    trim = _trimming_is_exact(model, layers, words, widest)
+    order = sorted(range(len(words)), key=lambda i: len(words[i]))
+    out = {layer.name: np.zeros((len(words), _channels(model, layer)), dtype=np.float32)
+           for layer in layers}
+    for lo in range(0, len(order), chunk):
+        idx = order[lo : lo + chunk]
+        part = [words[i] for i in idx]
+        width = full
+        if trim:
+            width = min(full, max(len(model.encoder.spell(w)) for w in part) + widest - 1)
+        pooled = _pooled(model, layers, part, width, padded_windows=width < full)
+        for layer in layers:
+            out[layer.name][idx] = pooled[layer.name]
+    return out
+
+
+def _channels(model: ModelAdapter, layer: ConvLayer) -> int:
+    return int(dict(model.module.named_modules())[layer.name].out_channels)
+
+
+@torch.no_grad()
+def _pooled(model: ModelAdapter, layers: list[ConvLayer], words: list[str], width: int,
+            padded_windows: bool) -> dict[str, np.ndarray]:
+    """One forward pass of ``words`` spelled into ``width`` character slots -> layer -> (W, F).
+    ``padded_windows``: also count the all-padding windows a full-width slot would have."""
+    ids = torch.zeros(len(words), 1, width, dtype=torch.long)  # (W, 1, C): one word per text
+    for i, w in enumerate(words):
+        spelled = model.encoder.spell(w)[:width]
+        ids[i, 0, : len(spelled)] = torch.tensor(spelled)
+    ids = ids.to(model.device)
+    mask = torch.ones(len(words), 1, dtype=torch.bool, device=model.device)
+    modules = dict(model.module.named_modules())
+    with capture(model.module, [layer.read_at for layer in layers]) as seen, \
+            stop_after(model.module, layers[-1].read_at):
+        model.forward_from_embeddings(model.embed(ids), mask)
+    out = {}
+    for layer in layers:
+        maps = to_btc(seen[layer.read_at], layer.layout)  # (W, L, n_k)
+        pooled = maps.max(1).values.float()  # (W, n_k)
+        if padded_windows:
+            conv = modules[layer.name]
+            bias = conv.bias.float() if conv.bias is not None else torch.zeros(conv.out_channels)
+            pooled = torch.maximum(pooled, torch.relu(bias.to(pooled.device))[None])
+        out[layer.name] = pooled.cpu().numpy()
+    return out
+
+
+@torch.no_grad()
+def _trimming_is_exact(model: ModelAdapter, layers: list[ConvLayer], words: list[str],
+                       widest: int, probes: int = 64) -> bool:
+    """Whether narrow slots plus f(bias) for the all-padding windows equal full-width slots."""
+    full = model.encoder.max_word_len + 2
+    shorter = sorted(words, key=len)[: max(1, len(words) // 2)]  # the words that get trimmed
+    sample = shorter[:: max(1, len(shorter) // probes)][:probes]
+    if not sample:
+        return False
+    width = max(len(model.encoder.spell(w)) for w in sample) + widest - 1
+    if width >= full:
+        return False
+    short = _pooled(model, layers, sample, width, padded_windows=True)
+    exact = _pooled(model, layers, sample, full, padded_windows=False)
+    return all(np.allclose(short[n], exact[n], rtol=1e-5, atol=1e-6) for n in exact)
+
+
+def char_effective_weights(model: ModelAdapter, layer: ConvLayer) -> tuple[np.ndarray, np.ndarray]:
+    """(filters, k, characters) effective weights = character embedding . filter weights at each
+    window position, and the biases (filters,)."""
+    conv = dict(model.module.named_modules())[layer.name]
+    emb = model.embed(torch.arange(model.encoder.n_tokens, device=model.device)[None, None])[0, 0]
+    eff = torch.einsum("ce,fek->fkc", emb.float(), conv.weight.float())  # (F, k, V)
+    bias = conv.bias.float() if conv.bias is not None else torch.zeros(conv.out_channels)
+    return eff.detach().cpu().numpy(), bias.detach().cpu().numpy()
+
+
+def _cannot_fire(eff: np.ndarray, bias: float) -> bool:
+    """Dead: even the best character at every window position (or padding, which adds 0) leaves
+    the pre-activation at or below zero. For width 1 this is the blog's rule: no effective weight
+    exceeds the magnitude of the (negative) bias."""
+    return bool(np.clip(eff.max(-1), 0, None).sum() + bias <= 0)
+
+
+def _char_weight_cells(model: ModelAdapter, eff: np.ndarray):
+    """(position, character, weight) of one filter, without the cells no word can produce."""
+    itos = model.encoder.char_vocab.itos
+    for j in range(eff.shape[0]):
+        for c, ch in enumerate(itos):
+            if c == 0 or ch == "<unk>" or (ch == BOW and j > 0) or (ch == EOW and j == 0):
+                continue
+            shown = {BOW: "⟨bow⟩", EOW: "⟨eow⟩"}.get(ch, ch)
+            yield j, shown, eff[j, c]
+
+
+# -- word CNNs: filters over the windows of the evaluated texts -----------------------------------
+def _word_filters(ctx: RunContext, params: Params, layers: list[ConvLayer]) -> AnalysisResult:
+    model = ctx.model
+    texts = [ex.text for ex in ctx.examples]
+    best_vals = {layer.name: None for layer in layers}
+    fired = {layer.name: 0.0 for layer in layers}
+    per_text = {layer.name: [] for layer in layers}
+    total = {layer.name: 0 for layer in layers}
+    k = params.top_words * 5  # candidates kept before repeated n-grams are merged
+    tokens_of: list[list[str]] = []
+    batch_size = max(1, min(ctx.batch_size, params.chunk // 64))
+    for lo in range(0, len(texts), batch_size):
+        batch = model.encode(texts[lo : lo + batch_size])
+        tokens_of += batch.tokens
+        with torch.no_grad(), capture(model.module, [layer.read_at for layer in layers]) as seen:
+            model.forward_from_embeddings(model.embed(batch.ids), batch.mask)
+        for layer in layers:
+            acts = to_btc(seen[layer.read_at], layer.layout).float()  # (B, L, C)
+            valid = _valid_locations(layer, batch.tokens, acts.size(1)).to(acts.device)  # (B, L)
+            masked = acts.masked_fill(~valid[..., None], float("-inf"))
+            total[layer.name] += int(valid.sum())
+            per_text[layer.name].append(masked.max(1).values.clamp(min=0).cpu().numpy())  # (B, C)
+            flat = masked.reshape(-1, acts.size(-1))  # (B*L, C)
+            ids = torch.arange(flat.size(0), device=flat.device)
+            where = torch.stack([ids // acts.size(1) + lo, ids % acts.size(1)], 1)  # (B*L, 2)
+            vals, idx = flat.topk(min(k, flat.size(0)), dim=0)  # (k, C)
+            cand = (vals.T.cpu(), where[idx].permute(1, 0, 2).cpu())  # (C, k), (C, k, 2)
+            best_vals[layer.name] = _merge(best_vals[layer.name], cand, k)
+            counts = ((acts > 0) & valid[..., None]).sum((0, 1)).cpu().numpy()
+            fired[layer.name] = fired[layer.name] + counts
+    rows, top_rows, pattern_rows = [], [], []
+    labels = [ex.label for ex in ctx.examples]
+    text_feats = _text_features(texts, labels, model.classes)
+    for layer in layers:
+        share = np.asarray(fired[layer.name]) / max(total[layer.name], 1)
+        vals, where = best_vals[layer.name]
+        dead = _first_layer_dead(model, layer) if layer.depth == 1 else None
+        acts_by_text = np.concatenate(per_text[layer.name])
+        best, strength, tops = best_patterns(acts_by_text, text_feats)
+        names = list(text_feats.columns)
+        for f in range(share.size):
+            seen_ngrams: dict[str, tuple[float, int]] = {}
+            for v, (example_id, loc) in zip(vals[f].tolist(), where[f].tolist(), strict=True):
+                if v == float("-inf"):
+                    continue
+                toks = tokens_of[example_id]
+                lo_, hi_ = location_span(layer.field, loc, len(toks))
+                seen_ngrams.setdefault(" ".join(toks[lo_ : hi_ + 1]), (v, example_id))
+            ngrams = list(seen_ngrams.items())[: params.top_words]
+            never = bool(share[f] == 0)
+            rows.append([model.name, layer.name, layer.field.size, f, float(share[f]),
+                         bool(dead[f]) if dead is not None else never, never,
+                         float(vals[f][0]) if len(vals[f]) else 0.0,
+                         names[best[f]] if best[f] >= 0 else "", float(strength[f]), 0,
+                         " | ".join(g for g, _ in ngrams[:3])])
+            top_rows += [[model.name, layer.name, f, r + 1, g, v, e] for r, (g, (v, e)) in enumerate(ngrams)]
+            pattern_rows += [[model.name, layer.name, f, p, s] for p, s in tops[f]]
+    filters = _rank(pd.DataFrame(rows, columns=TABLES["filters"]))
+    weight_rows = _word_weight_rows(model, layers, filters, params)
+    return AnalysisResult(
+        tables={"filters": filters, "top_words": pd.DataFrame(top_rows, columns=TABLES["top_words"]),
+                "patterns": pd.DataFrame(pattern_rows, columns=TABLES["patterns"]),
+                "weights": pd.DataFrame(weight_rows, columns=TABLES["weights"])},
+        metrics=_metrics(filters) | {"locations": float(sum(total.values()))},
+        notes=[(f"{model.name}: {len(layers)} conv layers over {len(texts):,} texts; patterns are "
+               "tested per text (a filter's strongest location in it).")],
+    )
+
+
+def _valid_locations(layer: ConvLayer, tokens: list[list[str]], n_loc: int) -> torch.Tensor:
+    """(B, L) True where the location sees the text (same-length layers: inside it)."""
+    width = max(len(t) for t in tokens) if tokens else 0
+    loc = torch.arange(n_loc)
+    start = layer.field.offset + loc * layer.field.jump  # (L,)
+    n = torch.tensor([len(t) for t in tokens])[:, None]  # (B, 1)
+    ok = (start[None] <= n - 1) & (start[None] + layer.field.size - 1 >= 0)
+    if n_loc == width:  # 'same' padding: location i is token i
+        ok &= loc[None] < n
+    return ok
+
+
+def _merge(best, cand, k: int):
+    if best is None:
+        return cand
+    vals = torch.cat([best[0], cand[0]], 1)
+    where = torch.cat([best[1], cand[1]], 1)
+    top, idx = vals.topk(min(k, vals.size(1)), dim=1)
+    return top, torch.gather(where, 1, idx[..., None].expand(-1, -1, 2))
+
+
+def _first_layer_dead(model: ModelAdapter, layer: ConvLayer) -> np.ndarray:
+    """A first-layer filter is dead when, even choosing the best vocabulary word (or padding) at
+    every window position, its pre-activation stays at or below zero."""
+    conv = dict(model.module.named_modules())[layer.name]
+    if not isinstance(conv, torch.nn.Conv1d):
+        return np.zeros(getattr(conv, "out_channels", 0), dtype=bool)
+    vectors = model.token_vectors()[1].float()  # (V, E)
+    eff = torch.einsum("ve,fek->fkv", vectors, conv.weight.detach().float())  # (F, k, V)
+    best = eff.max(-1).values.clamp(min=0).sum(-1)  # (F,)
+    bias = conv.bias.detach().float() if conv.bias is not None else torch.zeros_like(best)
+    return (best + bias <= 0).cpu().numpy()
+
+
+def _word_weight_rows(model: ModelAdapter, layers: list[ConvLayer], filters: pd.DataFrame,
+                      params: Params) -> list[list]:
+    """Top vocabulary words per window position for the shown first-layer filters."""
+    rows = []
+    firsts = {layer.name for layer in layers if layer.depth == 1}
+    shown = filters[filters["layer"].isin(firsts)].nsmallest(params.shown_filters, "interpretability_rank")
+    if shown.empty:
+        return rows
+    texts, vectors, special, _ = model.token_vectors()
+    vectors = vectors.float()
+    modules = dict(model.module.named_modules())
+    for r in shown.itertuples():
+        w = modules[r.layer].weight.detach().float()[int(r.filter)]  # (E, k)
+        eff = vectors @ w  # (V, k)
+        eff[torch.as_tensor(special)] = float("-inf")
+        for j in range(eff.size(1)):
+            top = eff[:, j].topk(min(params.weight_tokens, eff.size(0)))
+            rows += [[model.name, r.layer, int(r.filter), j, texts[i], float(v)]
+                     for v, i in zip(top.values.tolist(), top.indices.tolist(), strict=True)]
+    return rows
+
+
+def _text_features(texts: list[str], labels: list[str | None], classes: list[str]) -> pd.DataFrame:
+    """Per text: class indicators (labelled data) and a few plain lexical features."""
+    from reportgen.data.tokenize import word_tokens
+
+    toks = [word_tokens(t) for t in texts]
+    feats = {
+        "contains a negation": [any(w in ("not", "no", "never", "n't", "nothing", "nor") for w in t)
+                                for t in toks],
+        "contains a digit": [any(c.isdigit() for c in t) for t in texts],
+        "contains '?'": ["?" in t for t in texts],
+        "contains '!'": ["!" in t for t in texts],
+    }
+    for c in classes:
+        feats[f"class '{c}'"] = [label == c for label in labels]
+    frame = pd.DataFrame(feats).astype(float)
+    return frame.loc[:, frame.std() > 0]
+
+
+def _rank(filters: pd.DataFrame) -> pd.DataFrame:
+    """Interpretability rank: best pattern correlation, highest first (dead filters last)."""
+    key = filters["pattern_strength"].where(~filters["dead"], -2.0)
+    order = key.rank(ascending=False, method="first").astype(int)
+    return filters.assign(interpretability_rank=order)
+
+
+def _metrics(filters: pd.DataFrame) -> dict[str, float]:
+    return {"filters": float(len(filters)), "dead_filters": float(filters["dead"].sum()),
+            "median_activation_frequency": float(filters["firing_share"].median())
+            if len(filters) else 0.0}
+
+
+def combine(results: dict[str, AnalysisResult], params: Params) -> AnalysisResult:
+    merged = combine_per_model(results)
+    filters = merged.tables["filters"]
+    merged.metrics.update(_metrics(filters))
+    return merged
+
+
+# -- presentation -----------------------------------------------------------------------------------
+def present(result: AnalysisResult, params: Params) -> Presentation:
+    filters = result.tables["filters"]
+    if filters.empty:
+        return Presentation()
+    charts = [_most_interpretable(filters), _shares(filters)]
+    weights = result.tables["weights"]
+    if not weights.empty:
+        charts.append(_weights(weights, filters))
+    charts.append(_explorer(filters))
+    return Presentation(charts=charts)
+
+
+def _most_interpretable(filters: pd.DataFrame) -> ChartSpec:
+    best = filters[~filters["dead"]].sort_values(["model", "interpretability_rank"]).groupby("model").head(12)
+    frame = best.assign(
+        label=best["layer"] + " #" + best["filter"].astype(str),
+        text=best["best_pattern"] + " (ρ = " + best["pattern_strength"].round(2).astype(str) + "): "
+        + best["top_words"].str.slice(0, 70),
+    )
+    chart = alt.Chart(frame).mark_text(align="left", fontSize=11).encode(
+        y=alt.Y("label:N", sort=None, title=None), x=alt.value(4), text="text:N",
+        tooltip=["model", "layer", "filter", "best_pattern", alt.Tooltip("pattern_strength:Q", format=".2f"),
+                 alt.Tooltip("firing_share:Q", format=".1%"), "top_words"],
+    ).properties(width=620, height=alt.Step(16)).facet(
+        row=alt.Row("model:N", title=None)).resolve_scale(y="independent")
+    return ChartSpec("interpretable", "The most interpretable filters and what they detect",
+                     chart_spec(chart), "Best feature by rank correlation with the filter's "
+                     "activation; then its top words or n-grams.")
+
+
+def _shares(filters: pd.DataFrame) -> ChartSpec:
+    frame = filters[["model", "layer", "width", "firing_share"]].assign(
+        group=lambda f: np.where(f["layer"].str.contains("convs") & (f.groupby("model")["width"]
+                                 .transform("nunique") > 1), "width " + f["width"].astype(str), f["layer"]))
+    chart = alt.Chart(frame).mark_boxplot(extent="min-max").encode(
+        x=alt.X("firing_share:Q", title="share of words (or locations) the filter fires on",
+                axis=alt.Axis(format="%")),
+        y=alt.Y("group:N", title=None, sort=None),
+    ).properties(width=420, height=alt.Step(18)).facet(
+        row=alt.Row("model:N", title=None)).resolve_scale(y="independent")
+    return ChartSpec("firing-shares", "How often filters fire, by width or layer", chart_spec(chart),
+                     "lm_1b's filters mostly fire on 10-20% of words, narrower ones less often.")
+
+
+def _weights(weights: pd.DataFrame, filters: pd.DataFrame) -> ChartSpec:
+    frame = weights.assign(panel=weights["model"] + " " + weights["layer"] + " #" + weights["filter"].astype(str))
+    panels = []
+    for panel in dict.fromkeys(frame["panel"]):  # one chart per filter: its own tokens on the y axis
+        panels.append(alt.Chart(frame[frame["panel"] == panel]).mark_rect().encode(
+            x=alt.X("position:O", title="window position"),
+            y=alt.Y("token:N", title=None,
+                    sort=alt.EncodingSortField("weight", op="max", order="descending")),
+            color=alt.Color("weight:Q", title="weight",
+                            scale=alt.Scale(scheme="redblue", domainMid=0, reverse=True)),
+            tooltip=["panel", "position", "token", alt.Tooltip("weight:Q", format=".3f")],
+        ).properties(width=alt.Step(22), height=alt.Step(9), title=panel))
+    chart = alt.concat(*panels, columns=4).resolve_scale(color="independent")
+    return ChartSpec("weights", "Effective weights of the most interpretable filters", chart_spec(chart),
+                     "Character (or word) embedding dotted with the filter's weights at each window "
+                     "position; impossible cells (markers out of place, padding) left out.")
+
+
+def _explorer(filters: pd.DataFrame) -> ChartSpec:
+    from reportgen.site.explorer import explorer_chart
+
+    frame = filters.assign(filter_id=filters["layer"] + " #" + filters["filter"].astype(str))
+    return explorer_chart(
+        frame, ["model", "filter_id", "width", "firing_share", "best_pattern", "pattern_strength",
+                "top_words"],
+        name="explorer", title="Every filter", search=["model", "filter_id", "best_pattern", "top_words"],
+        sort="interpretability_rank", descending=False,
+        caption="Search by filter id (e.g. 'convs.3 #12'), word or pattern; page with the slider.",
+        formats={"firing_share": ".1%", "pattern_strength": ".2f"},
+    )
