@@ -16,13 +16,13 @@ REGISTRY: tuple[str, ...] = (
     "optimization",
     "matching_rate",
     "filter_top_words",
+    "neuron_sweep",
 )
 
 # Analyses of the specification that are not built yet; named so that --only gives a clear answer.
 PLANNED: tuple[str, ...] = (
     "representations",
     "variance_salience",
-    "neuron_sweep",
     "faithfulness",
 )
 

@@ -1,0 +1,97 @@
+"""neuron_sweep on a tiny RNN with a planted unit whose final value is the label's sign."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from reportgen.analyses import neuron_sweep
+from reportgen.analyses.base import RunContext
+from reportgen.data.dataset import Dataset, Example
+from reportgen.data.encoding import TextEncoder
+from reportgen.models.adapter import ModelAdapter
+from reportgen.models.architectures import ARCHITECTURES
+
+NEUTRAL = ["the", "film", "plot", "was", "really", "quite", "acting", "story"]
+
+
+def corpus(n: int, seed: int) -> list[Example]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        words = list(rng.choice(NEUTRAL, size=int(rng.integers(2, 6))))
+        label = "pos" if i % 2 else "neg"
+        out.append(Example(" ".join([*words, "good" if label == "pos" else "bad"]), label))
+    return out
+
+
+def planted() -> ModelAdapter:
+    """tanh RNN, 4 units. Unit 0: tanh(2 * polarity + 0.5 * h0): 'good' +1, 'bad' -1, others 0;
+    so the final h0 is +-tanh(2) with the label's sign. Units 1-3: noise from a second dimension.
+    The output reads unit 0 only: logits (-h0, h0)."""
+    enc = TextEncoder.fit("word", [" ".join([*NEUTRAL, "good", "bad"])])
+    cls = ARCHITECTURES["rnn"]
+    model = cls({**cls.default_config(enc.n_tokens, 2), "emb_dim": 2, "hidden": 4, "dropout": 0.0})
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        emb = torch.zeros(enc.n_tokens, 2)
+        emb[:, 1] = torch.randn(enc.n_tokens, generator=g)
+        emb[enc.vocab.stoi["good"], 0], emb[enc.vocab.stoi["bad"], 0] = 1.0, -1.0
+        emb[0] = 0
+        model.emb.weight.copy_(emb)
+        w_ih = torch.zeros(4, 2)
+        w_ih[0, 0] = 2.0
+        w_ih[1:, 1] = torch.randn(3, generator=g)
+        w_hh = torch.randn(4, 4, generator=g) * 0.3
+        w_hh[0] = torch.tensor([0.5, 0.0, 0.0, 0.0])
+        w_hh[1:, 0] = 0.0
+        model.rnn.weight_ih_l0.copy_(w_ih), model.rnn.weight_hh_l0.copy_(w_hh)
+        model.rnn.bias_ih_l0.zero_(), model.rnn.bias_hh_l0.zero_()
+        model.out.weight.copy_(torch.tensor([[-1.0, 0, 0, 0], [1.0, 0, 0, 0]]))
+        model.out.bias.zero_()
+    return ModelAdapter(model, enc, ["neg", "pos"], name="planted", arch="rnn", source="t")
+
+
+def test_the_planted_unit_is_found_first_and_classifies_zero_shot() -> None:
+    model = planted()
+    train, test = corpus(120, 0), corpus(40, 1)
+    data = Dataset("t", {"train": train, "test": test})
+    ctx = RunContext(model, test, data, torch.device("cpu"), 0)
+    params = neuron_sweep.Params(seeds=2, random_units=3, sweep_values=5, sweep_texts=20)
+    result = neuron_sweep.compute(ctx, params)
+    m = result.metrics
+    assert m["top_unit"] == 0
+    assert m["top_unit_zero_shot_accuracy"] == 1.0 and m["all_units_accuracy"] == 1.0
+    units = result.tables["units"].set_index("unit")
+    assert units.loc[0, "rank"] == 1
+    # clamping unit 0 high raises P(pos): the output weight on it is +1 for pos
+    sweep = result.tables["sweep"]
+    pos = sweep[sweep["class"] == "pos"].sort_values("value")["probability"].to_numpy()
+    assert pos[-1] > pos[0] and np.all(np.diff(pos) >= -1e-6)
+    # traces: one value per token, and the unit's last value has the label's sign
+    traces = result.tables["traces"]
+    for example_id, cells in traces.groupby("example_id"):
+        n = len(model.encode([test[example_id].text]).tokens[0])
+        assert len(cells) == n
+        last = cells.sort_values("position")["value"].iloc[-1]
+        assert np.sign(last) == (1 if test[example_id].label == "pos" else -1)
+        assert last == pytest.approx(np.tanh(2.0) * np.sign(last), rel=1e-4)
+    curve = result.tables["learning_curve"]
+    assert set(curve["units"]) == {"top unit", "all units"} and curve["labelled"].max() == 100
+    moves = result.tables["moves"].set_index("token_kind")
+    assert "word or character" in moves.index
+
+
+def test_clamping_changes_the_probability_in_the_weights_direction() -> None:
+    from reportgen.models.internals import clamp_units
+
+    model = planted()
+    texts = ["the film was good", "the plot was bad"]
+    with clamp_units(model, "rnn", {0: -0.9}):
+        low = model.predict_proba(texts)[:, 1]
+    with clamp_units(model, "rnn", {0: 0.9}):
+        high = model.predict_proba(texts)[:, 1]
+    # logits (-h0, h0): P(pos) = sigmoid(2 h0), whatever the text
+    np.testing.assert_allclose(high, 1 / (1 + np.exp(-1.8)), rtol=1e-5)
+    np.testing.assert_allclose(low, 1 / (1 + np.exp(1.8)), rtol=1e-5)
