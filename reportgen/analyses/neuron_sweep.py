@@ -61,7 +61,7 @@ from reportgen.models.recurrence import recurrent_modules
 from reportgen.site.record import ChartSpec, TokenScores, TokenView
 
 NAME = "neuron_sweep"
-VERSION = 2  # 2: the best view of the units by dev accuracy; samples at the state bounds
+VERSION = 3  # 3: zero-shot of units ranked 2-5; 2: best view of the units, samples at the bounds
 TITLE = "Neuron sweeps: units that carry a concept"
 HEADLINE = "top_unit_zero_shot_accuracy"
 BASELINES = {"top_unit_zero_shot_accuracy": "random_unit_zero_shot_accuracy"}
@@ -174,7 +174,10 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
                              _orientation(s_train[:, u], y_train)) for u in random_units] if len(classes) == 2 else []
     units = pd.DataFrame({"model": model.name, "unit": np.arange(weights.size), "weight": weights,
                           "rank": np.argsort(order) + 1})
-    zero = pd.DataFrame([(model.name, "top unit", top, top_acc), (model.name, "all units", -1, all_acc),
+    ranked = [(model.name, f"unit ranked {r + 1}", int(u),
+               _zero_shot(s_train[:, u], s_test[:, u], y_test, _orientation(s_train[:, u], y_train)))
+              for r, u in enumerate(order[1:5], start=1)] if len(classes) == 2 else []
+    zero = pd.DataFrame([(model.name, "top unit", top, top_acc), *ranked, (model.name, "all units", -1, all_acc),
                          *[(model.name, "random unit", int(u), a) for u, a in zip(random_units, random_acc, strict=True)]],
                         columns=TABLES["zero_shot"])
     curve = _learning_curve(model.name, s_train, y_train, s_test, y_test, top, sign, params, ctx.seed)
@@ -440,6 +443,15 @@ def present(result: AnalysisResult, params: Params) -> Presentation:
                 y=alt.Y("token_kind:N", title=None), tooltip=["model", "token_kind", "steps"],
             ).properties(width=300, height=alt.Step(18)).facet(row=alt.Row("model:N", title=None))),
             "By the kind of token just read."))
+    if not t["lengths"].empty:
+        charts.append(ChartSpec("lengths", "Lengths of texts the top unit gets right and wrong", chart_spec(
+            alt.Chart(t["lengths"]).transform_joinaggregate(n="count()", groupby=["model", "outcome"])
+            .transform_calculate(share="1 / datum.n").mark_line(interpolate="step").encode(
+                x=alt.X("length:Q", bin=alt.Bin(maxbins=30), title="words per text"),
+                y=alt.Y("sum(share):Q", title="share of the group", axis=alt.Axis(format="%")),
+                color=alt.Color("outcome:N", title=None),
+            ).properties(width=360, height=180).facet(column=alt.Column("model:N", title=None))),
+            "Distributions of text length: right and wrong (top unit, zero-shot) against all."))
     views = []
     traces = t["traces"]
     if not traces.empty:
