@@ -80,6 +80,8 @@ def token_rows(
         if frame is None:
             continue
         for model, cells in frame.groupby("model", sort=False):
+            if (model, example_id) not in outcome.index:  # a model with no predictions (autoencoder)
+                continue
             cells = cells.sort_values("position")
             values = cells[score].astype(float)
             peak = float(values.max()) if normalise and len(values) else 1.0

@@ -1,0 +1,261 @@
+"""faithfulness: which token attribution does the model actually rely on?
+
+Method (beyond Li et al. 2016; DeYoung et al. 2020, "ERASER: a benchmark to evaluate rationalized
+NLP models", comprehensiveness and sufficiency). Every token attribution the run can make is
+tested the same way, per model:
+
+- ``saliency``: first-derivative saliency, |dS/de| summed to a token (Li et al. 2016; read from the
+  ``saliency`` analysis, which this one needs);
+- ``gradient_x_input`` and ``integrated_gradients`` (Sundararajan et al. 2017, 20 steps from the
+  padding embedding): Captum's implementations, batched, summed over embedding dimensions (signed:
+  tokens are ranked by their contribution *to* the predicted class);
+- ``variance_salience`` (Li et al. 2016, Section 6), for word embeddings;
+- ``random``: a seeded random order, the baseline every method must beat.
+
+For each text and each k in 1, 5, 10, 20, 50% of its tokens (at least one token), the top-k
+tokens by an attribution are deleted (comprehensiveness: p(y|x) - p(y|x without them); high =
+faithful) or kept alone (sufficiency: p(y|x) - p(y|them alone); low = faithful), y the predicted
+class; AOPC = the mean over the five k. The curves average p(y) after deleting (deletion) and after
+keeping (insertion) the top-k tokens. Special tokens ([CLS], [SEP]) are never removed.
+
+Outputs (tables): ``scores`` (per model, method: comprehensiveness, sufficiency, their spread over
+texts), ``curves`` (per model, method, curve, k: mean probability), ``texts`` (per model, method,
+text: both AOPCs). Metrics: ``comprehensiveness``, ``sufficiency`` (of saliency),
+``random_comprehensiveness``, and ``<method>_comprehensiveness`` / ``_sufficiency`` per method.
+Cost: per batch, Captum's integrated gradients (20 forward and backward passes) and 2 x 5 forward
+passes per method on edited texts.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import altair as alt
+import numpy as np
+import pandas as pd
+import torch
+
+from reportgen.analyses.base import (
+    AnalysisResult,
+    Presentation,
+    RunContext,
+    chart_spec,
+    combine_per_model,
+)
+from reportgen.models.adapter import ModelAdapter
+from reportgen.site.record import ChartSpec
+
+NAME = "faithfulness"
+VERSION = 1
+TITLE = "Faithfulness of token attributions"
+HEADLINE = "comprehensiveness"
+BASELINES = {"comprehensiveness": "random_comprehensiveness"}
+NEEDS = ("saliency",)
+CITATION = (
+    "DeYoung, Jain, Rajani, Lehman, Xiong, Socher, Wallace (2020). ERASER: A Benchmark to "
+    "Evaluate Rationalized NLP Models. ACL; Sundararajan, Taly, Yan (2017). Axiomatic Attribution "
+    "for Deep Networks. ICML; attributions from Captum (Kokhlikyan et al. 2020)."
+)
+METHOD = (
+    "An attribution is faithful when the model really depends on the tokens it points at. For "
+    "every text, the tokens an attribution ranks highest (1, 5, 10, 20 and 50% of them) are deleted, "
+    "and the drop in the probability of the predicted class is measured (comprehensiveness: higher "
+    "is better); they are also kept alone, and the drop measured again (sufficiency: lower is "
+    "better). Each is averaged over the five fractions (AOPC) and compared with a random order of "
+    "the tokens."
+)
+HOW_TO_READ = (
+    "Bars: comprehensiveness of each attribution per model; the grey one is random. An attribution "
+    "is worth trusting for a model when it clearly beats random there. Curves: the probability of "
+    "the predicted class as the top tokens are deleted (falling fast = faithful) or kept alone "
+    "(rising fast = faithful)."
+)
+TABLES = {
+    "scores": ["model", "method", "comprehensiveness", "comprehensiveness_sd", "sufficiency",
+               "sufficiency_sd", "texts"],
+    "curves": ["model", "method", "curve", "fraction", "probability"],
+    "texts": ["model", "method", "example_id", "comprehensiveness", "sufficiency"],
+}
+FRACTIONS = (0.01, 0.05, 0.10, 0.20, 0.50)
+METHODS = ("saliency", "gradient_x_input", "integrated_gradients", "variance_salience", "random")
+
+
+@dataclass(frozen=True)
+class Params:
+    ig_steps: int = 20
+
+    def validate(self) -> list[str]:
+        return ["faithfulness.ig_steps must be >= 1"] if self.ig_steps < 1 else []
+
+
+def skip_reason(model: ModelAdapter) -> str | None:
+    if not model.is_classifier:
+        return f"{model.name} is a {model.task} model; faithfulness needs a classifier"
+    return None
+
+
+def compute(ctx: RunContext, params: Params) -> AnalysisResult:
+    from reportgen.models.internals import token_flags
+
+    model = ctx.model
+    saliency_tokens = ctx.upstream["saliency"].tables["tokens"]
+    saliency_tokens = saliency_tokens[saliency_tokens["model"] == model.name]
+    by_text = {i: g.sort_values("position")["saliency"].to_numpy() for i, g in
+               saliency_tokens.groupby("example_id")}
+    rng = np.random.default_rng(ctx.seed)
+    texts = [ex.text for ex in ctx.examples]
+    rows: list[tuple] = []
+    curves: dict[tuple[str, str, float], list[float]] = {}
+    for lo in range(0, len(texts), ctx.batch_size):
+        batch = model.encode(texts[lo : lo + ctx.batch_size])
+        n = [len(t) for t in batch.tokens]
+        special = [[f == "special" for f in row] for row in token_flags(model, batch)]
+        with torch.no_grad():
+            base = torch.softmax(model.forward_from_embeddings(model.embed(batch.ids), batch.mask).float(), -1)
+        target = base.argmax(-1)  # (B,)
+        p0 = base.gather(1, target[:, None])[:, 0].cpu().numpy()  # (B,)
+        scores = _attributions(model, batch, target, params)
+        scores["saliency"] = [by_text.get(lo + b, np.zeros(n[b]))[: n[b]] for b in range(len(n))]
+        scores["random"] = [rng.random(k) for k in n]
+        for method in METHODS:
+            if method not in scores:
+                continue
+            comp, suff = np.zeros((len(n), len(FRACTIONS))), np.zeros((len(n), len(FRACTIONS)))
+            for f, frac in enumerate(FRACTIONS):
+                tops = [_top(scores[method][b], special[b], frac) for b in range(len(n))]
+                deleted = _probability(model, batch, tops, keep=False, target=target)
+                kept = _probability(model, batch, tops, keep=True, target=target)
+                comp[:, f], suff[:, f] = p0 - deleted, p0 - kept
+                curves.setdefault((method, "deletion", frac), []).extend(deleted.tolist())
+                curves.setdefault((method, "insertion", frac), []).extend(kept.tolist())
+            rows += [(model.name, method, lo + b, float(comp[b].mean()), float(suff[b].mean()))
+                     for b in range(len(n))]
+    texts_df = pd.DataFrame(rows, columns=TABLES["texts"])
+    scores_df = (texts_df.groupby(["model", "method"], sort=False)
+                 .agg(comprehensiveness=("comprehensiveness", "mean"),
+                      comprehensiveness_sd=("comprehensiveness", "std"),
+                      sufficiency=("sufficiency", "mean"), sufficiency_sd=("sufficiency", "std"),
+                      texts=("example_id", "size")).reset_index().fillna(0.0))
+    curve_df = pd.DataFrame([(model.name, m, c, f, float(np.mean(v))) for (m, c, f), v in curves.items()],
+                            columns=TABLES["curves"])
+    metrics = {"examples": float(len(texts))}
+    for r in scores_df.itertuples():
+        metrics[f"{r.method}_comprehensiveness"] = float(r.comprehensiveness)
+        metrics[f"{r.method}_sufficiency"] = float(r.sufficiency)
+    metrics["comprehensiveness"] = metrics["saliency_comprehensiveness"]
+    metrics["sufficiency"] = metrics["saliency_sufficiency"]
+    metrics["random_comprehensiveness"] = metrics["random_comprehensiveness"]
+    return AnalysisResult(tables={"scores": scores_df, "curves": curve_df, "texts": texts_df},
+                          metrics=metrics)
+
+
+def _attributions(model: ModelAdapter, batch, target: torch.Tensor, params: Params) -> dict[str, list]:
+    """Captum's gradient x input and integrated gradients, and variance salience, per token."""
+    from captum.attr import InputXGradient, IntegratedGradients
+
+    from reportgen.analyses.variance_salience import skip_reason as vs_skip
+    from reportgen.analyses.variance_salience import variance_salience
+
+    n = [len(t) for t in batch.tokens]
+    emb = model.embed(batch.ids).detach()  # (B, T, E) or (B, T, C, E)
+
+    def forward(e: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return model.forward_from_embeddings(e, mask)
+
+    out = {}
+    with model.gradients():
+        gxi = InputXGradient(forward).attribute(emb.clone().requires_grad_(True), target=target,
+                                                additional_forward_args=(batch.mask,))
+        ig = IntegratedGradients(forward).attribute(
+            emb.clone(), baselines=torch.zeros_like(emb), target=target, additional_forward_args=(batch.mask,),
+            n_steps=params.ig_steps, internal_batch_size=emb.size(0) * params.ig_steps)
+    for name, attr in (("gradient_x_input", gxi), ("integrated_gradients", ig)):
+        per_token = attr.detach().float().flatten(2).sum(-1).cpu().numpy()  # (B, T): signed
+        out[name] = [per_token[b, : n[b]] for b in range(len(n))]
+    if vs_skip(model) is None:
+        vs = variance_salience(emb.float(), batch.mask).sum(-1).cpu().numpy()
+        out["variance_salience"] = [vs[b, : n[b]] for b in range(len(n))]
+    return out
+
+
+def _top(scores: np.ndarray, special: list[bool], frac: float) -> list[int]:
+    """Positions of the top ``frac`` of a text's (non-special) tokens by score, at least one."""
+    candidates = [i for i in range(len(scores)) if not special[i]]
+    k = max(1, math.ceil(frac * len(candidates)))
+    order = sorted(candidates, key=lambda i: (-scores[i], i))
+    return order[:k]
+
+
+@torch.no_grad()
+def _probability(model: ModelAdapter, batch, tops: list[list[int]], keep: bool,
+                 target: torch.Tensor) -> np.ndarray:
+    """p(target) after deleting the ``tops`` positions of each text (``keep``: after deleting all
+    the other real tokens but special ones), the rest moved left and re-padded."""
+    ids = batch.ids
+    rows, masks = [], []
+    width = ids.size(1)
+    for b, toks in enumerate(batch.tokens):
+        chosen = set(tops[b])
+        if keep:
+            keep_pos = [i for i in range(len(toks)) if i in chosen or _is_special(model, batch, b, i)]
+        else:
+            keep_pos = [i for i in range(len(toks)) if i not in chosen]
+        index = torch.tensor(keep_pos + [width - 1] * (width - len(keep_pos)), device=ids.device)
+        row = ids[b].index_select(0, index).clone()
+        m = torch.zeros(width, dtype=torch.bool, device=ids.device)
+        m[: len(keep_pos)] = True
+        row[len(keep_pos):] = 0
+        rows.append(row)
+        masks.append(m)
+    new_ids, new_mask = torch.stack(rows), torch.stack(masks)
+    if model.min_len > 1:  # keep the width the model needs
+        new_ids = new_ids[:, : max(model.min_len, int(new_mask.sum(1).max()))]
+        new_mask = new_mask[:, : new_ids.size(1)]
+    else:
+        width = max(1, int(new_mask.sum(1).max()))
+        new_ids, new_mask = new_ids[:, :width], new_mask[:, :width]
+    probs = torch.softmax(model.forward_from_embeddings(model.embed(new_ids), new_mask).float(), -1)
+    return probs.gather(1, target[:, None])[:, 0].cpu().numpy()
+
+
+def _is_special(model: ModelAdapter, batch, b: int, i: int) -> bool:
+    tokenizer = getattr(model, "tokenizer", None)
+    return tokenizer is not None and batch.tokens[b][i] in set(tokenizer.all_special_tokens)
+
+
+def combine(results: dict[str, AnalysisResult], params: Params) -> AnalysisResult:
+    merged = combine_per_model(results)
+    scores = merged.tables["scores"]
+    for key, method, column in (("comprehensiveness", "saliency", "comprehensiveness"),
+                                ("sufficiency", "saliency", "sufficiency"),
+                                ("random_comprehensiveness", "random", "comprehensiveness")):
+        part = scores[scores["method"] == method]
+        merged.metrics[key] = float((part[column] * part["texts"]).sum() / max(part["texts"].sum(), 1))
+    return merged
+
+
+def present(result: AnalysisResult, params: Params) -> Presentation:
+    scores, curves = result.tables["scores"], result.tables["curves"]
+    if scores.empty:
+        return Presentation()
+    bars = alt.Chart(scores).mark_bar().encode(
+        x=alt.X("comprehensiveness:Q", title="comprehensiveness (AOPC; higher = more faithful)"),
+        y=alt.Y("method:N", sort=list(METHODS), title=None),
+        color=alt.condition("datum.method == 'random'", alt.value("#9aa3ad"), alt.value("#4c78a8")),
+        tooltip=["model", "method", alt.Tooltip("comprehensiveness:Q", format=".3f"),
+                 alt.Tooltip("comprehensiveness_sd:Q", format=".3f", title="spread (sd)"),
+                 alt.Tooltip("sufficiency:Q", format=".3f"), "texts"],
+    ).properties(width=360, height=alt.Step(18)).facet(row=alt.Row("model:N", title=None))
+    lines = alt.Chart(curves).mark_line(point=True).encode(
+        x=alt.X("fraction:Q", title="share of tokens deleted / kept", axis=alt.Axis(format="%")),
+        y=alt.Y("probability:Q", title="p(predicted class)", scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("method:N", sort=list(METHODS)), strokeDash="curve:N",
+        tooltip=["model", "method", "curve", "fraction", alt.Tooltip("probability:Q", format=".3f")],
+    ).properties(width=300, height=200).facet(column=alt.Column("model:N", title=None))
+    return Presentation(charts=[
+        ChartSpec("trust", "Which explanation should I trust for this model?", chart_spec(bars),
+                  "Comprehensiveness of each attribution against a random order of the tokens."),
+        ChartSpec("curves", "Deletion and insertion curves", chart_spec(lines),
+                  "Solid: deleting the top tokens; dashed: keeping only them."),
+    ])

@@ -1,0 +1,152 @@
+"""variance_salience: which words and embedding dimensions stand out from the rest of the sentence?
+
+Method (Li, Chen, Hovy and Jurafsky 2016, "Visualizing and understanding neural models in NLP",
+Section 6): for word i of a sentence and embedding dimension j, the variance salience is
+(e_ij - mean over the sentence's words of e_.j)^2: how far the word's value on that dimension sits
+from the sentence's average (the paper's Figure 8 shows it as a word x dimension heatmap). A
+word's salience is the sum over its dimensions. The measure reads only the embeddings, not the
+model's computation above them, and assumes embeddings learned for the task: with pretrained
+vectors it describes the vectors more than the classifier (the page says so).
+
+Outputs (tables): ``tokens`` (per model, example, position: the token's salience and its share of
+the sentence's total), ``dimensions`` (per model, example, position, dimension, for the heatmap
+examples). Metrics: ``examples``, ``top_token_share`` beside ``uniform_top_token_share``.
+Cost: one embedding lookup per text; no forward pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from reportgen.analyses.base import AnalysisResult, Presentation, RunContext, combine_per_model
+from reportgen.analyses.examples import pick_examples, token_rows
+from reportgen.models.adapter import ModelAdapter
+from reportgen.site.record import TokenView
+
+NAME = "variance_salience"
+VERSION = 1
+TITLE = "Variance salience of embeddings"
+HEADLINE = "top_token_share"
+BASELINES = {"top_token_share": "uniform_top_token_share"}
+CITATION = (
+    "Li, Chen, Hovy, Jurafsky (2016). Visualizing and Understanding Neural Models in NLP. NAACL. "
+    "Section 6, variance-based salience."
+)
+METHOD = (
+    "For every word and embedding dimension, the squared distance between the word's value and the "
+    "sentence's mean value on that dimension. Words whose embeddings differ most from the rest of "
+    "the sentence score highest. It reads the embeddings only, so it says what is unusual in the "
+    "input, not what the model uses; the paper applies it to embeddings learned for the task."
+)
+HOW_TO_READ = (
+    "Shaded sentences: darker words sit further from their sentence's mean embedding. Headline: "
+    "the share of the sentence's total on its top word, beside the even share 1/length."
+)
+TABLES = {
+    "tokens": ["model", "example_id", "position", "token", "salience", "share", "flag"],
+    "dimensions": ["model", "example_id", "position", "token", "dimension", "salience"],
+    "predictions": ["model", "example_id", "label", "predicted", "confidence"],
+}
+
+
+@dataclass(frozen=True)
+class Params:
+    heatmap_examples: int = 3
+    token_view_examples: int = 10
+
+    def validate(self) -> list[str]:
+        return [f"variance_salience.{n} must be >= 0" for n in ("heatmap_examples", "token_view_examples")
+                if getattr(self, n) < 0]
+
+
+def skip_reason(model: ModelAdapter) -> str | None:
+    if model.encoder is not None and model.encoder.kind in ("word_chars", "byte", "char"):
+        return (f"{model.name} reads {model.encoder.kind.replace('_', ' ')}; variance salience is "
+                "defined on word embeddings")
+    return None
+
+
+def variance_salience(emb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(e_ij - mean over the real words of e_.j)^2: emb (B, T, E), mask (B, T) -> (B, T, E), zero
+    at padding."""
+    m = mask[..., None].to(emb.dtype)  # (B, T, 1)
+    mean = (emb * m).sum(1, keepdim=True) / m.sum(1, keepdim=True).clamp(min=1)  # (B, 1, E)
+    return (emb - mean).pow(2) * m
+
+
+@torch.no_grad()
+def compute(ctx: RunContext, params: Params) -> AnalysisResult:
+    from reportgen.models.internals import token_flags
+
+    model = ctx.model
+    texts = [ex.text for ex in ctx.examples]
+    heat = set(range(min(params.heatmap_examples, len(texts))))
+    token_rows_, dim_frames, predictions = [], [], []
+    for lo in range(0, len(texts), ctx.batch_size):
+        chunk = texts[lo : lo + ctx.batch_size]
+        batch = model.encode(chunk)
+        sal = variance_salience(model.embed(batch.ids).float(), batch.mask).cpu().numpy()  # (B, T, E)
+        flags = token_flags(model, batch)
+        probs = model.predict_proba(chunk, batch_size=len(chunk)) if model.is_classifier else None
+        for b, toks in enumerate(batch.tokens):
+            i = lo + b
+            per_token = sal[b, : len(toks)].sum(-1)
+            total = per_token.sum()
+            share = per_token / total if total > 0 else np.zeros_like(per_token)
+            token_rows_ += [(model.name, i, p, t, float(per_token[p]), float(share[p]), flags[b][p])
+                            for p, t in enumerate(toks)]
+            if i in heat:
+                t_, e = sal[b, : len(toks)].shape
+                dim_frames.append(pd.DataFrame({
+                    "model": model.name, "example_id": i, "position": np.repeat(np.arange(t_), e),
+                    "token": np.repeat(np.array(toks, dtype=object), e), "dimension": np.tile(np.arange(e), t_),
+                    "salience": sal[b, : len(toks)].reshape(-1).astype(float)}))
+            if probs is not None:
+                predictions.append((model.name, i, ctx.examples[i].label,
+                                    model.classes[int(probs[b].argmax())], float(probs[b].max())))
+    tokens = pd.DataFrame(token_rows_, columns=TABLES["tokens"])
+    per_text = tokens.groupby("example_id").agg(top=("share", "max"), n=("share", "size"))
+    notes = []
+    if model.training.get("vectors"):
+        notes.append(f"{model.name} started from pretrained vectors ({model.training['vectors'].get('path')}), "
+                     "fine-tuned in training: the paper defines this measure on embeddings learned "
+                     "for the task, so read it as describing the vectors as much as the model.")
+    return AnalysisResult(
+        tables={"tokens": tokens,
+                "dimensions": pd.concat(dim_frames, ignore_index=True) if dim_frames
+                else pd.DataFrame(columns=TABLES["dimensions"]),
+                "predictions": pd.DataFrame(predictions, columns=TABLES["predictions"])},
+        metrics={"examples": float(len(texts)),
+                 "top_token_share": float(per_text["top"].mean()) if len(per_text) else 0.0,
+                 "uniform_top_token_share": float((1 / per_text["n"]).mean()) if len(per_text) else 0.0},
+        notes=notes,
+    )
+
+
+def combine(results: dict[str, AnalysisResult], params: Params) -> AnalysisResult:
+    merged = combine_per_model(results)
+    for key in ("examples", "top_token_share", "uniform_top_token_share"):
+        merged.metrics[key] = float(np.mean([r.metrics[key] for r in results.values()]))
+    return merged
+
+
+def present(result: AnalysisResult, params: Params) -> Presentation:
+    from reportgen.analyses.saliency import _heatmap
+
+    tokens, predictions = result.tables["tokens"], result.tables["predictions"]
+    charts = [_heatmap(int(i), frame.rename(columns={"salience": "saliency"}), predictions, 32)
+              for i, frame in result.tables["dimensions"].groupby("example_id", sort=True)]
+    for chart in charts:
+        chart.name = chart.name.replace("heatmap", "variance")
+        chart.title = chart.title.replace("saliency", "variance salience")
+    if tokens.empty:
+        return Presentation(charts=charts)
+    picked = pick_examples(predictions, params.token_view_examples) if not predictions.empty else \
+        [(int(i), "") for i in tokens["example_id"].drop_duplicates()[: params.token_view_examples]]
+    view = TokenView("tokens", "Variance salience of each word", token_rows(tokens, predictions, picked, "salience")
+                     if not predictions.empty else [], "Darker: further from the sentence's mean embedding.")
+    return Presentation(charts=charts, token_views=[view] if view.rows else [])
