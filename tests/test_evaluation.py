@@ -130,7 +130,8 @@ def test_headline_per_model_with_its_uniform_baseline(corpus, tmp_path: Path) ->
 
 def test_your_sentences_and_ids_come_first_and_stay_out_of_the_metrics(corpus, tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
-    config.write_text('[saliency]\nsentences = ["I hate the movie"]\nexample_ids = [5]\n')
+    config.write_text('[saliency]\nsentences = ["I hate the movie"]\nexample_ids = [5]\n'
+                      'paper_sentences = false\n')
     out = tmp_path / "yours"
     result = invoke("run", "--model", str(corpus["model"]), "--data", f"sst2:{corpus['dev']}",
                     "--out", str(out), "--cache-dir", str(corpus["cache"]), "--config", str(config),

@@ -66,6 +66,25 @@ def test_compute_tables_and_top_token_share(tanh_adapter: HookedAdapter) -> None
     # uniform baseline: mean of 1/length = (1/2 + 1/4) / 2
     assert result.metrics["uniform_top_token_share"] == pytest.approx(0.375)
     assert result.metrics["tanh-sum.single_token_texts"] == 0
+    # normalised entropy: "a b" has shares 4/7, 3/7; "b b b b" is even (1)
+    h = -(4 / 7 * math.log(4 / 7) + 3 / 7 * math.log(3 / 7)) / math.log(2)
+    assert result.metrics["tanh-sum.normalised_entropy"] == pytest.approx((h + 1) / 2, rel=1e-6)
+
+
+def test_li_et_al_sentences_are_shown_when_the_vocabulary_covers_them() -> None:
+    from reportgen.data.vocab import Vocab
+
+    words = ["i", "hate", "the", "movie", "though", "plot", "is", "interesting"]
+    user = tanh_sum_model()
+    user.encoder.vocab = Vocab(["<pad>", "<unk>", "a", "b", *words])
+    user.module.emb = torch.nn.Embedding(len(user.encoder.vocab), 2, padding_idx=0)
+    adapter = HookedAdapter(user, source="t", device="cpu")
+    result = computed(adapter, [Example("a b", "pos")], saliency.Params())
+    examples = result.tables["examples"]
+    yours = examples[examples["source"] == "yours"]["text"].tolist()
+    # "boring" is unknown to the model: the third sentence is left out
+    assert yours == list(saliency.PAPER_SENTENCES[:2])
+    assert result.metrics["examples"] == 1
 
 
 def _reference_models() -> list[ModelAdapter]:

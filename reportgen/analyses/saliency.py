@@ -57,7 +57,7 @@ from reportgen.models.internals import full_lengths, token_flags
 from reportgen.site.record import ChartSpec, TokenView
 
 NAME = "saliency"
-VERSION = 3  # 3: flags, confidence, truncation, uniform baseline, your sentences
+VERSION = 4  # 4: Li et al.'s sentences, entropy and spreads; 3: flags, baselines, your sentences
 TITLE = "First-derivative saliency"
 HEADLINE = "top_token_share"
 BASELINES = {"top_token_share": "uniform_top_token_share"}
@@ -104,6 +104,7 @@ class Params:
     decoding_examples: int = 24
     heatmap_dimensions: int = 32  # wider embeddings: the most salient dimensions, stated
     sentences: tuple[str, ...] = ()  # your own sentences, always shown (not in any metric)
+    paper_sentences: bool = True  # also Li et al.'s three, where the model knows every word
     example_ids: tuple[int, ...] = ()  # evaluated examples you want shown first
 
     def validate(self) -> list[str]:
@@ -166,11 +167,12 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     bad_ids = [i for i in params.example_ids if i >= n_data]
     if bad_ids:
         raise ValueError(f"saliency.example_ids {bad_ids} are past the {n_data} evaluated examples")
-    texts += list(params.sentences)
-    labels = [ex.label for ex in ctx.examples] + [None] * len(params.sentences)
+    yours = [*params.sentences, *(_paper_sentences(model) if params.paper_sentences else [])]
+    texts += yours
+    labels = [ex.label for ex in ctx.examples] + [None] * len(yours)
     empty = {name: pd.DataFrame(columns=cols) for name, cols in TABLES.items()}
     examples = pd.DataFrame({"example_id": range(len(texts)), "text": texts, "label": labels,
-                             "source": ["data"] * n_data + ["yours"] * len(params.sentences)})
+                             "source": ["data"] * n_data + ["yours"] * len(yours)})
     note = f"Gradients of the {params.target} class score; token saliency = L2 norm over dimensions."
     if model.task == "autoencode":
         frame = _decoding_table(model, texts[: params.decoding_examples], ctx.batch_size)
@@ -233,15 +235,39 @@ def _token_frame(model: str, ids: list[int], tokens: list[list[str]], vecs: list
     })
 
 
+PAPER_SENTENCES = (
+    "I hate the movie",
+    "I hate the movie though the plot is interesting",
+    "I hate the movie though the plot is boring",
+)
+
+
+def _paper_sentences(model: ModelAdapter) -> list[str]:
+    """Li et al. (2016)'s three sentences, when the model's vocabulary holds every word."""
+    enc = model.encoder
+    if enc is None or enc.kind != "word" or enc.vocab is None:
+        return list(PAPER_SENTENCES) if enc is not None else []
+    return [s for s in PAPER_SENTENCES if all(t in enc.vocab for t in enc.tokens(s))]
+
+
 def _share_metrics(tokens: pd.DataFrame) -> dict[str, float]:
-    """Mean top-token share, its uniform baseline (mean 1/length), and one-token texts."""
+    """Mean top-token share (and its spread), its uniform baseline (mean 1/length), one-token
+    texts, and the normalised entropy of the shares (1 = spread evenly, 0 = all on one token)."""
     if tokens.empty:
         return {"top_token_share": 0.0, "uniform_top_token_share": 0.0, "single_token_texts": 0.0}
-    per_text = tokens.groupby("example_id", sort=False).agg(top=("share", "max"), n=("share", "size"))
+    share = tokens["share"].clip(lower=1e-12)
+    frame = tokens.assign(plogp=-share * np.log(share))
+    per_text = frame.groupby("example_id", sort=False).agg(top=("share", "max"), n=("share", "size"),
+                                                           h=("plogp", "sum"))
+    long = per_text[per_text["n"] > 1]
+    entropy = (long["h"] / np.log(long["n"])).to_numpy()
     return {
         "top_token_share": float(np.mean(per_text["top"].to_numpy())),
+        "top_token_share_sd": float(np.std(per_text["top"].to_numpy())),
         "uniform_top_token_share": float(np.mean(1.0 / per_text["n"].to_numpy())),
         "single_token_texts": float((per_text["n"] == 1).sum()),
+        "normalised_entropy": float(np.mean(entropy)) if entropy.size else 0.0,
+        "normalised_entropy_sd": float(np.std(entropy)) if entropy.size else 0.0,
     }
 
 
