@@ -1,5 +1,4 @@
-"""representations: how do a model's sentence representations respond to intensifiers, negation
-and concessive clauses?
+"""representations: how do sentence representations respond to intensifiers, negation, concession?
 
 Method (Li, Chen, Hovy and Jurafsky 2016, "Visualizing and understanding neural models in NLP",
 Section 4). Probe phrases in the paper's groups are encoded and their final representation (the
