@@ -411,3 +411,12 @@ def test_empty_table_is_not_shown(site: Path) -> None:
 def test_empty_table_single_file(single: Path) -> None:
     raw = (single / "index.html").read_text(encoding="utf-8")
     assert 'download="decoding.csv"' not in raw and "table-saliency-decoding" not in raw
+
+
+def test_baseline_labels_are_short_when_names_differ() -> None:
+    from reportgen.site.metrics import baseline_label
+
+    assert baseline_label("top_location_share", "uniform_location_share") == "uniform"
+    assert baseline_label("top_unit_zero_shot_accuracy", "random_unit_zero_shot_accuracy") == "random"
+    assert baseline_label("matching_rate", "random_words_rate") == "random words"
+    assert baseline_label("top_token_share", "uniform_top_token_share") == "uniform"

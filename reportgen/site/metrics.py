@@ -46,7 +46,11 @@ def baseline_label(metric: str, baseline: str) -> str:
         return metric_label(baseline[: -len(metric) - 1])
     if baseline.startswith(f"{metric}_") and len(baseline) > len(metric) + 1:
         return metric_label(baseline[len(metric) + 1 :])
-    return metric_label(baseline)
+    # otherwise the words the baseline adds to the metric's: "uniform" for uniform_location_share
+    # beside top_location_share, "random words" for random_words_rate beside matching_rate
+    own = set(metric.split("_"))
+    extra = [w for w in baseline.split("_") if w not in own]
+    return " ".join(extra) if extra else metric_label(baseline)
 
 
 @dataclass
