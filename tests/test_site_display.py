@@ -16,10 +16,10 @@ from markupsafe import Markup
 
 from reportgen.site.builder import build_site
 from reportgen.site.metrics import metric_label, split_metric
-from reportgen.site.record import RunRecord, TokenScores, TokenView
+from reportgen.site.record import RunRecord, TokenBox, TokenScores, TokenView
 from reportgen.site.summary import summary_markdown
 from reportgen.site.templating import format_value
-from reportgen.site.tokens import prepare_token_view
+from reportgen.site.tokens import box_colour, prepare_token_view
 from reportgen.site.visible import visible_html, visible_text
 from tests.site_fixtures import (
     ARABIC,
@@ -258,6 +258,56 @@ def test_unknown_tokens_are_off_the_colour_scale() -> None:
     assert view.marks == {"unk", "special"}
     with pytest.raises(ValueError, match="flags"):
         prepare_token_view(TokenView("v", "V", [TokenScores("m", 0, ["a"], [1.0], flags=["", ""])]))
+
+
+def test_boxes_nest_where_they_overlap() -> None:
+    # boxes: #1 over tokens 0-2, #2 over 2-4 (overlaps #1 at token 2: nested inside it), #3 over 5
+    boxes = [TokenBox(2, 4, 2, "second"), TokenBox(0, 2, 1, "first"), TokenBox(5, 5, 3)]
+    row = TokenScores("m", 0, list("abcdef"), [0.0] * 6, boxes=boxes)
+    view = prepare_token_view(TokenView("v", "V", [row], shaded=False))
+    one, two, three = box_colour(1), box_colour(2), box_colour(3)
+    assert len({one, two, three}) == 3
+    assert view.marks == {"boxes"} and view.box_ranks == [(1, one), (2, two), (3, three)]
+    tokens = view.rows[0].tokens
+    assert all(t.style == "" for t in tokens)  # shaded=False: no background scale
+    # token 0 opens box #1 (2 px): top, bottom, left; the gap after it continues top and bottom
+    assert tokens[0].box == (f"box-shadow: inset 0 2px 0 0 {one}, inset 0 -2px 0 0 {one}, "
+                             f"inset 2px 0 0 0 {one}")
+    assert tokens[0].gap == f"box-shadow: inset 0 2px 0 0 {one}, inset 0 -2px 0 0 {one}"
+    # token 2 closes #1 and opens #2 one level in: #2's bands are 2-4 px from the edge, with a
+    # blank band at level 0 where #1 draws nothing (its left side)
+    white = "rgb(255, 255, 255)"
+    assert tokens[2].box == (
+        f"box-shadow: inset 0 2px 0 0 {one}, inset 0 -2px 0 0 {one}, inset 2px 0 0 0 {white}, "
+        f"inset -2px 0 0 0 {one}, inset 0 4px 0 0 {two}, inset 0 -4px 0 0 {two}, "
+        f"inset 4px 0 0 0 {two}")
+    assert tokens[2].gap == (f"box-shadow: inset 0 2px 0 0 {white}, inset 0 -2px 0 0 {white}, "
+                             f"inset 0 4px 0 0 {two}, inset 0 -4px 0 0 {two}")
+    assert tokens[4].gap == ""  # #2 ends at token 4
+    assert tokens[5].box.count(three) == 4 and "2px" in tokens[5].box  # #3 does not overlap: level 0
+    assert tokens[2].title == "box #1: first · box #2: second"
+    with pytest.raises(ValueError, match="outside its 6 tokens"):
+        prepare_token_view(TokenView("v", "V", [TokenScores("m", 0, list("abcdef"), [0.0] * 6,
+                                                            boxes=[TokenBox(4, 6, 1)])]))
+
+
+def test_boxes_on_the_page(tmp_path: Path) -> None:
+    record = make_display_record()
+    boxes = [TokenBox(0, 1, 1, "location 0"), TokenBox(1, 2, 2, "location 1")]
+    record.analyses[0].token_views.append(TokenView(
+        "fields", "Fields", [TokenScores("m", 0, ["good", "<b>", "film"], [0.0] * 3, boxes=boxes)],
+        shaded=False))
+    build_site(record, tmp_path / "site")
+    raw = (tmp_path / "site/analyses/saliency.html").read_text(encoding="utf-8")
+    figure = raw[raw.index('-fields"'):]
+    figure = figure[: figure.index("</figure>")]
+    assert "token-legend-bar" not in figure  # no colour scale for a view of boxes only
+    assert "boxes by rank, #1 first" in figure
+    assert (f'<span class="tok tok-boxed" dir="auto" style="box-shadow: inset 0 2px 0 0 '
+            f'{box_colour(1)}, inset 0 -2px 0 0 {box_colour(1)}, inset 2px 0 0 0 {box_colour(1)}" '
+            f'title="box #1: location 0">good</span><span class="tok-gap" style="box-shadow: '
+            f'inset 0 2px 0 0 {box_colour(1)}, inset 0 -2px 0 0 {box_colour(1)}"> </span>') in figure
+    assert "&lt;b&gt;" in figure and "<b>" not in figure.replace("<b>m</b>", "")
 
 
 # labels and numbers ------------------------------------------------------------------------------

@@ -95,6 +95,12 @@ def test_location_scores_by_hand() -> None:
     assert locations["score"].tolist() == pytest.approx([2.0, 1.0])
     assert result.metrics["top_location_share"] == pytest.approx(1.0)
     assert result.metrics["uniform_location_share"] == pytest.approx(0.5)
+    # the page boxes each top location's receptive field, coloured by its rank
+    rows = {r.example_id: r for r in hidden_saliency.present(result, hidden_saliency.Params(top_m=1))
+            .token_views[0].rows}
+    assert [(b.start, b.end, b.rank) for b in rows[0].boxes] == [(0, 1, 1)]
+    assert [(b.start, b.end, b.rank) for b in rows[1].boxes] == [(1, 2, 1)]
+    assert rows[1].boxes[0].label == "location 1 of body.0 · score 1"
 
 
 def test_similarity_and_objective_match_a_direct_computation() -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from reportgen.site.record import TokenScores
+from reportgen.site.record import TokenBox, TokenScores
 
 PREDICTION_COLUMNS = ["model", "example_id", "label", "predicted", "confidence"]
 YOURS = "your example"
@@ -67,11 +67,13 @@ def token_rows(
     picked: list[tuple[int, str]],
     score: str,
     normalise: bool = True,
+    boxes: dict[tuple[str, int], list[TokenBox]] | None = None,
 ) -> list[TokenScores]:
     """One ``TokenScores`` per (picked example, model), in the picked order.
 
     ``tokens`` has model, example_id, position, token, ``score`` and flag columns; ``predictions``
-    also ``truncated``. Scores are divided by the row's largest (``normalise``)."""
+    also ``truncated``. Scores are divided by the row's largest (``normalise``). ``boxes``: runs of
+    tokens to outline per (model, example_id), e.g. receptive fields."""
     outcome = predictions.set_index(["model", "example_id"])
     by_example = {eid: frame for eid, frame in tokens.groupby("example_id", sort=False)}
     rows = []
@@ -98,5 +100,6 @@ def token_rows(
                 flags=cells["flag"].fillna("").astype(str).tolist() if "flag" in cells else [],
                 truncated=int(facts.get("truncated", 0) or 0),
                 correct=None if label is None else label == str(facts["predicted"]),
+                boxes=list((boxes or {}).get((str(model), int(example_id)), [])),
             ))
     return rows

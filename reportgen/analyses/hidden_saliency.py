@@ -13,7 +13,7 @@ Outputs (tables):
   (clipped to the text) and its tokens;
 - ``scores``: per (model, example, location) over every location that sees the text: score and span;
 - ``fields``: per (model, example, token): the best rank of a top location whose field covers it
-  (0: none), for the shaded sentences;
+  (0: none), for a per-token view;
 - ``predictions``: per (model, example): label, predicted class and its probability;
 - ``examples``: the evaluated texts.
 Metrics: ``examples``, ``top_location_share`` (mean share of the positive scores held by the top
@@ -42,7 +42,7 @@ from reportgen.analyses.examples import pick_examples, token_rows
 from reportgen.models.adapter import ModelAdapter
 from reportgen.models.hooks import capture, to_btc
 from reportgen.models.internals import ConvLayer, NotApplicable, conv_layer, location_span
-from reportgen.site.record import ChartSpec, TokenView
+from reportgen.site.record import ChartSpec, TokenBox, TokenView
 
 NAME = "hidden_saliency"
 VERSION = 1
@@ -63,8 +63,8 @@ METHOD = (
     "by (k - 1) * d * jump, shifts it by p * jump, and multiplies the jump by s."
 )
 HOW_TO_READ = (
-    "Shaded sentences: the receptive fields of the top locations, darkest for the first "
-    "(1.0 = rank 1); hover for the rank. Bars: every location's score for a few examples, labelled "
+    "Sentences: the receptive field of each top location is boxed, coloured by rank (#1 first); "
+    "overlapping fields nest. Hover a token for its locations and their scores. Bars: every location's score for a few examples, labelled "
     "by the tokens it sees. Headline: the share of the positive scores on the top location, beside "
     "the share it would have if all locations scored the same."
 )
@@ -211,20 +211,26 @@ def present(result: AnalysisResult, params: Params) -> Presentation:
     if locations.empty:
         return Presentation()
     picked = pick_examples(predictions, params.token_view_examples)
-    tokens = _rank_shading(result.tables["fields"], int(locations["rank"].max()))
     view = TokenView(
         "fields", "Receptive fields of the top locations",
-        token_rows(tokens, predictions, picked, "shade", normalise=False),
-        f"Darkest: the receptive field of the top location; then ranks 2 to {params.top_m}.",
+        token_rows(result.tables["fields"].assign(score=0.0), predictions, picked, "score",
+                   normalise=False, boxes=field_boxes(locations)),
+        f"Each box is the receptive field of one of the top {params.top_m} locations, coloured by "
+        "its rank; overlapping fields nest. Hover a token for the location and its score.",
+        shaded=False,
     )
     charts = [_bars(scores, predictions, [i for i, _ in picked[: params.chart_examples]])]
     return Presentation(charts=charts, token_views=[view])
 
 
-def _rank_shading(fields: pd.DataFrame, top: int) -> pd.DataFrame:
-    """Shade 1 for rank 1's field, lighter for later ranks, 0 outside every top field."""
-    rank = fields["rank"].astype(int)
-    return fields.assign(shade=np.where(rank > 0, (top - rank + 1) / top, 0.0))
+def field_boxes(locations: pd.DataFrame) -> dict[tuple[str, int], list[TokenBox]]:
+    """The receptive field of every top location as a box, per (model, example_id)."""
+    boxes: dict[tuple[str, int], list[TokenBox]] = {}
+    for row in locations.itertuples(index=False):
+        boxes.setdefault((str(row.model), int(row.example_id)), []).append(TokenBox(
+            int(row.start), int(row.end), int(row.rank),
+            f"location {int(row.location)} of {row.layer} · score {row.score:.3g}"))
+    return boxes
 
 
 def _bars(scores: pd.DataFrame, predictions: pd.DataFrame, shown: list[int]) -> ChartSpec:

@@ -71,6 +71,16 @@ class ChartSpec:
 
 
 @dataclass
+class TokenBox:
+    """A run of tokens drawn inside a box coloured by its rank (a receptive field, a span)."""
+
+    start: int  # first token, inclusive
+    end: int  # last token, inclusive
+    rank: int  # 1 = the first; sets the colour
+    label: str = ""  # what the box is, for its tooltip ("location 4 · score 0.31")
+
+
+@dataclass
 class TokenScores:
     """One text with a score per token, shown as shaded tokens."""
 
@@ -85,6 +95,7 @@ class TokenScores:
     flags: list[str] = field(default_factory=list)
     truncated: int = 0  # tokens cut off the end of the text (the model's max length)
     correct: bool | None = None  # predicted == label; None without a label
+    boxes: list[TokenBox] = field(default_factory=list)  # may overlap; drawn nested
 
 
 @dataclass
@@ -97,6 +108,7 @@ class TokenView:
     # what goes between tokens on the page; None: "" when every token is one character (char and
     # byte models, whose tokens include the spaces), else " "
     joiner: str | None = None
+    shaded: bool = True  # False: the scores carry nothing to show (a view of boxes only)
 
 
 @dataclass

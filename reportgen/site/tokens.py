@@ -11,6 +11,11 @@ model read ``<unk>``, so it gets no shading, its score is ``<unk>``'s) and speci
 (``[CLS]``, padding: muted, no shading) are kept out of the colour scale; tokens cut off at the
 model's maximum length are counted after the text; each example says whether the model got it
 right.
+
+Boxes (``TokenScores.boxes``: a receptive field, a span) are drawn around runs of tokens, coloured by
+rank. Overlapping boxes nest: each box gets a level (the lowest not used by a box it overlaps), and
+level k draws its 2-pixel outline k bands in from the token's edge. Outlines are inset box
+shadows on the tokens and on the gaps between tokens of the same box, so a box wraps with the text.
 """
 
 from __future__ import annotations
@@ -18,13 +23,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from reportgen.site.record import TokenScores, TokenView
+from reportgen.site.record import TokenBox, TokenScores, TokenView
 from reportgen.site.visible import visible_text
 
 POSITIVE = (214, 54, 40)  # red
 NEGATIVE = (37, 99, 205)  # blue
 MAX_ALPHA = 0.85
 
+
+# box colours by rank (1, 2, 3, ...), a colour-blind-safe qualitative set; cycles after the last
+BOX_COLOURS = ((217, 95, 2), (117, 112, 179), (27, 158, 119), (231, 41, 138), (102, 166, 30))
+BOX_WIDTH = 2  # pixels per nesting level
 
 UNK_TITLE = "not in the model's vocabulary (<unk>)"
 SPECIAL_TITLE = "special token"
@@ -36,6 +45,8 @@ class ShadedToken:
     style: str  # CSS background colour, made only of numbers
     title: str  # the score, as the tooltip
     kind: str = ""  # "" (a known token) | "unk" | "special"
+    box: str = ""  # CSS outline of the boxes around this token, made only of numbers
+    gap: str = ""  # CSS outline for the gap after this token (boxes that go on to the next token)
 
 
 @dataclass
@@ -68,8 +79,10 @@ class PreparedTokenView:
     scale_max: float
     legend: str  # CSS gradient of the colour scale
     rows: list[ShadedText] = field(default_factory=list)
-    # marks used in the view, for its legend: unk, special, truncated, verdict, hidden
+    shaded: bool = True  # False: no colour scale (a view of boxes only)
+    # marks used in the view, for its legend: unk, special, truncated, verdict, hidden, boxes
     marks: set[str] = field(default_factory=set)
+    box_ranks: list[tuple[int, str]] = field(default_factory=list)  # (rank, CSS colour) in use
 
 
 def control_pictures(text: str) -> str:
@@ -92,6 +105,63 @@ def shade(score: float, scale_max: float, signed: bool) -> str:
 
 def format_score(score: float) -> str:
     return f"{score:.4g}" if math.isfinite(score) else str(score)
+
+
+def box_colour(rank: int) -> str:
+    r, g, b = BOX_COLOURS[(max(rank, 1) - 1) % len(BOX_COLOURS)]
+    return f"rgb({r}, {g}, {b})"
+
+
+def box_levels(boxes: list[TokenBox]) -> list[int]:
+    """A nesting level per box: the lowest level that no overlapping box of lower rank holds."""
+    order = sorted(range(len(boxes)), key=lambda i: (boxes[i].rank, boxes[i].start, i))
+    levels = [0] * len(boxes)
+    for n, i in enumerate(order):
+        taken = {levels[j] for j in order[:n]
+                 if boxes[j].start <= boxes[i].end and boxes[i].start <= boxes[j].end}
+        levels[i] = min(set(range(len(boxes) + 1)) - taken)
+    return levels
+
+
+SIDES = {"top": "0 {w}px", "bottom": "0 -{w}px", "left": "{w}px 0", "right": "-{w}px 0"}
+GAP_SIDES = ("top", "bottom")
+FILLER = "rgb(255, 255, 255)"  # an empty level under a deeper box: its band stays blank
+
+
+def _outline(sides: dict[str, dict[int, str]], order: tuple[str, ...]) -> str:
+    """CSS box-shadow for one token (or gap): per side, one 2-px band per level, level 0 outermost.
+
+    Inset shadows paint first-on-top, so each level is a shadow as wide as the bands up to it,
+    listed after the levels above it; a level with no box on that side is filled blank, so a deep
+    box draws its own band and not a thick bar from the edge."""
+    layers: list[tuple[int, int, str]] = []
+    for n, side in enumerate(order):
+        for level in range(max(sides[side], default=-1) + 1):
+            colour = sides[side].get(level, FILLER)
+            offset = SIDES[side].format(w=BOX_WIDTH * (level + 1))
+            layers.append((level, n, f"inset {offset} 0 0 {colour}"))
+    return f"box-shadow: {', '.join(css for *_, css in sorted(layers))}" if layers else ""
+
+
+def box_outlines(boxes: list[TokenBox], n_tokens: int) -> tuple[list[str], list[str], list[str]]:
+    """Per token: CSS of its outlines, CSS of the gap after it, and the boxes' tooltip text."""
+    levels = box_levels(boxes)
+    tokens = [{side: {} for side in SIDES} for _ in range(n_tokens)]  # side -> level -> colour
+    gaps = [{side: {} for side in GAP_SIDES} for _ in range(n_tokens)]
+    titles: list[list[str]] = [[] for _ in range(n_tokens)]
+    for box, level in sorted(zip(boxes, levels, strict=True), key=lambda bl: bl[0].rank):
+        lo, hi = max(box.start, 0), min(box.end, n_tokens - 1)
+        colour = box_colour(box.rank)
+        for p in range(lo, hi + 1):
+            drawn = ["top", "bottom"] + ["left"] * (p == lo) + ["right"] * (p == hi)
+            for side in drawn:
+                tokens[p][side][level] = colour
+            if p < hi:
+                for side in GAP_SIDES:
+                    gaps[p][side][level] = colour
+            titles[p].append(f"box #{box.rank}" + (f": {box.label}" if box.label else ""))
+    return ([_outline(t, tuple(SIDES)) for t in tokens], [_outline(g, GAP_SIDES) for g in gaps],
+            [" · ".join(t) for t in titles])
 
 
 def token_kind(flag: str) -> str:
@@ -131,6 +201,12 @@ def prepare_token_view(view: TokenView) -> PreparedTokenView:
                 f"token view {view.name!r}: example {row.example_id} has {len(row.tokens)} tokens "
                 f"but {len(row.scores)} scores"
             )
+        for box in row.boxes:
+            if not 0 <= box.start <= box.end < len(row.tokens):
+                raise ValueError(
+                    f"token view {view.name!r}: example {row.example_id} has a box over tokens "
+                    f"{box.start}..{box.end}, outside its {len(row.tokens)} tokens"
+                )
     kinds = [_flags(row, view.name) for row in view.rows]
     scores = [  # the colour scale: known tokens only (an <unk>'s score is not its word's)
         abs(s)
@@ -157,13 +233,26 @@ def prepare_token_view(view: TokenView) -> PreparedTokenView:
         chars=chars,
         scale_max=scale_max,
         legend=legend,
+        shaded=view.shaded,
     )
+    ranks: set[int] = set()
     for row, row_kinds in zip(view.rows, kinds, strict=True):
         flags = row.flags or [""] * len(row.tokens)
         tokens = [
             _token(t, float(s), kind, flag, scale_max, view.signed)
             for t, s, kind, flag in zip(row.tokens, row.scores, row_kinds, flags, strict=True)
         ]
+        if not view.shaded:
+            for t in tokens:
+                t.style, t.title = "", t.title if t.kind else ""
+        if row.boxes:
+            outlines, gaps, titles = box_outlines(row.boxes, len(tokens))
+            for t, outline, gap, title in zip(tokens, outlines, gaps, titles, strict=True):
+                t.box, t.gap = outline, gap
+                if title:
+                    t.title = f"{t.title} · {title}" if t.title else title
+            ranks.update(b.rank for b in row.boxes)
+            prepared.marks.add("boxes")
         shaded = ShadedText(
             tokens,
             row.model,
@@ -182,4 +271,5 @@ def prepare_token_view(view: TokenView) -> PreparedTokenView:
             prepared.marks.add("verdict")
         if any(visible_text(t.text) != t.text for t in tokens):
             prepared.marks.add("hidden")
+    prepared.box_ranks = [(r, box_colour(r)) for r in sorted(ranks)]
     return prepared
