@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from reportgen.analyses import faithfulness, saliency, variance_salience
+from reportgen.analyses import faithfulness, hidden_saliency, saliency, variance_salience
 from reportgen.analyses.base import RunContext
 from reportgen.data.dataset import Dataset, Example
 from reportgen.data.encoding import TextEncoder
@@ -72,6 +72,57 @@ def test_aopc_of_a_perfect_attribution_and_of_random() -> None:
     curves = result.tables["curves"]
     deletion = curves[(curves["method"] == "integrated_gradients") & (curves["curve"] == "deletion")]
     assert deletion["probability"].tolist() == pytest.approx([0.5] * 5, abs=1e-6)
+
+
+class PlantedConv(nn.Module):
+    """The planted model through a kernel-1 convolution: z = max over t of relu(e_t), logits
+    (0, 5 z). Only 'b' has e = 1, so the one location with a nonzero score, 5 * 1, is b's, and its
+    receptive field is b alone."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(5, 1, padding_idx=0)
+        self.body = nn.Sequential(nn.Conv1d(1, 1, 1), nn.ReLU())
+        with torch.no_grad():
+            self.emb.weight.copy_(torch.tensor([[0.0], [0.0], [0.0], [1.0], [0.0]]))
+            self.body[0].weight.fill_(1.0)
+            self.body[0].bias.zero_()
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        z = self.body(self.emb(ids).transpose(1, 2)).amax((1, 2))  # (B,)
+        return torch.stack([torch.zeros_like(z), 5 * z], -1)
+
+
+def test_field_scores_by_hand() -> None:
+    import pandas as pd
+
+    locations = pd.DataFrame({"model": ["m", "m", "m", "other"], "example_id": [0, 0, 0, 0],
+                              "location": [0, 1, 2, 0], "score": [0.5, 2.0, -1.0, 9.0],
+                              "start": [0, 1, 3, 0], "end": [1, 2, 4, 4]})
+    # token 0: field of location 0 (0.5); 1: max(0.5, 2.0); 2: 2.0; 3 and 4: location 2 (-1.0)
+    fields = faithfulness.field_scores(locations, "m")
+    np.testing.assert_allclose(fields[0], [0.5, 2.0, 2.0, -1.0, -1.0])
+    # longer texts than the fields reach rank their unseen tokens last
+    assert faithfulness._fit(fields[0], 6).tolist()[-1] == -math.inf
+
+
+def test_hidden_fields_attribution_when_hidden_saliency_ran() -> None:
+    enc = TextEncoder("word", Vocab(["<pad>", "<unk>", "a", "b", "c"]))
+    model = HookedAdapter(UserModel(PlantedConv(), enc, ["neg", "pos"], name="conv"), source="t",
+                          device="cpu")
+    examples = texts(120, seed=1)
+    ctx = RunContext(model, examples, Dataset("t", {"test": examples}), torch.device("cpu"), 0,
+                     batch_size=32)
+    ctx.upstream = {"saliency": saliency.compute(ctx, saliency.Params())}
+    without = faithfulness.compute(ctx, faithfulness.Params())
+    assert "hidden_fields" not in set(without.tables["scores"]["method"])
+    ctx.upstream["hidden_saliency"] = hidden_saliency.compute(ctx, hidden_saliency.Params())
+    m = faithfulness.compute(ctx, faithfulness.Params()).metrics
+    # b's field is b alone and holds the only nonzero score: a perfect attribution
+    drop = 1 / (1 + math.exp(-5)) - 0.5
+    assert m["hidden_fields_comprehensiveness"] == pytest.approx(drop, abs=1e-6)
+    assert m["hidden_fields_sufficiency"] == pytest.approx(0.0, abs=1e-6)
+    assert m["random_comprehensiveness"] < 0.8 * drop
 
 
 def test_variance_salience_by_hand() -> None:

@@ -90,6 +90,19 @@ def test_plan_adds_needs_and_orders_them(registry) -> None:
         runner.plan(["c"])
 
 
+def test_uses_orders_without_adding_and_hands_over_what_ran(registry, tmp_path: Path) -> None:
+    registry["d"].USES = ("a",)  # d reads a when a runs; report order puts d first
+    assert runner.plan(["d"]) == ["d"]  # not added
+    assert runner.plan(["d", "a"]) == ["a", "d"]  # ordered after it
+    alone = run(["d"], [model("m")], settings(tmp_path))
+    assert alone["d"].metrics == {"m.value": 2.0}  # 2 examples, nothing upstream
+    both = run(["d", "a"], [model("m")], settings(tmp_path))
+    assert both["d"].metrics == {"m.value": 4.0}  # 2 + a's 2: a different key, recomputed
+    registry["a"].USES = ("d",)
+    with pytest.raises(BadInput, match="cycle: d -> a -> d"):
+        runner.plan(["d", "a"])
+
+
 def test_only_runs_what_it_needs_and_hands_over_upstream_results(registry, tmp_path: Path) -> None:
     records = run(["c"], [model("m")], settings(tmp_path))
     assert list(records) == ["a", "b", "c"]

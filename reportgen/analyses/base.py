@@ -6,6 +6,8 @@ with:
 - ``NAME``, ``VERSION`` (bump when results change), ``TITLE``, ``HEADLINE`` (metric on the index),
   ``METHOD``, ``HOW_TO_READ``, ``CITATION`` (text for the page);
 - ``NEEDS`` (optional): names of the analyses whose results it reads (``ctx.upstream``);
+- ``USES`` (optional): analyses whose results it reads when they ran for the model (in
+  ``ctx.upstream`` then; never added to a run, but ordered before it);
 - ``Params``: a frozen dataclass of its settings (the ``[NAME]`` section of the TOML config);
 - ``TABLES``: table name -> declared columns;
 - ``skip_reason(model) -> str | None``: why it does not apply to a model;
@@ -43,7 +45,7 @@ class RunContext:
     seed: int
     progress: bool = False
     batch_size: int = 64  # already 1 for a model that must never be padded
-    upstream: dict[str, AnalysisResult] = field(default_factory=dict)  # NEEDS -> this model's result
+    upstream: dict[str, AnalysisResult] = field(default_factory=dict)  # NEEDS, USES -> this model's result
 
 
 @dataclass

@@ -10,6 +10,9 @@ tested the same way, per model:
   padding embedding): Captum's implementations, batched, summed over embedding dimensions (signed:
   tokens are ranked by their contribution *to* the predicted class);
 - ``variance_salience`` (Li et al. 2016, Section 6), for word embeddings;
+- ``hidden_fields``: the receptive fields of the top hidden locations (Yuan et al. 2019), when
+  ``hidden_saliency`` ran for the model: a token scores the highest location score among the
+  locations whose field covers it, so the top location's field comes first, then the next's;
 - ``random``: a seeded random order, the baseline every method must beat.
 
 For each text and each k in 1, 5, 10, 20, 50% of its tokens (at least one token), the top-k
@@ -52,6 +55,7 @@ TITLE = "Faithfulness of token attributions"
 HEADLINE = "comprehensiveness"
 BASELINES = {"comprehensiveness": "random_comprehensiveness"}
 NEEDS = ("saliency",)
+USES = ("hidden_saliency",)  # its top receptive fields become one more attribution when it ran
 CITATION = (
     "DeYoung, Jain, Rajani, Lehman, Xiong, Socher, Wallace (2020). ERASER: A Benchmark to "
     "Evaluate Rationalized NLP Models. ACL; Sundararajan, Taly, Yan (2017). Axiomatic Attribution "
@@ -78,7 +82,8 @@ TABLES = {
     "texts": ["model", "method", "example_id", "comprehensiveness", "sufficiency"],
 }
 FRACTIONS = (0.01, 0.05, 0.10, 0.20, 0.50)
-METHODS = ("saliency", "gradient_x_input", "integrated_gradients", "variance_salience", "random")
+METHODS = ("saliency", "gradient_x_input", "integrated_gradients", "variance_salience",
+           "hidden_fields", "random")
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,8 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     saliency_tokens = saliency_tokens[saliency_tokens["model"] == model.name]
     by_text = {i: g.sort_values("position")["saliency"].to_numpy() for i, g in
                saliency_tokens.groupby("example_id")}
+    hidden = ctx.upstream.get("hidden_saliency")
+    fields = field_scores(hidden.tables["scores"], model.name) if hidden is not None else None
     rng = np.random.default_rng(ctx.seed)
     texts = [ex.text for ex in ctx.examples]
     rows: list[tuple] = []
@@ -117,6 +124,8 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
         p0 = base.gather(1, target[:, None])[:, 0].cpu().numpy()  # (B,)
         scores = _attributions(model, batch, target, params)
         scores["saliency"] = [by_text.get(lo + b, np.zeros(n[b]))[: n[b]] for b in range(len(n))]
+        if fields is not None:
+            scores["hidden_fields"] = [_fit(fields.get(lo + b), n[b]) for b in range(len(n))]
         scores["random"] = [rng.random(k) for k in n]
         for method in METHODS:
             if method not in scores:
@@ -176,6 +185,30 @@ def _attributions(model: ModelAdapter, batch, target: torch.Tensor, params: Para
     if vs_skip(model) is None:
         vs = variance_salience(emb.float(), batch.mask).sum(-1).cpu().numpy()
         out["variance_salience"] = [vs[b, : n[b]] for b in range(len(n))]
+    return out
+
+
+def field_scores(locations: pd.DataFrame, model: str) -> dict[int, np.ndarray]:
+    """Per example: each token's highest score among the hidden locations whose receptive field
+    covers it (``hidden_saliency``'s ``scores`` table: example_id, score, start, end); -inf where
+    no location sees the token."""
+    out: dict[int, np.ndarray] = {}
+    part = locations[locations["model"] == model]
+    for example_id, rows in part.groupby("example_id", sort=False):
+        n = int(rows["end"].max()) + 1
+        best = np.full(n, -np.inf)
+        for start, end, score in zip(rows["start"], rows["end"], rows["score"], strict=True):
+            span = slice(int(start), int(end) + 1)
+            best[span] = np.maximum(best[span], float(score))
+        out[int(example_id)] = best
+    return out
+
+
+def _fit(values: np.ndarray | None, n: int) -> np.ndarray:
+    """``values`` cut or padded (with -inf: ranked last) to ``n`` tokens."""
+    out = np.full(n, -np.inf)
+    if values is not None:
+        out[: min(n, len(values))] = values[:n]
     return out
 
 

@@ -1,7 +1,8 @@
 """Running the selected analyses: dependency order, per-model cache, then one view across models.
 
 ``plan(selected)`` adds what each selected analysis needs (``NEEDS``) and orders the list so every
-analysis comes after its needs (report order otherwise). ``run_all`` then, for each analysis and
+analysis comes after its needs, and after the analyses it can use when they run (``USES``: read if
+present, never added), in report order otherwise. ``run_all`` then, for each analysis and
 each model it applies to, reads the cached result or computes it, and hands the per-model results
 to the module's ``combine`` and ``present``.
 
@@ -38,6 +39,10 @@ def needs(name: str) -> tuple[str, ...]:
     return tuple(getattr(analyses.get(name), "NEEDS", ()))
 
 
+def uses(name: str) -> tuple[str, ...]:
+    return tuple(getattr(analyses.get(name), "USES", ()))
+
+
 def plan(selected: list[str], skipped: tuple[str, ...] = ()) -> list[str]:
     """``selected`` plus everything it needs, each after its needs; ``BadInput`` when a needed
     analysis was explicitly skipped or the needs form a cycle."""
@@ -56,12 +61,18 @@ def plan(selected: list[str], skipped: tuple[str, ...] = ()) -> list[str]:
     for name in selected:
         visit(name, ())
     ordered: list[str] = []
+    placing: list[str] = []
 
     def place(name: str) -> None:
         if name in ordered:
             return
-        for need in needs(name):
-            place(need)
+        if name in placing:
+            raise BadInput(f"analyses need or use each other in a cycle: "
+                           f"{' -> '.join((*placing[placing.index(name):], name))}")
+        placing.append(name)
+        for before in (*needs(name), *(u for u in uses(name) if u in wanted)):
+            place(before)
+        placing.pop()
         ordered.append(name)
 
     for name in [n for n in analyses.REGISTRY if n in wanted]:
@@ -135,6 +146,8 @@ def run_analysis(name: str, params: Any, models: list[ModelAdapter], run: RunSet
     try:
         for model in applicable:
             upstream = {need: run.results[need][model.name] for need in needs(name)}
+            upstream.update({use: run.results[use][model.name] for use in uses(name)
+                             if model.name in run.results.get(use, {})})
             key = result_key(name, module, params, model, run, {n: k for n, (k, _) in upstream.items()})
             result = None if run.no_cache else cache.load_result(run.root, name, key)
             if result is None:
