@@ -26,6 +26,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 import torch
@@ -33,15 +34,15 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.doc_section import write_section  # noqa: E402
-from reportgen.analyses import faithfulness, saliency  # noqa: E402
-from reportgen.analyses.base import RunContext  # noqa: E402
-from reportgen.analyses.saliency import token_saliency  # noqa: E402
-from reportgen.data.loaders import load_data  # noqa: E402
-from reportgen.device import resolve_device  # noqa: E402
-from reportgen.models.checkpoint import load_checkpoint  # noqa: E402
-from reportgen.models.loading import adapter_from_checkpoint  # noqa: E402
-from reportgen.pipeline import seed_everything  # noqa: E402
+from benchmarks.doc_section import write_section
+from reportgen.analyses import faithfulness, saliency
+from reportgen.analyses.base import RunContext
+from reportgen.analyses.saliency import token_saliency
+from reportgen.data.loaders import load_data
+from reportgen.device import resolve_device
+from reportgen.models.checkpoint import load_checkpoint
+from reportgen.models.loading import adapter_from_checkpoint
+from reportgen.pipeline import seed_everything
 
 
 def sync(device: torch.device) -> None:
@@ -91,7 +92,7 @@ class ForwardClock:
         self.model, self.device, self.calls, self.seconds = model, device, 0, 0.0
         self.original = model.forward_from_embeddings
 
-    def __enter__(self) -> ForwardClock:
+    def __enter__(self) -> Self:
         def clocked(*args, **kwargs):
             sync(self.device)
             start = time.perf_counter()
@@ -132,11 +133,11 @@ def main() -> None:
         ours(model, texts[:bs], bs), captum(model, texts[:bs], bs)  # warm-up
         times: dict[str, list[float]] = {"ours": [], "analysis": [], "captum": []}
         for _ in range(args.repeats):  # interleaved, so load changes hit all three alike
-            t, mine = timed(lambda: ours(model, texts, bs), device)
+            t, mine = timed(lambda m=model, b=bs: ours(m, texts, b), device)
             times["ours"].append(t)
-            t, theirs = timed(lambda: captum(model, texts, bs), device)
+            t, theirs = timed(lambda m=model, b=bs: captum(m, texts, b), device)
             times["captum"].append(t)
-            t, _ = timed(lambda: analysis(model, ctx), device)
+            t, _ = timed(lambda m=model, c=ctx: analysis(m, c), device)
             times["analysis"].append(t)
         worst = max(float(np.abs(a - b).max() / max(float(b.max()), 1e-12))
                     for a, b in zip(mine, theirs, strict=True))
@@ -150,7 +151,7 @@ def main() -> None:
         seed_everything(0)
         ctx.upstream = {"saliency": saliency.compute(ctx, saliency.Params(paper_sentences=False))}
         with ForwardClock(model, device) as clock:
-            t, result = timed(lambda: faithfulness.compute(ctx, faithfulness.Params()), device)
+            t, result = timed(lambda c=ctx: faithfulness.compute(c, faithfulness.Params()), device)
         m = result.metrics
         faith_rows.append((arch, t, clock.calls, clock.seconds / t,
                            m["integrated_gradients_comprehensiveness"], m["random_comprehensiveness"]))
@@ -158,7 +159,7 @@ def main() -> None:
               f"{100 * clock.seconds / t:.0f}% in forward", flush=True)
 
     write_section("## Saliency beside Captum (MR test split)", "\n".join([
-        f"`python benchmarks/li_attribution.py` — all {len(texts)} MR test reviews, batch size "
+        (f"`python benchmarks/li_attribution.py` — all {len(texts)} MR test reviews, batch size "
         f"{args.batch_size}, {machine}; median of {args.repeats} interleaved rounds in one process, "
         "on an otherwise idle machine. Models trained on MR by `reportgen train ARCH` with learned "
         "embeddings. *reportgen kernel*: `token_saliency` (one forward and one backward pass per "
@@ -166,24 +167,24 @@ def main() -> None:
         "included. *Captum*: `captum.attr.Saliency` as a user calls it for the predicted class "
         "(a forward pass for the prediction, then Captum's forward and backward), the same "
         "per-token L2 norm. Ratio: Captum's seconds over the kernel's (above 1: reportgen is "
-        "faster).",
+        "faster)."),
         "",
-        "| model | reportgen kernel (s) | saliency analysis (s) | Captum Saliency (s) | ratio | "
-        "max rel. difference |",
+        ("| model | reportgen kernel (s) | saliency analysis (s) | Captum Saliency (s) | ratio | "
+         "max rel. difference |"),
         "|---|---:|---:|---:|---:|---:|",
         *[f"| {a} | {o:.2f} | {an:.2f} | {c:.2f} | {c / o:.2f} | {w:.1e} |"
           for a, o, an, c, w in saliency_rows],
     ]))
     if faith_rows:
         write_section("## Faithfulness cost (MR test split)", "\n".join([
-            f"`python benchmarks/li_attribution.py` — `faithfulness` over all {len(texts)} MR test "
+            (f"`python benchmarks/li_attribution.py` — `faithfulness` over all {len(texts)} MR test "
             f"reviews per model (batch size {args.batch_size}, integrated gradients with 20 steps, "
             f"five fractions, six token orders at most), {machine}. The `saliency` input is "
             "computed before the clock starts. Forward share: time inside the model's forward "
-            "calls (those Captum makes included; backward passes are not) over the whole.",
+            "calls (those Captum makes included; backward passes are not) over the whole."),
             "",
-            "| model | seconds | forward calls | share in forward | IG comprehensiveness | "
-            "random |",
+            ("| model | seconds | forward calls | share in forward | IG comprehensiveness | "
+             "random |"),
             "|---|---:|---:|---:|---:|---:|",
             *[f"| {a} | {t:.1f} | {c} | {100 * s:.0f}% | {ig:.3f} | {r:.3f} |"
               for a, t, c, s, ig, r in faith_rows],

@@ -19,4 +19,12 @@ def __getattr__(name: str):  # lazy, so that 'reportgen --help' does not import 
         from reportgen.data.encoding import TextEncoder
 
         return TextEncoder
+    if name == "Tokenizer":
+        from reportgen.data.user_tokenizer import Tokenizer
+
+        return Tokenizer
+    if name == "Vocab":
+        from reportgen.data.vocab import Vocab
+
+        return Vocab
     raise AttributeError(name)

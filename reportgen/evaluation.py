@@ -118,7 +118,23 @@ def model_card(m: ModelAdapter, examples: list[Example], batch_size: int, evalua
         overlap=overlap[1] if overlap else None,
         overlap_count=overlap[0] if overlap else None,
         labelled=bool(labelled) or not m.is_classifier,
+        embedding=m.embedding_description(),
+        unknown_share=unknown_share(m, [ex.text for ex in examples], m.batch_size(max(batch_size, 128))),
+        tokenizer=m.tokenizer_description(),
+        reading=m.reading(),
     )
+
+
+def unknown_share(m: ModelAdapter, texts: list[str], batch_size: int) -> float | None:
+    """Share of the evaluated tokens (special ones aside) that the model read as unknown."""
+    from reportgen.models.internals import token_flags
+
+    unknown = total = 0
+    for start in range(0, len(texts), batch_size):
+        for row in token_flags(m, m.encode(texts[start : start + batch_size])):
+            unknown += sum(f == "unk" for f in row)
+            total += sum(f != "special" for f in row)
+    return unknown / total if total else None
 
 
 def data_card(dataset: Dataset, split: str, examples: list[Example], total: int,

@@ -63,6 +63,9 @@ def _build(config: RunConfig, out: Path) -> RunRecord:
     check_models(models, examples)
     if not config.quiet:
         warn_overlap(models, examples)
+    # before the analyses: every evaluated text goes through every model once here, so a model that
+    # fails on one of them stops the run at once, naming the text (exit 2)
+    model_cards = [model_card(m, examples, config.batch_size, evaluated) for m in models]
 
     run = RunSettings(examples, dataset, device, config.seed, config.batch_size, root,
                       no_cache=config.no_cache, progress=progress, quiet=config.quiet)
@@ -77,7 +80,7 @@ def _build(config: RunConfig, out: Path) -> RunRecord:
         device=describe_device(device),
         config=config.to_dict(),
         versions=library_versions(),
-        models=[model_card(m, examples, config.batch_size, evaluated) for m in models],
+        models=model_cards,
         data=data_card(dataset, evaluated_split, examples, total, config.label_map),
         analyses=analysis_records,
     )
@@ -163,8 +166,13 @@ def load_models(config: RunConfig, device: torch.device, root: Path, progress: b
 
 
 def check_models(models: list[ModelAdapter], examples: list[Example]) -> None:
-    """Every model must reproduce its own forward through the adapter and know the data's labels."""
-    texts = [ex.text for ex in examples[:16]]
+    """Every model must reproduce its own forward through the adapter and know the data's labels.
+
+    Checked on the first 16 texts plus the shortest and the longest ones, where models that need
+    a minimum length or have a maximum one fail."""
+    by_length = sorted(range(len(examples)), key=lambda i: (len(examples[i].text), i))
+    chosen = dict.fromkeys([*range(min(16, len(examples))), *by_length[:4], *by_length[-2:]])
+    texts = [examples[i].text for i in chosen]
     labels = [ex.label for ex in examples]
     for m in models:
         m.verify(texts)

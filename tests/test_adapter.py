@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from reportgen.errors import BadInput
-from reportgen.models.adapter import HookedAdapter, UserModel, receptive_fields
+from reportgen.models.adapter import HookedAdapter, UserCodeError, UserModel, receptive_fields
 from tests.tiny_models import tanh_sum_model
 
 
@@ -55,7 +55,7 @@ def test_unknown_labels_are_named() -> None:
 
 def test_hook_is_removed_even_after_an_error() -> None:
     adapter = HookedAdapter(tanh_sum_model(), source="t", device="cpu")
-    with pytest.raises(RuntimeError):
+    with pytest.raises(UserCodeError, match=r"model 'tanh-sum' \(t\): the model's forward raised RuntimeError"):
         adapter.forward_from_embeddings(torch.zeros(1, 2, 3), torch.ones(1, 2, dtype=torch.bool))
     assert not adapter._embedding._forward_hooks
 

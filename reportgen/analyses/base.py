@@ -17,11 +17,15 @@ with:
 - ``combine(results, params) -> AnalysisResult`` (optional): the per-model results (in report
   order) -> one result for the page and ``report.json``; default ``combine_per_model``;
 - ``present(result, params) -> Presentation``: pure tables -> charts and token views. Views that
-  compare models are built here, never in ``compute``.
+  compare models are built here, never in ``compute``. A chart with a panel per model wraps the
+  panels into rows that fit the page's card (``wrap_by_model``, ``fit_panels``, ``facet_columns``),
+  however many models the run compares.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -30,6 +34,7 @@ import pandas as pd
 from reportgen.site.record import ChartSpec, TokenView
 
 if TYPE_CHECKING:
+    import altair as alt
     import torch
 
     from reportgen.data.dataset import Dataset, Example
@@ -81,6 +86,54 @@ def progress_bar(iterable, *, total: int | None, desc: str, enabled: bool):
     from tqdm.auto import tqdm
 
     return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True)
+
+
+# -- chart layout: panels that fit their card for any number of models --------------------------
+CARD_WIDTH = 760  # px a chart may take inside its card (the page's usual width, less padding)
+PANEL_GAP = 20  # px: Vega-Lite's default spacing between facet panels and concatenated views
+LABEL_LIMIT = 180  # px: Vega-Lite's default limit on an axis label's length (longer ones end in …)
+
+
+def label_width(labels: Iterable[object], px_per_char: float = 6.0) -> int:
+    """Rough width in px of an axis whose tick labels are ``labels`` (10 px font), padding
+    included; at most Vega-Lite's label limit."""
+    longest = max((len(str(v)) for v in labels), default=0)
+    return int(min(LABEL_LIMIT, longest * px_per_char) + 12)
+
+
+def facet_columns(n_panels: int, panel_width: float, *, reserved: float = 0,
+                  max_width: float = CARD_WIDTH) -> int:
+    """How many panels ``panel_width`` px wide (with whatever each panel draws beside it, such as
+    its own axis) fit side by side in ``max_width`` px, less ``reserved`` px drawn once per row (a
+    shared axis, a legend): the ``columns`` of a wrapped facet or concat, between 1 and
+    ``n_panels``, evened out over the rows (4 panels of which 3 fit: 2 + 2, not 3 + 1)."""
+    n = max(n_panels, 1)
+    fit = max(1, min(n, int((max_width - reserved + PANEL_GAP) // (panel_width + PANEL_GAP))))
+    return math.ceil(n / math.ceil(n / fit))
+
+
+def fit_panels(n_panels: int, *, narrowest: int, widest: int, each: float = 0, reserved: float = 0,
+               max_width: float = CARD_WIDTH) -> tuple[int, int]:
+    """(columns, plot width) for ``n_panels`` panels in rows that fit ``max_width``: as many
+    columns as fit at ``narrowest`` px, then each plot as wide as the row allows, up to
+    ``widest``. ``each``: px every panel draws beside its plot (its own axis); ``reserved``: px
+    drawn once per row (a shared axis, a legend)."""
+    columns = facet_columns(n_panels, narrowest + each, reserved=reserved, max_width=max_width)
+    room = (max_width - reserved - (columns - 1) * PANEL_GAP) / columns - each
+    return columns, int(max(narrowest, min(widest, room)))
+
+
+def wrap_by_model(chart: alt.Chart | alt.LayerChart, models: list[str], *, narrowest: int, widest: int,
+                  each: float = 0, reserved: float = 0, title: str | None = None) -> alt.FacetChart:
+    """``chart`` once per model (its data has a ``model`` column), in ``models`` order, wrapped into
+    rows that fit the card (``fit_panels``); the panel header names the model."""
+    import altair as alt
+
+    columns, width = fit_panels(len(models), narrowest=narrowest, widest=widest, each=each,
+                                reserved=reserved)
+    faceted = chart.properties(width=width).facet(
+        facet=alt.Facet("model:N", title=None, sort=list(models)), columns=columns)
+    return faceted.properties(title=title) if title is not None else faceted
 
 
 def chart_spec(chart) -> dict:

@@ -72,7 +72,8 @@ def token_rows(
     """One ``TokenScores`` per (picked example, model), in the picked order.
 
     ``tokens`` has model, example_id, position, token, ``score`` and flag columns; ``predictions``
-    also ``truncated``. Scores are divided by the row's largest (``normalise``). ``boxes``: runs of
+    also ``truncated``. Scores are divided by the row's largest (``normalise``) among tokens not
+    flagged "special". ``boxes``: runs of
     tokens to outline per (model, example_id), e.g. receptive fields."""
     outcome = predictions.set_index(["model", "example_id"])
     by_example = {eid: frame for eid, frame in tokens.groupby("example_id", sort=False)}
@@ -86,7 +87,9 @@ def token_rows(
                 continue
             cells = cells.sort_values("position")
             values = cells[score].astype(float)
-            peak = float(values.max()) if normalise and len(values) else 1.0
+            # the row's peak among its words: a special token ([CLS]) is shown, never the scale
+            words = values[cells["flag"].fillna("") != "special"] if "flag" in cells else values
+            peak = float((words if len(words) else values).max()) if normalise and len(values) else 1.0
             facts = outcome.loc[(model, example_id)]
             label = facts["label"] if isinstance(facts["label"], str) else None
             rows.append(TokenScores(

@@ -5,7 +5,7 @@ NLP models", comprehensiveness and sufficiency). Every token attribution the run
 tested the same way, per model:
 
 - ``saliency``: first-derivative saliency, |dS/de| summed to a token (Li et al. 2016; read from the
-  ``saliency`` analysis, which this one needs);
+  ``saliency`` analysis, which this one needs; per word piece, as the model reads the text);
 - ``gradient_x_input`` and ``integrated_gradients`` (Sundararajan et al. 2017, 20 steps from the
   padding embedding): Captum's implementations, batched, summed over embedding dimensions (signed:
   tokens are ranked by their contribution *to* the predicted class);
@@ -45,12 +45,14 @@ from reportgen.analyses.base import (
     RunContext,
     chart_spec,
     combine_per_model,
+    label_width,
+    wrap_by_model,
 )
 from reportgen.models.adapter import ModelAdapter
 from reportgen.site.record import ChartSpec
 
 NAME = "faithfulness"
-VERSION = 1
+VERSION = 2  # 2: variance salience without special tokens in the sentence mean
 TITLE = "Faithfulness of token attributions"
 HEADLINE = "comprehensiveness"
 BASELINES = {"comprehensiveness": "random_comprehensiveness"}
@@ -104,10 +106,7 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     from reportgen.models.internals import token_flags
 
     model = ctx.model
-    saliency_tokens = ctx.upstream["saliency"].tables["tokens"]
-    saliency_tokens = saliency_tokens[saliency_tokens["model"] == model.name]
-    by_text = {i: g.sort_values("position")["saliency"].to_numpy() for i, g in
-               saliency_tokens.groupby("example_id")}
+    by_text = _saliency_by_text(ctx.upstream["saliency"].tables, model.name)
     hidden = ctx.upstream.get("hidden_saliency")
     fields = field_scores(hidden.tables["scores"], model.name) if hidden is not None else None
     rng = np.random.default_rng(ctx.seed)
@@ -159,12 +158,23 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
                           metrics=metrics)
 
 
+def _saliency_by_text(tables: dict[str, pd.DataFrame], model: str) -> dict[int, np.ndarray]:
+    """Per example: saliency of every token the model reads, by position: the ``pieces`` table
+    where saliency joined word pieces into words, else its ``tokens`` (there, tokens are words)."""
+    pieces = tables.get("pieces")
+    rows = pieces[pieces["model"] == model] if pieces is not None and not pieces.empty else None
+    if rows is None or rows.empty:
+        tokens = tables["tokens"]
+        rows = tokens[tokens["model"] == model]
+    return {int(i): g.sort_values("position")["saliency"].to_numpy() for i, g in rows.groupby("example_id")}
+
+
 def _attributions(model: ModelAdapter, batch, target: torch.Tensor, params: Params) -> dict[str, list]:
     """Captum's gradient x input and integrated gradients, and variance salience, per token."""
     from captum.attr import InputXGradient, IntegratedGradients
 
     from reportgen.analyses.variance_salience import skip_reason as vs_skip
-    from reportgen.analyses.variance_salience import variance_salience
+    from reportgen.analyses.variance_salience import variance_salience, word_mask
 
     n = [len(t) for t in batch.tokens]
     emb = model.embed(batch.ids).detach()  # (B, T, E) or (B, T, C, E)
@@ -183,7 +193,7 @@ def _attributions(model: ModelAdapter, batch, target: torch.Tensor, params: Para
         per_token = attr.detach().float().flatten(2).sum(-1).cpu().numpy()  # (B, T): signed
         out[name] = [per_token[b, : n[b]] for b in range(len(n))]
     if vs_skip(model) is None:
-        vs = variance_salience(emb.float(), batch.mask).sum(-1).cpu().numpy()
+        vs = variance_salience(emb.float(), word_mask(model, batch)).sum(-1).cpu().numpy()
         out["variance_salience"] = [vs[b, : n[b]] for b in range(len(n))]
     return out
 
@@ -285,7 +295,11 @@ def present(result: AnalysisResult, params: Params) -> Presentation:
         y=alt.Y("probability:Q", title="p(predicted class)", scale=alt.Scale(domain=[0, 1])),
         color=alt.Color("method:N", sort=list(METHODS)), strokeDash="curve:N",
         tooltip=["model", "method", "curve", "fraction", alt.Tooltip("probability:Q", format=".3f")],
-    ).properties(width=300, height=200).facet(column=alt.Column("model:N", title=None))
+    ).properties(height=200)
+    axis = label_width(["0.0"]) + 20  # the y axis's labels and title, once per row
+    legend = 40 + label_width([*METHODS, "deletion"])
+    lines = wrap_by_model(lines, list(dict.fromkeys(curves["model"])), narrowest=240, widest=300,
+                          reserved=axis + legend)
     return Presentation(charts=[
         ChartSpec("trust", "Which explanation should I trust for this model?", chart_spec(bars),
                   "Comprehensiveness of each attribution against a random order of the tokens."),

@@ -44,12 +44,20 @@ from reportgen.analyses.base import (
     RunContext,
     chart_spec,
     combine_per_model,
+    facet_columns,
+    label_width,
 )
 from reportgen.analyses.patterns import best_patterns, class_features, word_features
 from reportgen.data.encoding import BOW, EOW
 from reportgen.models.adapter import ModelAdapter
 from reportgen.models.hooks import capture, stop_after, to_btc
-from reportgen.models.internals import ConvLayer, NotApplicable, conv_layers, location_span
+from reportgen.models.internals import (
+    ConvLayer,
+    NotApplicable,
+    conv1d_weight,
+    conv_layers,
+    location_span,
+)
 from reportgen.site.record import ChartSpec
 
 NAME = "filter_top_words"
@@ -370,10 +378,10 @@ def _first_layer_dead(model: ModelAdapter, layer: ConvLayer) -> np.ndarray:
     """A first-layer filter is dead when, even choosing the best vocabulary word (or padding) at
     every window position, its pre-activation stays at or below zero."""
     conv = dict(model.module.named_modules())[layer.name]
-    if not isinstance(conv, torch.nn.Conv1d):
+    if not isinstance(conv, (torch.nn.Conv1d, torch.nn.Conv2d)) or conv.groups != 1:
         return np.zeros(getattr(conv, "out_channels", 0), dtype=bool)
     vectors = model.token_vectors()[1].float()  # (V, E)
-    eff = torch.einsum("ve,fek->fkv", vectors, conv.weight.detach().float())  # (F, k, V)
+    eff = torch.einsum("ve,fek->fkv", vectors, conv1d_weight(conv).float())  # (F, k, V)
     best = eff.max(-1).values.clamp(min=0).sum(-1)  # (F,)
     bias = conv.bias.detach().float() if conv.bias is not None else torch.zeros_like(best)
     return (best + bias <= 0).cpu().numpy()
@@ -391,7 +399,7 @@ def _word_weight_rows(model: ModelAdapter, layers: list[ConvLayer], filters: pd.
     vectors = vectors.float()
     modules = dict(model.module.named_modules())
     for r in shown.itertuples():
-        w = modules[r.layer].weight.detach().float()[int(r.filter)]  # (E, k)
+        w = conv1d_weight(modules[r.layer]).float()[int(r.filter)]  # (E, k)
         eff = vectors @ w  # (V, k)
         eff[torch.as_tensor(special)] = float("-inf")
         for j in range(eff.size(1)):
@@ -496,7 +504,12 @@ def _weights(weights: pd.DataFrame, filters: pd.DataFrame) -> ChartSpec:
                             scale=alt.Scale(scheme="redblue", domainMid=0, reverse=True)),
             tooltip=["panel", "position", "token", alt.Tooltip("weight:Q", format=".3f")],
         ).properties(width=alt.Step(22), height=alt.Step(9), title=panel))
-    chart = alt.concat(*panels, columns=4).resolve_scale(color="independent")
+    # each panel: its window positions and its own token axis (or its title, if wider), then its
+    # own colour legend
+    plot = int(frame.groupby("panel")["position"].nunique().max()) * 22 + label_width(frame["token"].unique())
+    title = 7.5 * max(len(panel) for panel in frame["panel"].unique())  # 13 px bold
+    columns = facet_columns(len(panels), max(plot, title) + 60)
+    chart = alt.concat(*panels, columns=columns).resolve_scale(color="independent")
     return ChartSpec("weights", "Effective weights of the most interpretable filters", chart_spec(chart),
                      "Character (or word) embedding dotted with the filter's weights at each window "
                      "position; impossible cells (markers out of place, padding) left out.")

@@ -36,7 +36,9 @@ from reportgen.analyses.base import (
     Presentation,
     RunContext,
     chart_spec,
+    label_width,
     progress_bar,
+    wrap_by_model,
 )
 from reportgen.analyses.examples import pick_examples, token_rows
 from reportgen.models.adapter import ModelAdapter
@@ -234,9 +236,11 @@ def field_boxes(locations: pd.DataFrame) -> dict[tuple[str, int], list[TokenBox]
 
 
 def _bars(scores: pd.DataFrame, predictions: pd.DataFrame, shown: list[int]) -> ChartSpec:
+    """One row of panels per example, a panel per model (wrapped when the models do not fit)."""
     frame = scores[scores["example_id"].isin(shown)].copy()
     frame["location"] = frame["location"].astype(int)
-    chart = (
+    models = list(dict.fromkeys(frame["model"]))
+    bars = (
         alt.Chart(frame)
         .mark_bar()
         .encode(
@@ -246,9 +250,14 @@ def _bars(scores: pd.DataFrame, predictions: pd.DataFrame, shown: list[int]) -> 
             tooltip=["model", "example_id", "location", alt.Tooltip("score:Q", format=".3g"),
                      "start", "end"],
         )
-        .properties(width=220, height=120)
-        .facet(row=alt.Row("example_id:N", title="example"), column=alt.Column("model:N", title=None))
-        .resolve_scale(x="independent", y="independent")
+        .properties(height=120)
     )
+    each = label_width(["-0.000"]) + 20  # every panel's own y axis: labels and title
+    chart = alt.vconcat(*[
+        wrap_by_model(bars, models, narrowest=150, widest=260, each=each, title=f"example {i}")
+        .transform_filter(alt.datum.example_id == int(i))
+        .resolve_scale(x="independent", y="independent")
+        for i in dict.fromkeys(frame["example_id"])
+    ])
     return ChartSpec("location-scores", "Score of every location, a few examples", chart_spec(chart),
                      "Red: locations that push towards the predicted class; blue: away from it.")

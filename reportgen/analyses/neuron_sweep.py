@@ -3,7 +3,10 @@
 Method (Radford, Jozefowicz and Sutskever 2017, "Learning to generate reviews and discovering
 sentiment", and the blog on their "sentiment neuron"). Per-unit features are collected for every
 text: the representation the output layer reads (the final state of a recurrent model, pooled maps
-of a CNN) or, for a language model, the final hidden state. Then:
+of a CNN) or, for a language model, the final hidden state; for a Transformers classifier, the MLP
+units of each layer's feed-forward block (read after its activation), pooled over the text's
+positions ([CLS] and [SEP] included), since those are what the sweep can hold fixed. Only views
+of units that can be clamped are offered. Then:
 
 - **Ranking**: an L1-regularised logistic regression (scikit-learn, standardised units) over all
   units, its strength chosen on a dev split; a unit's weight is its largest |coefficient|. One unit
@@ -48,14 +51,16 @@ from reportgen.analyses.base import (
     RunContext,
     chart_spec,
     combine_per_model,
+    wrap_by_model,
 )
 from reportgen.models.adapter import ModelAdapter
 from reportgen.models.internals import (
     NotApplicable,
     clamp_units,
     generate,
-    sequence_states,
+    mlp_units,
     unit_features,
+    unit_states,
 )
 from reportgen.models.recurrence import recurrent_modules
 from reportgen.site.record import ChartSpec, TokenScores, TokenView
@@ -123,18 +128,25 @@ class Params:
 def skip_reason(model: ModelAdapter) -> str | None:
     if model.task not in ("classify", "lm"):
         return f"{model.name} is a {model.task} model; neuron_sweep needs a classifier or a language model"
+    try:
+        mlp_units(model)
+    except NotApplicable as why:
+        return str(why)
     return None
 
 
 def features(model: ModelAdapter, texts: list[str], batch_size: int) -> dict[str, np.ndarray]:
-    """Source name -> (N, U) unit values, for every per-text view of the units the model offers:
-    the representation the output reads (``features``), final recurrent states (``<rnn>:final``),
-    states pooled over time (``<layer>:mean`` / ``:max``)."""
+    """Source name -> (N, U) unit values, for every per-text view of the units the model offers
+    that the sweep can also hold fixed: the representation the output reads (``features``, when it
+    is a module of the model), final recurrent states (``<rnn>:final``), units pooled over time
+    (``<layer>:mean`` / ``:max``; for Transformers, each layer's MLP units)."""
     chunks: dict[str, list[np.ndarray]] = {}
     for lo in range(0, len(texts), batch_size):
         for name, values in unit_features(model, model.encode(texts[lo : lo + batch_size])).items():
             chunks.setdefault(name, []).append(values.float().cpu().numpy())
-    return {name: np.concatenate(parts) for name, parts in chunks.items()}
+    modules = dict(model.module.named_modules())
+    return {name: np.concatenate(parts) for name, parts in chunks.items()
+            if _unit_layer(model, name) in modules}
 
 
 def _choose_source(train: dict, dev: dict, y_train, y_dev, seed: int) -> tuple[str, dict[str, float]]:
@@ -348,12 +360,12 @@ def _per_token(model: ModelAdapter, batch, layer: str, source: str):
         except NotImplementedError:
             pass
     try:
-        states = sequence_states(model, batch)
+        states = unit_states(model, batch)
     except NotApplicable:
         return None
     named = next((v for k, v in states.items() if k == layer or k.startswith(f"{layer}:")), None)
-    if named is not None:
-        return named
+    if named is not None:  # positions must be tokens: not a convolution's windows
+        return named if named.size(1) == batch.ids.size(1) else None
     return next((v for v in states.values() if v.size(1) == batch.ids.size(1)), None)
 
 
@@ -406,6 +418,10 @@ def combine(results: dict[str, AnalysisResult], params: Params) -> AnalysisResul
 
 
 # -- presentation ------------------------------------------------------------------------------
+def _models(frame: pd.DataFrame) -> list[str]:
+    return list(dict.fromkeys(frame["model"]))
+
+
 def present(result: AnalysisResult, params: Params) -> Presentation:
     t = result.tables
     charts = []
@@ -430,11 +446,12 @@ def present(result: AnalysisResult, params: Params) -> Presentation:
             f"Mean over {params.seeds} seeds, band: 95% interval."))
     if not t["sweep"].empty:
         charts.append(ChartSpec("sweep", "Class probability with the top unit held fixed", chart_spec(
-            alt.Chart(t["sweep"]).mark_line(point=True).encode(
+            wrap_by_model(alt.Chart(t["sweep"]).mark_line(point=True).encode(
                 x=alt.X("value:Q", title="unit value (clamped at every step)"),
                 y=alt.Y("probability:Q", title="mean probability", scale=alt.Scale(domain=[0, 1])),
                 color="class:N", tooltip=["model", "value", "class", alt.Tooltip("probability:Q", format=".3f")],
-            ).properties(width=360, height=200).facet(column=alt.Column("model:N", title=None))),
+            ).properties(height=200), _models(t["sweep"]), narrowest=240, widest=360, each=50,
+                reserved=80)),
             f"Mean over {params.sweep_texts} test texts."))
     if not t["moves"].empty:
         charts.append(ChartSpec("moves", "Where the top unit moves", chart_spec(
@@ -445,12 +462,13 @@ def present(result: AnalysisResult, params: Params) -> Presentation:
             "By the kind of token just read."))
     if not t["lengths"].empty:
         charts.append(ChartSpec("lengths", "Lengths of texts the top unit gets right and wrong", chart_spec(
-            alt.Chart(t["lengths"]).transform_joinaggregate(n="count()", groupby=["model", "outcome"])
+            wrap_by_model(alt.Chart(t["lengths"]).transform_joinaggregate(n="count()", groupby=["model", "outcome"])
             .transform_calculate(share="1 / datum.n").mark_line(interpolate="step").encode(
                 x=alt.X("length:Q", bin=alt.Bin(maxbins=30), title="words per text"),
                 y=alt.Y("sum(share):Q", title="share of the group", axis=alt.Axis(format="%")),
                 color=alt.Color("outcome:N", title=None),
-            ).properties(width=360, height=180).facet(column=alt.Column("model:N", title=None))),
+            ).properties(height=180), _models(t["lengths"]), narrowest=240, widest=360, each=50,
+                reserved=80)),
             "Distributions of text length: right and wrong (top unit, zero-shot) against all."))
     views = []
     traces = t["traces"]

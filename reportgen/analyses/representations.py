@@ -2,8 +2,9 @@
 
 Method (Li, Chen, Hovy and Jurafsky 2016, "Visualizing and understanding neural models in NLP",
 Section 4). Probe phrases in the paper's groups are encoded and their final representation (the
-vector the output layer reads: the final state of a recurrent model, the pooled features of a CNN)
-is shown as a phrase x dimension heatmap (Figure 1): intensification ("good", "very good",
+vector the output layer reads: the final state of a recurrent model, the pooled features of a CNN,
+the input of a Transformers classifier's last linear layer) is shown as a phrase x dimension
+heatmap (Figure 1): intensification ("good", "very good",
 "extremely good") and negation ("good", "not good", "bad", "not bad", "nothing good"). A t-SNE
 (scikit-learn) places the phrases among random vocabulary words (Figure 2). For concessive pairs
 ("I hate the movie" / "I hate the movie though the plot is interesting") the representation at
@@ -39,12 +40,14 @@ from reportgen.analyses.base import (
     RunContext,
     chart_spec,
     combine_per_model,
+    label_width,
+    wrap_by_model,
 )
 from reportgen.models.adapter import ModelAdapter
 from reportgen.site.record import ChartSpec
 
 NAME = "representations"
-VERSION = 1
+VERSION = 2  # 2: Transformers: the classifier head's input as the sentence vector, words not pieces
 TITLE = "Representations of probe phrases"
 HEADLINE = "negation_flip"
 CITATION = (
@@ -103,8 +106,14 @@ def skip_reason(model: ModelAdapter) -> str | None:
 
 
 def known(model: ModelAdapter, phrase: str) -> bool:
+    """Every word of ``phrase`` is in the model's vocabulary (word models; for a model with its own
+    tokenizer: no piece is its unknown token)."""
     enc = model.encoder
-    if enc is None or enc.kind != "word" or enc.vocab is None:
+    if enc is None:
+        from reportgen.models.internals import token_flags
+
+        return "unk" not in token_flags(model, model.encode([phrase]))[0]
+    if enc.kind != "word" or enc.vocab is None:
         return True
     return all(t in enc.vocab for t in enc.tokens(phrase))
 
@@ -182,12 +191,16 @@ def _tsne(model: ModelAdapter, phrases, vectors: np.ndarray, params: Params, see
 @torch.no_grad()
 def _concessive(model: ModelAdapter) -> tuple[pd.DataFrame, list[float]]:
     """Representation at every step of each concessive sentence (recurrent models: the state after
-    each word; others: the final representation of each prefix), and |difference| of the finals."""
+    each word; others: the final representation of each prefix), and |difference| of the finals.
+    Steps are the words a reader sees: word pieces joined, special tokens ([CLS]) left out."""
+    from reportgen.models.internals import display_tokens, word_spans
+
     rows, changes = [], []
     for k, (base, longer) in enumerate(CONCESSIVE):
         if not (known(model, base) and known(model, longer)):
             continue
-        tokens = model.encode([longer]).tokens[0]
+        batch = model.encode([longer])
+        tokens = [w.text for w in word_spans(display_tokens(model, batch)[0]) if not w.special]
         prefixes = [" ".join(tokens[: t + 1]) for t in range(len(tokens))]
         steps = represent(model, prefixes)  # (T, D): the sentence read up to each word
         h_base, h_long = represent(model, [base, longer])
@@ -225,6 +238,7 @@ def present(result: AnalysisResult, params: Params) -> Presentation:
     t = result.tables
     charts = []
     phrases = t["phrases"]
+    models = list(dict.fromkeys(m for name in ("phrases", "tsne", "over_time") for m in t[name]["model"]))
     for group, frame in phrases.groupby("group", sort=False):
         top = (frame.assign(mag=frame["value"].abs()).groupby(["model", "dimension"])["mag"].sum()
                .reset_index().sort_values("mag", ascending=False).groupby("model").head(params.heatmap_dimensions))
@@ -234,8 +248,8 @@ def present(result: AnalysisResult, params: Params) -> Presentation:
             y=alt.Y("phrase:N", sort=None, title=None),
             color=alt.Color("value:Q", scale=alt.Scale(scheme="redblue", domainMid=0, reverse=True)),
             tooltip=["model", "phrase", "dimension", alt.Tooltip("value:Q", format=".3f")],
-        ).properties(width=alt.Step(6), height=alt.Step(14)).facet(column=alt.Column("model:N", title=None)
-                                                                    ).resolve_scale(x="independent")
+        ).properties(height=alt.Step(14))
+        chart = _by_model(chart, models, frame, "phrase", step=6).resolve_scale(x="independent")
         charts.append(ChartSpec(f"phrases-{group}", f"Representations: {group}", chart_spec(chart),
                                 f"The {params.heatmap_dimensions} dimensions with the largest values "
                                 "over these phrases, per model."))
@@ -244,20 +258,45 @@ def present(result: AnalysisResult, params: Params) -> Presentation:
             x=alt.X("x:Q", title=None), y=alt.Y("y:Q", title=None), color="kind:N",
             tooltip=["model", "phrase", "kind"])
         text = points.mark_text(dx=5, align="left", fontSize=9).encode(text="phrase:N")
-        charts.append(ChartSpec("tsne", "t-SNE of the probes among random words", chart_spec(
-            alt.layer(points, text, data=t["tsne"]).properties(width=300, height=260).facet(
-                column=alt.Column("model:N", title=None))), "Figure 2 of the paper, per model."))
+        legend = 40 + label_width(t["tsne"]["kind"].unique())
+        overhang = label_width(t["tsne"]["phrase"].unique(), px_per_char=5.0)  # labels past the edge
+        chart = wrap_by_model(alt.layer(points, text, data=t["tsne"]).properties(height=260), models,
+                              narrowest=200, widest=300, each=overhang,
+                              reserved=label_width(["-000"]) + legend)
+        charts.append(ChartSpec("tsne", "t-SNE of the probes among random words", chart_spec(chart),
+                                "Figure 2 of the paper, per model."))
     if not t["over_time"].empty:
         frame = t["over_time"].assign(step=lambda f: f["position"].map("{:02d}".format) + " " + f["token"])
+        top = (frame.assign(mag=frame["value"].abs()).groupby(["model", "dimension"])["mag"].sum()
+               .reset_index().sort_values(["mag", "dimension"], ascending=[False, True], kind="stable")
+               .groupby("model").head(params.heatmap_dimensions))
+        frame = frame.merge(top[["model", "dimension"]], on=["model", "dimension"])
+        pairs = list(dict.fromkeys(frame["pair"]))
+        frame = frame.assign(pair_no=frame["pair"].map(pairs.index))  # filtered by number, not text
         chart = alt.Chart(frame).mark_rect().encode(
             x=alt.X("dimension:O", axis=alt.Axis(labels=False, ticks=False)),
             y=alt.Y("step:N", sort=None, title=None),
             color=alt.Color("value:Q", scale=alt.Scale(scheme="redblue", domainMid=0, reverse=True)),
             tooltip=["model", "row", "step", alt.Tooltip("value:Q", format=".3f")],
-        ).properties(width=alt.Step(4), height=alt.Step(12)).facet(
-            row=alt.Row("pair:N", title=None), column=alt.Column("model:N", title=None)
-        ).resolve_scale(x="independent")
+        ).properties(height=alt.Step(12))
+        chart = alt.vconcat(*[
+            _by_model(chart, models, frame[frame["pair_no"] == i], "step", step=4, title=pair)
+            .transform_filter(alt.datum.pair_no == i).resolve_scale(x="independent")
+            for i, pair in enumerate(pairs)
+        ])
         charts.append(ChartSpec("concessive", "Reading a concessive sentence, word by word", chart_spec(chart),
                                 "Rows: the representation after each word; last row: |difference| of "
-                                "the final representations with and without the clause (Figure 3)."))
+                                "the final representations with and without the clause (Figure 3). "
+                                f"The {params.heatmap_dimensions} dimensions with the largest values, "
+                                "per model."))
     return Presentation(charts=charts)
+
+
+def _by_model(chart: alt.Chart, models: list[str], frame: pd.DataFrame, labels: str, step: int,
+              title: str | None = None) -> alt.FacetChart:
+    """A heatmap of dimensions once per model: ``step`` px per dimension, narrowed so that the
+    panels wrap into rows that fit the card; the ``labels`` axis and the colour legend are drawn
+    once per row."""
+    dims = int(frame.groupby("model")["dimension"].nunique().max())
+    return wrap_by_model(chart, models, narrowest=min(step * dims, 160), widest=step * dims,
+                         reserved=label_width(frame[labels].unique()) + 60, title=title)

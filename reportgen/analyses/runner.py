@@ -31,7 +31,7 @@ from reportgen import __version__, analyses, cache
 from reportgen.analyses.base import AnalysisResult, RunContext, combine_per_model
 from reportgen.data.dataset import Dataset, Example
 from reportgen.errors import BadInput
-from reportgen.models.adapter import ModelAdapter
+from reportgen.models.adapter import ModelAdapter, UserCodeError
 from reportgen.site.record import AnalysisRecord
 
 
@@ -135,6 +135,7 @@ def run_analysis(name: str, params: Any, models: list[ModelAdapter], run: RunSet
     )
     reasons = {m.name: module.skip_reason(m) or _upstream_gap(name, m, run) for m in models}
     applicable = [m for m in models if reasons[m.name] is None]
+    record.skipped_models = {n: r for n, r in reasons.items() if r}
     run.results[name] = {}
     if not applicable:
         record.status, record.reason = "skipped", "; ".join(r for r in reasons.values() if r)
@@ -164,6 +165,11 @@ def run_analysis(name: str, params: Any, models: list[ModelAdapter], run: RunSet
         combine = getattr(module, "combine", None)
         result = combine(per_model, params) if combine is not None else combine_per_model(per_model)
         presentation = module.present(result, params)
+    except UserCodeError as exc:  # the model ran on every text at load; an analysis's input broke it
+        record.status, record.reason = "failed", exc.message
+        record.seconds = round(time.perf_counter() - started, 3)
+        run.results[name] = {}
+        return record
     except BadInput:
         raise
     except Exception as exc:  # noqa: BLE001 - one failing analysis must not sink the report

@@ -9,22 +9,31 @@ models). Gradients are computed for a whole batch in one backward pass: the exam
 in eval mode, so the gradient of the summed scores w.r.t. each example's embeddings is that example's
 own gradient.
 
+Word pieces (``reportgen.analyses.words``): where a model's tokenizer splits words into pieces
+(``in ##vi ##gor ##ating``), the pieces are joined back into the word, whose saliency is the **sum**
+of its pieces' saliencies; special tokens ([CLS], [SEP]) keep their own row, marked, but count in no
+share, top-token share or word ranking. For every reference model each token is a word.
+
 Outputs (tables):
-- ``tokens``: one row per (model, example, position): token, saliency, share of the example's total,
-  and a flag for unknown ("unk") and special tokens.
+- ``tokens``: one row per (model, example, word): the word, its saliency, share of the example's
+  total over non-special words, a flag for unknown ("unk") and special tokens, and its number of
+  pieces.
+- ``pieces``: for models whose words are made of pieces or who add special tokens, one row per
+  (model, example, token the model reads): the piece, the position of its word, its own saliency
+  (the attribution ``faithfulness`` deletes by); empty for models whose tokens are the words.
 - ``predictions``: one row per (model, example): gold label, predicted class and its probability,
   differentiated class, tokens cut off by the model's length limit.
 - ``dimensions``: one row per (model, example, position, dimension) for the ``heatmap_examples``
   shortest-ish examples: |gradient| (Li et al.'s token x dimension heatmaps, models side by side).
 - ``words``: per (model, word type): mean saliency, mean share and count, over the evaluated data
-  (unknown and special tokens and one-token texts left out).
+  (unknown and special tokens and one-word texts left out).
 - ``examples``: the evaluated texts and labels, by ``example_id``, then the user's own sentences
   (``source`` "yours"; they are shown but left out of every metric).
 - ``decoding``: for sequence-to-sequence autoencoders (Li et al.'s output x input heatmaps), one row
   per (model, example, output position, input position): the saliency of each input token for the
   log-probability of the token reconstructed at each decoding step. The decoder is teacher-forced
   with the input embeddings shifted right, so input t-1 also reaches output t directly.
-Metrics: ``examples``, ``top_token_share`` (mean share of the most salient token, over classifiers
+Metrics: ``examples``, ``top_token_share`` (mean share of the most salient word, over classifiers
 and examples), per model ``<model>.top_token_share``, and for autoencoders
 ``<model>.diagonal_share`` (mean share of output step t's saliency that falls on input token t).
 Baseline: a top-token share mostly reflects sentence length (a one-token text scores 1 by
@@ -49,15 +58,19 @@ from reportgen.analyses.base import (
     Presentation,
     RunContext,
     chart_spec,
+    facet_columns,
+    label_width,
     progress_bar,
+    wrap_by_model,
 )
 from reportgen.analyses.examples import pick_examples, token_rows
+from reportgen.analyses.words import counted_words, merged_anything, share_metrics, word_frame
 from reportgen.models.adapter import ModelAdapter
-from reportgen.models.internals import full_lengths, token_flags
+from reportgen.models.internals import display_tokens, full_lengths, token_flags
 from reportgen.site.record import ChartSpec, TokenView
 
 NAME = "saliency"
-VERSION = 4  # 4: Li et al.'s sentences, entropy and spreads; 3: flags, baselines, your sentences
+VERSION = 5  # 5: word pieces joined into words, special tokens out of shares; 4: Li et al.'s sentences
 TITLE = "First-derivative saliency"
 HEADLINE = "top_token_share"
 BASELINES = {"top_token_share": "uniform_top_token_share"}
@@ -70,7 +83,9 @@ METHOD = (
     "differentiated with respect to the input embeddings. The absolute value of that derivative, "
     "|dS/de|, says how much a small change in one embedding dimension of one token would move the "
     "score: a first-order Taylor view of the model around this input.\n\n"
-    "A token's saliency is the L2 norm of its gradient over the embedding dimensions. Scores are "
+    "A token's saliency is the L2 norm of its gradient over the embedding dimensions; a word that "
+    "the tokenizer split into pieces gets the sum of its pieces' saliencies, and special tokens "
+    "such as [CLS] and [SEP] are shown but left out of shares and rankings. Scores are "
     "local sensitivities, not contributions: a token can be salient while the model ignores its "
     "current value."
 )
@@ -84,7 +99,8 @@ HOW_TO_READ = (
 )
 
 TABLES = {
-    "tokens": ["model", "example_id", "position", "token", "saliency", "share", "flag"],
+    "tokens": ["model", "example_id", "position", "token", "saliency", "share", "flag", "pieces"],
+    "pieces": ["model", "example_id", "position", "token", "word", "saliency"],
     "predictions": ["model", "example_id", "label", "predicted", "confidence", "target", "truncated"],
     "dimensions": ["model", "example_id", "position", "token", "dimension", "saliency"],
     "words": ["model", "word", "mean_saliency", "mean_share", "count"],
@@ -182,6 +198,7 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
         )
     heat_ids = set(_heatmap_examples(ctx, params)) | set(range(n_data, len(texts)))
     token_frames: list[pd.DataFrame] = []
+    piece_frames: list[pd.DataFrame] = []
     prediction_frames: list[pd.DataFrame] = []
     dim_frames: list[pd.DataFrame] = []
     label_idx = model.class_index(labels) if params.target == "label" else None
@@ -195,10 +212,13 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
             if min(targets) < 0:
                 raise ValueError("target='label' needs labelled data (use target='predicted')")
         tokens, mats, vecs, predicted = token_saliency(model, chunk, targets)
-        flags = token_flags(model, model.encode(chunk))
+        batch = model.encode(chunk)
         confidence = model.predict_proba(chunk, batch_size=len(chunk)).max(1)  # (B,)
         ids = list(range(start, start + len(chunk)))
-        token_frames.append(_token_frame(model.name, ids, tokens, vecs, flags))
+        words, owners = word_frame(model.name, ids, display_tokens(model, batch), vecs,
+                                   token_flags(model, batch), "saliency")
+        token_frames.append(words)
+        piece_frames.append(_piece_frame(model.name, ids, tokens, vecs, owners))
         prediction_frames.append(pd.DataFrame({
             "model": model.name, "example_id": ids, "label": labels[start : start + len(chunk)],
             "predicted": [model.classes[int(p)] for p in predicted],
@@ -211,28 +231,37 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     tokens_df = pd.concat(token_frames, ignore_index=True) if token_frames else empty["tokens"]
     predictions = pd.concat(prediction_frames, ignore_index=True)
     data_tokens = tokens_df[tokens_df["example_id"] < n_data]
+    notes = [note]
+    pieces = empty["pieces"]
+    if merged_anything(tokens_df):  # the words differ from the tokens the model reads
+        pieces = pd.concat(piece_frames, ignore_index=True)
+        joined = int((tokens_df["pieces"] > 1).sum())
+        notes.append(
+            "Word pieces are joined back into words: a word's saliency is the sum of its pieces' "
+            f"saliencies ({joined:,} word occurrences had more than one piece). Special tokens "
+            "([CLS], [SEP], <s>...) are shown, marked, but left out of shares, the top-token share "
+            "and the word ranking; per-piece saliency is in the pieces table.")
     return AnalysisResult(
-        tables={**empty, "tokens": tokens_df, "predictions": predictions[TABLES["predictions"]],
+        tables={**empty, "tokens": tokens_df, "pieces": pieces,
+                "predictions": predictions[TABLES["predictions"]],
                 "dimensions": pd.concat(dim_frames, ignore_index=True) if dim_frames else empty["dimensions"],
                 "words": _word_table(data_tokens, params), "examples": examples},
-        metrics=_share_metrics(data_tokens),
-        notes=[note],
+        metrics=share_metrics(data_tokens),
+        notes=notes,
     )
 
 
-def _token_frame(model: str, ids: list[int], tokens: list[list[str]], vecs: list[np.ndarray],
-                 flags: list[list[str]]) -> pd.DataFrame:
-    """Tokens of one batch: saliency, share of the text's total, flag."""
-    shares = [v / v.sum() if v.sum() > 0 else np.zeros_like(v) for v in vecs]
+def _piece_frame(model: str, ids: list[int], tokens: list[list[str]], vecs: list[np.ndarray],
+                 owners: list[np.ndarray]) -> pd.DataFrame:
+    """Tokens of one batch as the model reads them: piece, its word's position, its saliency."""
     return pd.DataFrame({
         "model": model,
-        "example_id": np.repeat(ids, [len(t) for t in tokens]),
-        "position": np.concatenate([np.arange(len(t)) for t in tokens]) if tokens else [],
+        "example_id": np.repeat(ids, [len(t) for t in tokens]).astype(np.int64),
+        "position": np.concatenate([np.arange(len(t)) for t in tokens]).astype(np.int64) if tokens else [],
         "token": [tok for toks in tokens for tok in toks],
+        "word": np.concatenate(owners).astype(np.int64) if owners else [],
         "saliency": np.concatenate(vecs).astype(float) if vecs else [],
-        "share": np.concatenate(shares).astype(float) if shares else [],
-        "flag": [f for row in flags for f in row],
-    })
+    })[TABLES["pieces"]]
 
 
 PAPER_SENTENCES = (
@@ -250,27 +279,6 @@ def _paper_sentences(model: ModelAdapter) -> list[str]:
     return [s for s in PAPER_SENTENCES if all(t in enc.vocab for t in enc.tokens(s))]
 
 
-def _share_metrics(tokens: pd.DataFrame) -> dict[str, float]:
-    """Mean top-token share (and its spread), its uniform baseline (mean 1/length), one-token
-    texts, and the normalised entropy of the shares (1 = spread evenly, 0 = all on one token)."""
-    if tokens.empty:
-        return {"top_token_share": 0.0, "uniform_top_token_share": 0.0, "single_token_texts": 0.0}
-    share = tokens["share"].clip(lower=1e-12)
-    frame = tokens.assign(plogp=-share * np.log(share))
-    per_text = frame.groupby("example_id", sort=False).agg(top=("share", "max"), n=("share", "size"),
-                                                           h=("plogp", "sum"))
-    long = per_text[per_text["n"] > 1]
-    entropy = (long["h"] / np.log(long["n"])).to_numpy()
-    return {
-        "top_token_share": float(np.mean(per_text["top"].to_numpy())),
-        "top_token_share_sd": float(np.std(per_text["top"].to_numpy())),
-        "uniform_top_token_share": float(np.mean(1.0 / per_text["n"].to_numpy())),
-        "single_token_texts": float((per_text["n"] == 1).sum()),
-        "normalised_entropy": float(np.mean(entropy)) if entropy.size else 0.0,
-        "normalised_entropy_sd": float(np.std(entropy)) if entropy.size else 0.0,
-    }
-
-
 def combine(results: dict[str, AnalysisResult], params: Params) -> AnalysisResult:
     """Per-model results -> one: tables stacked in model order, ``<model>.<metric>`` per model, and
     overall means over every (classifier, example)."""
@@ -284,7 +292,7 @@ def combine(results: dict[str, AnalysisResult], params: Params) -> AnalysisResul
     metrics: dict[str, float] = {"examples": float((data["source"] == "data").sum())}
     for name, r in results.items():
         metrics.update({f"{name}.{k}": v for k, v in r.metrics.items()})
-    tokens = tables["tokens"]
+    tokens = counted_words(tables["tokens"])  # special tokens count in no share
     tokens = tokens[tokens["example_id"].isin(data.loc[data["source"] == "data", "example_id"])]
     if not tokens.empty:  # per (model, example), in model then example order, as computed
         per_text = tokens.groupby(["model", "example_id"], sort=False)["share"].agg(["max", "size"])
@@ -369,10 +377,12 @@ def _dimension_frame(model: str, example_id: int, tokens: list[str], mat: np.nda
 
 def _word_table(tokens: pd.DataFrame, params: Params) -> pd.DataFrame:
     """Words ranked by their mean share of the sentence's saliency, over texts of two or more
-    tokens (a one-token text gives its word a share of 1 by definition), known words only."""
+    words (a one-word text gives its word a share of 1 by definition), known words only (special
+    tokens are not words)."""
+    tokens = counted_words(tokens)
     if tokens.empty:
         return pd.DataFrame(columns=TABLES["words"])
-    sizes = tokens.groupby("example_id")["position"].transform("size")
+    sizes = tokens.groupby(["model", "example_id"])["position"].transform("size")
     kept = tokens[(sizes > 1) & (tokens["flag"] == "")]
     grouped = kept.groupby(["model", "token"], sort=True).agg(
         mean_saliency=("saliency", "mean"), mean_share=("share", "mean"), count=("share", "size")
@@ -402,18 +412,18 @@ def present(result: AnalysisResult, params: Params) -> Presentation:
                 tooltip=["model", "word", alt.Tooltip("mean_share:Q", format=".1%"),
                          alt.Tooltip("mean_saliency:Q", format=".3g"), "count"],
             )
-            .properties(width=220, height=alt.Step(14))
-            .facet(column=alt.Column("model:N", title=None))
-            .resolve_scale(y="independent", x="independent")
+            .properties(height=alt.Step(14))
         )
+        bars = wrap_by_model(bars, list(dict.fromkeys(top["model"])), narrowest=150, widest=220,
+                             each=label_width(top["word"])).resolve_scale(y="independent", x="independent")
         charts.append(
             ChartSpec(
                 "top-words",
                 "Most salient words over the data",
                 chart_spec(bars),
-                "Mean share of the sentence's saliency that falls on each word, over texts of two or "
-                f"more tokens; words seen at least {params.min_word_count} times, unknown words "
-                "left out.",
+                "Mean share of the sentence's saliency that falls on each word (word pieces joined, "
+                "their saliencies summed), over texts of two or more words; words seen at least "
+                f"{params.min_word_count} times, unknown words and special tokens left out.",
             )
         )
     decoding = result.tables.get("decoding")
@@ -444,8 +454,11 @@ def _decoding_heatmap(example_id: int, frame: pd.DataFrame) -> ChartSpec:
             tooltip=["output", "input", alt.Tooltip("saliency:Q", format=".3g")],
         )
         .properties(width=alt.Step(18), height=alt.Step(16))
-        .facet(column=alt.Column("model:N", title=None))
     )
+    models = list(dict.fromkeys(frame["model"]))
+    panel = 18 * frame["input"].nunique() + label_width(frame["output"]) + 40  # cells, axis, title
+    chart = chart.facet(facet=alt.Facet("model:N", title=None, sort=models),
+                        columns=facet_columns(len(models), panel, reserved=70))  # 70: the legend
     return ChartSpec(
         f"decoding-{example_id}",
         f"Saliency of each input token for each decoding step, example {example_id}",
@@ -477,7 +490,6 @@ def _heatmap(example_id: int, frame: pd.DataFrame, predictions: pd.DataFrame, to
         ]
     )
     models = list(dict.fromkeys(frame["model"]))
-    width = int(max(110, min(260, 750 // max(len(models), 1) - 30)))
     chart = (
         alt.Chart(packed)
         .transform_flatten(["relative", "saliency", "dims"])
@@ -492,10 +504,10 @@ def _heatmap(example_id: int, frame: pd.DataFrame, predictions: pd.DataFrame, to
             tooltip=["model", alt.Tooltip("row:N", title="token"), "dimension:O",
                      alt.Tooltip("saliency:Q", format=".3g")],
         )
-        .properties(width=width, height=alt.Step(16))
-        .facet(column=alt.Column("model:N", title=None, sort=models))
-        .resolve_scale(x="independent")
+        .properties(height=alt.Step(16))
     )
+    chart = wrap_by_model(chart, models, narrowest=110, widest=260, each=label_width(packed["row"]),
+                          reserved=70).resolve_scale(x="independent")  # 70: the colour legend
     sample = predictions[predictions["example_id"] == example_id]
     label = sample["label"].iloc[0] if not sample.empty else None
     caption = "Colour: |dS/de| relative to the largest value in the same panel; hover for raw values."

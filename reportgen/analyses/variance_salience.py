@@ -8,9 +8,14 @@ word's salience is the sum over its dimensions. The measure reads only the embed
 model's computation above them, and assumes embeddings learned for the task: with pretrained
 vectors it describes the vectors more than the classifier (the page says so).
 
-Outputs (tables): ``tokens`` (per model, example, position: the token's salience and its share of
-the sentence's total), ``dimensions`` (per model, example, position, dimension, for the heatmap
-examples). Metrics: ``examples``, ``top_token_share`` beside ``uniform_top_token_share``.
+Special tokens ([CLS], [SEP]) are not words of the sentence: they are left out of the mean and get
+no salience. Word pieces are joined into their word, whose salience is the sum of its pieces'
+(``reportgen.analyses.words``).
+
+Outputs (tables): ``tokens`` (per model, example, word: its salience, its share of the sentence's
+total, flag and number of pieces), ``dimensions`` (per model, example, token position, dimension,
+for the heatmap examples). Metrics: ``examples``, ``top_token_share`` beside
+``uniform_top_token_share``.
 Cost: one embedding lookup per text; no forward pass.
 """
 
@@ -24,11 +29,13 @@ import torch
 
 from reportgen.analyses.base import AnalysisResult, Presentation, RunContext, combine_per_model
 from reportgen.analyses.examples import pick_examples, token_rows
+from reportgen.analyses.words import share_metrics, word_frame
+from reportgen.data.encoding import EncodedBatch
 from reportgen.models.adapter import ModelAdapter
 from reportgen.site.record import TokenView
 
 NAME = "variance_salience"
-VERSION = 1
+VERSION = 2  # 2: special tokens out of the mean, word pieces joined into words
 TITLE = "Variance salience of embeddings"
 HEADLINE = "top_token_share"
 BASELINES = {"top_token_share": "uniform_top_token_share"}
@@ -47,7 +54,7 @@ HOW_TO_READ = (
     "the share of the sentence's total on its top word, beside the even share 1/length."
 )
 TABLES = {
-    "tokens": ["model", "example_id", "position", "token", "salience", "share", "flag"],
+    "tokens": ["model", "example_id", "position", "token", "salience", "share", "flag", "pieces"],
     "dimensions": ["model", "example_id", "position", "token", "dimension", "salience"],
     "predictions": ["model", "example_id", "label", "predicted", "confidence"],
 }
@@ -70,6 +77,19 @@ def skip_reason(model: ModelAdapter) -> str | None:
     return None
 
 
+def word_mask(model: ModelAdapter, batch: EncodedBatch) -> torch.Tensor:
+    """(B, T) bool: the real tokens that are not special tokens (the sentence's words and pieces)."""
+    from reportgen.models.internals import token_flags
+
+    assert batch.mask is not None
+    mask = batch.mask.clone()
+    for b, row in enumerate(token_flags(model, batch)):
+        for t, flag in enumerate(row):
+            if flag == "special":
+                mask[b, t] = False
+    return mask
+
+
 def variance_salience(emb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """(e_ij - mean over the real words of e_.j)^2: emb (B, T, E), mask (B, T) -> (B, T, E), zero
     at padding."""
@@ -80,25 +100,23 @@ def variance_salience(emb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def compute(ctx: RunContext, params: Params) -> AnalysisResult:
-    from reportgen.models.internals import token_flags
+    from reportgen.models.internals import display_tokens, token_flags
 
     model = ctx.model
     texts = [ex.text for ex in ctx.examples]
     heat = set(range(min(params.heatmap_examples, len(texts))))
-    token_rows_, dim_frames, predictions = [], [], []
+    word_frames, dim_frames, predictions = [], [], []
     for lo in range(0, len(texts), ctx.batch_size):
         chunk = texts[lo : lo + ctx.batch_size]
         batch = model.encode(chunk)
-        sal = variance_salience(model.embed(batch.ids).float(), batch.mask).cpu().numpy()  # (B, T, E)
-        flags = token_flags(model, batch)
+        sal = variance_salience(model.embed(batch.ids).float(), word_mask(model, batch)).cpu().numpy()  # (B, T, E)
         probs = model.predict_proba(chunk, batch_size=len(chunk)) if model.is_classifier else None
+        per_token = [sal[b, : len(toks)].sum(-1) for b, toks in enumerate(batch.tokens)]  # (T,) each
+        words, _ = word_frame(model.name, range(lo, lo + len(chunk)), display_tokens(model, batch),
+                              per_token, token_flags(model, batch), "salience")
+        word_frames.append(words)
         for b, toks in enumerate(batch.tokens):
             i = lo + b
-            per_token = sal[b, : len(toks)].sum(-1)
-            total = per_token.sum()
-            share = per_token / total if total > 0 else np.zeros_like(per_token)
-            token_rows_ += [(model.name, i, p, t, float(per_token[p]), float(share[p]), flags[b][p])
-                            for p, t in enumerate(toks)]
             if i in heat:
                 t_, e = sal[b, : len(toks)].shape
                 dim_frames.append(pd.DataFrame({
@@ -108,8 +126,8 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
             if probs is not None:
                 predictions.append((model.name, i, ctx.examples[i].label,
                                     model.classes[int(probs[b].argmax())], float(probs[b].max())))
-    tokens = pd.DataFrame(token_rows_, columns=TABLES["tokens"])
-    per_text = tokens.groupby("example_id").agg(top=("share", "max"), n=("share", "size"))
+    tokens = pd.concat(word_frames, ignore_index=True) if word_frames else pd.DataFrame(columns=TABLES["tokens"])
+    shares = share_metrics(tokens)
     notes = []
     if model.training.get("vectors"):
         notes.append(f"{model.name} started from pretrained vectors ({model.training['vectors'].get('path')}), "
@@ -120,9 +138,8 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
                 "dimensions": pd.concat(dim_frames, ignore_index=True) if dim_frames
                 else pd.DataFrame(columns=TABLES["dimensions"]),
                 "predictions": pd.DataFrame(predictions, columns=TABLES["predictions"])},
-        metrics={"examples": float(len(texts)),
-                 "top_token_share": float(per_text["top"].mean()) if len(per_text) else 0.0,
-                 "uniform_top_token_share": float((1 / per_text["n"]).mean()) if len(per_text) else 0.0},
+        metrics={"examples": float(len(texts)), "top_token_share": shares["top_token_share"],
+                 "uniform_top_token_share": shares["uniform_top_token_share"]},
         notes=notes,
     )
 

@@ -33,6 +33,8 @@ class EncodedBatch:
     ids: torch.Tensor  # (B, T) or (B, T, C), long
     tokens: list[list[str]]  # display tokens, truncated like ids
     mask: torch.Tensor | None = None  # (B, T) bool; derived from ids != 0 when not given
+    # per token "" | "unk" | "special", from encoders that know (a user's tokenizer); None: derive
+    flags: list[list[str]] | None = None
 
     def __post_init__(self) -> None:
         if self.mask is None:
@@ -40,7 +42,7 @@ class EncodedBatch:
 
     def to(self, device: torch.device | str) -> EncodedBatch:
         assert self.mask is not None
-        return EncodedBatch(self.ids.to(device), self.tokens, self.mask.to(device))
+        return EncodedBatch(self.ids.to(device), self.tokens, self.mask.to(device), self.flags)
 
 
 def token_mask(ids: torch.Tensor) -> torch.Tensor:

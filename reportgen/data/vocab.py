@@ -9,14 +9,23 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
+from reportgen.errors import BadInput
+
 PAD, UNK = "<pad>", "<unk>"
 PAD_ID, UNK_ID = 0, 1
+
+
+class VocabError(BadInput, ValueError):
+    """A vocabulary reportgen cannot use as given: exit 2 from the CLI, a ValueError in code."""
 
 
 class Vocab:
     def __init__(self, itos: Sequence[str]) -> None:
         if list(itos[:2]) != [PAD, UNK]:
-            raise ValueError("a vocabulary starts with <pad>, <unk>")
+            raise VocabError(
+                f"a reportgen Vocab starts with {PAD!r}, {UNK!r} (ids 0 and 1), this one with "
+                f"{', '.join(repr(t) for t in itos[:2])}; to keep a model's own ids, pass its "
+                "tokenizer instead: reportgen.Tokenizer(fn, vocab=itos)")
         self.itos: list[str] = list(itos)
         self.stoi: dict[str, int] = {t: i for i, t in enumerate(self.itos)}
 

@@ -29,9 +29,12 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -39,6 +42,7 @@ from torch import nn
 
 from reportgen.data.encoding import EncodedBatch, TextEncoder
 from reportgen.errors import BadInput
+from reportgen.models.hooks import capture
 from reportgen.site.record import LayerCard
 
 CONV_TYPES = (nn.Conv1d, nn.MaxPool1d, nn.AvgPool1d)
@@ -92,14 +96,20 @@ def _first(v: int | tuple[int, ...]) -> int:
 class UserModel:
     """What a user's ``FILE.py:FUNC`` returns to be analysed.
 
-    ``module(ids)`` must return logits (B, K) for ids (B, T) made by ``encoder``; ``embedding`` is the
-    dotted name of the ``nn.Embedding`` whose output the analyses differentiate (found automatically
-    when the module has exactly one); ``conv_chains`` lists sequential conv/pool chains by dotted
-    name for receptive fields (default: every Conv1d/pool in module order, as one chain).
+    ``module(ids)`` returns the logits for ids (B, T) made by ``encoder``: a tensor (B, K) for the
+    K ``classes``, or for two classes one logit per text ((B, 1) or (B,), read as a sigmoid); a
+    tuple whose first element, a dict with a ``"logits"`` key, or an object with a ``.logits``
+    attribute holding them also works (the model card says which). ``encoder`` is the model's own
+    tokenizer: a ``reportgen.Tokenizer``, a Transformers tokenizer, a callable text -> ids, or
+    reportgen's ``TextEncoder``. ``embedding`` is the dotted name of the ``nn.Embedding`` whose
+    output the analyses differentiate (found automatically when the module has exactly one);
+    ``conv_chains`` lists sequential conv/pool chains by dotted name for receptive fields (default:
+    every Conv1d/pool in module order, as one chain); ``min_len``: the fewest tokens the model
+    accepts (convolutions without padding): shorter texts are padded up to it, as the card says.
     """
 
     module: nn.Module
-    encoder: TextEncoder
+    encoder: Any  # TextEncoder | Tokenizer | a Transformers tokenizer | Callable[[str], list[int]]
     classes: list[str]
     embedding: str | None = None
     conv_chains: list[list[str]] | None = None
@@ -108,6 +118,37 @@ class UserModel:
     # False: the model's output depends on padding (it pools over every position, say) and reportgen
     # should never pad it: every batch then holds one text, which the model card states
     pad_batches: bool = True
+    min_len: int = 1
+
+
+class UserCodeError(BadInput):
+    """The user's own model code raised: exit 2 at load, with the SPEC, the exception and the text."""
+
+
+def read_logits(out: Any, n_classes: int) -> tuple[torch.Tensor, str]:
+    """A user's forward output -> (B, K) logits, and how they were read ("" when plainly).
+
+    ``BadInput`` (its message completed by the caller) for anything else."""
+    how = ""
+    if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
+        out, how = out[0], "the first element of the tuple the forward returns"
+    elif isinstance(out, Mapping) and isinstance(out.get("logits"), torch.Tensor):
+        out, how = out["logits"], "the 'logits' entry of the dict the forward returns"
+    elif not isinstance(out, torch.Tensor) and isinstance(getattr(out, "logits", None), torch.Tensor):
+        out, how = out.logits, "the .logits attribute of what the forward returns"
+    if not isinstance(out, torch.Tensor):
+        raise BadInput(f"returns {type(out).__name__}, not logits: return a tensor (B, "
+                       f"{n_classes}), a tuple whose first element it is, or a dict with 'logits'")
+    if out.dim() == 2 and out.size(1) == n_classes:
+        return out, how
+    if n_classes == 2 and (out.dim() == 1 or (out.dim() == 2 and out.size(1) == 1)):
+        z = out.reshape(-1)  # (B,): log-odds of the second class
+        sigmoid = "one logit per text, read as a sigmoid: p(second class) = sigmoid(logit)"
+        return torch.stack([torch.zeros_like(z), z], -1), f"{how}; {sigmoid}" if how else sigmoid
+    expected = f"(B, {n_classes}) for its {n_classes} classes"
+    if n_classes == 2:
+        expected += ", or (B, 1) / (B,) for one sigmoid logit"
+    raise BadInput(f"returns shape {tuple(out.shape)}; expected {expected}")
 
 
 class ModelAdapter:
@@ -197,12 +238,17 @@ class ModelAdapter:
                 vectors = torch.cat([word_vectors(self.embed(chunk[:, None]))[:, 0]
                                      for chunk in ids.split(1024)])  # (V, D)
             return list(words), vectors, [i < 2 for i in range(len(words))], "char-cnn word vectors"
-        n = enc.n_tokens
+        rows = getattr(getattr(self, "_embedding", None), "num_embeddings", None)
+        n = min(enc.n_tokens, rows) if enc.n_tokens and rows else enc.n_tokens or rows or 0
         ids = torch.arange(n, device=self.device)[None]  # (1, V)
         with torch.no_grad():
             vectors = self.embed(ids)[0]  # (V, E)
         texts = [enc.token_text(i) for i in range(n)]
-        special = [i == 0 for i in range(n)] if enc.kind == "byte" else [i < 2 for i in range(n)]
+        is_special = getattr(enc, "is_special", None)
+        if is_special is not None:  # a user's tokenizer: its own pad and special ids
+            special = [is_special(i) for i in range(n)]
+        else:
+            special = [i == 0 for i in range(n)] if enc.kind == "byte" else [i < 2 for i in range(n)]
         return texts, vectors, special, "embedding"
 
     @contextmanager
@@ -234,6 +280,43 @@ class ModelAdapter:
                 torch.backends.cudnn.enabled = previous[0]
 
     # -- facts for the model card --------------------------------------------------------------
+    def embedding_description(self) -> str:
+        """Which embedding the analyses differentiate, and its size."""
+        get = getattr(self.module, "get_input_embeddings", None)
+        found = [("input embeddings", get())] if callable(get) else []
+        name = getattr(self, "embedding_name", None)
+        if name:
+            found = [(name, dict(self.module.named_modules())[name])]
+        if not found:
+            found = [(n, m) for n, m in self.module.named_modules() if isinstance(m, nn.Embedding)][:1]
+        if not found:
+            return ""
+        label, module = found[0]
+        size = f"{module.num_embeddings:,} x {module.embedding_dim}" if isinstance(module, nn.Embedding) else ""
+        what = "character embeddings (words spelled out)" if self.encoder is not None and \
+            self.encoder.kind == "word_chars" else "token embeddings"
+        return f"{label}: {what}" + (f", {size}" if size else "")
+
+    def tokenizer_description(self) -> str:
+        enc = self.encoder
+        if enc is None:
+            tok = getattr(self, "tokenizer", None)
+            return f"the model's own ({type(tok).__name__})" if tok is not None else ""
+        if getattr(enc, "kind", "") and hasattr(enc, "fn"):
+            return f"the model's own ({enc.name})"
+        return f"reportgen's {enc.kind.replace('_', ' ')} tokens"
+
+    def reading(self) -> list[str]:
+        """How reportgen reads this model, where that is not the plain way."""
+        notes = []
+        note = getattr(self, "output_note", "")
+        if note:
+            notes.append(f"logits: {note}")
+        if self.min_len > 1:
+            notes.append(f"texts shorter than {self.min_len} tokens are padded to {self.min_len} "
+                         "(the model's minimum length)")
+        return notes
+
     @property
     def vocab_size(self) -> int:
         vocab = self.encoder.vocab
@@ -331,7 +414,7 @@ class ModelAdapter:
             else:
                 advice = "; rename them to the model's classes with --label-map OLD=NEW,..."
             raise BadInput(
-                f"the data has labels that model {self.name!r} does not know: {shown}{advice}",
+                f"the data has labels that model {self.name!r} ({self.source}) does not know: {shown}{advice}",
                 choices=self.classes,
             )
         return np.array([known.get(label, -1) if label is not None else -1 for label in labels])
@@ -339,23 +422,27 @@ class ModelAdapter:
     def verify(self, texts: Sequence[str]) -> None:
         """Check on one batch that the split forward reproduces the model's own forward, and that
         each text gives the same output alone as inside a padded batch (unless never padded)."""
-        texts = list(texts)[:16] or ["a"]
+        texts = list(texts)[:32] or ["a"]
+        self._probe_texts = texts[:8]
         batch = self.encode(texts)
         with torch.no_grad():
             own = self.forward(batch).float()
             split = self.forward_from_embeddings(self.embed(batch.ids), batch.mask).float()
         if own.shape != split.shape:
             raise BadInput(
-                f"model {self.name!r}: forward_from_embeddings gives shape {tuple(split.shape)}, "
+                f"model {self.name!r} ({self.source}): forward_from_embeddings gives shape {tuple(split.shape)}, "
                 f"the model's forward {tuple(own.shape)}"
             )
         deviation = (own - split).abs().max().item() if own.numel() else 0.0
         if not deviation <= VERIFY_TOLERANCE * max(1.0, own.abs().max().item()):
             raise BadInput(
-                f"model {self.name!r}: forward_from_embeddings(embed(ids)) deviates from the "
+                f"model {self.name!r} ({self.source}): forward_from_embeddings(embed(ids)) deviates from the "
                 f"model's forward by {deviation:.3g}; the adapter cannot split this model at its "
                 "embedding layer"
             )
+        with torch.no_grad():  # the shortest texts alone: where a minimum length bites
+            for text in sorted(texts, key=len)[:2]:
+                self.forward(self.encode([text]))
         if self.pad_batches:
             self._verify_padding(texts, batch, split)
 
@@ -387,7 +474,7 @@ class ModelAdapter:
                     worst, where = gap, i
         if worst > VERIFY_TOLERANCE * scale:
             raise BadInput(
-                f"model {self.name!r} gives a different output for the same text alone and inside "
+                f"model {self.name!r} ({self.source}) gives a different output for the same text alone and inside "
                 f"a padded batch (by {worst:.3g} for {texts[where][:40]!r}): it reads the padding "
                 "positions, e.g. by pooling over every position. Results would depend on which "
                 "texts share a batch. Fix the model to ignore padding (use the mask ids != 0, or "
@@ -400,9 +487,11 @@ class HookedAdapter(ModelAdapter):
     """Adapter over a user's module: the embedding layer's output is replaced through a hook."""
 
     def __init__(self, user: UserModel, *, source: str, device: torch.device | str) -> None:
+        from reportgen.data.user_tokenizer import as_encoder
+
         super().__init__(
             user.module,
-            user.encoder,
+            as_encoder(user.encoder),
             user.classes,
             name=user.name or "model",
             arch=type(user.module).__name__,
@@ -412,7 +501,10 @@ class HookedAdapter(ModelAdapter):
         )
         self._chains = user.conv_chains
         self.pad_batches = user.pad_batches
-        self.embedding_name = user.embedding or _single_embedding(user.module)
+        if user.min_len < 1:
+            raise BadInput(f"model {source!r}: UserModel(min_len={user.min_len}) must be >= 1")
+        self.min_len = int(user.min_len)
+        self.embedding_name = user.embedding or _single_embedding(user.module, source)
         modules = dict(user.module.named_modules())
         if self.embedding_name not in modules or not isinstance(modules[self.embedding_name], nn.Embedding):
             raise BadInput(
@@ -420,22 +512,99 @@ class HookedAdapter(ModelAdapter):
                 choices=[n for n, m in modules.items() if isinstance(m, nn.Embedding)],
             )
         self._embedding: nn.Embedding = modules[self.embedding_name]  # type: ignore[assignment]
+        pad = getattr(self.encoder, "pad_id", 0)
+        self._pad_id, self._real_id = pad, 1 if pad != 1 else 2  # placeholder ids, see below
+        self.output_note = ""  # how the logits were read, when not a plain (B, K) tensor
+        self._last_texts: list[str] = []  # the texts of the last batch encoded, for error messages
+        self._probe_texts = ["a b c d e f g h", "a"]  # for tracing; verify() puts real texts here
+
+    def encode(self, texts: Sequence[str]) -> EncodedBatch:
+        self._last_texts = list(texts)
+        return super().encode(texts)
 
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         return self._embedding(ids)
 
     def forward_from_embeddings(self, emb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        ids = mask.long()  # placeholder ids: pad (0) where masked; the hook swaps in ``emb``
+        # placeholder ids: the pad id where masked, another id elsewhere, so that a model that
+        # masks by its ids sees the right mask; the hook then swaps in ``emb``
+        ids = torch.where(mask, self._real_id, self._pad_id).long()
         with _replace_output(self._embedding, lambda _out: emb):
-            return self.module(ids)
+            return self._run(ids)
 
     def forward(self, batch: EncodedBatch) -> torch.Tensor:
-        return self.module(batch.ids)
+        return self._run(batch.ids)
+
+    def _run(self, ids: torch.Tensor) -> torch.Tensor:
+        """The user's module on ``ids``, its output read as logits; its errors as ``UserCodeError``."""
+        try:
+            out = self.module(ids)
+        except Exception as exc:
+            if _raised_by_reportgen(exc):  # ours (BadInput, a hook's stop, a hook's own bug)
+                raise
+            raise self._user_error(exc) from None
+        if not self.is_classifier:  # sequence outputs (B, T, V), as they are
+            return out[0] if isinstance(out, (tuple, list)) else out
+        try:
+            logits, how = read_logits(out, self.n_classes)
+        except BadInput as exc:
+            raise BadInput(f"model {self.name!r} ({self.source}): its forward {exc.message}") from None
+        self.output_note = how
+        return logits
+
+    @cached_property
+    def output_layer(self) -> str:
+        """The ``nn.Linear`` whose output is the model's logits, found by tracing one forward pass
+        and checked against the model's own output ("" when none matches: the logits are then
+        computed after the last linear layer, e.g. scaled or pooled, and no layer's input is the
+        sentence vector). Its input is the representation the classes are read from."""
+        linears = [n for n, m in self.module.named_modules() if isinstance(m, nn.Linear)]
+        if not linears or not self.is_classifier:
+            return ""
+        batch = self.encode(self._probe_texts)
+        with torch.no_grad(), capture(self.module, linears) as seen:
+            logits = self.forward(batch).float()  # (B, K)
+        single = self.n_classes == 2 and self.output_note.endswith("read as a sigmoid: p(second "
+                                                                   "class) = sigmoid(logit)")
+        target = logits[:, 1:] if single else logits  # a sigmoid model's one logit
+        for name in reversed(linears):
+            out = seen.get(name)
+            if out is None or out.dim() != 2 or out.shape != target.shape:
+                continue
+            if torch.allclose(out.float(), target, atol=VERIFY_TOLERANCE, rtol=VERIFY_TOLERANCE):
+                return name
+        return ""
+
+    def _user_error(self, exc: Exception) -> UserCodeError:
+        """Name the model, the exception and, found by running them one by one, the text."""
+        culprit = None
+        for text in self._last_texts[:256]:
+            try:
+                with torch.no_grad():
+                    self.module(self.encoder.encode([text], min_len=self.min_len).ids.to(self.device))
+            except Exception:  # noqa: BLE001
+                culprit = text
+                break
+        where = f" on the text {culprit[:80]!r}" if culprit is not None else ""
+        hint = ""
+        if culprit is not None and len(self.encoder.tokens(culprit)) < 8:
+            hint = ("; if the model needs a minimum number of tokens (a convolution without "
+                    "padding), declare it with UserModel(..., min_len=N) and shorter texts are padded")
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return UserCodeError(f"model {self.name!r} ({self.source}): the model's forward raised "
+                             f"{type(exc).__name__}: {first}{where}{hint}")
 
     def conv_chains(self) -> list[list[str]]:
+        """The user's ``conv_chains``, else the chains found by tracing the forward pass."""
         if self._chains is not None:
             return self._chains
-        return super().conv_chains()
+        return self.conv_trace.chains
+
+    @cached_property
+    def conv_trace(self):
+        from reportgen.models.tracing import trace_conv_chains
+
+        return trace_conv_chains(self, self._probe_texts)
 
     def conv_outputs(self) -> dict[str, str]:
         """Each conv layer read after the activation module that follows it, where there is one."""
@@ -450,6 +619,17 @@ class HookedAdapter(ModelAdapter):
         return found
 
 
+def _raised_by_reportgen(exc: Exception) -> bool:
+    """An exception of reportgen's own, or raised inside reportgen's code (a hook), not the user's."""
+    if type(exc).__module__.split(".")[0] == "reportgen":
+        return True
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    package = Path(__file__).resolve().parents[1]
+    return tb is not None and Path(tb.tb_frame.f_code.co_filename).resolve().is_relative_to(package)
+
+
 @contextmanager
 def _replace_output(module: nn.Module, fn: Callable[[torch.Tensor], torch.Tensor]) -> Iterator[None]:
     """Replace a module's output while inside the block; the hook is removed even on error."""
@@ -460,11 +640,11 @@ def _replace_output(module: nn.Module, fn: Callable[[torch.Tensor], torch.Tensor
         handle.remove()
 
 
-def _single_embedding(module: nn.Module) -> str:
+def _single_embedding(module: nn.Module, source: str) -> str:
     names = [n for n, m in module.named_modules() if isinstance(m, nn.Embedding)]
     if len(names) != 1:
         raise BadInput(
-            f"cannot tell which embedding layer to analyse ({len(names)} found); "
+            f"model {source!r}: cannot tell which embedding layer to analyse ({len(names)} found); "
             "name it with UserModel(embedding=...)",
             choices=names or ["(no nn.Embedding in the module)"],
         )
@@ -474,7 +654,9 @@ def _single_embedding(module: nn.Module) -> str:
 def _layer_card(name: str, m: nn.Module, rf: dict[str, tuple[int, str]]) -> LayerCard | None:
     if isinstance(m, nn.Embedding):
         return LayerCard(name, "embedding", m.embedding_dim, 1)
-    if isinstance(m, nn.Conv1d):
+    if isinstance(m, (nn.Conv1d, nn.Conv2d)):
+        if name not in rf and isinstance(m, nn.Conv2d):
+            return None  # not a convolution over the text
         size, axis = rf.get(name, (None, "tokens"))
         return LayerCard(name, "conv", m.out_channels, size, axis)
     if isinstance(m, (nn.MaxPool1d, nn.AvgPool1d)):

@@ -1,20 +1,76 @@
 """Transformers sequence classifiers behind the model adapter (optional extra ``reportgen[hf]``).
 
-``hf:DIR_OR_NAME`` loads ``AutoTokenizer`` + ``AutoModelForSequenceClassification``. The split
-forward uses the model's ``inputs_embeds`` argument, so gradients reach the word-piece embeddings;
-position and type embeddings are added inside the model, as in its own forward. Class names come
-from ``config.id2label``. Loading never runs remote code (``trust_remote_code=False``).
+Question: how does a BERT-, RoBERTa- or DistilBERT-style classifier look through the same narrow
+adapter as every other model?
+
+Method: ``hf:DIR_OR_NAME`` loads ``AutoTokenizer`` + ``AutoModelForSequenceClassification`` (never
+remote code; Transformers' progress bars, log messages and Python warnings are silenced while
+loading). A name that can only be a local path (it exists, starts with ``/``, ``.`` or ``~``, has
+more than one ``/``, or its first part is a local folder) and is not a folder is refused with "no
+such folder" before Transformers reads it as a malformed hub id. What the analyses see:
+
+- the split forward: ``embed`` is the word-piece embedding lookup and ``forward_from_embeddings``
+  passes those vectors as ``inputs_embeds`` (position and type embeddings are added inside the
+  model, as in its own forward), so gradients reach every word piece;
+- layers: the hidden states after the embeddings and after each Transformer layer
+  (``layer_states``), named by the module that outputs them;
+- neurons: the units of each layer's feed-forward block, read (and clamped) at the output of its
+  activation module (``mlp_points``);
+- the sentence vector: the input of the last linear layer of the classification head
+  (``output_layer``);
+- display tokens: WordPiece continuations (``##ble``) and unmarked byte-BPE / SentencePiece pieces
+  join the piece before; special tokens are marked. There are no convolutions (``conv_chains``
+  is empty), so analyses of conv layers skip these models with that reason.
+
+Cost: loading reads the weights once; every analysis call is one Transformers forward pass.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import cached_property
+from pathlib import Path
 
 import torch
+from torch import nn
 
 from reportgen.data.encoding import EncodedBatch
 from reportgen.errors import BadInput
 from reportgen.models.adapter import ModelAdapter
+from reportgen.site.record import LayerCard
+
+_TORCH_ACTIVATIONS = (nn.ReLU, nn.GELU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU, nn.ELU, nn.SiLU, nn.ReLU6,
+                      nn.Mish)
+
+
+def looks_local(name: str) -> bool:
+    """True when ``name`` can only mean a folder on this machine, never a hub id ("org/name")."""
+    if Path(name).expanduser().exists():
+        return True
+    if name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1 or name.endswith("/"):
+        return True
+    return "/" in name and Path(name.split("/")[0]).is_dir()
+
+
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Transformers' progress bars, log messages below errors and Python warnings off inside the
+    block; the previous settings come back after it, even on error."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 class HFAdapter(ModelAdapter):
@@ -25,15 +81,31 @@ class HFAdapter(ModelAdapter):
             raise BadInput(
                 f"model {source!r} needs the Transformers library: pip install 'reportgen[hf]'"
             ) from None
+        local = looks_local(name_or_dir)
+        folder = Path(name_or_dir).expanduser()
+        if local and not folder.is_dir():
+            if folder.exists():
+                raise BadInput(f"model {source!r}: {name_or_dir!r} is a file, not the folder that "
+                               "save_pretrained writes")
+            raise BadInput(f"model {source!r}: no such folder {name_or_dir!r}")
+        if local and not (folder / "config.json").is_file():
+            raise BadInput(f"model {source!r}: folder {name_or_dir!r} has no config.json (hf: needs "
+                           "a folder written by save_pretrained, or a hub name)")
+        where = str(folder) if local else name_or_dir
         try:
-            tokenizer = AutoTokenizer.from_pretrained(name_or_dir)
-            model = AutoModelForSequenceClassification.from_pretrained(name_or_dir)
-        except (OSError, ValueError) as exc:
-            raise BadInput(f"cannot load Transformers model {name_or_dir!r}: {str(exc).splitlines()[0]}") from None
+            with quiet_transformers():
+                tokenizer = AutoTokenizer.from_pretrained(where)
+                model = AutoModelForSequenceClassification.from_pretrained(where, trust_remote_code=False)
+        except (OSError, ValueError, KeyError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise BadInput(f"cannot load Transformers model {name_or_dir!r}: {first}") from None
         id2label = model.config.id2label or {}
         classes = [str(id2label.get(i, i)) for i in range(model.config.num_labels)]
         self.tokenizer = tokenizer
-        self.max_len = max_len
+        positions = getattr(model.config, "max_position_embeddings", None)
+        # RoBERTa-style models start positions after the padding index: keep 2 positions spare
+        self.max_len = min(max_len, int(tokenizer.model_max_length),
+                           positions - 2 if positions else max_len)
         super().__init__(
             model,
             encoder=None,  # type: ignore[arg-type]  # the tokenizer encodes
@@ -44,6 +116,7 @@ class HFAdapter(ModelAdapter):
             device=device,
         )
 
+    # -- the protocol ------------------------------------------------------------------------
     def encode(self, texts: Sequence[str]) -> EncodedBatch:
         enc = self.tokenizer(
             list(texts), padding=True, truncation=True, max_length=self.max_len, return_tensors="pt"
@@ -53,10 +126,10 @@ class HFAdapter(ModelAdapter):
         return EncodedBatch(ids.to(self.device), tokens, enc["attention_mask"].bool().to(self.device))
 
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.module.get_input_embeddings()(ids)
+        return self.module.get_input_embeddings()(ids)  # (B, T, E)
 
     def forward_from_embeddings(self, emb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return self.module(inputs_embeds=emb, attention_mask=mask.long()).logits
+        return self.module(inputs_embeds=emb, attention_mask=mask.long()).logits  # (B, K)
 
     def forward(self, batch: EncodedBatch) -> torch.Tensor:
         assert batch.mask is not None
@@ -79,21 +152,104 @@ class HFAdapter(ModelAdapter):
         texts = [str(t) for t in self.tokenizer.convert_ids_to_tokens(list(range(n)))]
         return texts, weight, [i in special for i in range(n)], "embedding"
 
+    # -- layers, neurons, the sentence vector ----------------------------------------------------
+    @cached_property
+    def _names(self) -> dict[nn.Module, str]:
+        return {m: n for n, m in self.module.named_modules()}
+
+    @cached_property
+    def embeddings_name(self) -> str:
+        """The module whose output is hidden state 0: the parent of the word-piece embedding."""
+        word = self._names[self.module.get_input_embeddings()]
+        return word.rpartition(".")[0] or word
+
+    @cached_property
+    def blocks(self) -> list[str]:
+        """Dotted names of the Transformer layers, input side first (the ``nn.ModuleList`` that holds
+        ``config.num_hidden_layers`` of them)."""
+        n = int(getattr(self.module.config, "num_hidden_layers", 0) or 0)
+        for name, m in self.module.named_modules():
+            if isinstance(m, nn.ModuleList) and n and len(m) == n:
+                return [f"{name}.{i}" for i in range(n)]
+        return []
+
+    def mlp_points(self) -> list[str]:
+        """Per Transformer layer, the activation module of its feed-forward block: its output
+        (B, T, I) holds the layer's MLP units, the neurons of neuron analyses. ``NotApplicable``
+        when a layer has none, or one activation module is shared between layers (its output
+        could not be told apart per layer)."""
+        from reportgen.models.internals import NotApplicable
+
+        modules = dict(self.module.named_modules())
+        points: list[str] = []
+        for block in self.blocks:
+            found = next((f"{block}.{sub}" for sub, m in modules[block].named_modules()
+                          if sub and _is_activation(m) and not any(a in sub for a in ("attention", "attn"))),
+                         None)
+            if found is None:
+                raise NotApplicable(f"{self.name}: layer {block} has no feed-forward activation module "
+                                    "to read its MLP units at")
+            points.append(found)
+        if not points:
+            raise NotApplicable(f"{self.name}: no Transformer layers found (no nn.ModuleList of "
+                                "config.num_hidden_layers layers)")
+        if len({id(modules[p]) for p in points}) < len(points):
+            raise NotApplicable(f"{self.name}: its layers share one activation module, so their MLP "
+                                "units cannot be read per layer")
+        return points
+
+    @cached_property
+    def output_layer(self) -> str:
+        """The last linear layer producing the class scores (BERT, DistilBERT: ``classifier``;
+        RoBERTa: ``classifier.out_proj``); its input is the sentence vector the output reads."""
+        found = [n for n, m in self.module.named_modules()
+                 if isinstance(m, nn.Linear) and m.out_features == self.module.config.num_labels]
+        return found[-1] if found else ""
+
     def layer_states(self, batch: EncodedBatch) -> dict[str, torch.Tensor]:
-        """``embeddings`` and ``layer.<i>``: every layer's hidden states (B, T, H)."""
+        """Hidden states (B, T, H) after the embeddings and after each Transformer layer, named by
+        the module that outputs them."""
         assert batch.mask is not None
         with torch.no_grad():
             out = self.module(input_ids=batch.ids, attention_mask=batch.mask.long(),
                               output_hidden_states=True)
+        names = [self.embeddings_name, *self.blocks]
         states = out.hidden_states
-        return {("embeddings" if i == 0 else f"layer.{i}"): h for i, h in enumerate(states)}
+        if len(states) != len(names):  # an unusual layout: number the states instead
+            names = ["embeddings", *(f"layer.{i}" for i in range(1, len(states)))]
+        return dict(zip(names, states, strict=True))
 
+    def layers(self) -> list[LayerCard]:
+        """Model card: the embeddings, each Transformer layer (hidden size) with its MLP units, and
+        the output layer; attention sees the whole text (no receptive field)."""
+        config = self.module.config
+        hidden = int(getattr(config, "hidden_size", 0) or 0) or None
+        mlp = getattr(config, "intermediate_size", None) or getattr(config, "hidden_dim", None)
+        from reportgen.models.internals import NotApplicable
+
+        cards = [LayerCard(self.embeddings_name, "embedding", hidden, 1)]
+        try:
+            points = self.mlp_points()
+        except NotApplicable:  # the card lists the layers it can find
+            points = [""] * len(self.blocks)
+        for block, point in zip(self.blocks, points, strict=True):
+            cards.append(LayerCard(block, "transformer", hidden, None))
+            if point:
+                cards.append(LayerCard(point, "mlp", int(mlp) if mlp else None, None))
+        if self.output_layer:
+            cards.append(LayerCard(self.output_layer, "linear", self.n_classes, None))
+        return cards
+
+    # -- display -------------------------------------------------------------------------------
     def display_tokens(self, batch: EncodedBatch) -> list:
         """Word pieces: '##ble' (WordPiece) is shown as 'ble' joined to the piece before; 'Ġword'
-        (byte BPE) and '▁word' (SentencePiece) start a new word."""
+        (byte BPE) and '▁word' (SentencePiece) start a new word, and with those tokenizers an
+        unmarked piece continues the word before (unless that is a special token). The unknown
+        token is not special: it stands for a word of the text."""
         from reportgen.models.internals import TokenText
 
-        special = set(self.tokenizer.all_special_tokens)
+        # the unknown token stands for a word of the text: a word (flagged "unk"), not special
+        special = set(self.tokenizer.all_special_tokens) - {self.tokenizer.unk_token}
         bpe = self._bpe_marks
         rows = []
         for toks in batch.tokens:
@@ -110,8 +266,14 @@ class HFAdapter(ModelAdapter):
             rows.append(row)
         return rows
 
-    @property
+    @cached_property
     def _bpe_marks(self) -> bool:
-        """True when the tokenizer marks word *starts* (Ġ / ▁), so unmarked pieces continue a word."""
+        """True when the tokenizer marks word *starts* (Ġ / ▁), so unmarked pieces continue a word:
+        a tenth or more of its vocabulary starts with a mark (WordPiece vocabularies have ~none)."""
         vocab = self.tokenizer.get_vocab()
-        return any(t.startswith(("Ġ", "▁")) for t in list(vocab)[:2000])
+        marked = sum(t.startswith(("Ġ", "▁")) for t in vocab)
+        return marked > 0 and marked >= 0.1 * len(vocab)
+
+
+def _is_activation(m: nn.Module) -> bool:
+    return isinstance(m, _TORCH_ACTIVATIONS) or type(m).__module__ == "transformers.activations"

@@ -6,7 +6,8 @@ identity module, ``HookPoint``, after each nonlinearity and mask, so the dotted 
 ``conv_acts.0``) addresses exactly the tensor the next layer reads. ``HookPoint`` holds no
 parameters, so checkpoints written before hook points existed still load.
 
-- ``capture(model, names)``: a dict filled with the output of each named module during the block;
+- ``capture(model, names)``: a dict filled with the output of each named module during the block
+  (``capture_inputs``: with the input each one reads);
 - ``override(model, {name: fn})``: replaces each named module's output by ``fn(output)``;
 - ``stop_after(model, name)``: ends the forward pass once ``name`` has run (``StopForward``), so
   reading an early layer does not pay for the rest of the model.
@@ -71,6 +72,22 @@ def capture(model: nn.Module, names: Sequence[str]) -> Iterator[dict[str, torch.
             h.remove()
 
 
+@contextmanager
+def capture_inputs(model: nn.Module, names: Sequence[str]) -> Iterator[dict[str, torch.Tensor]]:
+    """Like ``capture``, for the first positional input of each named module: what it reads, e.g.
+    the vector a classification layer turns into logits."""
+    seen: dict[str, torch.Tensor] = {}
+    handles = []
+    try:
+        for name, module in _modules(model, names).items():
+            handles.append(module.register_forward_pre_hook(
+                lambda _m, inputs, name=name: seen.__setitem__(name, inputs[0])))
+        yield seen
+    finally:
+        for h in handles:
+            h.remove()
+
+
 def _recorder(seen: dict[str, torch.Tensor], name: str) -> Callable:
     def hook(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
         seen[name] = output
@@ -116,7 +133,11 @@ def stop_after(model: nn.Module, name: str) -> Iterator[None]:
 
 
 def to_btc(x: torch.Tensor, layout: str) -> torch.Tensor:
-    """A captured (B, C, T) or (B, T, C) tensor in (B, T, C) order."""
-    if layout.replace(" ", "") in ("BCT", "WCT"):
+    """A captured (B, C, T) or (B, T, C) tensor in (B, T, C) order; a Conv2d's (B, C, T, 1)
+    ("B C T 1": a kernel spanning the embedding) too."""
+    compact = layout.replace(" ", "")
+    if compact == "BCT1":
+        return x.squeeze(3).transpose(1, 2)
+    if compact in ("BCT", "WCT"):
         return x.transpose(1, 2)
     return x

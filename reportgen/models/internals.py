@@ -13,12 +13,19 @@ A model without the part an analysis needs raises ``NotApplicable`` with a reaso
 - ``recurrent_states``: hidden and cell states of every recurrent layer at every step;
 - ``sequence_states``: per-position hidden states by layer (recurrent outputs, conv maps,
   Transformer layers);
-- ``unit_features``: one vector of units per text (final state, pooled over time);
+- ``unit_states``: per-position values of the units neuron analyses read and clamp: the
+  ``sequence_states``, except for models that name their neurons (Transformers: each layer's MLP
+  units, ``mlp_units``);
+- ``output_features``: the vector the output layer reads (the ``features`` hook point, or the input
+  of an adapter's ``output_layer``);
+- ``unit_features``: one vector of units per text (that vector, final states, units pooled over time);
 - ``clamp_units`` / ``generate``: hold units fixed at every step, for classifiers and for
   generating text from a language model (the sentiment-neuron sweeps);
 - ``vocabulary_vectors``: the vectors of every vocabulary entry with special tokens marked (for the
   character CNN, word vectors built from characters), for nearest-word search;
-- ``display_tokens``: the text of each token for display, word pieces marked as continuations.
+- ``display_tokens``: the text of each token for display, word pieces marked as continuations;
+  ``word_spans``: those tokens grouped into the words a reader sees (pieces joined, special tokens
+  on their own), for merging per-token scores into per-word ones.
 
 Cost: each function is one batched forward pass (``window_forward`` stops after the layer);
 ``recurrent_states`` and ``clamp_units`` re-run recurrences step by step in Python, about T times
@@ -38,7 +45,7 @@ from torch import nn
 from reportgen.data.encoding import EncodedBatch
 from reportgen.data.vocab import UNK_ID
 from reportgen.models.adapter import ModelAdapter, ReceptiveField, receptive_fields
-from reportgen.models.hooks import HookPoint, capture, override, stop_after, to_btc
+from reportgen.models.hooks import HookPoint, capture, capture_inputs, override, stop_after, to_btc
 from reportgen.models.recurrence import RecurrentTrace, recurrent_modules, unrolled
 
 
@@ -74,7 +81,10 @@ def conv_layers(adapter: ModelAdapter) -> list[ConvLayer]:
         for depth, (name, field_) in enumerate(zip(chain, fields, strict=True), start=1):
             read_at = outputs.get(name, name)
             point = modules[read_at]
-            layout = point.layout if isinstance(point, HookPoint) else "B C T"
+            if isinstance(point, HookPoint):
+                layout = point.layout
+            else:  # a Conv2d over the text (kernel (k, E)) keeps a width-1 axis, as do its activations
+                layout = "B C T 1" if isinstance(modules[name], nn.Conv2d) else "B C T"
             channels = getattr(modules[name], "out_channels", None)
             layers.append(ConvLayer(name, read_at, layout, field_, c, depth, channels, axis,
                                     activated=read_at != name))
@@ -93,6 +103,15 @@ def conv_layer(adapter: ModelAdapter, name: str | None = None) -> ConvLayer:
             return layer
     raise NotApplicable(f"{adapter.name} has no conv layer {name!r} "
                         f"(layers: {', '.join(layer.name for layer in layers)})")
+
+
+def conv1d_weight(conv: nn.Module) -> torch.Tensor:
+    """A text convolution's weight as a Conv1d's, (filters, embedding, k): a Conv2d over
+    (B, 1, T, E) with kernel (k, E) holds it as (filters, 1, k, E)."""
+    w = conv.weight.detach()
+    if isinstance(conv, nn.Conv2d):
+        return w[:, 0].transpose(1, 2)  # (F, k, E) -> (F, E, k)
+    return w
 
 
 def following_activation(module: nn.Module, conv_name: str) -> str | None:
@@ -240,6 +259,43 @@ def sequence_states(adapter: ModelAdapter, batch: EncodedBatch) -> dict[str, tor
     return states
 
 
+def mlp_units(adapter: ModelAdapter) -> list[str] | None:
+    """Dotted names of the modules whose outputs are the model's neurons, when the adapter names
+    them (Transformers: each layer's feed-forward activation, ``HFAdapter.mlp_points``); None when
+    it does not (the units are then its per-position hidden states). ``NotApplicable`` with the
+    reason when the adapter should name them but cannot."""
+    points = getattr(adapter, "mlp_points", None)
+    return None if points is None else list(points())
+
+
+def unit_states(adapter: ModelAdapter, batch: EncodedBatch) -> dict[str, torch.Tensor]:
+    """Module name -> per-position unit values (B, T', U) for neuron analyses: each ``mlp_units``
+    module's output where the model names them, else ``sequence_states``. Every key is a module of
+    the model (or a recurrent layer), so ``clamp_units`` can hold its units."""
+    names = mlp_units(adapter)
+    if names is None:
+        return sequence_states(adapter, batch)
+    with torch.no_grad(), capture(adapter.module, names) as seen:
+        adapter.forward_from_embeddings(adapter.embed(batch.ids), batch.mask)
+    return {n: seen[n] for n in names}
+
+
+def output_features(adapter: ModelAdapter, batch: EncodedBatch) -> torch.Tensor | None:
+    """(B, D): the vector the output layer reads: the ``features`` hook point of reference models,
+    else the input of the adapter's ``output_layer`` (Transformers: the classification head's last
+    linear layer: BERT's pooled [CLS], DistilBERT's and RoBERTa's projected [CLS] / <s>); None when
+    the model names neither."""
+    if "features" in _hook_points(adapter):
+        name, reader = "features", capture
+    elif getattr(adapter, "output_layer", ""):
+        name, reader = adapter.output_layer, capture_inputs  # type: ignore[attr-defined]
+    else:
+        return None
+    with torch.no_grad(), reader(adapter.module, [name]) as seen:
+        adapter.forward_from_embeddings(adapter.embed(batch.ids), batch.mask)
+    return seen[name]
+
+
 def _hook_points(adapter: ModelAdapter) -> dict[str, HookPoint]:
     return {n: m for n, m in adapter.module.named_modules() if isinstance(m, HookPoint)}
 
@@ -247,20 +303,19 @@ def _hook_points(adapter: ModelAdapter) -> dict[str, HookPoint]:
 @torch.no_grad()
 def unit_features(adapter: ModelAdapter, batch: EncodedBatch) -> dict[str, torch.Tensor]:
     """Name -> one vector of units per text (B, U): the representation the output layer reads
-    (``features``: a final state or pooled maps), and each per-position layer pooled over real
-    positions (``<layer>:mean``, ``<layer>:max``; recurrent layers also ``<layer>:final``)."""
+    (``features``: a final state, pooled maps, a Transformer's sentence vector), and each
+    ``unit_states`` layer pooled over real positions (``<layer>:mean``, ``<layer>:max``; recurrent
+    layers also ``<layer>:final``)."""
     out: dict[str, torch.Tensor] = {}
-    pooled = _hook_points(adapter).get("features")
     mask = batch.mask
     assert mask is not None
+    pooled = output_features(adapter, batch)
     if pooled is not None:
-        with capture(adapter.module, ["features"]) as seen:
-            adapter.forward_from_embeddings(adapter.embed(batch.ids), mask)
-        out["features"] = seen["features"]
-    if recurrent_modules(adapter.module) and pooled is None:
+        out["features"] = pooled
+    if recurrent_modules(adapter.module) and "features" not in _hook_points(adapter):
         for name, trace in recurrent_states(adapter, batch).items():
             out[f"{name}:final"] = _final_state(trace, mask)
-    for name, states in sequence_states(adapter, batch).items():
+    for name, states in unit_states(adapter, batch).items():
         if states.size(1) != mask.size(1):  # wide convolutions: positions are not tokens
             m = states.abs().sum(-1) > 0  # (B, L) locations that see a real token
         else:
@@ -307,11 +362,17 @@ def clamp_units(adapter: ModelAdapter, layer: str, units: dict[int, float],
     index = torch.tensor(sorted(units))
     values = torch.tensor([units[u] for u in sorted(units)])
 
+    module = modules[layer]
+    if isinstance(module, HookPoint):
+        layout = module.layout.replace(" ", "")
+    else:  # a conv's channels are its second axis (a Conv2d over the text: (B, C, T, 1))
+        layout = {nn.Conv1d: "BCT", nn.Conv2d: "BCT1"}.get(type(module), "BTC")
+
     def fix(out: torch.Tensor) -> torch.Tensor:
-        layout = getattr(modules[layer], "layout", "B T C").replace(" ", "")
         out = out.clone()
-        if layout == "BCT":
-            out[:, index.to(out.device)] = values.to(out)[:, None]
+        if layout in ("BCT", "BCT1"):
+            tail = (None,) * (out.dim() - 2)
+            out[:, index.to(out.device)] = values.to(out)[(slice(None), *tail)]
         else:
             out[..., index.to(out.device)] = values.to(out)
         return out
@@ -395,6 +456,8 @@ class TokenText:
 
 def token_flags(adapter: ModelAdapter, batch: EncodedBatch) -> list[list[str]]:
     """Per token: "unk" (out of the model's vocabulary), "special" ([CLS], [SEP]...) or ""."""
+    if batch.flags is not None:  # the encoder knew (a user's own tokenizer)
+        return [list(row) for row in batch.flags]
     tokenizer = getattr(adapter, "tokenizer", None)
     if tokenizer is not None:
         unk = tokenizer.unk_token
@@ -422,3 +485,24 @@ def display_tokens(adapter: ModelAdapter, batch: EncodedBatch) -> list[list[Toke
     if own is not None:
         return own(batch)
     return [[TokenText(t, False, False) for t in toks] for toks in batch.tokens]
+
+
+@dataclass(frozen=True)
+class WordSpan:
+    text: str  # the pieces' display texts joined
+    start: int  # first token position
+    stop: int  # one past the last token position
+    special: bool  # a special token ([CLS], <s>...), always a word of its own
+
+
+def word_spans(row: Sequence[TokenText]) -> list[WordSpan]:
+    """The words a reader sees in one text's display tokens: a continuation piece joins the word
+    before it (never a special token's), every other token starts a word."""
+    spans: list[WordSpan] = []
+    for i, tok in enumerate(row):
+        if tok.joins_previous and spans and not tok.special and not spans[-1].special:
+            last = spans[-1]
+            spans[-1] = WordSpan(last.text + tok.text, last.start, i + 1, False)
+        else:
+            spans.append(WordSpan(tok.text, i, i + 1, tok.special))
+    return spans

@@ -60,7 +60,10 @@ def load_model(spec: str, *, device: torch.device, name: str | None = None) -> M
     if spec.startswith("hf:"):
         from reportgen.models.hf import HFAdapter
 
-        return HFAdapter(spec[3:], source=spec, device=device)
+        adapter = HFAdapter(spec[3:], source=spec, device=device)
+        if name:
+            adapter.name = name
+        return adapter
     path_part, _, func = spec.rpartition(":")
     if path_part and func.isidentifier() and not Path(spec).exists():
         user = _call_user_function(path_part, func, spec)
@@ -89,19 +92,39 @@ def _call_user_function(target: str, func: str, spec: str) -> UserModel:
         assert module_spec is not None and module_spec.loader is not None
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[mod_name] = module
-        module_spec.loader.exec_module(module)
+        try:
+            module_spec.loader.exec_module(module)
+        except Exception as exc:  # noqa: BLE001 - the user's code: named, not a traceback
+            raise BadInput(f"model {spec!r}: running {target} raised {_describe(exc)}") from None
     else:
         try:
             module = importlib.import_module(target)
         except ImportError as exc:
             raise BadInput(f"model {spec!r}: cannot import {target!r} ({exc})") from None
+        except Exception as exc:  # noqa: BLE001
+            raise BadInput(f"model {spec!r}: importing {target} raised {_describe(exc)}") from None
     fn = getattr(module, func, None)
     if not callable(fn):
         raise BadInput(f"model {spec!r}: {target!r} has no function {func!r}")
-    user = fn()
+    try:
+        user = fn()
+    except BadInput as exc:
+        raise BadInput(f"model {spec!r}: {exc.message}") from None
+    except Exception as exc:  # noqa: BLE001
+        raise BadInput(f"model {spec!r}: {func}() raised {_describe(exc)}") from None
     if not isinstance(user, UserModel):
         raise BadInput(f"model {spec!r}: {func}() must return reportgen.UserModel, got {type(user).__name__}")
     return user
+
+
+def _describe(exc: Exception) -> str:
+    """``Type: first line of the message``, and where in the user's file it was raised."""
+    import traceback
+
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if "reportgen" not in Path(f.filename).parts]
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}{where}"
 
 
 def unique_names(adapters: list[ModelAdapter]) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from reportgen.site.charts import PreparedChart, prepare_chart
+from reportgen.site.coverage import coverage_table
 from reportgen.site.metrics import MetricView, headline_rows, metric_views, overlap_warning
 from reportgen.site.record import AnalysisRecord, ChartSpec, DataCard, ModelCard, RunRecord
 from reportgen.site.templating import format_value
@@ -282,4 +283,5 @@ def index_context(
         "length_chart": length_chart,
         "timings": timings,
         "config_text": pretty_json(record.config),
+        "coverage": coverage_table(record, href),
     }

@@ -16,7 +16,7 @@ import pandas as pd
 @dataclass
 class LayerCard:
     name: str  # dotted module name
-    kind: str  # embedding | conv | pool | recurrent | linear | highway | attention | other
+    kind: str  # embedding | conv | pool | recurrent | linear | highway | attention | transformer | mlp | other
     units: int | None  # channels / hidden size / features
     receptive_field: int | None  # in input tokens (or characters, see ``axis``); None = unbounded
     axis: str = "tokens"  # what the receptive field counts: tokens | chars
@@ -45,6 +45,12 @@ class ModelCard:
     overlap: float | None = None  # share of evaluated texts that were in the training data
     overlap_count: int | None = None  # how many evaluated texts were in the training data
     labelled: bool = True  # False: the evaluated data has no labels (no accuracy)
+    embedding: str = ""  # the embedding the analyses differentiate, with its size
+    unknown_share: float | None = None  # share of evaluated tokens the model read as unknown
+    tokenizer: str = ""  # "reportgen word tokens", or the model's own tokenizer by name
+    # how reportgen reads this model where it is not plain: logits from a tuple, a sigmoid
+    # output, a minimum length
+    reading: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -131,6 +137,7 @@ class AnalysisRecord:
     # headline metric -> the metric a reader compares it with (per model too, as
     # "<model>.<metric>" beside "<model>.<baseline>"), e.g. top_token_share -> uniform_top_token_share
     baselines: dict[str, str] = field(default_factory=dict)
+    skipped_models: dict[str, str] = field(default_factory=dict)  # model -> why it did not run for it
 
 
 @dataclass

@@ -8,6 +8,7 @@ The schema of the spec, extended with what else a reader may want to check in CI
                  "source", "task", "vocab_size", "encoder_kind",
                  "checkpoint_accuracy", "accuracy_metric", "batching",
                  "evaluated_on", "trained_on", "vectors", "overlap", "overlap_count", "labelled",
+                 "embedding", "tokenizer", "unknown_share", "reading",
                  "layers": [{...}], "confusion"}],
      "data": {"spec", "examples", "classes",                                        # spec
               "split", "total_examples", "class_counts", "labelled", "label_map"},
@@ -79,6 +80,10 @@ def report_json(record: RunRecord, csv_paths: dict[str, dict[str, str]] | None =
                 "overlap": m.overlap,
                 "overlap_count": m.overlap_count,
                 "labelled": m.labelled,
+                "embedding": m.embedding,
+                "tokenizer": m.tokenizer,
+                "unknown_share": m.unknown_share,
+                "reading": list(m.reading),
                 "layers": [asdict(layer) for layer in m.layers],
                 "confusion": m.confusion,
             }
