@@ -83,9 +83,11 @@ def vectors(m: ModelAdapter) -> str | None:
 def model_card(m: ModelAdapter, examples: list[Example], batch_size: int, evaluated: str) -> ModelCard:
     accuracy, confusion = None, None
     labelled = [ex for ex in examples if ex.label is not None]
+    if m.is_classifier:  # every evaluated text goes through the model here, labelled or not
+        probs = m.predict_proba([ex.text for ex in examples], batch_size=m.batch_size(max(batch_size, 128)))
     if m.is_classifier and labelled:
-        probs = m.predict_proba([ex.text for ex in labelled], batch_size=m.batch_size(max(batch_size, 128)))
-        pred = probs.argmax(1)
+        has_label = np.array([ex.label is not None for ex in examples])
+        pred = probs[has_label].argmax(1)
         true = m.class_index([ex.label for ex in labelled])
         accuracy = float((pred == true).mean())
         k = m.n_classes

@@ -331,3 +331,137 @@ def test_hidden_saliency_on_a_conv2d_user_model_by_hand() -> None:
     expected = (grad * act).squeeze(3)[0].sum(0)  # (5,) locations
     assert predicted[0] == c and len(scores[0]) == 5
     np.testing.assert_allclose(scores[0], expected.detach().numpy(), rtol=1e-5, atol=1e-7)
+
+
+class ImageLikeConv(nn.Module):
+    """A Conv2d with a (2, 2) kernel over (B, 1, T, E): it mixes embedding dimensions, so it is not
+    a convolution over the text alone."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lookup = nn.Embedding(len(ITOS), 4, padding_idx=0)
+        self.patch = nn.Conv2d(1, 2, (2, 2))
+        self.fc = nn.Linear(2, 2)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.patch(self.lookup(ids).unsqueeze(1)).amax((2, 3)))
+
+
+def test_when_no_text_convolution_is_found_the_message_says_what_was_and_what_to_write() -> None:
+    from reportgen.models.internals import NotApplicable, conv_layers
+
+    model = _user(ImageLikeConv())
+    assert model.conv_chains() == []
+    with pytest.raises(NotApplicable) as caught:
+        conv_layers(model)
+    message = str(caught.value)
+    assert "patch: a Conv2d whose kernel (2, 2) does not span its input's last axis (4,)" in message
+    assert "UserModel(..., conv_chains=[['convs.0'], ['convs.1']])" in message
+
+
+# review fixes ---------------------------------------------------------------------------------------
+def test_a_squeezed_output_of_one_text_and_a_wrong_batch_axis() -> None:
+    logits, _ = read_logits(torch.tensor([0.5, 1.5]), 2, batch=1)  # (K,) from .squeeze() of (1, K)
+    assert logits.tolist() == [[0.5, 1.5]]
+    logits, how = read_logits(torch.tensor(2.0), 2, batch=1)  # 0-d from .squeeze() of (1, 1)
+    assert logits.tolist() == [[0.0, 2.0]] and "sigmoid" in how
+    with pytest.raises(BadInput, match=r"shape \(3,\) for 2 texts: the first axis must be the batch"):
+        read_logits(torch.zeros(3), 2, batch=2)
+
+
+class Picky(nn.Module):
+    """Raises when an embedding value is above 5: only the word 'bad' (embedding 10) trips it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.words = nn.Embedding(len(ITOS), 1, padding_idx=0)
+        with torch.no_grad():
+            self.words.weight.copy_(torch.tensor([[0.0], [0.0], [1.0], [10.0], [0.0], [0.0]]))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        e = self.words(ids)[..., 0]  # (B, T)
+        if bool((e > 5).any()):
+            raise ValueError("value out of range")
+        s = e.sum(1)
+        return torch.stack([-s, s], -1)
+
+
+def test_the_text_named_is_the_one_that_fails_through_the_embedding_hook() -> None:
+    model = HookedAdapter(UserModel(Picky(), Tokenizer(split_words, vocab=ITOS), ["n", "p"]),
+                          source="picky.py:build", device="cpu")
+    with pytest.raises(UserCodeError, match="on the text 'good bad'"):
+        model.predict_proba(["good", "film good", "good bad", "film"])
+    # an error raised by reportgen's own hook is reportgen's, not blamed on the model
+    from reportgen.models.hooks import override
+
+    with pytest.raises(IndexError), override(model.module, {"words": lambda out: out[:, :, 99]}):
+        model.predict_proba(["good"])
+
+
+def test_a_transformers_tokenizer_marks_unk_as_unknown_and_joins_pieces() -> None:
+    transformers = pytest.importorskip("transformers")
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good", "film", "in", "##vi", "##gor", "##ating"]
+    hf = transformers.BertTokenizerFast(vocab={w: i for i, w in enumerate(words)})
+    tok = Tokenizer(hf)
+    assert (tok.pad_id, tok.unk_id) == (0, 1) and 1 not in tok.special_ids
+    batch = tok.encode(["invigorating zzz film"])
+    assert batch.tokens[0] == ["[CLS]", "in", "##vi", "##gor", "##ating", "[UNK]", "film", "[SEP]"]
+    assert batch.flags[0] == ["special", "", "", "", "", "unk", "", "special"]
+
+    class Sum(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.e = nn.Embedding(len(words), 1, padding_idx=0)
+
+        def forward(self, ids: torch.Tensor) -> torch.Tensor:
+            s = self.e(ids).sum((1, 2))
+            return torch.stack([-s, s], -1)
+
+    model = HookedAdapter(UserModel(Sum(), hf, ["n", "p"]), source="t", device="cpu")
+    shown = model.display_tokens(model.encode(["invigorating film"]))[0]
+    assert [(t.text, t.joins_previous, t.special) for t in shown] == [
+        ("[CLS]", False, True), ("in", False, False), ("vi", True, False), ("gor", True, False),
+        ("ating", True, False), ("film", False, False), ("[SEP]", False, True)]
+    assert unknown_share(model, ["invigorating zzz film"], 4) == pytest.approx(1 / 6)  # specials aside
+
+
+def test_faithfulness_repads_with_the_models_own_pad_id() -> None:
+    from reportgen.analyses import faithfulness
+
+    itos = ["film", "good", "<unk>", "<pad>"]  # id 0 is a real word; the pad id is 3
+
+    class Unmasked(nn.Module):  # sums every position's embedding: padding must read the pad row
+        def __init__(self) -> None:
+            super().__init__()
+            self.e = nn.Embedding(4, 1, padding_idx=3)
+            with torch.no_grad():
+                self.e.weight.copy_(torch.tensor([[4.0], [1.0], [0.0], [0.0]]))
+
+        def forward(self, ids: torch.Tensor) -> torch.Tensor:
+            s = self.e(ids).sum((1, 2))
+            return torch.stack([torch.zeros_like(s), s], -1)
+
+    tok = Tokenizer(split_words, vocab=itos)
+    model = HookedAdapter(UserModel(Unmasked(), tok, ["n", "p"]), source="t", device="cpu")
+    batch = model.encode(["good good", "good"])
+    target = torch.tensor([1, 1])
+    p = faithfulness._probability(model, batch, [[0], [0]], keep=False, target=target,
+                                  special=[[False, False], [False]])
+    # deleting one 'good': s = 1 (not 1 + 4, had the row been padded with id 0, 'film'); "good"
+    # alone emptied: s = 0
+    np.testing.assert_allclose(p, [1 / (1 + math.exp(-1)), 0.5], rtol=1e-6)
+
+
+def test_clamping_the_output_layers_input_of_a_user_model() -> None:
+    from reportgen.models.internals import clamp_units, output_features
+
+    model = HookedAdapter(UserModel(Head(), Tokenizer(split_words, vocab=ITOS), ["n", "p"]),
+                          source="h.py:build", device="cpu")
+    model.verify(["good film", "bad"])
+    batch = model.encode(["good film"])
+    h = output_features(model, batch)  # (1, 3): what ``out`` reads
+    h[:, 1] = 5.0
+    expected = model.module.out(h)  # by hand: the output layer on the clamped vector
+    with clamp_units(model, "features", {1: 5.0}):
+        got = model.forward_from_embeddings(model.embed(batch.ids), batch.mask)
+    torch.testing.assert_close(got, expected)

@@ -52,7 +52,7 @@ from reportgen.models.adapter import ModelAdapter
 from reportgen.site.record import ChartSpec
 
 NAME = "faithfulness"
-VERSION = 2  # 2: variance salience without special tokens in the sentence mean
+VERSION = 3  # 2: variance salience without special tokens in the sentence mean; 3: pad ids, user specials
 TITLE = "Faithfulness of token attributions"
 HEADLINE = "comprehensiveness"
 BASELINES = {"comprehensiveness": "random_comprehensiveness"}
@@ -132,8 +132,8 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
             comp, suff = np.zeros((len(n), len(FRACTIONS))), np.zeros((len(n), len(FRACTIONS)))
             for f, frac in enumerate(FRACTIONS):
                 tops = [_top(scores[method][b], special[b], frac) for b in range(len(n))]
-                deleted = _probability(model, batch, tops, keep=False, target=target)
-                kept = _probability(model, batch, tops, keep=True, target=target)
+                deleted = _probability(model, batch, tops, keep=False, target=target, special=special)
+                kept = _probability(model, batch, tops, keep=True, target=target, special=special)
                 comp[:, f], suff[:, f] = p0 - deleted, p0 - kept
                 curves.setdefault((method, "deletion", frac), []).extend(deleted.tolist())
                 curves.setdefault((method, "insertion", frac), []).extend(kept.tolist())
@@ -232,23 +232,24 @@ def _top(scores: np.ndarray, special: list[bool], frac: float) -> list[int]:
 
 @torch.no_grad()
 def _probability(model: ModelAdapter, batch, tops: list[list[int]], keep: bool,
-                 target: torch.Tensor) -> np.ndarray:
+                 target: torch.Tensor, special: list[list[bool]]) -> np.ndarray:
     """p(target) after deleting the ``tops`` positions of each text (``keep``: after deleting all
-    the other real tokens but special ones), the rest moved left and re-padded."""
+    the other real tokens but ``special`` ones), the rest moved left and re-padded with the
+    model's pad id."""
     ids = batch.ids
     rows, masks = [], []
     width = ids.size(1)
     for b, toks in enumerate(batch.tokens):
         chosen = set(tops[b])
         if keep:
-            keep_pos = [i for i in range(len(toks)) if i in chosen or _is_special(model, batch, b, i)]
+            keep_pos = [i for i in range(len(toks)) if i in chosen or special[b][i]]
         else:
             keep_pos = [i for i in range(len(toks)) if i not in chosen]
         index = torch.tensor(keep_pos + [width - 1] * (width - len(keep_pos)), device=ids.device)
         row = ids[b].index_select(0, index).clone()
         m = torch.zeros(width, dtype=torch.bool, device=ids.device)
         m[: len(keep_pos)] = True
-        row[len(keep_pos):] = 0
+        row[len(keep_pos):] = model.pad_id
         rows.append(row)
         masks.append(m)
     new_ids, new_mask = torch.stack(rows), torch.stack(masks)
@@ -260,11 +261,6 @@ def _probability(model: ModelAdapter, batch, tops: list[list[int]], keep: bool,
         new_ids, new_mask = new_ids[:, :width], new_mask[:, :width]
     probs = torch.softmax(model.forward_from_embeddings(model.embed(new_ids), new_mask).float(), -1)
     return probs.gather(1, target[:, None])[:, 0].cpu().numpy()
-
-
-def _is_special(model: ModelAdapter, batch, b: int, i: int) -> bool:
-    tokenizer = getattr(model, "tokenizer", None)
-    return tokenizer is not None and batch.tokens[b][i] in set(tokenizer.all_special_tokens)
 
 
 def combine(results: dict[str, AnalysisResult], params: Params) -> AnalysisResult:

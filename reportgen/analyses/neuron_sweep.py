@@ -145,8 +145,11 @@ def features(model: ModelAdapter, texts: list[str], batch_size: int) -> dict[str
         for name, values in unit_features(model, model.encode(texts[lo : lo + batch_size])).items():
             chunks.setdefault(name, []).append(values.float().cpu().numpy())
     modules = dict(model.module.named_modules())
+    # a user model's output-layer input can be held fixed too; a Transformer's neurons are its MLP units
+    reads_features = getattr(model, "output_layer", "") and not hasattr(model, "mlp_points")
+    clampable = set(modules) | ({"features"} if reads_features else set())
     return {name: np.concatenate(parts) for name, parts in chunks.items()
-            if _unit_layer(model, name) in modules}
+            if _unit_layer(model, name) in clampable}
 
 
 def _choose_source(train: dict, dev: dict, y_train, y_dev, seed: int) -> tuple[str, dict[str, float]]:
@@ -306,7 +309,8 @@ def _learning_curve(name, s_train, y_train, s_test, y_test, top, sign, params: P
 def _unit_layer(model: ModelAdapter, source: str) -> str:
     """The per-position layer whose unit ``u`` is the source's unit ``u`` (for traces and clamps)."""
     rnns = recurrent_modules(model.module)
-    if rnns and (source == "features" or source.endswith(":final")):
+    own_features = "features" in dict(model.module.named_modules())  # a reference model's final state
+    if rnns and ((source == "features" and own_features) or source.endswith(":final")):
         return rnns[-1][0]
     return source.split(":")[0]
 
@@ -359,6 +363,8 @@ def _per_token(model: ModelAdapter, batch, layer: str, source: str):
             return own(model.embed(batch.ids), batch.mask)
         except NotImplementedError:
             pass
+    if layer == "features" and "features" not in dict(model.module.named_modules()):
+        return None  # the output layer's input (a user model): no per-token counterpart
     try:
         states = unit_states(model, batch)
     except NotApplicable:

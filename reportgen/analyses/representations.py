@@ -109,7 +109,7 @@ def known(model: ModelAdapter, phrase: str) -> bool:
     """Every word of ``phrase`` is in the model's vocabulary (word models; for a model with its own
     tokenizer: no piece is its unknown token)."""
     enc = model.encoder
-    if enc is None:
+    if enc is None or hasattr(enc, "known"):  # Transformers, or the model's own tokenizer
         from reportgen.models.internals import token_flags
 
         return "unk" not in token_flags(model, model.encode([phrase]))[0]

@@ -274,6 +274,8 @@ PAPER_SENTENCES = (
 def _paper_sentences(model: ModelAdapter) -> list[str]:
     """Li et al. (2016)'s three sentences, when the model's vocabulary holds every word."""
     enc = model.encoder
+    if enc is not None and hasattr(enc, "known"):  # the model's own tokenizer
+        return [s for s in PAPER_SENTENCES if enc.known(s)]
     if enc is None or enc.kind != "word" or enc.vocab is None:
         return list(PAPER_SENTENCES) if enc is not None else []
     return [s for s in PAPER_SENTENCES if all(t in enc.vocab for t in enc.tokens(s))]

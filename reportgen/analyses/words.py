@@ -49,12 +49,13 @@ def word_frame(
         spans = word_spans(row)
         owner = np.zeros(len(row), dtype=np.int64)  # (T,) word index of each token
         sums = np.array([float(np.sum(values[s.start : s.stop])) for s in spans])  # (W,)
-        counted = np.array([not s.special for s in spans], dtype=bool)  # (W,)
+        special = [s.special or "special" in row_flags[s.start : s.stop] for s in spans]
+        counted = ~np.array(special, dtype=bool)  # (W,)
         total = float(sums[counted].sum()) if counted.any() else 0.0
         for w, span in enumerate(spans):
             owner[span.start : span.stop] = w
             pieces = row_flags[span.start : span.stop]
-            flag = SPECIAL if span.special else ("unk" if "unk" in pieces else "")
+            flag = SPECIAL if special[w] else ("unk" if "unk" in pieces else "")
             share = sums[w] / total if counted[w] and total > 0 else 0.0
             rows.append((model, int(example_id), w, span.text, float(sums[w]), float(share), flag,
                          span.stop - span.start))

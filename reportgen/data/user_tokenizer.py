@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -97,8 +98,10 @@ class Tokenizer:
         if unk_id is None:
             unk_id = next((stoi[n] for n in UNK_NAMES if n in stoi), None)
         self.pad_id, self.unk_id = int(pad_id), None if unk_id is None else int(unk_id)
-        self.special_ids = {int(i) for i in special_ids} - {self.pad_id}
-        self.vocab = TokenTable(itos, self.special_ids | {self.pad_id}) if itos else None
+        # Transformers list [UNK] among the special tokens; here it is the unknown token
+        self.special_ids = {int(i) for i in special_ids} - {self.pad_id, self.unk_id}
+        unknown = {self.unk_id} if self.unk_id is not None else set()
+        self.vocab = TokenTable(itos, self.special_ids | {self.pad_id} | unknown) if itos else None
         self.max_len, self.lowercase = int(max_len), lowercase
         self.name = getattr(fn, "__qualname__", None) or type(fn).__name__
 
@@ -167,6 +170,10 @@ class Tokenizer:
             return self.vocab.itos[token_id]
         return f"<id {token_id}>"
 
+    def known(self, text: str) -> bool:
+        """Whether the model reads every token of ``text`` as a known one (special tokens aside)."""
+        return "unk" not in self._split(text)[2]
+
     def is_special(self, token_id: int) -> bool:
         return token_id == self.pad_id or token_id in self.special_ids
 
@@ -174,14 +181,34 @@ class Tokenizer:
         return " ".join(self.token_text(int(i)) for i in ids if int(i) != self.pad_id)
 
     def to_dict(self) -> dict[str, Any]:
-        """What identifies the tokenizer in cache keys (not a way to rebuild it)."""
+        """What identifies the tokenizer in cache keys (not a way to rebuild it): its vocabulary,
+        its settings and its code (the source file of a callable; a Transformers tokenizer's whole
+        serialised pipeline: normaliser, pre-tokeniser, merges)."""
         h = hashlib.sha256()
         for t in self.vocab.itos if self.vocab is not None else []:
             h.update(t.encode("utf-8", "surrogatepass") + b"\x00")
+        h.update(_code_of(self.fn).encode("utf-8", "surrogatepass"))
         return {"kind": "user", "tokenizer": self.name, "transformers": self.transformers,
-                "vocab": h.hexdigest()[:16], "pad_id": self.pad_id, "unk_id": self.unk_id,
+                "vocab_and_code": h.hexdigest()[:16], "pad_id": self.pad_id, "unk_id": self.unk_id,
                 "special_ids": sorted(self.special_ids), "max_len": self.max_len,
                 "lowercase": self.lowercase}
+
+
+def _code_of(fn: Any) -> str:
+    """Text that changes when the tokenizer's behaviour does, as far as it can be read."""
+    import inspect
+
+    backend = getattr(fn, "backend_tokenizer", None)
+    if backend is not None and hasattr(backend, "to_str"):
+        return backend.to_str()
+    if hasattr(fn, "init_kwargs"):  # a slow Transformers tokenizer
+        return repr(sorted((k, repr(v)) for k, v in fn.init_kwargs.items()))
+    target = fn if inspect.isfunction(fn) or inspect.ismethod(fn) else type(fn)
+    try:
+        path = inspect.getsourcefile(target)
+        return Path(path).read_text(encoding="utf-8", errors="replace") if path else ""
+    except (TypeError, OSError):
+        return ""
 
 
 def as_encoder(obj: Any):

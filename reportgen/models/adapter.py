@@ -125,10 +125,13 @@ class UserCodeError(BadInput):
     """The user's own model code raised: exit 2 at load, with the SPEC, the exception and the text."""
 
 
-def read_logits(out: Any, n_classes: int) -> tuple[torch.Tensor, str]:
-    """A user's forward output -> (B, K) logits, and how they were read ("" when plainly).
+def read_logits(out: Any, n_classes: int, batch: int | None = None) -> tuple[torch.Tensor, str]:
+    """A user's forward output for ``batch`` texts -> (B, K) logits, and how they were read ("" when
+    plainly).
 
-    ``BadInput`` (its message completed by the caller) for anything else."""
+    A ``.squeeze()`` of the output loses the batch axis when one text is given: (K,) is read as
+    (1, K) and a 0-d logit as (1,). ``BadInput`` (its message completed by the caller) for anything
+    else, a first axis other than the batch included."""
     how = ""
     if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
         out, how = out[0], "the first element of the tuple the forward returns"
@@ -139,6 +142,13 @@ def read_logits(out: Any, n_classes: int) -> tuple[torch.Tensor, str]:
     if not isinstance(out, torch.Tensor):
         raise BadInput(f"returns {type(out).__name__}, not logits: return a tensor (B, "
                        f"{n_classes}), a tuple whose first element it is, or a dict with 'logits'")
+    if batch == 1 and out.dim() == 0:  # one sigmoid logit, squeezed
+        out = out.reshape(1)
+    elif batch == 1 and out.dim() == 1 and out.size(0) == n_classes and n_classes > 1:
+        out = out[None]  # (K,) -> (1, K): the batch axis squeezed away
+    if batch is not None and out.dim() >= 1 and out.size(0) != batch:
+        raise BadInput(f"returns shape {tuple(out.shape)} for {batch} texts: the first axis must be "
+                       "the batch (squeeze only the class axis, .squeeze(-1), not .squeeze())")
     if out.dim() == 2 and out.size(1) == n_classes:
         return out, how
     if n_classes == 2 and (out.dim() == 1 or (out.dim() == 2 and out.size(1) == 1)):
@@ -193,6 +203,13 @@ class ModelAdapter:
 
     def encode(self, texts: Sequence[str]) -> EncodedBatch:
         return self.encoder.encode(texts, min_len=self.min_len).to(self.device)
+
+    @property
+    def pad_id(self) -> int:
+        """The id that fills padded positions: 0, or what the model's tokenizer says."""
+        if self.encoder is not None:
+            return int(getattr(self.encoder, "pad_id", 0))
+        return int(getattr(getattr(self, "tokenizer", None), "pad_token_id", 0) or 0)
 
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         return self.module.embed(ids)
@@ -346,7 +363,8 @@ class ModelAdapter:
         """Hash of what the model computes: weights, code, vocabulary, classes, task, batching."""
         h = hashlib.sha256()
         encoder = self.encoder.to_dict() if self.encoder is not None else None
-        h.update(repr((self.arch, self.task, self.classes, encoder, self.pad_batches)).encode())
+        h.update(repr((self.arch, self.task, self.classes, encoder, self.pad_batches, self.min_len,
+                       getattr(self, "embedding_name", None), getattr(self, "_chains", None))).encode())
         h.update(self.code_fingerprint().encode())
         for k, v in sorted(self.module.state_dict().items()):
             h.update(k.encode())
@@ -477,7 +495,7 @@ class ModelAdapter:
                 f"model {self.name!r} ({self.source}) gives a different output for the same text alone and inside "
                 f"a padded batch (by {worst:.3g} for {texts[where][:40]!r}): it reads the padding "
                 "positions, e.g. by pooling over every position. Results would depend on which "
-                "texts share a batch. Fix the model to ignore padding (use the mask ids != 0, or "
+                "texts share a batch. Fix the model to ignore padding (mask the pad id's positions, or "
                 "pass lengths), or return UserModel(..., pad_batches=False) so that reportgen never "
                 "pads it (one text per batch, slower; stated on the model card)"
             )
@@ -516,11 +534,13 @@ class HookedAdapter(ModelAdapter):
         self._pad_id, self._real_id = pad, 1 if pad != 1 else 2  # placeholder ids, see below
         self.output_note = ""  # how the logits were read, when not a plain (B, K) tensor
         self._last_texts: list[str] = []  # the texts of the last batch encoded, for error messages
+        self._last_shape: tuple[int, ...] = ()
         self._probe_texts = ["a b c d e f g h", "a"]  # for tracing; verify() puts real texts here
 
     def encode(self, texts: Sequence[str]) -> EncodedBatch:
-        self._last_texts = list(texts)
-        return super().encode(texts)
+        batch = super().encode(texts)
+        self._last_texts, self._last_shape = list(texts), tuple(batch.ids.shape[:2])
+        return batch
 
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         return self._embedding(ids)
@@ -529,28 +549,63 @@ class HookedAdapter(ModelAdapter):
         # placeholder ids: the pad id where masked, another id elsewhere, so that a model that
         # masks by its ids sees the right mask; the hook then swaps in ``emb``
         ids = torch.where(mask, self._real_id, self._pad_id).long()
-        with _replace_output(self._embedding, lambda _out: emb):
-            return self._run(ids)
+        try:
+            with _replace_output(self._embedding, lambda _out: emb):
+                return self._run(ids)
+        except _UserFailure as failure:  # located now, outside the hook that swapped ``emb`` in
+            raise self._user_error(failure.exc, tuple(mask.shape)) from None
 
     def forward(self, batch: EncodedBatch) -> torch.Tensor:
-        return self._run(batch.ids)
+        try:
+            return self._run(batch.ids)
+        except _UserFailure as failure:
+            raise self._user_error(failure.exc, tuple(batch.ids.shape[:2])) from None
 
     def _run(self, ids: torch.Tensor) -> torch.Tensor:
-        """The user's module on ``ids``, its output read as logits; its errors as ``UserCodeError``."""
+        """The user's module on ``ids``, its output read as logits; its errors as ``_UserFailure``."""
         try:
             out = self.module(ids)
-        except Exception as exc:
+        except Exception as exc:  # the user's code: any error, named and located by the caller
             if _raised_by_reportgen(exc):  # ours (BadInput, a hook's stop, a hook's own bug)
                 raise
-            raise self._user_error(exc) from None
+            raise _UserFailure(exc) from exc
         if not self.is_classifier:  # sequence outputs (B, T, V), as they are
             return out[0] if isinstance(out, (tuple, list)) else out
         try:
-            logits, how = read_logits(out, self.n_classes)
+            logits, how = read_logits(out, self.n_classes, int(ids.size(0)))
         except BadInput as exc:
             raise BadInput(f"model {self.name!r} ({self.source}): its forward {exc.message}") from None
         self.output_note = how
         return logits
+
+    def display_tokens(self, batch: EncodedBatch) -> list:
+        """The tokens as the model's tokenizer flagged them: special tokens marked; for a
+        Transformers tokenizer, word pieces ('##ing'; unmarked pieces after 'Ġ' / '▁' starts)
+        joined to the piece before, as in ``HFAdapter``."""
+        from reportgen.models.internals import TokenText
+
+        flags = batch.flags or [[""] * len(toks) for toks in batch.tokens]
+        pieces = bool(getattr(self.encoder, "transformers", False))
+        starts = pieces and self._marks_word_starts
+        rows = []
+        for toks, row_flags in zip(batch.tokens, flags, strict=True):
+            row: list = []
+            for t, f in zip(toks, row_flags, strict=True):
+                if f == "special":
+                    row.append(TokenText(t, False, True))
+                elif pieces and t.startswith("##"):
+                    row.append(TokenText(t[2:], True, False))
+                elif pieces and t.startswith(("Ġ", "▁")):
+                    row.append(TokenText(t[1:], False, False))
+                else:
+                    row.append(TokenText(t, starts and bool(row) and not row[-1].special, False))
+            rows.append(row)
+        return rows
+
+    @cached_property
+    def _marks_word_starts(self) -> bool:
+        vocab = self.encoder.vocab
+        return vocab is not None and any(t.startswith(("Ġ", "▁")) for t in vocab.itos[:2000])
 
     @cached_property
     def output_layer(self) -> str:
@@ -575,16 +630,19 @@ class HookedAdapter(ModelAdapter):
                 return name
         return ""
 
-    def _user_error(self, exc: Exception) -> UserCodeError:
-        """Name the model, the exception and, found by running them one by one, the text."""
+    def _user_error(self, exc: Exception, shape: tuple[int, ...]) -> UserCodeError:
+        """Name the model, the exception and, found by running them one by one with every hook of
+        the model set aside, the text; a text only when the failing call was the last batch
+        encoded (an analysis's own inputs, such as optimised windows, have no text)."""
         culprit = None
-        for text in self._last_texts[:256]:
-            try:
-                with torch.no_grad():
-                    self.module(self.encoder.encode([text], min_len=self.min_len).ids.to(self.device))
-            except Exception:  # noqa: BLE001
-                culprit = text
-                break
+        if shape == self._last_shape:
+            with _hooks_set_aside(self.module), torch.no_grad():
+                for text in self._last_texts[:256]:
+                    try:
+                        self.module(self.encoder.encode([text], min_len=self.min_len).ids.to(self.device))
+                    except Exception:  # the first text that fails alone is the one to name
+                        culprit = text
+                        break
         where = f" on the text {culprit[:80]!r}" if culprit is not None else ""
         hint = ""
         if culprit is not None and len(self.encoder.tokens(culprit)) < 8:
@@ -619,15 +677,43 @@ class HookedAdapter(ModelAdapter):
         return found
 
 
+class _UserFailure(Exception):
+    """Carries an exception of the user's forward out of the hooks, to be located and named."""
+
+    def __init__(self, exc: Exception) -> None:
+        super().__init__(str(exc))
+        self.exc = exc
+
+
+PACKAGE = Path(__file__).resolve().parents[1]
+
+
 def _raised_by_reportgen(exc: Exception) -> bool:
-    """An exception of reportgen's own, or raised inside reportgen's code (a hook), not the user's."""
+    """An exception of reportgen's own, or raised while reportgen's code ran inside the forward (a
+    hook, or torch called from one): any frame below the user's module call in reportgen's files."""
     if type(exc).__module__.split(".")[0] == "reportgen":
         return True
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_next is not None:
+    tb = exc.__traceback__.tb_next if exc.__traceback__ is not None else None  # below ``_run``
+    while tb is not None:
+        if Path(tb.tb_frame.f_code.co_filename).resolve().is_relative_to(PACKAGE):
+            return True
         tb = tb.tb_next
-    package = Path(__file__).resolve().parents[1]
-    return tb is not None and Path(tb.tb_frame.f_code.co_filename).resolve().is_relative_to(package)
+    return False
+
+
+@contextmanager
+def _hooks_set_aside(module: nn.Module) -> Iterator[None]:
+    """Every forward hook of ``module`` and its submodules removed while inside, then put back."""
+    kinds = ("_forward_hooks", "_forward_pre_hooks", "_forward_hooks_with_kwargs",
+             "_forward_hooks_always_called")
+    saved = [(m, k, getattr(m, k)) for m in module.modules() for k in kinds if hasattr(m, k)]
+    for m, k, hooks in saved:
+        setattr(m, k, type(hooks)())
+    try:
+        yield
+    finally:
+        for m, k, hooks in saved:
+            setattr(m, k, hooks)
 
 
 @contextmanager

@@ -94,7 +94,7 @@ class HFAdapter(ModelAdapter):
         where = str(folder) if local else name_or_dir
         try:
             with quiet_transformers():
-                tokenizer = AutoTokenizer.from_pretrained(where)
+                tokenizer = AutoTokenizer.from_pretrained(where, trust_remote_code=False)
                 model = AutoModelForSequenceClassification.from_pretrained(where, trust_remote_code=False)
         except (OSError, ValueError, KeyError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

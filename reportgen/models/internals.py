@@ -89,6 +89,13 @@ def conv_layers(adapter: ModelAdapter) -> list[ConvLayer]:
             layers.append(ConvLayer(name, read_at, layout, field_, c, depth, channels, axis,
                                     activated=read_at != name))
     if not layers:
+        trace = getattr(adapter, "conv_trace", None)  # a user's model: what tracing found
+        found = "; ".join(trace.notes) if trace is not None else ""
+        if found:
+            raise NotApplicable(
+                f"{adapter.name} has no convolutional layers over the text ({found}); if it has, "
+                "name them: UserModel(..., conv_chains=[['convs.0'], ['convs.1']]), one list per "
+                "stack, input side first")
         raise NotApplicable(f"{adapter.name} has no convolutional layers")
     return layers
 
@@ -353,6 +360,23 @@ def clamp_units(adapter: ModelAdapter, layer: str, units: dict[int, float],
     hook point has those units of its output overwritten (at every position).
     """
     modules = dict(adapter.module.named_modules())
+    output_layer = getattr(adapter, "output_layer", "")
+    if layer == "features" and layer not in modules and output_layer:
+        # the representation the output layer reads (``output_features``): set on its input
+        index = torch.tensor(sorted(units))
+        values = torch.tensor([units[u] for u in sorted(units)])
+
+        def set_input(_m: nn.Module, inputs: tuple) -> tuple:
+            x = inputs[0].clone()
+            x[..., index.to(x.device)] = values.to(x)
+            return (x, *inputs[1:])
+
+        handle = modules[output_layer].register_forward_pre_hook(set_input)
+        try:
+            yield
+        finally:
+            handle.remove()
+        return
     if layer not in modules:
         raise NotApplicable(f"{adapter.name} has no layer {layer!r}")
     if isinstance(modules[layer], nn.RNNBase):
@@ -365,8 +389,12 @@ def clamp_units(adapter: ModelAdapter, layer: str, units: dict[int, float],
     module = modules[layer]
     if isinstance(module, HookPoint):
         layout = module.layout.replace(" ", "")
-    else:  # a conv's channels are its second axis (a Conv2d over the text: (B, C, T, 1))
-        layout = {nn.Conv1d: "BCT", nn.Conv2d: "BCT1"}.get(type(module), "BTC")
+    elif isinstance(module, nn.Conv2d):  # a Conv2d over the text: (B, C, T, 1)
+        layout = "BCT1"
+    elif isinstance(module, (nn.Conv1d, nn.MaxPool1d, nn.AvgPool1d)):  # channels on the second axis
+        layout = "BCT"
+    else:
+        layout = "BTC"
 
     def fix(out: torch.Tensor) -> torch.Tensor:
         out = out.clone()

@@ -74,6 +74,10 @@ def load_model(spec: str, *, device: torch.device, name: str | None = None) -> M
         adapter = HookedAdapter(user, source=spec, device=device)
         if path_part.endswith(".py"):
             adapter.code_files.append(str(Path(path_part).resolve()))
+        else:  # package.module:FUNC: the module's file, whose build() may change
+            found = getattr(sys.modules.get(path_part), "__file__", None)
+            if found:
+                adapter.code_files.append(str(Path(found).resolve()))
         return adapter
     path = Path(spec)
     if not path.exists():

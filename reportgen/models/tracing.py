@@ -11,8 +11,9 @@ input, so the chains are the real data flow: each root-to-leaf path is one chain
 whose receptive fields follow from the layers' geometry. The pass is the model's own forward, so
 what is found is what produces its output.
 
-A ``Conv2d`` reads the text when its input is (B, C, T, E) and its kernel spans the whole last
-axis (kernel (k, E)): positions are then its first axis, as for a ``Conv1d`` of kernel k. Any other
+A ``Conv2d`` reads the text when its input is (B, 1, T, E) and its kernel spans the whole last
+axis (kernel (k, E), output (B, C, T', 1)): positions are then its first axis, as for a
+``Conv1d`` of kernel k. Any other
 ``Conv2d`` is left out, with the reason in ``notes``.
 
 Cost: one forward pass on a few texts.
@@ -40,11 +41,12 @@ class ConvTrace:
     notes: list[str] = field(default_factory=list)  # layers left out, and why
 
 
-def text_conv2d(module: nn.Conv2d, input_shape: torch.Size) -> bool:
-    """Whether a Conv2d slides over the text only: input (B, C, T, E), kernel (k, E), no width padding."""
-    width = module.kernel_size[1]
-    pad = module.padding[1] if isinstance(module.padding, tuple) else 0
-    return len(input_shape) == 4 and width == input_shape[3] and pad == 0
+def text_conv2d(module: nn.Conv2d, input_shape: torch.Size, output_shape: torch.Size) -> bool:
+    """Whether a Conv2d slides over the text only: input (B, 1, T, E), kernel (k, E), output
+    (B, C, T', 1) (no padding across the embedding, one input channel)."""
+    return (len(input_shape) == 4 and module.in_channels == 1 and module.groups == 1
+            and module.kernel_size[1] == input_shape[3] and len(output_shape) == 4
+            and output_shape[3] == 1)
 
 
 def _parent(start, outputs: dict[int, str], own: str) -> str | None:
@@ -69,13 +71,13 @@ def trace_conv_chains(adapter: ModelAdapter, texts: list[str]) -> ConvTrace:
     found = ConvTrace()
     if not candidates:
         return found
-    seen: dict[str, tuple[object, object, torch.Size]] = {}  # name -> (input node, output node, shape)
+    seen: dict[str, tuple] = {}  # name -> (input node, output node, input shape, output shape)
     order: list[str] = []
 
     def hook(name: str):
         def record(_m: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
             if name not in seen and inputs and isinstance(output, torch.Tensor):
-                seen[name] = (inputs[0].grad_fn, output.grad_fn, inputs[0].shape)
+                seen[name] = (inputs[0].grad_fn, output.grad_fn, inputs[0].shape, output.shape)
                 order.append(name)
         return record
 
@@ -90,10 +92,10 @@ def trace_conv_chains(adapter: ModelAdapter, texts: list[str]) -> ConvTrace:
             h.remove()
     for name in list(order):
         m = candidates[name]
-        if isinstance(m, nn.Conv2d) and not text_conv2d(m, seen[name][2]):
+        if isinstance(m, nn.Conv2d) and not text_conv2d(m, seen[name][2], seen[name][3]):
             found.notes.append(f"{name}: a Conv2d whose kernel {tuple(m.kernel_size)} does not span "
-                               f"its input's last axis {tuple(seen[name][2])[-1:]}, so it does not "
-                               "slide over the text alone; left out")
+                               f"its input's last axis {tuple(seen[name][2])[-1:]} with one input "
+                               "channel, so it does not slide over the text alone; left out")
             order.remove(name)
     for name in candidates:
         if name not in seen:
