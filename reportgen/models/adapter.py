@@ -640,7 +640,7 @@ class HookedAdapter(ModelAdapter):
                 for text in self._last_texts[:256]:
                     try:
                         self.module(self.encoder.encode([text], min_len=self.min_len).ids.to(self.device))
-                    except Exception:  # the first text that fails alone is the one to name
+                    except Exception:  # noqa: BLE001 - the first text that fails alone is the one to name
                         culprit = text
                         break
         where = f" on the text {culprit[:80]!r}" if culprit is not None else ""
