@@ -138,3 +138,21 @@ def test_variance_salience_by_hand() -> None:
     assert dims[dims["dimension"] == 1]["salience"].tolist() == pytest.approx([0, 0, 0])
     assert result.metrics["top_token_share"] == pytest.approx(4 / 6)
     assert result.metrics["uniform_top_token_share"] == pytest.approx(1 / 3)
+
+
+def test_the_page_opens_with_which_explanation_to_trust(tmp_path) -> None:
+    from reportgen.site.builder import build_site
+    from reportgen.site.record import ChartSpec
+    from tests.site_fixtures import make_display_record
+
+    record = make_display_record()
+    page = record.analyses[0]
+    page.name, page.title = "faithfulness", "Faithfulness of token attributions"
+    spec = page.charts[0].spec
+    page.charts = [ChartSpec("trust", "Which explanation should I trust for this model?", spec),
+                   ChartSpec("curves", "Deletion and insertion curves", spec)]
+    build_site(record, tmp_path / "site")
+    html = (tmp_path / "site" / "analyses" / "faithfulness.html").read_text(encoding="utf-8")
+    trust, metrics = html.index("Which explanation should I trust"), html.index("<h2>Metrics</h2>")
+    curves = html.index("Deletion and insertion curves")
+    assert trust < metrics < curves and html.count("Which explanation should I trust") == 1
