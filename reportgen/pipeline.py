@@ -184,17 +184,23 @@ def check_models(models: list[ModelAdapter], examples: list[Example]) -> None:
 
 
 def library_versions() -> dict[str, str]:
-    import altair
-    import pandas
-    import sklearn
+    """Versions of the libraries the numbers depend on, read from the installed packages' metadata
+    (importing scikit-learn only to ask would cost a second)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
 
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,
         "numpy": np.__version__,
-        "pandas": pandas.__version__,
-        "altair": altair.__version__,
-        "scikit-learn": sklearn.__version__,
+        "pandas": installed("pandas"),
+        "altair": installed("altair"),
+        "scikit-learn": installed("scikit-learn"),
         "platform": platform.platform(terse=True),
     }
 

@@ -40,10 +40,7 @@ from dataclasses import dataclass
 import altair as alt
 import numpy as np
 import pandas as pd
-import sklearn
 import torch
-from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import StandardScaler
 
 from reportgen.analyses.base import (
     AnalysisResult,
@@ -102,9 +99,14 @@ TABLES = {
     "samples": ["model", "prompt", "value", "text"],
 }
 CURVE_SIZES = (0, 10, 20, 50, 100, 200, 500, 1000)
-# an L1 penalty: scikit-learn 1.8 moved it from ``penalty`` to ``l1_ratio``
-L1 = {"l1_ratio": 1.0} if tuple(int(x) for x in sklearn.__version__.split(".")[:2]) >= (1, 8) \
-    else {"penalty": "l1"}
+
+
+def _l1() -> dict:
+    """An L1 penalty: scikit-learn 1.8 moved it from ``penalty`` to ``l1_ratio``."""
+    import sklearn
+
+    return {"l1_ratio": 1.0} if tuple(int(x) for x in sklearn.__version__.split(".")[:2]) >= (1, 8) \
+        else {"penalty": "l1"}
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,8 @@ def features(model: ModelAdapter, texts: list[str], batch_size: int) -> dict[str
 def _choose_source(train: dict, dev: dict, y_train, y_dev, seed: int) -> tuple[str, dict[str, float]]:
     """The view of the units whose L1 probe does best on the dev split (ties: the first offered,
     so the representation the output reads wins a tie)."""
+    from sklearn.preprocessing import StandardScaler
+
     scores = {}
     for name, values in train.items():
         scaler = StandardScaler().fit(values)
@@ -164,6 +168,8 @@ def _choose_source(train: dict, dev: dict, y_train, y_dev, seed: int) -> tuple[s
 
 
 def compute(ctx: RunContext, params: Params) -> AnalysisResult:
+    from sklearn.preprocessing import StandardScaler
+
     model = ctx.model
     train, dev, test = _splits(ctx, params)
     classes = sorted({ex.label for ex in train + test if ex.label is not None})
@@ -247,10 +253,12 @@ def _splits(ctx: RunContext, params: Params):
     return fit[cut:], fit[:cut], [test[i] for i in order[half:]]
 
 
-def _l1_probe(x, y, x_dev, y_dev, seed: int) -> LogisticRegression:
+def _l1_probe(x, y, x_dev, y_dev, seed: int):
+    from sklearn.linear_model import LogisticRegression
+
     best, best_acc = None, -1.0
     for c in (0.01, 0.03, 0.1, 0.3, 1.0, 3.0):
-        clf = LogisticRegression(C=c, solver="liblinear", random_state=seed, max_iter=2000, **L1)
+        clf = LogisticRegression(C=c, solver="liblinear", random_state=seed, max_iter=2000, **_l1())
         clf.fit(x, y)
         acc = clf.score(x_dev, y_dev) if len(y_dev) else clf.score(x, y)
         if acc > best_acc + 1e-9:
@@ -286,6 +294,8 @@ def _zero_shot(train_values: np.ndarray, test_values: np.ndarray, y_test: np.nda
 
 
 def _learning_curve(name, s_train, y_train, s_test, y_test, top, sign, params: Params, seed: int) -> pd.DataFrame:
+    from sklearn.linear_model import LogisticRegression
+
     rows = []
     k = len(np.unique(y_train))
     sizes = [n for n in CURVE_SIZES if n < len(y_train)] + [len(y_train)]

@@ -20,7 +20,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 
 YEAR = re.compile(r"(1[5-9]|20)\d\d")
 
@@ -79,6 +78,8 @@ def best_patterns(activations: np.ndarray, features: pd.DataFrame, chunk: int = 
                   top: int = 3) -> tuple[np.ndarray, np.ndarray, list[list[tuple[str, float]]]]:
     """activations (W, U), features (W, P) -> best feature index (U,), its correlation (U,), and
     each unit's ``top`` features with correlations. Units or features that are constant get 0."""
+    from scipy.stats import rankdata  # here: scipy.stats takes a second to import
+
     n_units = activations.shape[1]
     if features.shape[1] == 0 or activations.shape[0] < 3:
         return np.full(n_units, -1), np.zeros(n_units), [[] for _ in range(n_units)]

@@ -20,6 +20,8 @@ the one-writer lock are ``reportgen.site.output_dir``'s business.
 
 from __future__ import annotations
 
+import functools
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,10 +59,29 @@ class SiteResult:
     kept: tuple[str, ...] = ()
 
 
+@functools.lru_cache(maxsize=1)
 def _vega_bundle() -> str:
-    import vl_convert  # imported here: loading the bundle takes a moment
+    """Vega, Vega-Lite and vega-embed as one script (vl-convert's bundle). Building it takes over a
+    second, so it is kept in the cache folder per vl-convert version; a cache that cannot be read or
+    written only costs that second."""
+    import vl_convert
 
-    return vl_convert.javascript_bundle()
+    from reportgen.cache import cache_root
+
+    path = cache_root() / "assets" / f"vega-bundle-{getattr(vl_convert, '__version__', 'unknown')}.js"
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        pass
+    bundle = vl_convert.javascript_bundle()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part = path.with_name(f"{path.name}.{os.getpid()}.part")
+        part.write_text(bundle, encoding="utf-8")
+        os.replace(part, path)
+    except OSError:
+        pass
+    return bundle
 
 
 class _SiteWriter:
