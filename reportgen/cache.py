@@ -79,3 +79,43 @@ def load_result(root: Path, name: str, key: str) -> AnalysisResult | None:
 def run_folder(root: Path, out: Path) -> Path:
     """Where the last run writing ``out`` keeps its record."""
     return root / "runs" / digest(str(out.resolve()))
+
+
+def presentation_code() -> str:
+    """Hash of the code that draws pages from results: every analysis module and the site's record
+    types (any change there redraws the charts)."""
+    here = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for path in sorted([*(here / "analyses").glob("*.py"), here / "site" / "record.py"]):
+        h.update(path.name.encode() + path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def save_presentation(root: Path, name: str, key: str, presentation: Any) -> None:
+    """The charts and token views of one analysis, as JSON (never pickle: loading runs no code)."""
+    from reportgen.site.record_io import _encode
+
+    tables: dict = {}
+    encoded = _encode(presentation, tables)
+    if tables:  # a presentation holds no tables; if one ever does, it is not cached
+        return
+    target = root / "presentations" / name / f"{key}.json"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        part = target.with_name(f".{target.name}.{os.getpid()}.part")
+        part.write_text(json.dumps(encoded), encoding="utf-8")
+        os.replace(part, target)
+    except OSError:
+        pass
+
+
+def load_presentation(root: Path, name: str, key: str) -> Any | None:
+    from reportgen.analyses.base import Presentation
+    from reportgen.site.record_io import _decode
+
+    try:
+        value = json.loads((root / "presentations" / name / f"{key}.json").read_text(encoding="utf-8"))
+        return _decode(value, Presentation, root)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+

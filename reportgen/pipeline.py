@@ -10,6 +10,7 @@ reason is reported as ``failed`` with its reason, and the others still run.
 
 from __future__ import annotations
 
+import os
 import platform
 import random
 import sys
@@ -31,28 +32,41 @@ from reportgen.models.adapter import ModelAdapter
 from reportgen.site.record import RunRecord
 
 
-def build(config: RunConfig) -> RunRecord:
+def build(config: RunConfig) -> RunRecord | None:
     """Run every selected analysis and write the site to ``config.out``.
 
     ``--out`` is checked before any compute (a folder reportgen did not write, an unwritable
-    place) and held for the whole run, so a second run into the same folder is refused.
+    place) and held for the whole run, so a second run into the same folder is refused. Under
+    torchrun every process computes its share (``reportgen.distributed``) and rank 0 writes the
+    site; the other ranks return None.
     """
+    from reportgen import distributed
     from reportgen.site.output_dir import lock, preflight
 
     out = Path(config.out)
+    if distributed.requested() and int(os.environ.get("RANK", "0")) != 0:
+        try:
+            return _build(config, out)
+        finally:
+            distributed.stop()
     preflight(out)
-    with lock(out):
-        return _build(config, out)
+    try:
+        with lock(out):
+            return _build(config, out)
+    finally:
+        distributed.stop()
 
 
 def _build(config: RunConfig, out: Path) -> RunRecord:
+    from reportgen import distributed
     from reportgen.site.builder import build_site
     from reportgen.site.record_io import save_record
 
     started = time.perf_counter()
     seed_everything(config.seed)
-    device = resolve_device(config.device)
-    progress = not config.quiet and sys.stderr.isatty()
+    device = distributed.start(resolve_device(config.device))
+    main = distributed.is_main()
+    progress = main and not config.quiet and sys.stderr.isatty()
     root = cache.cache_root(config.cache_dir)
 
     dataset = load_dataset(config)
@@ -61,14 +75,14 @@ def _build(config: RunConfig, out: Path) -> RunRecord:
     evaluated = describe_evaluation(dataset, evaluated_split, examples, total)
     models = load_models(config, device, root, progress)
     check_models(models, examples)
-    if not config.quiet:
+    if main and not config.quiet:
         warn_overlap(models, examples)
     # before the analyses: every evaluated text goes through every model once here, so a model that
     # fails on one of them stops the run at once, naming the text (exit 2)
     model_cards = [model_card(m, examples, config.batch_size, evaluated) for m in models]
 
     run = RunSettings(examples, dataset, device, config.seed, config.batch_size, root,
-                      no_cache=config.no_cache, progress=progress, quiet=config.quiet)
+                      no_cache=config.no_cache, progress=progress, quiet=config.quiet or not main)
     analysis_records = [
         run_analysis(name, config.params[name], models, run)
         for name in plan(config.selected_analyses(), config.skip)
@@ -85,6 +99,8 @@ def _build(config: RunConfig, out: Path) -> RunRecord:
         analyses=analysis_records,
     )
     record.total_seconds = round(time.perf_counter() - started, 3)
+    if not main:
+        return None
     build_site(
         record,
         out,
@@ -151,11 +167,15 @@ def load_models(config: RunConfig, device: torch.device, root: Path, progress: b
     adapters: list[ModelAdapter] = []
     for spec in specs:
         if spec == "demo":
+            from reportgen import distributed
             from reportgen.data.loaders import load_data
             from reportgen.models.checkpoint import load_checkpoint
             from reportgen.models.demo_models import train_demo_models
 
-            paths = train_demo_models(load_data("demo"), root, device=device, progress=progress, seed=0)
+            # rank 0 trains (or finds) the demo models in the cache; the other ranks read them
+            paths = distributed.broadcast(
+                train_demo_models(load_data("demo"), root, device=device, progress=progress, seed=0)
+                if distributed.is_main() else None)
             for path in paths:
                 ckpt = load_checkpoint(path)
                 adapters.append(adapter_from_checkpoint(ckpt, name=ckpt.arch, source=f"demo:{ckpt.arch}", device=device))

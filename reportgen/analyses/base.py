@@ -25,6 +25,7 @@ with:
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -140,9 +141,13 @@ def chart_spec(chart) -> dict:
     """An Altair chart as a Vega-Lite dict, without Altair's 5,000-row guard.
 
     Analyses keep charts small on purpose (top-k, a few examples); the site builder decides what is
-    too big for the browser and renders that as a PNG instead.
+    too big for the browser and renders that as a PNG instead. Checking every spec against the
+    Vega-Lite schema takes about a second per report, so it is done where a wrong spec can be
+    caught and fixed: under the tests (``REPORTGEN_VALIDATE_CHARTS=1``, set in
+    ``tests/conftest.py``), not in users' runs.
     """
     import altair as alt
 
+    validate = os.environ.get("REPORTGEN_VALIDATE_CHARTS") == "1"
     with alt.data_transformers.disable_max_rows():
-        return chart.to_dict()
+        return chart.to_dict(validate=validate)

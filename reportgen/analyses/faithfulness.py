@@ -48,11 +48,12 @@ from reportgen.analyses.base import (
     label_width,
     wrap_by_model,
 )
+from reportgen.distributed import gather_batches, my_batches
 from reportgen.models.adapter import ModelAdapter
 from reportgen.site.record import ChartSpec
 
 NAME = "faithfulness"
-VERSION = 3  # 2: variance salience without special tokens in the sentence mean; 3: pad ids, user specials
+VERSION = 4  # 4: a random order seeded per text; 2: variance salience without special tokens in the sentence mean; 3: pad ids, user specials
 TITLE = "Faithfulness of token attributions"
 HEADLINE = "comprehensiveness"
 BASELINES = {"comprehensiveness": "random_comprehensiveness"}
@@ -109,11 +110,12 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     by_text = _saliency_by_text(ctx.upstream["saliency"].tables, model.name)
     hidden = ctx.upstream.get("hidden_saliency")
     fields = field_scores(hidden.tables["scores"], model.name) if hidden is not None else None
-    rng = np.random.default_rng(ctx.seed)
     texts = [ex.text for ex in ctx.examples]
-    rows: list[tuple] = []
-    curves: dict[tuple[str, str, float], list[float]] = {}
-    for lo in range(0, len(texts), ctx.batch_size):
+    parts: dict[int, tuple] = {}  # batch start -> its rows (batches split across torchrun ranks)
+    for lo in my_batches(range(0, len(texts), ctx.batch_size)):
+        rows: list[tuple] = []
+        curves: dict[tuple[str, str, float], list[float]] = {}
+        parts[lo] = (rows, curves)
         batch = model.encode(texts[lo : lo + ctx.batch_size])
         n = [len(t) for t in batch.tokens]
         special = [[f == "special" for f in row] for row in token_flags(model, batch)]
@@ -125,7 +127,8 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
         scores["saliency"] = [by_text.get(lo + b, np.zeros(n[b]))[: n[b]] for b in range(len(n))]
         if fields is not None:
             scores["hidden_fields"] = [_fit(fields.get(lo + b), n[b]) for b in range(len(n))]
-        scores["random"] = [rng.random(k) for k in n]
+        # a seeded order per text, the same however the batches are split
+        scores["random"] = [np.random.default_rng([ctx.seed, lo + b]).random(k) for b, k in enumerate(n)]
         for method in METHODS:
             if method not in scores:
                 continue
@@ -139,6 +142,11 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
                 curves.setdefault((method, "insertion", frac), []).extend(kept.tolist())
             rows += [(model.name, method, lo + b, float(comp[b].mean()), float(suff[b].mean()))
                      for b in range(len(n))]
+    rows, curves = [], {}
+    for batch_rows, batch_curves in gather_batches(parts):
+        rows += batch_rows
+        for key, values in batch_curves.items():
+            curves.setdefault(key, []).extend(values)
     texts_df = pd.DataFrame(rows, columns=TABLES["texts"])
     scores_df = (texts_df.groupby(["model", "method"], sort=False)
                  .agg(comprehensiveness=("comprehensiveness", "mean"),

@@ -41,6 +41,7 @@ from reportgen.analyses.base import (
     wrap_by_model,
 )
 from reportgen.analyses.examples import pick_examples, token_rows
+from reportgen.distributed import gather_batches, my_batches
 from reportgen.models.adapter import ModelAdapter
 from reportgen.models.hooks import capture, to_btc
 from reportgen.models.internals import ConvLayer, NotApplicable, conv_layer, location_span
@@ -142,10 +143,11 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     model = ctx.model
     layer = conv_layer(model, params.layer or None)
     texts = [ex.text for ex in ctx.examples]
-    locations, all_scores, predictions, fields = [], [], [], []
-    starts = range(0, len(texts), ctx.batch_size)
+    parts: dict[int, tuple] = {}  # batch start -> its rows (batches split across torchrun ranks)
+    starts = my_batches(range(0, len(texts), ctx.batch_size))
     for start in progress_bar(starts, total=len(starts), desc=f"hidden_saliency {model.name}",
                               enabled=ctx.progress):
+        locations, all_scores, predictions, fields = parts.setdefault(start, ([], [], [], []))
         chunk = texts[start : start + ctx.batch_size]
         tokens, scores, predicted, probs = location_scores(model, layer, chunk)
         for b, toks in enumerate(tokens):
@@ -165,6 +167,10 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
             fields += [(model.name, example_id, p, tok, best[p], "") for p, tok in enumerate(toks)]
             predictions.append((model.name, example_id, ctx.examples[example_id].label,
                                 model.classes[int(predicted[b])], float(probs[b].max())))
+    locations, all_scores, predictions, fields = [], [], [], []
+    for batch_rows in gather_batches(parts):
+        for rows, batch_part in zip((locations, all_scores, predictions, fields), batch_rows, strict=True):
+            rows += batch_part
     scores_df = pd.DataFrame(all_scores, columns=TABLES["scores"])
     return AnalysisResult(
         tables={

@@ -40,6 +40,7 @@ import torch
 
 from reportgen.analyses.base import AnalysisResult, Presentation, RunContext, chart_spec
 from reportgen.analyses.examples import pick_examples
+from reportgen.distributed import gather_batches, my_batches
 from reportgen.models.adapter import ModelAdapter
 from reportgen.models.hooks import capture, to_btc
 from reportgen.models.internals import (
@@ -206,10 +207,11 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     table = vocab.vectors[torch.as_tensor(~vocab.special)].float()  # (V', E)
     unit_vocab = torch.nn.functional.normalize(table, dim=-1)
     size, dim = layer.field.size, table.size(1)
-    problems, neighbours, projection = [], [], []
     preds = ctx.upstream["hidden_saliency"].tables["predictions"]
     preds = preds[preds["model"] == model.name].set_index("example_id")
-    for lo in range(0, len(keys), params.chunk):
+    parts: dict[int, tuple] = {}  # chunk start -> its rows (chunks split across torchrun ranks)
+    for lo in my_batches(range(0, len(keys), params.chunk)):
+        problems, neighbours, projection = parts.setdefault(lo, ([], [], []))
         part = slice(lo, lo + params.chunk)
         start = xavier_start(keys[part], ctx.seed, size, dim)
         x, steps, converged = optimise(model, layer, start, masks[part], targets[part], l1, l2, params)
@@ -236,6 +238,11 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
             projection.append((model.name, example_id, rank, 0, "x_overall", *map(float, coords[r, 0])))
             projection += [(model.name, example_id, rank, j + 1, words[i], *map(float, coords[r, j + 1]))
                            for j, i in enumerate(idx)]
+    problems, neighbours, projection = [], [], []
+    for chunk_problems, chunk_neighbours, chunk_projection in gather_batches(parts):
+        problems += chunk_problems
+        neighbours += chunk_neighbours
+        projection += chunk_projection
     frame = pd.DataFrame(problems, columns=TABLES["problems"])
     return AnalysisResult(
         tables={"problems": frame, "neighbours": pd.DataFrame(neighbours, columns=TABLES["neighbours"]),

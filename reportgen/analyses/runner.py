@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from reportgen import __version__, analyses, cache
+from reportgen import __version__, analyses, cache, distributed
 from reportgen.analyses.base import AnalysisResult, RunContext, combine_per_model
 from reportgen.data.dataset import Dataset, Example
 from reportgen.errors import BadInput
@@ -151,20 +151,30 @@ def run_analysis(name: str, params: Any, models: list[ModelAdapter], run: RunSet
                              if model.name in run.results.get(use, {})})
             key = result_key(name, module, params, model, run, {n: k for n, (k, _) in upstream.items()})
             result = None if run.no_cache else cache.load_result(run.root, name, key)
+            if not distributed.all_agree(result is not None):  # every rank computes, or none
+                result = None
             if result is None:
                 seed_everything(run.seed)
                 ctx = RunContext(model, run.examples, run.dataset, run.device, run.seed, run.progress,
                                  model.batch_size(run.batch_size),
                                  upstream={n: r for n, (_, r) in upstream.items()})
                 result = module.compute(ctx, params)
-                cache.save_result(run.root, name, key, result)
+                if distributed.is_main():
+                    cache.save_result(run.root, name, key, result)
             else:
                 cached.append(model.name)
             per_model[model.name] = result
             run.results[name][model.name] = (key, result)
         combine = getattr(module, "combine", None)
         result = combine(per_model, params) if combine is not None else combine_per_model(per_model)
-        presentation = module.present(result, params)
+        # the charts too are kept: the same results, parameters and drawing code draw the same page
+        shown = cache.digest(name, module.VERSION, dataclasses.asdict(params), __version__,
+                             [run.results[name][m][0] for m in per_model], _drawing_code())
+        presentation = None if run.no_cache else cache.load_presentation(run.root, name, shown)
+        if presentation is None:
+            presentation = module.present(result, params)
+            if distributed.is_main():
+                cache.save_presentation(run.root, name, shown, presentation)
     except UserCodeError as exc:  # the model ran on every text at load; an analysis's input broke it
         record.status, record.reason = "failed", exc.message
         record.seconds = round(time.perf_counter() - started, 3)
@@ -191,6 +201,16 @@ def run_analysis(name: str, params: Any, models: list[ModelAdapter], run: RunSet
     record.charts = presentation.charts
     record.token_views = presentation.token_views
     return record
+
+
+_DRAWING_CODE: list[str] = []
+
+
+def _drawing_code() -> str:
+    """``cache.presentation_code()``, read once per process."""
+    if not _DRAWING_CODE:
+        _DRAWING_CODE.append(cache.presentation_code())
+    return _DRAWING_CODE[0]
 
 
 def _upstream_gap(name: str, model: ModelAdapter, run: RunSettings) -> str | None:

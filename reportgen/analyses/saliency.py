@@ -65,6 +65,7 @@ from reportgen.analyses.base import (
 )
 from reportgen.analyses.examples import pick_examples, token_rows
 from reportgen.analyses.words import counted_words, merged_anything, share_metrics, word_frame
+from reportgen.distributed import gather_batches, my_batches
 from reportgen.models.adapter import ModelAdapter
 from reportgen.models.internals import display_tokens, full_lengths, token_flags
 from reportgen.site.record import ChartSpec, TokenView
@@ -203,7 +204,8 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     dim_frames: list[pd.DataFrame] = []
     label_idx = model.class_index(labels) if params.target == "label" else None
     lengths = full_lengths(model, texts)
-    starts = range(0, len(texts), ctx.batch_size)
+    parts: dict[int, tuple] = {}  # batch start -> its frames (batches split across torchrun ranks)
+    starts = my_batches(range(0, len(texts), ctx.batch_size))
     for start in progress_bar(starts, total=len(starts), desc=f"saliency {model.name}", enabled=ctx.progress):
         chunk = texts[start : start + ctx.batch_size]
         targets = None
@@ -217,17 +219,21 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
         ids = list(range(start, start + len(chunk)))
         words, owners = word_frame(model.name, ids, display_tokens(model, batch), vecs,
                                    token_flags(model, batch), "saliency")
-        token_frames.append(words)
-        piece_frames.append(_piece_frame(model.name, ids, tokens, vecs, owners))
-        prediction_frames.append(pd.DataFrame({
+        predictions_df = pd.DataFrame({
             "model": model.name, "example_id": ids, "label": labels[start : start + len(chunk)],
             "predicted": [model.classes[int(p)] for p in predicted],
             "confidence": confidence.astype(float),
             "target": [model.classes[int(t)] for t in (predicted if targets is None else targets)],
             "truncated": [max(0, full - len(t)) for full, t in zip(lengths[start:], tokens, strict=False)],
-        }))
-        dim_frames += [_dimension_frame(model.name, i, toks, mat)
-                       for i, toks, mat in zip(ids, tokens, mats, strict=True) if i in heat_ids]
+        })
+        parts[start] = (words, _piece_frame(model.name, ids, tokens, vecs, owners), predictions_df,
+                        [_dimension_frame(model.name, i, toks, mat)
+                         for i, toks, mat in zip(ids, tokens, mats, strict=True) if i in heat_ids])
+    for words, pieces_part, predictions_part, dims in gather_batches(parts):
+        token_frames.append(words)
+        piece_frames.append(pieces_part)
+        prediction_frames.append(predictions_part)
+        dim_frames += dims
     tokens_df = pd.concat(token_frames, ignore_index=True) if token_frames else empty["tokens"]
     predictions = pd.concat(prediction_frames, ignore_index=True)
     data_tokens = tokens_df[tokens_df["example_id"] < n_data]

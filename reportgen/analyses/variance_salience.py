@@ -31,6 +31,7 @@ from reportgen.analyses.base import AnalysisResult, Presentation, RunContext, co
 from reportgen.analyses.examples import pick_examples, token_rows
 from reportgen.analyses.words import share_metrics, word_frame
 from reportgen.data.encoding import EncodedBatch
+from reportgen.distributed import gather_batches, my_batches
 from reportgen.models.adapter import ModelAdapter
 from reportgen.site.record import TokenView
 
@@ -106,7 +107,9 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     texts = [ex.text for ex in ctx.examples]
     heat = set(range(min(params.heatmap_examples, len(texts))))
     word_frames, dim_frames, predictions = [], [], []
-    for lo in range(0, len(texts), ctx.batch_size):
+    parts: dict[int, tuple] = {}  # batch start -> its rows (batches split across torchrun ranks)
+    for lo in my_batches(range(0, len(texts), ctx.batch_size)):
+        batch_dims, batch_predictions = [], []
         chunk = texts[lo : lo + ctx.batch_size]
         batch = model.encode(chunk)
         sal = variance_salience(model.embed(batch.ids).float(), word_mask(model, batch)).cpu().numpy()  # (B, T, E)
@@ -114,18 +117,22 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
         per_token = [sal[b, : len(toks)].sum(-1) for b, toks in enumerate(batch.tokens)]  # (T,) each
         words, _ = word_frame(model.name, range(lo, lo + len(chunk)), display_tokens(model, batch),
                               per_token, token_flags(model, batch), "salience")
-        word_frames.append(words)
         for b, toks in enumerate(batch.tokens):
             i = lo + b
             if i in heat:
                 t_, e = sal[b, : len(toks)].shape
-                dim_frames.append(pd.DataFrame({
+                batch_dims.append(pd.DataFrame({
                     "model": model.name, "example_id": i, "position": np.repeat(np.arange(t_), e),
                     "token": np.repeat(np.array(toks, dtype=object), e), "dimension": np.tile(np.arange(e), t_),
                     "salience": sal[b, : len(toks)].reshape(-1).astype(float)}))
             if probs is not None:
-                predictions.append((model.name, i, ctx.examples[i].label,
-                                    model.classes[int(probs[b].argmax())], float(probs[b].max())))
+                batch_predictions.append((model.name, i, ctx.examples[i].label,
+                                          model.classes[int(probs[b].argmax())], float(probs[b].max())))
+        parts[lo] = (words, batch_dims, batch_predictions)
+    for words, batch_dims, batch_predictions in gather_batches(parts):
+        word_frames.append(words)
+        dim_frames += batch_dims
+        predictions += batch_predictions
     tokens = pd.concat(word_frames, ignore_index=True) if word_frames else pd.DataFrame(columns=TABLES["tokens"])
     shares = share_metrics(tokens)
     notes = []
