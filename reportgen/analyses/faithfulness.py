@@ -46,6 +46,7 @@ from reportgen.analyses.base import (
     chart_spec,
     combine_per_model,
     label_width,
+    progress_bar,
     wrap_by_model,
 )
 from reportgen.distributed import gather_batches, my_batches
@@ -112,7 +113,9 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     fields = field_scores(hidden.tables["scores"], model.name) if hidden is not None else None
     texts = [ex.text for ex in ctx.examples]
     parts: dict[int, tuple] = {}  # batch start -> its rows (batches split across torchrun ranks)
-    for lo in my_batches(range(0, len(texts), ctx.batch_size)):
+    starts = my_batches(range(0, len(texts), ctx.batch_size))
+    for lo in progress_bar(starts, total=len(starts), desc=f"faithfulness {model.name}",
+                           enabled=ctx.progress):
         rows: list[tuple] = []
         curves: dict[tuple[str, str, float], list[float]] = {}
         parts[lo] = (rows, curves)

@@ -38,7 +38,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from reportgen.analyses.base import AnalysisResult, Presentation, RunContext, chart_spec
+from reportgen.analyses.base import (
+    AnalysisResult,
+    Presentation,
+    RunContext,
+    chart_spec,
+    progress_bar,
+)
 from reportgen.analyses.examples import pick_examples
 from reportgen.distributed import gather_batches, my_batches
 from reportgen.models.adapter import ModelAdapter
@@ -210,7 +216,9 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     preds = ctx.upstream["hidden_saliency"].tables["predictions"]
     preds = preds[preds["model"] == model.name].set_index("example_id")
     parts: dict[int, tuple] = {}  # chunk start -> its rows (chunks split across torchrun ranks)
-    for lo in my_batches(range(0, len(keys), params.chunk)):
+    chunks = my_batches(range(0, len(keys), params.chunk))
+    for lo in progress_bar(chunks, total=len(chunks), desc=f"optimization {model.name}",
+                           enabled=ctx.progress):
         problems, neighbours, projection = parts.setdefault(lo, ([], [], []))
         part = slice(lo, lo + params.chunk)
         start = xavier_start(keys[part], ctx.seed, size, dim)

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 from reportgen import __version__, analyses, cache, distributed
-from reportgen.analyses.base import AnalysisResult, RunContext, combine_per_model
+from reportgen.analyses.base import AnalysisResult, RunContext, combine_per_model, progress_bar
 from reportgen.data.dataset import Dataset, Example
 from reportgen.errors import BadInput
 from reportgen.models.adapter import ModelAdapter, UserCodeError
@@ -145,7 +145,9 @@ def run_analysis(name: str, params: Any, models: list[ModelAdapter], run: RunSet
     per_model: dict[str, AnalysisResult] = {}
     cached = []
     try:
-        for model in applicable:
+        bar = progress_bar(applicable, total=len(applicable), desc=f"{name} (models)",
+                           enabled=run.progress and len(applicable) > 1)
+        for model in bar:
             upstream = {need: run.results[need][model.name] for need in needs(name)}
             upstream.update({use: run.results[use][model.name] for use in uses(name)
                              if model.name in run.results.get(use, {})})

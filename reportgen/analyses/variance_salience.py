@@ -27,7 +27,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from reportgen.analyses.base import AnalysisResult, Presentation, RunContext, combine_per_model
+from reportgen.analyses.base import (
+    AnalysisResult,
+    Presentation,
+    RunContext,
+    combine_per_model,
+    progress_bar,
+)
 from reportgen.analyses.examples import pick_examples, token_rows
 from reportgen.analyses.words import share_metrics, word_frame
 from reportgen.data.encoding import EncodedBatch
@@ -108,7 +114,9 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     heat = set(range(min(params.heatmap_examples, len(texts))))
     word_frames, dim_frames, predictions = [], [], []
     parts: dict[int, tuple] = {}  # batch start -> its rows (batches split across torchrun ranks)
-    for lo in my_batches(range(0, len(texts), ctx.batch_size)):
+    starts = my_batches(range(0, len(texts), ctx.batch_size))
+    for lo in progress_bar(starts, total=len(starts), desc=f"variance_salience {model.name}",
+                           enabled=ctx.progress):
         batch_dims, batch_predictions = [], []
         chunk = texts[lo : lo + ctx.batch_size]
         batch = model.encode(chunk)
