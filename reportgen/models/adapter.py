@@ -580,32 +580,17 @@ class HookedAdapter(ModelAdapter):
 
     def display_tokens(self, batch: EncodedBatch) -> list:
         """The tokens as the model's tokenizer flagged them: special tokens marked; for a
-        Transformers tokenizer, word pieces ('##ing'; unmarked pieces after 'Ġ' / '▁' starts)
-        joined to the piece before, as in ``HFAdapter``."""
-        from reportgen.models.internals import TokenText
+        Transformers tokenizer, word pieces joined into words as in ``HFAdapter``."""
+        from reportgen.models.internals import TokenText, marks_word_starts, piece_row
 
         flags = batch.flags or [[""] * len(toks) for toks in batch.tokens]
-        pieces = bool(getattr(self.encoder, "transformers", False))
-        starts = pieces and self._marks_word_starts
-        rows = []
-        for toks, row_flags in zip(batch.tokens, flags, strict=True):
-            row: list = []
-            for t, f in zip(toks, row_flags, strict=True):
-                if f == "special":
-                    row.append(TokenText(t, False, True))
-                elif pieces and t.startswith("##"):
-                    row.append(TokenText(t[2:], True, False))
-                elif pieces and t.startswith(("Ġ", "▁")):
-                    row.append(TokenText(t[1:], False, False))
-                else:
-                    row.append(TokenText(t, starts and bool(row) and not row[-1].special, False))
-            rows.append(row)
-        return rows
-
-    @cached_property
-    def _marks_word_starts(self) -> bool:
+        if not getattr(self.encoder, "transformers", False):
+            return [[TokenText(t, False, f == "special") for t, f in zip(toks, row, strict=True)]
+                    for toks, row in zip(batch.tokens, flags, strict=True)]
         vocab = self.encoder.vocab
-        return vocab is not None and any(t.startswith(("Ġ", "▁")) for t in vocab.itos[:2000])
+        starts = vocab is not None and marks_word_starts(vocab.itos)
+        return [piece_row(toks, [f == "special" for f in row], starts)
+                for toks, row in zip(batch.tokens, flags, strict=True)]
 
     @cached_property
     def output_layer(self) -> str:

@@ -246,33 +246,18 @@ class HFAdapter(ModelAdapter):
         (byte BPE) and '▁word' (SentencePiece) start a new word, and with those tokenizers an
         unmarked piece continues the word before (unless that is a special token). The unknown
         token is not special: it stands for a word of the text."""
-        from reportgen.models.internals import TokenText
+        from reportgen.models.internals import piece_row
 
         # the unknown token stands for a word of the text: a word (flagged "unk"), not special
         special = set(self.tokenizer.all_special_tokens) - {self.tokenizer.unk_token}
-        bpe = self._bpe_marks
-        rows = []
-        for toks in batch.tokens:
-            row = []
-            for t in toks:
-                if t in special:
-                    row.append(TokenText(t, False, True))
-                elif t.startswith("##"):
-                    row.append(TokenText(t[2:], True, False))
-                elif t.startswith(("Ġ", "▁")):
-                    row.append(TokenText(t[1:], False, False))
-                else:
-                    row.append(TokenText(t, bpe and bool(row) and not row[-1].special, False))
-            rows.append(row)
-        return rows
+        return [piece_row(toks, [t in special for t in toks], self._bpe_marks) for toks in batch.tokens]
 
     @cached_property
     def _bpe_marks(self) -> bool:
-        """True when the tokenizer marks word *starts* (Ġ / ▁), so unmarked pieces continue a word:
-        a tenth or more of its vocabulary starts with a mark (WordPiece vocabularies have ~none)."""
-        vocab = self.tokenizer.get_vocab()
-        marked = sum(t.startswith(("Ġ", "▁")) for t in vocab)
-        return marked > 0 and marked >= 0.1 * len(vocab)
+        """True when the tokenizer marks word *starts* (Ġ / ▁), so unmarked pieces continue a word."""
+        from reportgen.models.internals import marks_word_starts
+
+        return marks_word_starts(self.tokenizer.get_vocab())
 
 
 def _is_activation(m: nn.Module) -> bool:

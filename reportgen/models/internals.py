@@ -34,7 +34,7 @@ slower than cuDNN/oneDNN's fused kernels but exact and differentiable.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -480,6 +480,31 @@ class TokenText:
     text: str  # what to show
     joins_previous: bool  # a word-piece continuation: shown attached to the token before
     special: bool  # [CLS], [SEP], <s>, ...
+
+
+def piece_row(tokens: Sequence[str], special: Sequence[bool], starts_marked: bool) -> list[TokenText]:
+    """Subword tokens as display tokens: special ones stand alone; '##ing' (WordPiece) joins the
+    piece before; 'Ġword' / '▁word' (byte BPE, SentencePiece) start a word, and where a tokenizer
+    marks starts (``starts_marked``), an unmarked piece continues the word before it."""
+    row: list[TokenText] = []
+    for t, is_special in zip(tokens, special, strict=True):
+        if is_special:
+            row.append(TokenText(t, False, True))
+        elif t.startswith("##"):
+            row.append(TokenText(t[2:], True, False))
+        elif t.startswith(("Ġ", "▁")):
+            row.append(TokenText(t[1:], False, False))
+        else:
+            row.append(TokenText(t, starts_marked and bool(row) and not row[-1].special, False))
+    return row
+
+
+def marks_word_starts(vocabulary: Iterable[str]) -> bool:
+    """Whether a subword vocabulary marks word *starts* (Ġ / ▁): a tenth or more of its entries
+    start with a mark (WordPiece vocabularies have next to none)."""
+    entries = list(vocabulary)
+    marked = sum(t.startswith(("Ġ", "▁")) for t in entries)
+    return marked > 0 and marked >= 0.1 * len(entries)
 
 
 def token_flags(adapter: ModelAdapter, batch: EncodedBatch) -> list[list[str]]:
