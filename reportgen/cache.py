@@ -13,6 +13,7 @@ Everything is written to a temporary folder and renamed into place; nothing is p
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -81,9 +82,10 @@ def run_folder(root: Path, out: Path) -> Path:
     return root / "runs" / digest(str(out.resolve()))
 
 
+@functools.lru_cache(maxsize=1)
 def presentation_code() -> str:
     """Hash of the code that draws pages from results: every analysis module and the site's record
-    types (any change there redraws the charts)."""
+    types (any change there redraws the charts); read once per process."""
     here = Path(__file__).resolve().parent
     h = hashlib.sha256()
     for path in sorted([*(here / "analyses").glob("*.py"), here / "site" / "record.py"]):

@@ -49,13 +49,6 @@ def _on_interrupt(line: str) -> None:
     click.get_current_context().meta[_INTERRUPT_LINE] = line
 
 
-def _worker_rank() -> bool:
-    """True in a torchrun process other than rank 0."""
-    import os
-
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and int(os.environ.get("RANK", "0")) != 0
-
-
 def _unchanged(out: str) -> str:
     return f"interrupted; the previous report in {out} is unchanged"
 
@@ -115,7 +108,9 @@ def run(config_file: str | None, only: str | None, skip: str | None, **options: 
     options["label_map"] = _label_map(options.get("label_map"))  # type: ignore[arg-type]
     config = load_config(config_file, options)
     _on_interrupt(_unchanged(config.out))
-    if _worker_rank():  # under torchrun, ranks 1.. compute their share; rank 0 writes the site
+    from reportgen import distributed
+
+    if distributed.worker():  # under torchrun, ranks 1.. compute their share; rank 0 writes the site
         build(config)
         return
     preflight(Path(config.out))  # before any compute

@@ -48,6 +48,11 @@ def requested() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+def worker() -> bool:
+    """True in a torchrun process other than rank 0 (read from the environment, before joining)."""
+    return requested() and int(os.environ.get("RANK", "0")) != 0
+
+
 def start(device: torch.device) -> torch.device:
     """Join the process group torchrun describes; returns the device this rank computes on (its
     own GPU, ``cuda:LOCAL_RANK``, when ``device`` is a GPU)."""

@@ -10,7 +10,6 @@ reason is reported as ``failed`` with its reason, and the others still run.
 
 from __future__ import annotations
 
-import os
 import platform
 import random
 import sys
@@ -44,7 +43,7 @@ def build(config: RunConfig) -> RunRecord | None:
     from reportgen.site.output_dir import lock, preflight
 
     out = Path(config.out)
-    if distributed.requested() and int(os.environ.get("RANK", "0")) != 0:
+    if distributed.worker():
         try:
             return _build(config, out)
         finally:

@@ -171,7 +171,7 @@ def run_analysis(name: str, params: Any, models: list[ModelAdapter], run: RunSet
         result = combine(per_model, params) if combine is not None else combine_per_model(per_model)
         # the charts too are kept: the same results, parameters and drawing code draw the same page
         shown = cache.digest(name, module.VERSION, dataclasses.asdict(params), __version__,
-                             [run.results[name][m][0] for m in per_model], _drawing_code())
+                             [run.results[name][m][0] for m in per_model], cache.presentation_code())
         presentation = None if run.no_cache else cache.load_presentation(run.root, name, shown)
         if presentation is None:
             presentation = module.present(result, params)
@@ -203,16 +203,6 @@ def run_analysis(name: str, params: Any, models: list[ModelAdapter], run: RunSet
     record.charts = presentation.charts
     record.token_views = presentation.token_views
     return record
-
-
-_DRAWING_CODE: list[str] = []
-
-
-def _drawing_code() -> str:
-    """``cache.presentation_code()``, read once per process."""
-    if not _DRAWING_CODE:
-        _DRAWING_CODE.append(cache.presentation_code())
-    return _DRAWING_CODE[0]
 
 
 def _upstream_gap(name: str, model: ModelAdapter, run: RunSettings) -> str | None:

@@ -319,7 +319,7 @@ class ModelAdapter:
         if enc is None:
             tok = getattr(self, "tokenizer", None)
             return f"the model's own ({type(tok).__name__})" if tok is not None else ""
-        if getattr(enc, "kind", "") and hasattr(enc, "fn"):
+        if hasattr(enc, "fn"):  # a reportgen.Tokenizer around the model's own
             return f"the model's own ({enc.name})"
         return f"reportgen's {enc.kind.replace('_', ' ')} tokens"
 
