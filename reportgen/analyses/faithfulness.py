@@ -297,6 +297,7 @@ def present(result: AnalysisResult, params: Params) -> Presentation:
                  alt.Tooltip("comprehensiveness_sd:Q", format=".3f", title="spread (sd)"),
                  alt.Tooltip("sufficiency:Q", format=".3f"), "texts"],
     ).properties(width=360, height=alt.Step(18)).facet(row=alt.Row("model:N", title=None))
+    bars = bars.resolve_scale(y="independent")  # each model lists only the attributions it has
     lines = alt.Chart(curves).mark_line(point=True).encode(
         x=alt.X("fraction:Q", title="share of tokens deleted / kept", axis=alt.Axis(format="%")),
         y=alt.Y("probability:Q", title="p(predicted class)", scale=alt.Scale(domain=[0, 1])),
