@@ -83,6 +83,16 @@ def main() -> None:
               help="Rename the data's labels to the model's classes, e.g. 0=negative,1=positive.")
 @click.option("--max-examples", type=int, default=None, metavar="N",
               help="Evaluate a seeded sample of N examples.")
+@click.option("--detail-examples", type=int, default=None, metavar="N",
+              help="Keep per-token tables, and run optimization, matching_rate and faithfulness, on a "
+                   "seeded sample of N evaluated examples; metrics of the other analyses still cover "
+                   "every example (default: 2000; 0: every example).")
+@click.option("--batch-size", default=None, metavar="auto|N",
+              help="Texts per batch. auto (default): the largest power of two that fits each model in "
+                   "the free memory, at most 64 on CPU and 1024 on GPUs; N: N for every model.")
+@click.option("--precision", default=None, metavar="auto|fp32|bf16|fp16",
+              help="Precision of the analyses' computations (torch.autocast). auto (default): fp32 on "
+                   "CPU, bf16 on GPUs that support it.")
 @click.option("--seed", type=int, default=None, help="Random seed (default: 0).")
 @click.option("--single-file", is_flag=True, default=None, help="Write the report as one self-contained HTML file, DIR/index.html.")
 @click.option("--no-cache", is_flag=True, default=None, help="Recompute every analysis.")
@@ -106,6 +116,9 @@ def run(config_file: str | None, only: str | None, skip: str | None, **options: 
     options["only"] = _names(only)
     options["skip"] = _names(skip)
     options["label_map"] = _label_map(options.get("label_map"))  # type: ignore[arg-type]
+    options["batch_size"] = _batch_size(options.get("batch_size"))  # type: ignore[arg-type]
+    if isinstance(options.get("precision"), str):
+        options["precision"] = str(options["precision"]).strip().lower()
     config = load_config(config_file, options)
     _on_interrupt(_unchanged(config.out))
     from reportgen import distributed
@@ -238,6 +251,16 @@ def _label_map(value: str | None) -> dict[str, str] | None:
             raise BadInput(f"--label-map: {item!r} is not OLD=NEW (e.g. 0=negative,1=positive)")
         pairs[old.strip()] = new.strip()
     return pairs
+
+
+def _batch_size(value: str | None) -> int | str | None:
+    """``"32"`` -> 32; anything else as given (the config names the valid choices)."""
+    if value is None:
+        return None
+    try:
+        return int(value.strip())
+    except ValueError:
+        return value.strip().lower()
 
 
 def _names(value: str | None) -> tuple[str, ...]:

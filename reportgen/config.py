@@ -40,6 +40,8 @@ class RunConfig:
     device: str = "auto"
     split: str = "auto"  # test, else dev, else the whole data (said on the data card)
     max_examples: int | None = None
+    # examples that keep per-token detail and that the costly analyses run on (0: every one)
+    detail_examples: int = 2000
     seed: int = 0
     single_file: bool = False
     no_cache: bool = False
@@ -48,7 +50,8 @@ class RunConfig:
     label_col: str | None = None
     label_map: dict[str, str] = field(default_factory=dict)  # data label -> model class
     cache_dir: str | None = None
-    batch_size: int = 64
+    batch_size: int | str = "auto"  # auto: per model by free memory (reportgen.batching), or N
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (reportgen.batching)
     page_budget_mb: float = 5.0
     site_budget_mb: float = 50.0
     params: dict[str, Any] = field(default_factory=dict)  # analysis name -> its Params
@@ -66,6 +69,7 @@ class RunConfig:
 
 
 RUN_KEYS = {f.name for f in dataclasses.fields(RunConfig)} - {"params"}
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # --precision: see reportgen.batching
 _TOML_ALIASES = {"model": "models"}
 
 
@@ -234,8 +238,13 @@ def _validate(c: RunConfig) -> list[str]:
         problems.append(f"--split must be one of {', '.join(SPLITS)}, not {c.split!r}")
     if c.max_examples is not None and c.max_examples < 1:
         problems.append("--max-examples must be at least 1")
-    if c.batch_size < 1:
-        problems.append("batch_size must be at least 1")
+    if c.detail_examples < 0:
+        problems.append("--detail-examples must be 0 (every example) or a positive number")
+    if not (c.batch_size == "auto" or isinstance(c.batch_size, int) and c.batch_size >= 1):
+        problems.append(f"--batch-size must be auto or a whole number of at least 1, not "
+                        f"{_show(c.batch_size)}")
+    if c.precision not in PRECISIONS:
+        problems.append(f"--precision must be one of {', '.join(PRECISIONS)}, not {_show(c.precision)}")
     if not (c.page_budget_mb > 0 and c.site_budget_mb > 0):  # NaN too
         problems.append("size budgets must be positive")
     return problems

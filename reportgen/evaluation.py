@@ -140,7 +140,7 @@ def unknown_share(m: ModelAdapter, texts: list[str], batch_size: int) -> float |
 
 
 def data_card(dataset: Dataset, split: str, examples: list[Example], total: int,
-              label_map: dict[str, str] | None = None) -> DataCard:
+              label_map: dict[str, str] | None = None, *, detail_examples: int = 0) -> DataCard:
     counts = Counter(ex.label for ex in examples if ex.label is not None)
     lengths = Counter(len(word_tokens(ex.text)) for ex in examples)
     return DataCard(
@@ -153,4 +153,5 @@ def data_card(dataset: Dataset, split: str, examples: list[Example], total: int,
         length_counts=dict(sorted(lengths.items())),
         labelled=sum(counts.values()),
         label_map=dict(label_map or {}),
+        detail_examples=detail_examples or len(examples),
     )

@@ -1,6 +1,6 @@
 """The whole job of ``reportgen run``, in named stages:
 
-    load data -> load model(s) -> check them against the data
+    load data -> load model(s) -> check them against the data -> batch size per model (probe)
     -> for each analysis: cached result or compute -> present (charts) -> render the site
 
 ``build(config)`` is the one place that strings the stages together. User errors (``BadInput``)
@@ -22,6 +22,7 @@ import torch
 
 from reportgen import __version__, cache
 from reportgen.analyses.runner import RunSettings, plan, represent, run_analysis
+from reportgen.batching import DEFAULT_BATCH, resolve_batch_sizes, resolve_precision
 from reportgen.config import RunConfig
 from reportgen.data.dataset import Dataset, Example
 from reportgen.device import describe_device, resolve_device
@@ -67,6 +68,7 @@ def _build(config: RunConfig, out: Path) -> RunRecord:
     main = distributed.is_main()
     progress = main and not config.quiet and sys.stderr.isatty()
     root = cache.cache_root(config.cache_dir)
+    precision, precision_reason = resolve_precision(config.precision, device)
 
     dataset = load_dataset(config)
     examples, total = select_examples(dataset, config)
@@ -76,12 +78,17 @@ def _build(config: RunConfig, out: Path) -> RunRecord:
     check_models(models, examples)
     if main and not config.quiet:
         warn_overlap(models, examples)
+    # once per model: --batch-size auto probes memory on the longest texts (reportgen.batching)
+    batches = resolve_batch_sizes(models, examples, config.batch_size, device, precision)
     # before the analyses: every evaluated text goes through every model once here, so a model that
     # fails on one of them stops the run at once, naming the text (exit 2)
-    model_cards = [model_card(m, examples, config.batch_size, evaluated) for m in models]
+    model_cards = [model_card(m, examples, batches[m.name].size, evaluated) for m in models]
 
-    run = RunSettings(examples, dataset, device, config.seed, config.batch_size, root,
-                      no_cache=config.no_cache, progress=progress, quiet=config.quiet or not main)
+    fixed = config.batch_size if isinstance(config.batch_size, int) else DEFAULT_BATCH
+    run = RunSettings(examples, dataset, device, config.seed, fixed, root, precision=precision,
+                      batch_sizes={n: c.size for n, c in batches.items()},
+                      batch_reasons={n: c.reason for n, c in batches.items()},
+                      detail_examples=config.detail_examples, no_cache=config.no_cache, progress=progress, quiet=config.quiet or not main)
     analysis_records = [
         run_analysis(name, config.params[name], models, run)
         for name in plan(config.selected_analyses(), config.skip)
@@ -91,10 +98,13 @@ def _build(config: RunConfig, out: Path) -> RunRecord:
         created=datetime.now(UTC).isoformat(timespec="seconds"),
         seed=config.seed,
         device=describe_device(device),
-        config=config.to_dict(),
+        config={**config.to_dict(), "resolved": {
+            "precision": precision, "precision_reason": precision_reason,
+            "batch_sizes": dict(run.batch_sizes), "batch_size_reasons": dict(run.batch_reasons)}},
         versions=library_versions(),
         models=model_cards,
-        data=data_card(dataset, evaluated_split, examples, total, config.label_map),
+        data=data_card(dataset, evaluated_split, examples, total, config.label_map,
+                       detail_examples=len(run.sample)),
         analyses=analysis_records,
     )
     record.total_seconds = round(time.perf_counter() - started, 3)

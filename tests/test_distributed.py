@@ -1,7 +1,8 @@
 """Two processes under torchrun (gloo, CPU) give the report of one process, number for number.
 
 A yuan-cnn with random weights over 90 demo texts in batches of 8: every split analysis
-(saliency, variance_salience, hidden_saliency, optimization, faithfulness) cuts its work into batches
+(saliency, variance_salience, hidden_saliency, optimization, faithfulness, filter_top_words,
+neuron_sweep's unit values) cuts its work into batches
 that the two ranks share; the tables and ``report.json`` must equal the one-process run's.
 """
 
@@ -23,7 +24,7 @@ from reportgen.data.loaders import load_data
 from reportgen.models.architectures import ARCHITECTURES
 from reportgen.models.checkpoint import Checkpoint, save_checkpoint
 
-SPLIT = "saliency,variance_salience,hidden_saliency,optimization,faithfulness"
+SPLIT = "saliency,variance_salience,hidden_saliency,optimization,faithfulness,filter_top_words,neuron_sweep"
 
 
 def _free_port() -> int:
@@ -77,7 +78,8 @@ def test_two_processes_give_the_one_process_report(setup) -> None:
     assert _numbers(two) == _numbers(one)
     assert one["analyses"]["optimization"]["metrics"]["problems"] == 90 * 3  # every text, 3 locations
     for table in ("saliency/tokens.csv", "faithfulness/texts.csv", "optimization/neighbours.csv",
-                  "hidden_saliency/scores.csv"):
+                  "hidden_saliency/scores.csv", "filter_top_words/top_words.csv",
+                  "filter_top_words/filters.csv", "neuron_sweep/units.csv"):
         assert (tmp / "two" / "data" / table).read_bytes() == (tmp / "one" / "data" / table).read_bytes()
 
 

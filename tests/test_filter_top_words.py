@@ -120,3 +120,34 @@ def test_narrow_slots_equal_full_width_slots() -> None:
             for layer in layers}
     for name, expected in slow.items():
         np.testing.assert_allclose(fast[name], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_top_windows_do_not_depend_on_the_batch_size() -> None:
+    """Windows of unknown words compute the same activation; with any batch size the same
+    windows win (ties to the earlier text and location) and the pattern strengths agree."""
+    rng = np.random.default_rng(0)
+    vocab = OTHER + K_WORDS
+    enc = TextEncoder.fit("word", [" ".join(vocab)])
+    texts = [" ".join(rng.choice(vocab + ["zzunknown"] * 6, size=int(rng.integers(3, 12))))
+             for _ in range(120)]
+    cls = ARCHITECTURES["kim-cnn"]
+    torch.manual_seed(0)
+    model = ModelAdapter(cls(cls.default_config(enc.n_tokens, 2)), enc, ["neg", "pos"], name="kim",
+                         arch="kim-cnn", source="t")
+    examples = [Example(t, "pos" if i % 2 else "neg") for i, t in enumerate(texts)]
+    runs = []
+    for batch_size in (1, 7, 64):
+        ctx = RunContext(model, examples, Dataset("t", {"test": examples}), torch.device("cpu"), 0,
+                         batch_size=batch_size)
+        runs.append(ftw.compute(ctx, ftw.Params(top_words=5)))
+    for other in runs[1:]:
+        for table in ("top_words", "filters"):
+            pd.testing.assert_frame_equal(other.tables[table], runs[0].tables[table], check_exact=False,
+                                          rtol=1e-5, atol=1e-5, obj=table)
+
+
+def test_snap_ties_joins_values_closer_than_the_tolerance() -> None:
+    from reportgen.analyses.patterns import snap_ties
+
+    x = np.array([[0.5, 2.0], [0.1000003, 1.0], [0.50002, 1.0000004], [0.1, 3.0]])
+    np.testing.assert_array_equal(snap_ties(x), [[0.5, 2.0], [0.1, 1.0], [0.50002, 1.0], [0.1, 3.0]])

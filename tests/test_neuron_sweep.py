@@ -95,3 +95,27 @@ def test_clamping_changes_the_probability_in_the_weights_direction() -> None:
     # logits (-h0, h0): P(pos) = sigmoid(2 h0), whatever the text
     np.testing.assert_allclose(high, 1 / (1 + np.exp(-1.8)), rtol=1e-5)
     np.testing.assert_allclose(low, 1 / (1 + np.exp(1.8)), rtol=1e-5)
+
+
+def test_a_conv_clamp_never_reaches_the_padding_of_a_batch() -> None:
+    """The clamped sweep of a conv unit equals clamping each text on its own: the clamp must not
+    set the padding positions of the shorter texts of a batch (which a max-pool would read)."""
+    from reportgen.models.internals import clamp_units
+
+    enc = TextEncoder.fit("word", [" ".join([*NEUTRAL, "good", "bad"])])
+    cls = ARCHITECTURES["yuan-cnn"]
+    torch.manual_seed(0)
+    model = ModelAdapter(cls(cls.default_config(enc.n_tokens, 2)), enc, ["neg", "pos"], name="y",
+                         arch="yuan-cnn", source="t")
+    test = corpus(20, 3)
+    layer = next(name for name, _ in model.module.named_modules() if name.startswith("conv_acts"))
+    values = np.linspace(-1.0, 3.0, 50)
+    params = neuron_sweep.Params(sweep_texts=20, sweep_values=3)
+    got = neuron_sweep._sweep(model, test, 0, values, layer, model.classes, params, batch_size=16)
+    grid = np.linspace(np.percentile(values, 1), np.percentile(values, 99), 3)
+    for v in grid:
+        with clamp_units(model, layer, {0: float(v)}):
+            alone = np.mean([model.predict_proba([ex.text], batch_size=1)[0] for ex in test], 0)
+        row = got[np.isclose(got["value"], v)].sort_values("class")
+        np.testing.assert_allclose(row["probability"].to_numpy(),
+                                   alone[[model.classes.index(c) for c in row["class"]]], atol=1e-6)

@@ -111,6 +111,9 @@ def test_batched_equals_one_at_a_time(adapter: ModelAdapter) -> None:
         assert pred1[0] == pred[i]
         np.testing.assert_allclose(vecs1[0], vecs[i], rtol=1e-4, atol=1e-7)
         np.testing.assert_allclose(mats1[0], mats[i], rtol=1e-4, atol=1e-7)
+    # the confidence comes from the differentiated forward pass: the model's own probabilities
+    np.testing.assert_allclose(saliency.saliency_batch(adapter, texts).probs,
+                               adapter.predict_proba(texts), rtol=1e-6, atol=1e-7)
 
 
 def test_non_classifiers_are_skipped_with_a_reason(tanh_adapter: HookedAdapter) -> None:

@@ -22,12 +22,13 @@ from reportgen.errors import BadInput
 from reportgen.site import builder
 from reportgen.site.atomic import STAGING_TAG, remove_stale_staging
 from reportgen.site.budget import SiteTooLarge
-from reportgen.site.builder import build_site
+from reportgen.site.builder import FullTable, build_site
 from reportgen.site.charts import MAX_ROWS, data_rows, prepare_chart
 from reportgen.site.record import ChartSpec, RunRecord
 from reportgen.site.record_io import load_record, save_record
 from reportgen.site.report_json import report_json
 from reportgen.site.summary import md_escape, summary_markdown
+from reportgen.site.table_files import LARGE_TABLE_ROWS, table_files, to_csv_bytes
 from tests.site_fixtures import PAGES, SCRIPT, TEMPLATE, XSS, make_record
 
 REPO = Path(__file__).resolve().parent.parent
@@ -124,6 +125,7 @@ def test_report_json_schema(site: Path, record: RunRecord) -> None:
             },
             "variance_salience": {"cells": "data/variance_salience/cells.csv"},
         },
+        {"variance_salience": {"cells.csv": FullTable("data/variance_salience/cells.csv.gz", 0, 20_000)}},
     )
     assert isinstance(report["reportgen_version"], str)
     assert report["created"] == record.created
@@ -140,6 +142,31 @@ def test_report_json_schema(site: Path, record: RunRecord) -> None:
     assert report["analyses"]["optimization"]["reason"]
     assert report["analyses"]["saliency"]["reason"] is None
     assert report["analyses"]["saliency"]["metrics"]["top_token_share"] == 0.4125
+
+
+def test_a_long_table_is_a_sampled_csv_beside_every_row_gzipped(site: Path, record: RunRecord) -> None:
+    frame = next(a for a in record.analyses if a.name == "variance_salience").tables["cells"]
+    assert len(frame) == 24_000 > LARGE_TABLE_ROWS
+    sample = pd.read_csv(site / "data/variance_salience/cells.csv")
+    full = pd.read_csv(site / "data/variance_salience/cells.csv.gz")
+    assert len(sample) == LARGE_TABLE_ROWS and len(full) == 24_000
+    pd.testing.assert_frame_equal(full, pd.read_csv(io.BytesIO(to_csv_bytes(frame))))
+    # the sample: rows of the table, in the table's order, the same every build (seeded)
+    merged = sample.reset_index().merge(full.reset_index(), on=list(frame.columns), how="left")
+    assert merged["index_y"].notna().all() and merged["index_y"].is_monotonic_increasing
+    again = table_files(frame, record.seed)
+    assert again.csv == (site / "data/variance_salience/cells.csv").read_bytes()
+    assert again.full_gz == (site / "data/variance_salience/cells.csv.gz").read_bytes()
+    report = json.loads((site / "report.json").read_text(encoding="utf-8"))
+    entry = report["analyses"]["variance_salience"]["tables"]["cells"]
+    assert entry == {"rows": 24_000, "columns": ["token", "dim", "value"],
+                     "csv": "data/variance_salience/cells.csv", "csv_rows": LARGE_TABLE_ROWS,
+                     "full_csv": "data/variance_salience/cells.csv.gz"}
+    page = (site / "analyses/variance_salience.html").read_text(encoding="utf-8")
+    assert 'href="../data/variance_salience/cells.csv.gz"' in page and "Download all rows" in page
+    assert "a seeded sample of 20,000 rows" in page
+    small = report["analyses"]["saliency"]["tables"]["tokens"]
+    assert small["full_csv"] is None and small["csv_rows"] == small["rows"]
 
 
 def test_report_json_is_strict(record: RunRecord) -> None:

@@ -454,7 +454,8 @@ def test_empty_table_is_not_shown(site: Path) -> None:
     assert downloads == ["tokens.csv", "by-model.csv"]
     report = json.loads((site / "report.json").read_text(encoding="utf-8"))
     tables = report["analyses"]["saliency"]["tables"]
-    assert tables["decoding"] == {"rows": 0, "columns": ["model", "step", "saliency"], "csv": None}
+    assert tables["decoding"] == {"rows": 0, "columns": ["model", "step", "saliency"], "csv": None,
+                                  "csv_rows": 0, "full_csv": None}
     assert tables["tokens"]["csv"] == "data/saliency/tokens.csv"
 
 

@@ -30,6 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from reportgen.site.record import ChartSpec, TokenView
@@ -52,6 +53,13 @@ class RunContext:
     progress: bool = False
     batch_size: int = 64  # already 1 for a model that must never be padded
     upstream: dict[str, AnalysisResult] = field(default_factory=dict)  # NEEDS, USES -> this model's result
+    # sorted ids of the examples that keep per-token detail and that costly analyses run on
+    # (``analyses.sampling``); None: every example
+    sample: np.ndarray | None = None
+
+    def detail_ids(self) -> np.ndarray:
+        """The sample as sorted example ids (every id when the run did not sample)."""
+        return np.arange(len(self.examples)) if self.sample is None else self.sample
 
 
 @dataclass
@@ -69,14 +77,17 @@ class Presentation:
 
 def combine_per_model(results: dict[str, AnalysisResult]) -> AnalysisResult:
     """Default ``combine``: tables concatenated in model order (each already has a ``model``
-    column), metrics prefixed ``<model>.``, notes prefixed with the model name."""
+    column), metrics prefixed ``<model>.``, notes prefixed with the model name (a note every model
+    has, such as how the run sampled its examples, once and plain)."""
     names = list(results)
     tables: dict[str, pd.DataFrame] = {}
     for table in dict.fromkeys(t for r in results.values() for t in r.tables):
         frames = [results[n].tables[table] for n in names if table in results[n].tables]
         tables[table] = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     metrics = {f"{n}.{k}": v for n in names for k, v in results[n].metrics.items()}
-    notes = [f"{n}: {note}" for n in names for note in results[n].notes]
+    shared = set.intersection(*(set(results[n].notes) for n in names)) if len(names) > 1 else set()
+    notes = list(dict.fromkeys(note for n in names for note in results[n].notes if note in shared))
+    notes += [f"{n}: {note}" for n in names for note in results[n].notes if note not in shared]
     return AnalysisResult(tables=tables, metrics=metrics, notes=notes)
 
 
@@ -150,4 +161,45 @@ def chart_spec(chart) -> dict:
 
     validate = os.environ.get("REPORTGEN_VALIDATE_CHARTS") == "1"
     with alt.data_transformers.disable_max_rows():
-        return chart.to_dict(validate=validate)
+        return drawn_columns_only(chart.to_dict(validate=validate))
+
+
+def drawn_columns_only(spec: dict) -> dict:
+    """``spec`` with every column that the spec never names dropped from its inline datasets, so a
+    page carries no data it does not draw (a chart of a per-token table does not ship its texts).
+
+    A column is kept when its name is, or is part of, any string or key of the spec outside the
+    data (an encoded field, a tooltip, a transform, an expression such as ``datum.share * 100``):
+    possibly more than needed, never less. A spec whose tooltips show whole rows
+    (``tooltip: true``) keeps everything."""
+    datasets = spec.get("datasets")
+    if not datasets:
+        return spec
+    words: set[str] = set()
+    whole_rows = False
+
+    def walk(node: object) -> None:
+        nonlocal whole_rows
+        if isinstance(node, dict):
+            if node.get("tooltip") is True or node.get("content") == "data":
+                whole_rows = True
+            for key, value in node.items():
+                words.add(str(key))
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+        elif isinstance(node, str):
+            words.add(node)
+
+    walk({k: v for k, v in spec.items() if k != "datasets"})
+    if whole_rows:
+        return spec
+    text = "\x00".join(words)
+    pruned = {}
+    for name, rows in datasets.items():
+        columns = list(dict.fromkeys(c for row in rows for c in row)) if isinstance(rows, list) else []
+        keep = {c for c in columns if c in words or c in text}
+        pruned[name] = ([{c: v for c, v in row.items() if c in keep} for row in rows]
+                        if len(keep) < len(columns) else rows)
+    return {**spec, "datasets": pruned}

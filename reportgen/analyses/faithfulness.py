@@ -25,6 +25,8 @@ Outputs (tables): ``scores`` (per model, method: comprehensiveness, sufficiency,
 texts), ``curves`` (per model, method, curve, k: mean probability), ``texts`` (per model, method,
 text: both AOPCs). Metrics: ``comprehensiveness``, ``sufficiency`` (of saliency),
 ``random_comprehensiveness``, and ``<method>_comprehensiveness`` / ``_sufficiency`` per method.
+Scale: runs on the run's seeded sample of examples (``analyses.sampling``; 2,000 by default,
+every text of a smaller run), whose per-token saliency ``saliency`` keeps.
 Cost: per batch, Captum's integrated gradients (20 forward and backward passes) and 2 x 5 forward
 passes per method on edited texts.
 """
@@ -49,12 +51,13 @@ from reportgen.analyses.base import (
     progress_bar,
     wrap_by_model,
 )
+from reportgen.analyses.sampling import sampling_note
 from reportgen.distributed import gather_batches, my_batches
 from reportgen.models.adapter import ModelAdapter
 from reportgen.site.record import ChartSpec
 
 NAME = "faithfulness"
-VERSION = 4  # 4: a random order seeded per text; 2: variance salience without special tokens in the sentence mean; 3: pad ids, user specials
+VERSION = 5  # 4: a random order seeded per text; 2: variance salience without special tokens in the sentence mean; 3: pad ids, user specials
 TITLE = "Faithfulness of token attributions"
 HEADLINE = "comprehensiveness"
 BASELINES = {"comprehensiveness": "random_comprehensiveness"}
@@ -112,14 +115,16 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     hidden = ctx.upstream.get("hidden_saliency")
     fields = field_scores(hidden.tables["scores"], model.name) if hidden is not None else None
     texts = [ex.text for ex in ctx.examples]
+    ids = ctx.detail_ids()  # the run's seeded sample (analyses.sampling): every text in a small run
     parts: dict[int, tuple] = {}  # batch start -> its rows (batches split across torchrun ranks)
-    starts = my_batches(range(0, len(texts), ctx.batch_size))
+    starts = my_batches(range(0, len(ids), ctx.batch_size))
     for lo in progress_bar(starts, total=len(starts), desc=f"faithfulness {model.name}",
                            enabled=ctx.progress):
         rows: list[tuple] = []
         curves: dict[tuple[str, str, float], list[float]] = {}
         parts[lo] = (rows, curves)
-        batch = model.encode(texts[lo : lo + ctx.batch_size])
+        batch_ids = [int(i) for i in ids[lo : lo + ctx.batch_size]]  # example ids
+        batch = model.encode([texts[i] for i in batch_ids])
         n = [len(t) for t in batch.tokens]
         special = [[f == "special" for f in row] for row in token_flags(model, batch)]
         with torch.no_grad():
@@ -127,11 +132,11 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
         target = base.argmax(-1)  # (B,)
         p0 = base.gather(1, target[:, None])[:, 0].cpu().numpy()  # (B,)
         scores = _attributions(model, batch, target, params)
-        scores["saliency"] = [by_text.get(lo + b, np.zeros(n[b]))[: n[b]] for b in range(len(n))]
+        scores["saliency"] = [by_text.get(i, np.zeros(k))[:k] for i, k in zip(batch_ids, n, strict=True)]
         if fields is not None:
-            scores["hidden_fields"] = [_fit(fields.get(lo + b), n[b]) for b in range(len(n))]
+            scores["hidden_fields"] = [_fit(fields.get(i), k) for i, k in zip(batch_ids, n, strict=True)]
         # a seeded order per text, the same however the batches are split
-        scores["random"] = [np.random.default_rng([ctx.seed, lo + b]).random(k) for b, k in enumerate(n)]
+        scores["random"] = [np.random.default_rng([ctx.seed, i]).random(k) for i, k in zip(batch_ids, n, strict=True)]
         for method in METHODS:
             if method not in scores:
                 continue
@@ -143,8 +148,8 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
                 comp[:, f], suff[:, f] = p0 - deleted, p0 - kept
                 curves.setdefault((method, "deletion", frac), []).extend(deleted.tolist())
                 curves.setdefault((method, "insertion", frac), []).extend(kept.tolist())
-            rows += [(model.name, method, lo + b, float(comp[b].mean()), float(suff[b].mean()))
-                     for b in range(len(n))]
+            rows += [(model.name, method, i, float(comp[b].mean()), float(suff[b].mean()))
+                     for b, i in enumerate(batch_ids)]
     rows, curves = [], {}
     for batch_rows, batch_curves in gather_batches(parts):
         rows += batch_rows
@@ -158,15 +163,16 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
                       texts=("example_id", "size")).reset_index().fillna(0.0))
     curve_df = pd.DataFrame([(model.name, m, c, f, float(np.mean(v))) for (m, c, f), v in curves.items()],
                             columns=TABLES["curves"])
-    metrics = {"examples": float(len(texts))}
+    metrics = {"examples": float(len(ids))}
     for r in scores_df.itertuples():
         metrics[f"{r.method}_comprehensiveness"] = float(r.comprehensiveness)
         metrics[f"{r.method}_sufficiency"] = float(r.sufficiency)
     metrics["comprehensiveness"] = metrics["saliency_comprehensiveness"]
     metrics["sufficiency"] = metrics["saliency_sufficiency"]
     metrics["random_comprehensiveness"] = metrics["random_comprehensiveness"]
+    sampled = sampling_note(len(ids), len(texts), ctx.seed, what="Texts edited and scored")
     return AnalysisResult(tables={"scores": scores_df, "curves": curve_df, "texts": texts_df},
-                          metrics=metrics)
+                          metrics=metrics, notes=[sampled] if sampled else [])
 
 
 def _saliency_by_text(tables: dict[str, pd.DataFrame], model: str) -> dict[int, np.ndarray]:
@@ -282,6 +288,7 @@ def combine(results: dict[str, AnalysisResult], params: Params) -> AnalysisResul
                                 ("random_comprehensiveness", "random", "comprehensiveness")):
         part = scores[scores["method"] == method]
         merged.metrics[key] = float((part[column] * part["texts"]).sum() / max(part["texts"].sum(), 1))
+    merged.metrics["examples"] = float(max(r.metrics["examples"] for r in results.values()))  # per model
     return merged
 
 

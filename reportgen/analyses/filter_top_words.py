@@ -46,9 +46,12 @@ from reportgen.analyses.base import (
     combine_per_model,
     facet_columns,
     label_width,
+    progress_bar,
 )
+from reportgen import distributed
 from reportgen.analyses.patterns import best_patterns, class_features, word_features
 from reportgen.data.encoding import BOW, EOW
+from reportgen.distributed import gather_batches, my_batches
 from reportgen.models.adapter import ModelAdapter
 from reportgen.models.hooks import capture, stop_after, to_btc
 from reportgen.models.internals import (
@@ -61,7 +64,7 @@ from reportgen.models.internals import (
 from reportgen.site.record import ChartSpec
 
 NAME = "filter_top_words"
-VERSION = 1
+VERSION = 2
 TITLE = "What each convolutional filter detects"
 HEADLINE = "median_activation_frequency"
 CITATION = (
@@ -263,7 +266,7 @@ def char_effective_weights(model: ModelAdapter, layer: ConvLayer) -> tuple[np.nd
     emb = model.embed(torch.arange(model.encoder.n_tokens, device=model.device)[None, None])[0, 0]
     eff = torch.einsum("ce,fek->fkc", emb.float(), conv.weight.float())  # (F, k, V)
     bias = conv.bias.float() if conv.bias is not None else torch.zeros(conv.out_channels)
-    return eff.detach().cpu().numpy(), bias.detach().cpu().numpy()
+    return eff.detach().float().cpu().numpy(), bias.detach().cpu().numpy()  # float: autocast's bf16
 
 
 def _cannot_fire(eff: np.ndarray, bias: float) -> bool:
@@ -289,31 +292,44 @@ def _word_filters(ctx: RunContext, params: Params, layers: list[ConvLayer]) -> A
     model = ctx.model
     texts = [ex.text for ex in ctx.examples]
     best_vals = {layer.name: None for layer in layers}
-    fired = {layer.name: 0.0 for layer in layers}
-    per_text = {layer.name: [] for layer in layers}
+    fired = {layer.name: 0 for layer in layers}
     total = {layer.name: 0 for layer in layers}
+    parts: dict[int, dict[str, np.ndarray]] = {}  # batch start -> per-text maxima (split across ranks)
     k = params.top_words * 5  # candidates kept before repeated n-grams are merged
-    tokens_of: list[list[str]] = []
     batch_size = max(1, min(ctx.batch_size, params.chunk // 64))
-    for lo in range(0, len(texts), batch_size):
+    starts = my_batches(range(0, len(texts), batch_size))
+    for lo in progress_bar(starts, total=len(starts), desc=f"filter_top_words {model.name}",
+                           enabled=ctx.progress):
         batch = model.encode(texts[lo : lo + batch_size])
-        tokens_of += batch.tokens
         with torch.no_grad(), capture(model.module, [layer.read_at for layer in layers]) as seen:
             model.forward_from_embeddings(model.embed(batch.ids), batch.mask)
+        parts[lo] = {}
         for layer in layers:
             acts = to_btc(seen[layer.read_at], layer.layout).float()  # (B, L, C)
             valid = _valid_locations(layer, batch.tokens, acts.size(1)).to(acts.device)  # (B, L)
             masked = acts.masked_fill(~valid[..., None], float("-inf"))
             total[layer.name] += int(valid.sum())
-            per_text[layer.name].append(masked.max(1).values.clamp(min=0).cpu().numpy())  # (B, C)
-            flat = masked.reshape(-1, acts.size(-1))  # (B*L, C)
+            parts[lo][layer.name] = masked.max(1).values.clamp(min=0).cpu().numpy()  # (B, C)
+            flat = masked.reshape(-1, acts.size(-1))  # (B*L, C), rows by (text, location)
             ids = torch.arange(flat.size(0), device=flat.device)
             where = torch.stack([ids // acts.size(1) + lo, ids % acts.size(1)], 1)  # (B*L, 2)
-            vals, idx = flat.topk(min(k, flat.size(0)), dim=0)  # (k, C)
+            idx = _tie_safe(flat).sort(dim=0, descending=True, stable=True).indices[:k]  # (k, C)
+            vals = flat.gather(0, idx)  # ties: the earlier window
             cand = (vals.T.cpu(), where[idx].permute(1, 0, 2).cpu())  # (C, k), (C, k, 2)
             best_vals[layer.name] = _merge(best_vals[layer.name], cand, k)
-            counts = ((acts > 0) & valid[..., None]).sum((0, 1)).cpu().numpy()
-            fired[layer.name] = fired[layer.name] + counts
+            fired[layer.name] += ((acts > 0) & valid[..., None]).sum((0, 1)).cpu().numpy().astype(np.int64)
+    # every rank's top windows and counts: merged in a fixed order, the same as one process
+    per_text = {layer.name: [part[layer.name] for part in gather_batches(parts)] for layer in layers}
+    summaries = gather_batches({distributed.rank(): (best_vals, fired, total)})  # in rank order
+    best_vals = {layer.name: None for layer in layers}
+    fired = {layer.name: 0 for layer in layers}
+    total = {layer.name: 0 for layer in layers}
+    for rank_best, rank_fired, rank_total in summaries:
+        for name in best_vals:
+            best_vals[name] = _merge(best_vals[name], rank_best[name], k)
+            fired[name] = fired[name] + rank_fired[name]
+            total[name] += rank_total[name]
+    tokens_of = _tokens_of(model, texts, best_vals, batch_size)
     rows, top_rows, pattern_rows = [], [], []
     labels = [ex.label for ex in ctx.examples]
     text_feats = _text_features(texts, labels, model.classes)
@@ -331,7 +347,11 @@ def _word_filters(ctx: RunContext, params: Params, layers: list[ConvLayer]) -> A
                     continue
                 toks = tokens_of[example_id]
                 lo_, hi_ = location_span(layer.field, loc, len(toks))
-                seen_ngrams.setdefault(" ".join(toks[lo_ : hi_ + 1]), (v, example_id))
+                # an n-gram met again keeps its best value and names the earliest text among its
+                # windows (the same n-gram computes the same value up to the last float bits)
+                ngram = " ".join(toks[lo_ : hi_ + 1])
+                best_v, first = seen_ngrams.get(ngram, (v, example_id))
+                seen_ngrams[ngram] = (best_v, min(first, example_id))
             ngrams = list(seen_ngrams.items())[: params.top_words]
             never = bool(share[f] == 0)
             rows.append([model.name, layer.name, layer.field.size, f, float(share[f]),
@@ -365,13 +385,40 @@ def _valid_locations(layer: ConvLayer, tokens: list[list[str]], n_loc: int) -> t
     return ok
 
 
+def _tie_safe(acts: torch.Tensor) -> torch.Tensor:
+    """Sort keys: activations rounded to 1e-4. Windows that compute the same value (unknown words,
+    padding around them) differ in the last float bits (about 4e-7) with the batch they ran in;
+    rounded, they tie, and ties go to the earlier (text, location), so the top windows do not
+    depend on the batch size. The values reported are the activations themselves."""
+    return torch.round(acts * 1e4)
+
+
 def _merge(best, cand, k: int):
+    """Two sets of top windows per filter (values (C, n), where (C, n, 2) = (text, location)) ->
+    the best ``k`` of both, ties to the earlier (text, location): a total order, so merging batches
+    or ranks in any grouping gives the same windows."""
     if best is None:
         return cand
+    if cand is None:
+        return best
     vals = torch.cat([best[0], cand[0]], 1)
     where = torch.cat([best[1], cand[1]], 1)
-    top, idx = vals.topk(min(k, vals.size(1)), dim=1)
-    return top, torch.gather(where, 1, idx[..., None].expand(-1, -1, 2))
+    first = (where[..., 0] * (int(where[..., 1].max()) + 1) + where[..., 1]).argsort(dim=1, stable=True)
+    vals, where = vals.gather(1, first), where.gather(1, first[..., None].expand(-1, -1, 2))
+    idx = _tie_safe(vals).sort(dim=1, descending=True, stable=True).indices[:, :k]
+    return vals.gather(1, idx), torch.gather(where, 1, idx[..., None].expand(-1, -1, 2))
+
+
+def _tokens_of(model: ModelAdapter, texts: list[str], best: dict, batch_size: int) -> dict[int, list[str]]:
+    """The tokens of the texts that hold a top window (only those: no token list per text is
+    kept while streaming)."""
+    ids = sorted({int(i) for vals, where in best.values() if vals is not None
+                  for i in where[..., 0][vals > float("-inf")].tolist()})
+    tokens: dict[int, list[str]] = {}
+    for lo in range(0, len(ids), batch_size):
+        chunk = ids[lo : lo + batch_size]
+        tokens.update(zip(chunk, model.encode([texts[i] for i in chunk]).tokens, strict=True))
+    return tokens
 
 
 def _first_layer_dead(model: ModelAdapter, layer: ConvLayer) -> np.ndarray:

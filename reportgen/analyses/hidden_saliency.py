@@ -18,6 +18,9 @@ Outputs (tables):
 - ``examples``: the evaluated texts.
 Metrics: ``examples``, ``top_location_share`` (mean share of the positive scores held by the top
 location) beside ``uniform_location_share`` (1 / the number of locations that see the text).
+Scale: every table but ``predictions`` keeps the run's seeded sample of examples
+(``analyses.sampling``; 2,000 by default), which ``optimization`` and ``matching_rate`` then work
+on; the metrics stream over every example.
 
 Cost: one forward and one backward pass per batch, like saliency.
 """
@@ -41,6 +44,7 @@ from reportgen.analyses.base import (
     wrap_by_model,
 )
 from reportgen.analyses.examples import pick_examples, token_rows
+from reportgen.analyses.sampling import kept_ids, sampling_note
 from reportgen.distributed import gather_batches, my_batches
 from reportgen.models.adapter import ModelAdapter
 from reportgen.models.hooks import capture, to_btc
@@ -48,7 +52,7 @@ from reportgen.models.internals import ConvLayer, NotApplicable, conv_layer, loc
 from reportgen.site.record import ChartSpec, TokenBox, TokenView
 
 NAME = "hidden_saliency"
-VERSION = 1
+VERSION = 2
 TITLE = "Saliency of hidden locations"
 HEADLINE = "top_location_share"
 BASELINES = {"top_location_share": "uniform_location_share"}
@@ -143,16 +147,25 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     model = ctx.model
     layer = conv_layer(model, params.layer or None)
     texts = [ex.text for ex in ctx.examples]
+    # every row but the predictions is kept for the run's sample (analyses.sampling); the share
+    # metrics stream over every example
+    keep = kept_ids(ctx.detail_ids())
     parts: dict[int, tuple] = {}  # batch start -> its rows (batches split across torchrun ranks)
     starts = my_batches(range(0, len(texts), ctx.batch_size))
     for start in progress_bar(starts, total=len(starts), desc=f"hidden_saliency {model.name}",
                               enabled=ctx.progress):
-        locations, all_scores, predictions, fields = parts.setdefault(start, ([], [], [], []))
+        locations, all_scores, predictions, fields, shares = parts.setdefault(start, ([], [], [], [], []))
         chunk = texts[start : start + ctx.batch_size]
         tokens, scores, predicted, probs = location_scores(model, layer, chunk)
         for b, toks in enumerate(tokens):
             example_id = start + b
+            predictions.append((model.name, example_id, ctx.examples[example_id].label,
+                                model.classes[int(predicted[b])], float(probs[b].max())))
             valid = np.flatnonzero(~np.isnan(scores[b]))
+            if valid.size:
+                shares.append(_location_share(scores[b, valid]))
+            if example_id not in keep:
+                continue
             for i in valid:
                 lo, hi = location_span(layer.field, int(i), len(toks))
                 all_scores.append((model.name, example_id, int(i), float(scores[b, i]), lo, hi))
@@ -165,37 +178,38 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
                 for p in range(lo, hi + 1):
                     best[p] = best[p] or rank
             fields += [(model.name, example_id, p, tok, best[p], "") for p, tok in enumerate(toks)]
-            predictions.append((model.name, example_id, ctx.examples[example_id].label,
-                                model.classes[int(predicted[b])], float(probs[b].max())))
-    locations, all_scores, predictions, fields = [], [], [], []
+    locations, all_scores, predictions, fields, shares = [], [], [], [], []
     for batch_rows in gather_batches(parts):
-        for rows, batch_part in zip((locations, all_scores, predictions, fields), batch_rows, strict=True):
+        for rows, batch_part in zip((locations, all_scores, predictions, fields, shares), batch_rows, strict=True):
             rows += batch_part
-    scores_df = pd.DataFrame(all_scores, columns=TABLES["scores"])
+    notes = [(f"Layer {layer.name} of {model.name}: receptive field {layer.field.size} "
+              f"{layer.axis}, jump {layer.field.jump}, offset {layer.field.offset}.")]
+    shown = sorted(keep & set(range(len(texts))))
+    if (sampled := sampling_note(len(shown), len(texts), ctx.seed, what="Locations, scores and fields")):
+        notes.append(sampled + " The top-location share covers every example; optimization and "
+                     "matching_rate work on the sampled examples' top locations.")
+    share = np.array([s for s, _ in shares])  # (texts,)
     return AnalysisResult(
         tables={
             "locations": pd.DataFrame(locations, columns=TABLES["locations"]),
-            "scores": scores_df,
+            "scores": pd.DataFrame(all_scores, columns=TABLES["scores"]),
             "fields": pd.DataFrame(fields, columns=TABLES["fields"]),
             "predictions": pd.DataFrame(predictions, columns=TABLES["predictions"]),
-            "examples": pd.DataFrame({"example_id": range(len(texts)), "text": texts,
-                                      "label": [ex.label for ex in ctx.examples]}),
+            "examples": pd.DataFrame({"example_id": shown, "text": [texts[i] for i in shown],
+                                      "label": [ctx.examples[i].label for i in shown]}),
         },
-        metrics=_share_metrics(scores_df),
-        notes=[(f"Layer {layer.name} of {model.name}: receptive field {layer.field.size} "
-               f"{layer.axis}, jump {layer.field.jump}, offset {layer.field.offset}.")],
+        metrics={"top_location_share": float(np.mean(share)) if share.size else 0.0,
+                 "uniform_location_share": float(np.mean([u for _, u in shares])) if shares else 0.0},
+        notes=notes,
     )
 
 
-def _share_metrics(scores: pd.DataFrame) -> dict[str, float]:
-    if scores.empty:
-        return {"top_location_share": 0.0, "uniform_location_share": 0.0}
-    positive = scores.assign(score=scores["score"].clip(lower=0))
-    per = positive.groupby("example_id").agg(top=("score", "max"), total=("score", "sum"),
-                                             n=("score", "size"))
-    share = np.where(per["total"] > 0, per["top"] / per["total"].where(per["total"] > 0, 1), 0.0)
-    return {"top_location_share": float(np.mean(share)),
-            "uniform_location_share": float(np.mean(1.0 / per["n"]))}
+def _location_share(scores: np.ndarray) -> tuple[float, float]:
+    """One text's (top location's share of the positive location scores, 1 / number of
+    locations): the top share is 0 when no location scores above 0."""
+    positive = np.clip(scores, 0, None)  # (L,)
+    total = float(positive.sum())
+    return (float(positive.max()) / total if total > 0 else 0.0), 1.0 / scores.size
 
 
 def combine(results: dict[str, AnalysisResult], params: Params) -> AnalysisResult:
@@ -203,12 +217,12 @@ def combine(results: dict[str, AnalysisResult], params: Params) -> AnalysisResul
               for t in TABLES if t != "examples"}
     first = next(iter(results.values()))
     tables["examples"] = first.tables["examples"]
-    metrics: dict[str, float] = {"examples": float(len(first.tables["examples"]))}
+    metrics: dict[str, float] = {"examples": float(len(first.tables["predictions"]))}
     for name, r in results.items():
         metrics.update({f"{name}.{k}": v for k, v in r.metrics.items()})
     for key in ("top_location_share", "uniform_location_share"):
         metrics[key] = float(np.mean([r.metrics[key] for r in results.values()]))
-    notes = [n for r in results.values() for n in r.notes]
+    notes = list(dict.fromkeys(n for r in results.values() for n in r.notes))
     return AnalysisResult(tables={t: tables[t] for t in TABLES}, metrics=metrics, notes=notes)
 
 
@@ -218,7 +232,8 @@ def present(result: AnalysisResult, params: Params) -> Presentation:
     predictions = result.tables["predictions"]
     if locations.empty:
         return Presentation()
-    picked = pick_examples(predictions, params.token_view_examples)
+    kept = predictions[predictions["example_id"].isin(locations["example_id"].unique())]  # the sample
+    picked = pick_examples(kept, params.token_view_examples)
     view = TokenView(
         "fields", "Receptive fields of the top locations",
         token_rows(result.tables["fields"].assign(score=0.0), predictions, picked, "score",

@@ -28,12 +28,13 @@ import numpy as np
 import pandas as pd
 
 from reportgen.analyses.base import AnalysisResult, Presentation, RunContext, chart_spec
+from reportgen.analyses.sampling import sampling_note
 from reportgen.models.adapter import ModelAdapter
 from reportgen.models.internals import vocabulary_vectors
 from reportgen.site.record import ChartSpec
 
 NAME = "matching_rate"
-VERSION = 1
+VERSION = 2
 TITLE = "Matching rate of interpreted words"
 HEADLINE = "matching_rate"
 BASELINES = {"matching_rate": "random_words_rate"}
@@ -121,7 +122,10 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     }
     return AnalysisResult(tables={"matches": frame, "rates": rates}, metrics=metrics,
                           notes=[(f"{model.name}: k = {params.locations} locations x m = "
-                                 f"{params.words} words = {k} words per X'.")])
+                                 f"{params.words} words = {k} words per X'.")]
+                          + ([sampled] if (sampled := sampling_note(
+                              len(ctx.detail_ids()), len(ctx.examples), ctx.seed,
+                              what="Examples whose interpreted words are tested")) else []))
 
 
 def _predict(model: ModelAdapter, texts: list[str], batch_size: int) -> list[str]:

@@ -50,6 +50,7 @@ from reportgen.analyses.base import (
     combine_per_model,
     wrap_by_model,
 )
+from reportgen.distributed import gather_batches, my_batches
 from reportgen.models.adapter import ModelAdapter
 from reportgen.models.internals import (
     NotApplicable,
@@ -63,7 +64,7 @@ from reportgen.models.recurrence import recurrent_modules
 from reportgen.site.record import ChartSpec, TokenScores, TokenView
 
 NAME = "neuron_sweep"
-VERSION = 3  # 3: zero-shot of units ranked 2-5; 2: best view of the units, samples at the bounds
+VERSION = 4  # 3: zero-shot of units ranked 2-5; 2: best view of the units, samples at the bounds
 TITLE = "Neuron sweeps: units that carry a concept"
 HEADLINE = "top_unit_zero_shot_accuracy"
 BASELINES = {"top_unit_zero_shot_accuracy": "random_unit_zero_shot_accuracy"}
@@ -142,10 +143,14 @@ def features(model: ModelAdapter, texts: list[str], batch_size: int) -> dict[str
     that the sweep can also hold fixed: the representation the output reads (``features``, when it
     is a module of the model), final recurrent states (``<rnn>:final``), units pooled over time
     (``<layer>:mean`` / ``:max``; for Transformers, each layer's MLP units)."""
+    parts: dict[int, dict[str, np.ndarray]] = {}  # batch start -> its values (split across torchrun ranks)
+    for lo in my_batches(range(0, len(texts), batch_size)):
+        parts[lo] = {name: values.float().cpu().numpy()
+                     for name, values in unit_features(model, model.encode(texts[lo : lo + batch_size])).items()}
     chunks: dict[str, list[np.ndarray]] = {}
-    for lo in range(0, len(texts), batch_size):
-        for name, values in unit_features(model, model.encode(texts[lo : lo + batch_size])).items():
-            chunks.setdefault(name, []).append(values.float().cpu().numpy())
+    for part in gather_batches(parts):
+        for name, values in part.items():
+            chunks.setdefault(name, []).append(values)
     modules = dict(model.module.named_modules())
     # a user model's output-layer input can be held fixed too; a Transformer's neurons are its MLP units
     reads_features = getattr(model, "output_layer", "") and not hasattr(model, "mlp_points")
@@ -204,8 +209,8 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     curve = _learning_curve(model.name, s_train, y_train, s_test, y_test, top, sign, params, ctx.seed)
     test_pred = (s_test[:, top] * sign > _threshold(s_train[:, top] * sign)).astype(int) \
         if len(classes) == 2 else probe.predict(s_test)
-    traces, moves, lengths = _traces(model, test, test_pred, y_test, top, source, params)
-    sweep = _sweep(model, test, top, x_test[:, top], source, classes, params) if model.is_classifier \
+    traces, moves, lengths = _traces(model, test, test_pred, y_test, top, source, params, ctx.batch_size)
+    sweep = _sweep(model, test, top, x_test[:, top], source, classes, params, ctx.batch_size) if model.is_classifier \
         else pd.DataFrame(columns=TABLES["sweep"])
     samples = _samples(model, top, x_test[:, top], params, ctx.seed) if model.task == "lm" \
         else pd.DataFrame(columns=TABLES["samples"])
@@ -325,7 +330,7 @@ def _unit_layer(model: ModelAdapter, source: str) -> str:
     return source.split(":")[0]
 
 
-def _traces(model: ModelAdapter, test, pred, y, unit, source, params: Params):
+def _traces(model: ModelAdapter, test, pred, y, unit, source, params: Params, batch_size: int):
     right = [i for i in range(len(test)) if pred[i] == y[i]]
     wrong = [i for i in range(len(test)) if pred[i] != y[i]]
     shown = [(i, "right") for i in right[: params.trace_examples // 2]] + \
@@ -333,8 +338,8 @@ def _traces(model: ModelAdapter, test, pred, y, unit, source, params: Params):
     layer = _unit_layer(model, source)
     rows, deltas = [], []
     texts = [ex.text for ex in test]
-    for lo in range(0, len(texts), 64):
-        batch = model.encode(texts[lo : lo + 64])
+    for lo in range(0, len(texts), batch_size):
+        batch = model.encode(texts[lo : lo + batch_size])
         per_token = _per_token(model, batch, layer, source)
         if per_token is None:
             return (pd.DataFrame(columns=TABLES["traces"]), pd.DataFrame(columns=TABLES["moves"]),
@@ -395,14 +400,20 @@ def _kind(token: str) -> str:
     return "word or character"
 
 
-def _sweep(model: ModelAdapter, test, unit, values, source, classes, params: Params) -> pd.DataFrame:
+def _sweep(model: ModelAdapter, test, unit, values, source, classes, params: Params,
+           batch_size: int) -> pd.DataFrame:
     layer = _unit_layer(model, source)
     texts = [ex.text for ex in test][: params.sweep_texts]
     grid = np.linspace(np.percentile(values, 1), np.percentile(values, 99), params.sweep_values)
+    # a clamp on a layer with positions (a convolution's windows) would also set the padding of
+    # the shorter texts of a batch, which a max-pool then reads: those run one text at a time
+    recurrent = layer in {name for name, _ in recurrent_modules(model.module)}
+    if not (recurrent or layer == "features"):
+        batch_size = 1
     rows = []
     for v in grid:
         with clamp_units(model, layer, {unit: float(v)}):
-            probs = model.predict_proba(texts, batch_size=64).mean(0)  # (K,)
+            probs = model.predict_proba(texts, batch_size=batch_size).mean(0)  # (K,)
         rows += [(model.name, float(v), model.classes[k], float(probs[k])) for k in range(len(probs))]
     return pd.DataFrame(rows, columns=TABLES["sweep"])
 

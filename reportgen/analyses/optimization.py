@@ -46,6 +46,7 @@ from reportgen.analyses.base import (
     progress_bar,
 )
 from reportgen.analyses.examples import pick_examples
+from reportgen.analyses.sampling import sampling_note
 from reportgen.distributed import gather_batches, my_batches
 from reportgen.models.adapter import ModelAdapter
 from reportgen.models.hooks import capture, to_btc
@@ -58,7 +59,7 @@ from reportgen.models.internals import (
 from reportgen.site.record import ChartSpec
 
 NAME = "optimization"
-VERSION = 2  # 2: labels and confidence in problems; PCA of unit vectors
+VERSION = 3  # 2: labels and confidence in problems; PCA of unit vectors
 TITLE = "Input optimisation of hidden locations"
 HEADLINE = "mean_activation_cosine"
 NEEDS = ("hidden_saliency",)
@@ -261,7 +262,9 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
                  "mean_activation_cosine": float(frame["activation_cosine"].mean()) if len(frame) else 0.0},
         notes=[(f"{model.name}: layer {layer.name}, l1 = {l1:g}, l2 = {l2:g}, Adam lr {params.lr:g}, "
                f"at most {params.steps} steps; neighbours searched among {len(words):,} vocabulary "
-               f"entries ({vocab.space}).")],
+               f"entries ({vocab.space}).")] + ([sampled] if (sampled := sampling_note(
+            len(ctx.detail_ids()), len(ctx.examples), ctx.seed,
+            what="Inputs optimised (the top locations hidden_saliency kept)")) else []),
     )
 
 

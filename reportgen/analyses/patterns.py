@@ -86,13 +86,30 @@ def best_patterns(activations: np.ndarray, features: pd.DataFrame, chunk: int = 
     f = _standardise(rankdata(features.to_numpy(), axis=0))  # (W, P)
     rho = np.zeros((n_units, f.shape[1]))
     for lo in range(0, n_units, chunk):
-        a = _standardise(rankdata(activations[:, lo : lo + chunk], axis=0))  # (W, u)
+        # near-equal values snapped together first: equal windows tie whatever batch computed them
+        a = _standardise(rankdata(snap_ties(activations[:, lo : lo + chunk]), axis=0))  # (W, u)
         rho[lo : lo + chunk] = a.T @ f / activations.shape[0]
     best = rho.argmax(1)
     names = list(features.columns)
     order = np.argsort(-rho, axis=1, kind="stable")[:, :top]
     tops = [[(names[j], float(rho[u, j])) for j in order[u]] for u in range(n_units)]
     return best, rho[np.arange(n_units), best], tops
+
+
+def snap_ties(x: np.ndarray, tolerance: float = 1e-5) -> np.ndarray:
+    """(W, U) -> the same, with the values of each column that lie within ``tolerance`` of their
+    sorted neighbour replaced by the smallest of their run. The same window computed in batches of
+    different shapes differs in the last float bits (about 4e-7); snapped, such values tie exactly,
+    so ranks, and the correlations built on them, do not depend on the batch size."""
+    order = np.argsort(x, axis=0, kind="stable")  # (W, U)
+    ordered = np.take_along_axis(x, order, 0)
+    starts = np.ones_like(ordered, dtype=bool)  # (W, U): True where a run of near-equal values starts
+    starts[1:] = np.diff(ordered, axis=0) > tolerance
+    run = np.maximum.accumulate(np.where(starts, np.arange(len(x))[:, None], 0), axis=0)  # run's first row
+    snapped = np.take_along_axis(ordered, run, 0)
+    out = np.empty_like(x)
+    np.put_along_axis(out, order, snapped, 0)
+    return out
 
 
 def _standardise(x: np.ndarray) -> np.ndarray:

@@ -9,8 +9,9 @@ to the module's ``combine`` and ``present``.
 The cache key of one (analysis, model) result hashes everything the numbers depend on: the
 analysis name and version, its parameters, the model's fingerprint (weights, code, vocabulary,
 batching), the dataset's fingerprint and the evaluated examples, the seed, the batch size, the
-device, reportgen's and torch's versions, and the keys of the upstream results it read. Any change
-recomputes; nothing else does.
+device, the precision it computes in (bf16/fp16 only: fp32 keys are those from before precision
+was an option), reportgen's and torch's versions, and the keys of the upstream results it read.
+Any change recomputes; nothing else does.
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 import torch
 
-from reportgen import __version__, analyses, cache, distributed
+from reportgen import __version__, analyses, batching, cache, distributed
 from reportgen.analyses.base import AnalysisResult, RunContext, combine_per_model, progress_bar
+from reportgen.analyses.sampling import DEFAULT_DETAIL_EXAMPLES, detail_sample
 from reportgen.data.dataset import Dataset, Example
 from reportgen.errors import BadInput
 from reportgen.models.adapter import ModelAdapter, UserCodeError
@@ -90,11 +93,17 @@ class RunSettings:
     seed: int
     batch_size: int
     root: Path
+    detail_examples: int = DEFAULT_DETAIL_EXAMPLES  # 0: every example (see analyses.sampling)
     no_cache: bool = False
     progress: bool = False
     quiet: bool = False
     data_key: str = ""  # dataset fingerprint + evaluated examples, computed once
     results: dict[str, dict[str, tuple[str, AnalysisResult]]] = field(default_factory=dict)
+    # reportgen.batching: the precision the analyses compute in (autocast unless fp32), and each
+    # model's batch size and how it was chosen (``batch_size`` is for models not listed)
+    precision: str = "fp32"
+    batch_sizes: dict[str, int] = field(default_factory=dict)
+    batch_reasons: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.data_key:
@@ -103,6 +112,15 @@ class RunSettings:
                 h.update(ex.text.encode("utf-8", "surrogatepass") + b"\x00")
                 h.update((ex.label or "").encode() + b"\x01")
             self.data_key = h.hexdigest()[:20]
+
+    def batch_for(self, model: ModelAdapter) -> int:
+        """The model's batch size: resolved for this run, else ``batch_size`` (1 if never padded)."""
+        return self.batch_sizes.get(model.name, model.batch_size(self.batch_size))
+
+    @property
+    def sample(self) -> np.ndarray:
+        """Ids of the examples that keep per-token detail (every id in a small run)."""
+        return detail_sample(len(self.examples), self.detail_examples, self.seed)
 
 
 def result_key(name: str, module: ModuleType, params: Any, model: ModelAdapter, run: RunSettings,
@@ -115,11 +133,14 @@ def result_key(name: str, module: ModuleType, params: Any, model: ModelAdapter, 
         model.name,
         run.data_key,
         run.seed,
-        model.batch_size(run.batch_size),
+        len(run.sample),  # the sample follows from the seed and its size
+        run.batch_for(model),
         str(run.device),
         __version__,
         torch.__version__,
         upstream_keys,
+        # bf16/fp16 only: fp32 keys are those from before precision was an option
+        *([p] if (p := batching.analysis_precision(name, run.precision)) != "fp32" else []),
     )
 
 
@@ -158,9 +179,10 @@ def run_analysis(name: str, params: Any, models: list[ModelAdapter], run: RunSet
             if result is None:
                 seed_everything(run.seed)
                 ctx = RunContext(model, run.examples, run.dataset, run.device, run.seed, run.progress,
-                                 model.batch_size(run.batch_size),
-                                 upstream={n: r for n, (_, r) in upstream.items()})
-                result = module.compute(ctx, params)
+                                 run.batch_for(model),
+                                 upstream={n: r for n, (_, r) in upstream.items()},
+                                 sample=run.sample)
+                result, key = _compute(name, module, params, ctx, run, record, upstream, key)
                 if distributed.is_main():
                     cache.save_result(run.root, name, key, result)
             else:
@@ -203,6 +225,34 @@ def run_analysis(name: str, params: Any, models: list[ModelAdapter], run: RunSet
     record.charts = presentation.charts
     record.token_views = presentation.token_views
     return record
+
+
+# -- precision and running out of GPU memory (reportgen.batching) -----------------------------------
+def _compute(name: str, module: ModuleType, params: Any, ctx: RunContext, run: RunSettings,
+             record: AnalysisRecord, upstream: dict[str, tuple[str, AnalysisResult]], key: str
+             ) -> tuple[AnalysisResult, str]:
+    """``module.compute`` for ``ctx.model`` under the run's precision, and its cache key (``key``
+    unless the batch size changed). On ``torch.cuda.OutOfMemoryError`` the model's batch size is
+    halved (down to 1; not under torchrun) and the computation starts again; the smaller size then
+    holds for the rest of the run, and the page and the model's batch-size reason say so."""
+    from reportgen.pipeline import seed_everything
+
+    def attempt(batch_size: int) -> AnalysisResult:
+        seed_everything(run.seed)
+        with batching.autocast(batching.analysis_precision(name, run.precision), run.device):
+            return module.compute(dataclasses.replace(ctx, batch_size=batch_size), params)
+
+    model = ctx.model
+    result, used = batching.halve_on_oom(attempt, ctx.batch_size, retry=not distributed.active())
+    if used == ctx.batch_size:
+        return result, key
+    run.batch_sizes[model.name] = used
+    why = f"halved to {used} in {name}, which ran out of GPU memory at {ctx.batch_size}"
+    run.batch_reasons[model.name] = "; ".join(filter(None, [run.batch_reasons.get(model.name), why]))
+    record.notes.append(f"{model.name}: ran out of GPU memory at batch size {ctx.batch_size}; "
+                        f"computed with {used} texts per batch, as is the rest of the run.")
+    return result, result_key(name, module, params, model, run,
+                              {n: k for n, (k, _) in upstream.items()})
 
 
 def _upstream_gap(name: str, model: ModelAdapter, run: RunSettings) -> str | None:

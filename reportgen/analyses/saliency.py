@@ -29,6 +29,12 @@ Outputs (tables):
   (unknown and special tokens and one-word texts left out).
 - ``examples``: the evaluated texts and labels, by ``example_id``, then the user's own sentences
   (``source`` "yours"; they are shown but left out of every metric).
+- ``texts``: one row per (model, evaluated example): the top word's share, the number of counted
+  words and the entropy of the shares (nats); the metrics are means over it.
+
+Scale: ``tokens``, ``pieces`` and ``examples`` keep the run's seeded sample of examples
+(``analyses.sampling``, 2,000 by default) plus the examples the page always shows; predictions,
+``texts``, the word ranking and every metric cover all the examples, streamed batch by batch.
 - ``decoding``: for sequence-to-sequence autoencoders (Li et al.'s output x input heatmaps), one row
   per (model, example, output position, input position): the saliency of each input token for the
   log-probability of the token reconstructed at each decoding step. The decoder is teacher-forced
@@ -40,7 +46,8 @@ Baseline: a top-token share mostly reflects sentence length (a one-token text sc
 definition), so each is shown beside ``uniform_top_token_share``, the share the most salient token
 would have if saliency were spread evenly (the mean of 1/length), and ``single_token_texts``.
 
-Cost: one forward and one backward pass per batch and classifier (about 3x a plain evaluation);
+Cost: one forward and one backward pass per batch and classifier (about 3x a plain evaluation; the
+confidence comes from the same forward pass);
 one backward pass per decoding step for autoencoders, so only ``decoding_examples`` texts.
 """
 
@@ -64,14 +71,15 @@ from reportgen.analyses.base import (
     wrap_by_model,
 )
 from reportgen.analyses.examples import pick_examples, token_rows
-from reportgen.analyses.words import counted_words, merged_anything, share_metrics, word_frame
+from reportgen.analyses.sampling import kept_ids, sampling_note
+from reportgen.analyses.words import counted_words, merged_anything, shares_summary, text_shares, word_frame
 from reportgen.distributed import gather_batches, my_batches
 from reportgen.models.adapter import ModelAdapter
 from reportgen.models.internals import display_tokens, full_lengths, token_flags
 from reportgen.site.record import ChartSpec, TokenView
 
 NAME = "saliency"
-VERSION = 5  # 5: word pieces joined into words, special tokens out of shares; 4: Li et al.'s sentences
+VERSION = 6  # 6: per-token rows for the run's sample, metrics streamed over every example; 5: word pieces joined into words, special tokens out of shares; 4: Li et al.'s sentences
 TITLE = "First-derivative saliency"
 HEADLINE = "top_token_share"
 BASELINES = {"top_token_share": "uniform_top_token_share"}
@@ -108,6 +116,7 @@ TABLES = {
     "examples": ["example_id", "text", "label", "source"],
     "decoding": ["model", "example_id", "output_position", "output_token", "input_position",
                  "input_token", "saliency"],
+    "texts": ["model", "example_id", "top_share", "words", "entropy"],
 }
 
 
@@ -146,14 +155,28 @@ def skip_reason(model: ModelAdapter) -> str | None:
     return None
 
 
+@dataclass
+class SaliencyBatch:
+    tokens: list[list[str]]  # per example
+    mats: list[np.ndarray]  # per example: (T, E) |gradient|
+    vecs: list[np.ndarray]  # per example: (T,) token saliency
+    predicted: np.ndarray  # (B,) class indices
+    probs: np.ndarray  # (B, K) class probabilities, from the same forward pass
+
+
 def token_saliency(
     model: ModelAdapter, texts: list[str], targets: list[int] | None = None
 ) -> tuple[list[list[str]], list[np.ndarray], list[np.ndarray], np.ndarray]:
-    """Saliency of one batch.
+    """Saliency of one batch: per example, tokens, the (T, E) |gradient| matrix, the (T,) token
+    saliency, and the (B,) predicted class indices (``saliency_batch`` without the probabilities)."""
+    out = saliency_batch(model, texts, targets)
+    return out.tokens, out.mats, out.vecs, out.predicted
 
-    Returns per example: tokens, the (T, E) |gradient| matrix, the (T,) token saliency, and the
-    (B,) predicted class indices. ``targets`` None means differentiate the predicted class.
-    """
+
+def saliency_batch(model: ModelAdapter, texts: list[str], targets: list[int] | None = None) -> SaliencyBatch:
+    """Saliency of one batch, and the probabilities of the forward pass it differentiates (so the
+    analysis needs no second pass for the confidence). ``targets`` None means differentiate the
+    predicted class."""
     batch = model.encode(texts)
     with model.gradients():
         emb = model.embed(batch.ids).detach().requires_grad_(True)  # (B, T, E) or (B, T, C, E)
@@ -173,7 +196,8 @@ def token_saliency(
     lengths = [len(t) for t in batch.tokens]
     mats = [per_dim_np[i, :n] for i, n in enumerate(lengths)]
     vecs = [per_token_np[i, :n] for i, n in enumerate(lengths)]
-    return batch.tokens, mats, vecs, predicted.cpu().numpy()
+    probs = torch.softmax(logits.detach().float(), -1).cpu().numpy()  # (B, K), as predict_proba
+    return SaliencyBatch(batch.tokens, mats, vecs, predicted.cpu().numpy(), probs)
 
 
 def compute(ctx: RunContext, params: Params) -> AnalysisResult:
@@ -198,10 +222,9 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
             metrics={"diagonal_share": _diagonal_share(frame)}, notes=[note],
         )
     heat_ids = set(_heatmap_examples(ctx, params)) | set(range(n_data, len(texts)))
-    token_frames: list[pd.DataFrame] = []
-    piece_frames: list[pd.DataFrame] = []
-    prediction_frames: list[pd.DataFrame] = []
-    dim_frames: list[pd.DataFrame] = []
+    # per-token rows are kept for the run's sample and the examples a page always shows; the
+    # metrics and the word ranking stream over every example (analyses.sampling)
+    keep = kept_ids(ctx.detail_ids(), [*heat_ids, *params.example_ids])
     label_idx = model.class_index(labels) if params.target == "label" else None
     lengths = full_lengths(model, texts)
     parts: dict[int, tuple] = {}  # batch start -> its frames (batches split across torchrun ranks)
@@ -213,9 +236,10 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
             targets = [int(i) for i in label_idx[start : start + len(chunk)]]
             if min(targets) < 0:
                 raise ValueError("target='label' needs labelled data (use target='predicted')")
-        tokens, mats, vecs, predicted = token_saliency(model, chunk, targets)
+        out = saliency_batch(model, chunk, targets)
+        tokens, mats, vecs, predicted = out.tokens, out.mats, out.vecs, out.predicted
         batch = model.encode(chunk)
-        confidence = model.predict_proba(chunk, batch_size=len(chunk)).max(1)  # (B,)
+        confidence = out.probs.max(1)  # (B,)
         ids = list(range(start, start + len(chunk)))
         words, owners = word_frame(model.name, ids, display_tokens(model, batch), vecs,
                                    token_flags(model, batch), "saliency")
@@ -226,35 +250,46 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
             "target": [model.classes[int(t)] for t in (predicted if targets is None else targets)],
             "truncated": [max(0, full - len(t)) for full, t in zip(lengths[start:], tokens, strict=False)],
         })
-        parts[start] = (words, _piece_frame(model.name, ids, tokens, vecs, owners), predictions_df,
+        data_words = words[words["example_id"] < n_data]
+        pieces_part = _piece_frame(model.name, ids, tokens, vecs, owners)
+        parts[start] = (words[words["example_id"].isin(keep)], pieces_part[pieces_part["example_id"].isin(keep)],
+                        predictions_df, text_shares(data_words), _word_sums(data_words), merged_anything(words),
                         [_dimension_frame(model.name, i, toks, mat)
                          for i, toks, mat in zip(ids, tokens, mats, strict=True) if i in heat_ids])
-    for words, pieces_part, predictions_part, dims in gather_batches(parts):
-        token_frames.append(words)
-        piece_frames.append(pieces_part)
-        prediction_frames.append(predictions_part)
-        dim_frames += dims
+    gathered = gather_batches(parts)
+    token_frames = [g[0] for g in gathered]
     tokens_df = pd.concat(token_frames, ignore_index=True) if token_frames else empty["tokens"]
-    predictions = pd.concat(prediction_frames, ignore_index=True)
-    data_tokens = tokens_df[tokens_df["example_id"] < n_data]
+    predictions = pd.concat([g[2] for g in gathered], ignore_index=True)
+    per_text = pd.concat([g[3] for g in gathered], ignore_index=True)
+    dim_frames = [d for g in gathered for d in g[6]]
     notes = [note]
+    if (sampled := sampling_note(len(ctx.detail_ids()), n_data, ctx.seed, what="Per-token rows and texts")):
+        notes.append(sampled + " The heatmap examples and your own ids are kept too. The top-token "
+                     "share, its spread and the word ranking cover every example.")
     pieces = empty["pieces"]
-    if merged_anything(tokens_df):  # the words differ from the tokens the model reads
-        pieces = pd.concat(piece_frames, ignore_index=True)
+    if any(g[5] for g in gathered):  # the words differ from the tokens the model reads
+        pieces = pd.concat([g[1] for g in gathered], ignore_index=True)
         joined = int((tokens_df["pieces"] > 1).sum())
         notes.append(
             "Word pieces are joined back into words: a word's saliency is the sum of its pieces' "
-            f"saliencies ({joined:,} word occurrences had more than one piece). Special tokens "
-            "([CLS], [SEP], <s>...) are shown, marked, but left out of shares, the top-token share "
-            "and the word ranking; per-piece saliency is in the pieces table.")
+            f"saliencies ({joined:,} word occurrences had more than one piece in the rows kept). "
+            "Special tokens ([CLS], [SEP], <s>...) are shown, marked, but left out of shares, the "
+            "top-token share and the word ranking; per-piece saliency is in the pieces table.")
+    examples = examples[examples["example_id"].isin(keep)].reset_index(drop=True)
     return AnalysisResult(
         tables={**empty, "tokens": tokens_df, "pieces": pieces,
                 "predictions": predictions[TABLES["predictions"]],
                 "dimensions": pd.concat(dim_frames, ignore_index=True) if dim_frames else empty["dimensions"],
-                "words": _word_table(data_tokens, params), "examples": examples},
-        metrics=share_metrics(data_tokens),
+                "words": _word_table([g[4] for g in gathered], params), "examples": examples,
+                "texts": _texts_table(per_text)},
+        metrics={"examples": float(n_data), **shares_summary(per_text)},
         notes=notes,
     )
+
+
+def _texts_table(per_text: pd.DataFrame) -> pd.DataFrame:
+    """``words.text_shares`` under the ``texts`` table's column names."""
+    return per_text.rename(columns={"top": "top_share", "n": "words", "h": "entropy"})[TABLES["texts"]]
 
 
 def _piece_frame(model: str, ids: list[int], tokens: list[list[str]], vecs: list[np.ndarray],
@@ -297,15 +332,13 @@ def combine(results: dict[str, AnalysisResult], params: Params) -> AnalysisResul
     first = next(iter(results.values()))
     tables = {t: first.tables["examples"] if t == "examples" else stack(t) for t in TABLES}
     data = tables["examples"]
-    metrics: dict[str, float] = {"examples": float((data["source"] == "data").sum())}
+    metrics: dict[str, float] = {"examples": first.metrics.get("examples", float((data["source"] == "data").sum()))}
     for name, r in results.items():
-        metrics.update({f"{name}.{k}": v for k, v in r.metrics.items()})
-    tokens = counted_words(tables["tokens"])  # special tokens count in no share
-    tokens = tokens[tokens["example_id"].isin(data.loc[data["source"] == "data", "example_id"])]
-    if not tokens.empty:  # per (model, example), in model then example order, as computed
-        per_text = tokens.groupby(["model", "example_id"], sort=False)["share"].agg(["max", "size"])
-        metrics["top_token_share"] = float(np.mean(per_text["max"].to_numpy()))
-        metrics["uniform_top_token_share"] = float(np.mean(1.0 / per_text["size"].to_numpy()))
+        metrics.update({f"{name}.{k}": v for k, v in r.metrics.items() if k != "examples"})
+    per_text = tables["texts"]  # per (model, example), in model then example order, as computed
+    if not per_text.empty:
+        metrics["top_token_share"] = float(np.mean(per_text["top_share"].to_numpy()))
+        metrics["uniform_top_token_share"] = float(np.mean(1.0 / per_text["words"].to_numpy()))
     return AnalysisResult(tables=tables, metrics=metrics, notes=first.notes)
 
 
@@ -383,19 +416,29 @@ def _dimension_frame(model: str, example_id: int, tokens: list[str], mat: np.nda
     )
 
 
-def _word_table(tokens: pd.DataFrame, params: Params) -> pd.DataFrame:
-    """Words ranked by their mean share of the sentence's saliency, over texts of two or more
-    words (a one-word text gives its word a share of 1 by definition), known words only (special
-    tokens are not words)."""
+def _word_sums(tokens: pd.DataFrame) -> pd.DataFrame:
+    """One batch's part of the word ranking: per (model, word) the sums of saliency and share and
+    the count, over texts of two or more words (a one-word text gives its word a share of 1 by
+    definition), known words only (special tokens are not words)."""
     tokens = counted_words(tokens)
-    if tokens.empty:
-        return pd.DataFrame(columns=TABLES["words"])
     sizes = tokens.groupby(["model", "example_id"])["position"].transform("size")
     kept = tokens[(sizes > 1) & (tokens["flag"] == "")]
-    grouped = kept.groupby(["model", "token"], sort=True).agg(
-        mean_saliency=("saliency", "mean"), mean_share=("share", "mean"), count=("share", "size")
-    ).reset_index().rename(columns={"token": "word"})
-    grouped = grouped[grouped["count"] >= params.min_word_count]
+    return kept.groupby(["model", "token"], sort=False).agg(
+        saliency=("saliency", "sum"), share=("share", "sum"), count=("share", "size")).reset_index()
+
+
+def _word_table(parts: list[pd.DataFrame], params: Params) -> pd.DataFrame:
+    """Words ranked by their mean share of the sentence's saliency: the batches' ``_word_sums``
+    added up, words seen at least ``min_word_count`` times."""
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return pd.DataFrame(columns=TABLES["words"])
+    sums = pd.concat(parts, ignore_index=True).groupby(["model", "token"], sort=True)[
+        ["saliency", "share", "count"]].sum().reset_index()
+    sums = sums[sums["count"] >= params.min_word_count]
+    grouped = pd.DataFrame({"model": sums["model"], "word": sums["token"],
+                            "mean_saliency": sums["saliency"] / sums["count"],
+                            "mean_share": sums["share"] / sums["count"], "count": sums["count"]})
     return grouped.sort_values(["model", "mean_share", "word"], ascending=[True, False, True],
                                kind="stable").reset_index(drop=True)[TABLES["words"]]
 
@@ -548,7 +591,8 @@ def _top_dimensions(frame: pd.DataFrame, top: int) -> tuple[pd.DataFrame, str]:
 def _token_view(tokens: pd.DataFrame, predictions: pd.DataFrame, examples: pd.DataFrame,
                 params: Params) -> TokenView:
     yours = [*params.example_ids, *examples.loc[examples["source"] == "yours", "example_id"]]
-    picked = pick_examples(predictions, params.token_view_examples + len(yours), yours)
+    kept = predictions[predictions["example_id"].isin(tokens["example_id"].unique())]  # the sample
+    picked = pick_examples(kept, params.token_view_examples + len(yours), yours)
     return TokenView(
         "tokens",
         "Saliency of each token, on examples chosen to be worth reading",

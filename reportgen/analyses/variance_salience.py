@@ -15,7 +15,8 @@ no salience. Word pieces are joined into their word, whose salience is the sum o
 Outputs (tables): ``tokens`` (per model, example, word: its salience, its share of the sentence's
 total, flag and number of pieces), ``dimensions`` (per model, example, token position, dimension,
 for the heatmap examples). Metrics: ``examples``, ``top_token_share`` beside
-``uniform_top_token_share``.
+``uniform_top_token_share``. Scale: ``tokens`` keeps the run's seeded sample of examples
+(``analyses.sampling``); ``predictions`` and the metrics cover every example.
 Cost: one embedding lookup per text; no forward pass.
 """
 
@@ -35,14 +36,15 @@ from reportgen.analyses.base import (
     progress_bar,
 )
 from reportgen.analyses.examples import pick_examples, token_rows
-from reportgen.analyses.words import share_metrics, word_frame
+from reportgen.analyses.sampling import kept_ids, sampling_note
+from reportgen.analyses.words import shares_summary, text_shares, word_frame
 from reportgen.data.encoding import EncodedBatch
 from reportgen.distributed import gather_batches, my_batches
 from reportgen.models.adapter import ModelAdapter
 from reportgen.site.record import TokenView
 
 NAME = "variance_salience"
-VERSION = 2  # 2: special tokens out of the mean, word pieces joined into words
+VERSION = 3  # 2: special tokens out of the mean, word pieces joined into words
 TITLE = "Variance salience of embeddings"
 HEADLINE = "top_token_share"
 BASELINES = {"top_token_share": "uniform_top_token_share"}
@@ -112,7 +114,8 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     model = ctx.model
     texts = [ex.text for ex in ctx.examples]
     heat = set(range(min(params.heatmap_examples, len(texts))))
-    word_frames, dim_frames, predictions = [], [], []
+    keep = kept_ids(ctx.detail_ids(), heat)  # per-token rows: the run's sample (analyses.sampling)
+    word_frames, dim_frames, predictions, shares_parts = [], [], [], []
     parts: dict[int, tuple] = {}  # batch start -> its rows (batches split across torchrun ranks)
     starts = my_batches(range(0, len(texts), ctx.batch_size))
     for lo in progress_bar(starts, total=len(starts), desc=f"variance_salience {model.name}",
@@ -136,14 +139,18 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
             if probs is not None:
                 batch_predictions.append((model.name, i, ctx.examples[i].label,
                                           model.classes[int(probs[b].argmax())], float(probs[b].max())))
-        parts[lo] = (words, batch_dims, batch_predictions)
-    for words, batch_dims, batch_predictions in gather_batches(parts):
+        parts[lo] = (words[words["example_id"].isin(keep)], batch_dims, batch_predictions, text_shares(words))
+    for words, batch_dims, batch_predictions, batch_shares in gather_batches(parts):
         word_frames.append(words)
         dim_frames += batch_dims
         predictions += batch_predictions
+        shares_parts.append(batch_shares)
     tokens = pd.concat(word_frames, ignore_index=True) if word_frames else pd.DataFrame(columns=TABLES["tokens"])
-    shares = share_metrics(tokens)
+    shares = shares_summary(pd.concat(shares_parts, ignore_index=True) if shares_parts else text_shares(tokens))
     notes = []
+    if (sampled := sampling_note(len(ctx.detail_ids()), len(texts), ctx.seed, what="Per-token rows")):
+        notes.append(sampled + " The heatmap examples are kept too. The top-token share covers "
+                     "every example.")
     if model.training.get("vectors"):
         notes.append(f"{model.name} started from pretrained vectors ({model.training['vectors'].get('path')}), "
                      "fine-tuned in training: the paper defines this measure on embeddings learned "
@@ -177,7 +184,8 @@ def present(result: AnalysisResult, params: Params) -> Presentation:
         chart.title = chart.title.replace("saliency", "variance salience")
     if tokens.empty:
         return Presentation(charts=charts)
-    picked = pick_examples(predictions, params.token_view_examples) if not predictions.empty else \
+    kept = predictions[predictions["example_id"].isin(tokens["example_id"].unique())]  # the sample
+    picked = pick_examples(kept, params.token_view_examples) if not kept.empty else \
         [(int(i), "") for i in tokens["example_id"].drop_duplicates()[: params.token_view_examples]]
     view = TokenView("tokens", "Variance salience of each word", token_rows(tokens, predictions, picked, "salience")
                      if not predictions.empty else [], "Darker: further from the sentence's mean embedding.")

@@ -13,8 +13,9 @@ total of the text's non-special words; special tokens stay as rows of their own 
 top-token share or ranking. For a model whose tokens are its words (every reference model), each
 word is one token and nothing changes.
 
-Outputs: ``word_frame`` (one row per model, example and word) and ``share_metrics`` (top-word
-share, its uniform baseline, entropy). Cost: a Python loop over the tokens; no model.
+Outputs: ``word_frame`` (one row per model, example and word), ``text_shares`` (one row per text,
+so that a stream of batches needs no per-word rows to be kept) and ``share_metrics`` /
+``shares_summary`` (top-word share, its uniform baseline, entropy). Cost: a Python loop over the tokens; no model.
 """
 
 from __future__ import annotations
@@ -43,26 +44,56 @@ def word_frame(
 
     ``shown``, ``scores`` (T,) and ``flags`` are per text and token; a word's flag is "special"
     for a special token, else "unk" when any of its pieces is unknown, else ""."""
-    rows: list[tuple] = []
+    columns: dict[str, list] = {c: [] for c in ("example_id", "position", "token", column, "share",
+                                                "flag", "pieces")}
     owners: list[np.ndarray] = []
     for example_id, row, values, row_flags in zip(example_ids, shown, scores, flags, strict=True):
+        if not any(t.joins_previous or t.special for t in row) and SPECIAL not in row_flags:
+            # every token is a word of its own (every reference model): no per-token Python loop
+            sums = np.asarray(values, dtype=np.float64)  # (T,)
+            total = float(sums.sum()) if len(sums) else 0.0
+            n = len(row)
+            columns["example_id"].append(np.full(n, int(example_id), dtype=np.int64))
+            columns["position"].append(np.arange(n, dtype=np.int64))
+            columns["token"].append([t.text for t in row])
+            columns[column].append(sums)
+            columns["share"].append(sums / total if total > 0 else np.zeros(n))
+            columns["flag"].append(["unk" if f == "unk" else "" for f in row_flags])
+            columns["pieces"].append(np.ones(n, dtype=np.int64))
+            owners.append(np.arange(n, dtype=np.int64))
+            continue
         spans = word_spans(row)
         owner = np.zeros(len(row), dtype=np.int64)  # (T,) word index of each token
         sums = np.array([float(np.sum(values[s.start : s.stop])) for s in spans])  # (W,)
-        special = [s.special or "special" in row_flags[s.start : s.stop] for s in spans]
+        special = [s.special or SPECIAL in row_flags[s.start : s.stop] for s in spans]
         counted = ~np.array(special, dtype=bool)  # (W,)
         total = float(sums[counted].sum()) if counted.any() else 0.0
+        rows = []
         for w, span in enumerate(spans):
             owner[span.start : span.stop] = w
             pieces = row_flags[span.start : span.stop]
             flag = SPECIAL if special[w] else ("unk" if "unk" in pieces else "")
             share = sums[w] / total if counted[w] and total > 0 else 0.0
-            rows.append((model, int(example_id), w, span.text, float(sums[w]), float(share), flag,
+            rows.append((int(example_id), w, span.text, float(sums[w]), float(share), flag,
                          span.stop - span.start))
+        for name, values_ in zip(columns, zip(*rows, strict=True) if rows else [()] * 7, strict=True):
+            columns[name].append(list(values_))
         owners.append(owner)
-    frame = pd.DataFrame(rows, columns=["model", "example_id", "position", "token", column, "share",
-                                        "flag", "pieces"])
+    frame = pd.DataFrame({
+        "model": model,
+        "example_id": _joined(columns["example_id"], np.int64),
+        "position": _joined(columns["position"], np.int64),
+        "token": [t for part in columns["token"] for t in part],
+        column: _joined(columns[column], np.float64),
+        "share": _joined(columns["share"], np.float64),
+        "flag": [f for part in columns["flag"] for f in part],
+        "pieces": _joined(columns["pieces"], np.int64),
+    })
     return frame, owners
+
+
+def _joined(parts: list, dtype: type) -> np.ndarray:
+    return np.concatenate([np.asarray(p, dtype=dtype) for p in parts]) if parts else np.zeros(0, dtype)
 
 
 def counted_words(frame: pd.DataFrame) -> pd.DataFrame:
@@ -76,16 +107,34 @@ def merged_anything(frame: pd.DataFrame) -> bool:
     return bool(len(frame)) and (bool((frame["pieces"] > 1).any()) or bool((frame["flag"] == SPECIAL).any()))
 
 
-def share_metrics(frame: pd.DataFrame) -> dict[str, float]:
-    """Over texts with at least one counted word: the mean top-word share (and spread), its uniform
-    baseline (the mean of 1 / number of words), one-word texts, and the normalised entropy of the
-    shares (1 = spread evenly, 0 = all on one word; texts of two or more words)."""
+def text_shares(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per (model, example_id) with at least one counted word: ``top`` (its largest word
+    share), ``n`` (counted words) and ``h`` (the entropy of its shares, in nats). Texts keep the
+    order of their first row, so summaries of consecutive batches concatenate into the summary of
+    the whole frame (how the per-example analyses stream)."""
     words = counted_words(frame)
     if words.empty:
-        return {"top_token_share": 0.0, "uniform_top_token_share": 0.0, "single_token_texts": 0.0}
+        return pd.DataFrame({"model": pd.Series(dtype=object), "example_id": pd.Series(dtype=np.int64),
+                             "top": pd.Series(dtype=float), "n": pd.Series(dtype=np.int64),
+                             "h": pd.Series(dtype=float)})
     share = words["share"].clip(lower=1e-12)
-    per_text = words.assign(plogp=-share * np.log(share)).groupby(
-        ["model", "example_id"], sort=False).agg(top=("share", "max"), n=("share", "size"), h=("plogp", "sum"))
+    return words.assign(plogp=-share * np.log(share)).groupby(
+        ["model", "example_id"], sort=False).agg(top=("share", "max"), n=("share", "size"),
+                                                 h=("plogp", "sum")).reset_index()
+
+
+def share_metrics(frame: pd.DataFrame) -> dict[str, float]:
+    """``shares_summary`` of every text in ``frame``."""
+    return shares_summary(text_shares(frame))
+
+
+def shares_summary(per_text: pd.DataFrame) -> dict[str, float]:
+    """Over texts with at least one counted word (rows of ``text_shares``): the mean top-word share
+    (and spread), its uniform baseline (the mean of 1 / number of words), one-word texts, and the
+    normalised entropy of the shares (1 = spread evenly, 0 = all on one word; texts of two or more
+    words)."""
+    if per_text.empty:
+        return {"top_token_share": 0.0, "uniform_top_token_share": 0.0, "single_token_texts": 0.0}
     long = per_text[per_text["n"] > 1]
     entropy = (long["h"] / np.log(long["n"])).to_numpy()
     return {

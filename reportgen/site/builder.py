@@ -29,7 +29,7 @@ import jinja2
 from markupsafe import Markup
 
 from reportgen.site.atomic import staged_directory
-from reportgen.site.budget import MB, check_budget, directory_size
+from reportgen.site.budget import MB, check_budget, directory_size, format_size
 from reportgen.site.charts import length_histogram
 from reportgen.site.output_dir import carry_user_files, lock, preflight, write_manifest
 from reportgen.site.pages import (
@@ -44,10 +44,20 @@ from reportgen.site.pages import (
 from reportgen.site.record import RunRecord
 from reportgen.site.report_json import dumps, report_json
 from reportgen.site.summary import summary_markdown
+from reportgen.site.table_files import table_files
 from reportgen.site.templating import make_environment, read_static
 
 KNOWN_STATUSES = ("ok", "skipped", "failed")
 SINGLE_FILE_CSV_SHARE = 0.4  # of the page budget, for tables embedded as data: downloads
+
+
+@dataclass(frozen=True)
+class FullTable:
+    """Every row of a long table, gzipped beside its sampled CSV (``site.table_files``)."""
+
+    path: str  # in the site, e.g. data/saliency/predictions.csv.gz
+    size: int  # bytes
+    csv_rows: int  # rows in the sampled CSV beside it
 
 
 @dataclass(frozen=True)
@@ -94,6 +104,7 @@ class _SiteWriter:
         self.single = single
         self.page_sizes: dict[str, int] = {}
         self.csv_paths: dict[str, dict[str, str]] = {}
+        self.full_tables: dict[str, dict[str, FullTable]] = {}  # analysis -> CSV file name -> its .gz
         names = [a.name for a in record.analyses]
         if len(set(names)) != len(names):
             raise ValueError(f"analysis names repeat: {names}")
@@ -129,13 +140,19 @@ class _SiteWriter:
             files: dict[str, bytes] = {}
             for name, frame in shown_tables(a).items():
                 filename = csv_filename(name, files)
-                files[filename] = frame.to_csv(index=False, float_format="%.6g").encode("utf-8")
+                written = table_files(frame, self.record.seed)
+                files[filename] = written.csv
                 if not self.single:
                     path = self.root / "data" / self.slugs[a.name] / filename
                     path.parent.mkdir(parents=True, exist_ok=True)
-                    path.write_bytes(files[filename])
+                    path.write_bytes(written.csv)
                     rel = path.relative_to(self.root).as_posix()
                     self.csv_paths.setdefault(a.name, {})[name] = rel
+                    if written.full_gz is not None:
+                        gz = path.with_name(f"{filename}.gz")
+                        gz.write_bytes(written.full_gz)
+                        self.full_tables.setdefault(a.name, {})[filename] = FullTable(
+                            gz.relative_to(self.root).as_posix(), len(written.full_gz), written.csv_rows)
             out[a.name] = files
         return out
 
@@ -150,6 +167,10 @@ class _SiteWriter:
             for table, data in zip(page.tables, csvs[a.name].values(), strict=True):
                 if not self.single:
                     table.href = f"../data/{self.slugs[a.name]}/{table.filename}"
+                    full = self.full_tables.get(a.name, {}).get(table.filename)
+                    if full is not None:
+                        table.full_href, table.full_filename = f"../{full.path}", full.path.rsplit("/", 1)[-1]
+                        table.full_size, table.csv_rows = format_size(full.size), full.csv_rows
                 elif len(data) * 4 // 3 <= embed_left:
                     table.href = data_uri(data, "text/csv;charset=utf-8")
                     embed_left -= len(data) * 4 // 3
@@ -240,7 +261,7 @@ class _SiteWriter:
         self.page_sizes[rel] = len(data) + extra_bytes
 
     def write_machine_files(self) -> None:
-        report = report_json(self.record, self.csv_paths)
+        report = report_json(self.record, self.csv_paths, self.full_tables)
         (self.root / "report.json").write_text(dumps(report), encoding="utf-8")
         (self.root / "summary.md").write_text(summary_markdown(self.record), encoding="utf-8")
 

@@ -82,6 +82,12 @@ class PreparedTable:
     total: int
     href: str = ""  # CSV download: a file path or a data: URI; empty = not downloadable
     note: str = ""  # why there is no download
+    # a table over ``LARGE_TABLE_ROWS``: the CSV holds a seeded sample of ``csv_rows`` rows and
+    # ``full_href`` the whole table, gzip-compressed
+    csv_rows: int = 0
+    full_href: str = ""
+    full_filename: str = ""
+    full_size: str = ""
 
 
 def prepare_table(name: str, frame: pd.DataFrame, filename: str, page_slug: str) -> PreparedTable:

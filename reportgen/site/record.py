@@ -64,6 +64,9 @@ class DataCard:
     length_counts: dict[int, int]  # tokens per text -> number of texts (word tokens)
     labelled: int = 0  # evaluated examples that have a label
     label_map: dict[str, str] = field(default_factory=dict)  # data label -> model class, if given
+    # examples that keep per-token detail and that the costly analyses run on (analyses.sampling);
+    # 0 in records from before sampling: every example
+    detail_examples: int = 0
 
 
 @dataclass

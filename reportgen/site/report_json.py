@@ -3,7 +3,7 @@
 The schema of the spec, extended with what else a reader may want to check in CI::
 
     {"reportgen_version", "created", "seed", "device",          # spec
-     "total_seconds", "config", "versions",                     # extensions
+     "total_seconds", "config", "versions", "batch_sizes",      # extensions
      "models": [{"name", "arch", "parameters", "accuracy", "classes",              # spec
                  "source", "task", "vocab_size", "encoder_kind",
                  "checkpoint_accuracy", "accuracy_metric", "batching",
@@ -11,15 +11,19 @@ The schema of the spec, extended with what else a reader may want to check in CI
                  "embedding", "tokenizer", "unknown_share", "reading",
                  "layers": [{...}], "confusion"}],
      "data": {"spec", "examples", "classes",                                        # spec
-              "split", "total_examples", "class_counts", "labelled", "label_map"},
+              "split", "total_examples", "class_counts", "labelled", "label_map",
+              "detail_examples": {"examples", "of", "seed"}},
      "analyses": {"<name>": {"status", "reason", "seconds", "metrics",              # spec
                              "title", "headline", "baselines": {"<metric>": "<baseline metric>"},
-                             "tables": {"<t>": {"rows", "columns", "csv"}}}}}
+                             "tables": {"<t>": {"rows", "columns", "csv", "csv_rows", "full_csv"}}}}}
 
 ``accuracy`` is on ``evaluated_on``; ``overlap``/``overlap_count`` say how many of those texts were
 in the model's training data. ``baselines`` pairs a metric with the one to compare it with, overall
 and per model (``<model>.<metric>`` beside ``<model>.<baseline>``). A table with no rows is listed
-with ``"csv": null``: the site writes no file for it and the page does not show it.
+with ``"csv": null``: the site writes no file for it and the page does not show it. A table of
+more than 20,000 rows (``site.table_files``) has a CSV of a seeded sample of ``csv_rows`` rows and
+every row in ``full_csv`` (gzip); ``detail_examples`` says which examples kept per-token detail
+(``analyses.sampling``).
 
 Numbers that are not finite (NaN, inf) become ``null``: the file is strict JSON. The same record
 gives the same file, byte for byte.
@@ -55,9 +59,17 @@ def plain(value: Any) -> Any:
     return str(value)
 
 
-def report_json(record: RunRecord, csv_paths: dict[str, dict[str, str]] | None = None) -> dict:
-    """The report as a dict. ``csv_paths[analysis][table]`` is the table's CSV path in the site."""
-    csv_paths = csv_paths or {}
+def report_json(record: RunRecord, csv_paths: dict[str, dict[str, str]] | None = None,
+                full_tables: dict[str, dict[str, Any]] | None = None) -> dict:
+    """The report as a dict. ``csv_paths[analysis][table]`` is the table's CSV path in the site;
+    ``full_tables[analysis][csv file name]`` (``path``, ``csv_rows``) the gzipped whole of a long
+    table whose CSV holds a sample."""
+    csv_paths, full_tables = csv_paths or {}, full_tables or {}
+
+    def full(analysis: str, table: str) -> Any:
+        csv = csv_paths.get(analysis, {}).get(table)
+        return full_tables.get(analysis, {}).get(csv.rsplit("/", 1)[-1]) if csv else None
+
     models = []
     for m in record.models:
         models.append(
@@ -96,6 +108,9 @@ def report_json(record: RunRecord, csv_paths: dict[str, dict[str, str]] | None =
                 "rows": len(frame),
                 "columns": [str(c) for c in frame.columns],
                 "csv": csv_paths.get(a.name, {}).get(name),
+                # a long table: the CSV holds a seeded sample of csv_rows rows, full_csv every row
+                "csv_rows": full(a.name, name).csv_rows if full(a.name, name) else len(frame),
+                "full_csv": full(a.name, name).path if full(a.name, name) else None,
             }
             for name, frame in a.tables.items()
         }
@@ -117,6 +132,8 @@ def report_json(record: RunRecord, csv_paths: dict[str, dict[str, str]] | None =
         "total_seconds": record.total_seconds,
         "config": record.config,
         "versions": record.versions,
+        # model -> texts per batch (reportgen.batching; why: config.resolved.batch_size_reasons)
+        "batch_sizes": dict((record.config.get("resolved") or {}).get("batch_sizes") or {}),
         "models": models,
         "data": {
             "spec": d.spec,
@@ -127,6 +144,9 @@ def report_json(record: RunRecord, csv_paths: dict[str, dict[str, str]] | None =
             "class_counts": dict(d.class_counts),
             "labelled": d.labelled or sum(d.class_counts.values()),  # older records: class counts
             "label_map": dict(d.label_map),
+            # per-token tables and the costly analyses cover this seeded sample of the examples
+            "detail_examples": {"examples": d.detail_examples or d.examples, "of": d.examples,
+                                "seed": record.seed},
         },
         "analyses": analyses,
     }
