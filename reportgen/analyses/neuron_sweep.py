@@ -64,7 +64,7 @@ from reportgen.models.recurrence import recurrent_modules
 from reportgen.site.record import ChartSpec, TokenScores, TokenView
 
 NAME = "neuron_sweep"
-VERSION = 4  # 3: zero-shot of units ranked 2-5; 2: best view of the units, samples at the bounds
+VERSION = 5  # 3: zero-shot of units ranked 2-5; 2: best view of the units, samples at the bounds
 TITLE = "Neuron sweeps: units that carry a concept"
 HEADLINE = "top_unit_zero_shot_accuracy"
 BASELINES = {"top_unit_zero_shot_accuracy": "random_unit_zero_shot_accuracy"}
@@ -204,7 +204,7 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
                _zero_shot(s_train[:, u], s_test[:, u], y_test, _orientation(s_train[:, u], y_train)))
               for r, u in enumerate(order[1:5], start=1)] if len(classes) == 2 else []
     zero = pd.DataFrame([(model.name, "top unit", top, top_acc), *ranked, (model.name, "all units", -1, all_acc),
-                         *[(model.name, "random unit", int(u), a) for u, a in zip(random_units, random_acc, strict=True)]],
+                         *[(model.name, "random unit", int(u), a) for u, a in zip(random_units[: len(random_acc)], random_acc, strict=True)]],
                         columns=TABLES["zero_shot"])
     curve = _learning_curve(model.name, s_train, y_train, s_test, y_test, top, sign, params, ctx.seed)
     test_pred = (s_test[:, top] * sign > _threshold(s_train[:, top] * sign)).astype(int) \
@@ -264,12 +264,26 @@ def _l1_probe(x, y, x_dev, y_dev, seed: int):
     best, best_acc = None, -1.0
     for c in (0.01, 0.03, 0.1, 0.3, 1.0, 3.0):
         clf = LogisticRegression(C=c, solver="liblinear", random_state=seed, max_iter=2000, **_l1())
-        clf.fit(x, y)
+        if len(np.unique(y)) > 2:  # liblinear fits two classes: one L1 probe per class against the rest
+            clf = _one_vs_rest(clf, x, y)
+        else:
+            clf.fit(x, y)
         acc = clf.score(x_dev, y_dev) if len(y_dev) else clf.score(x, y)
         if acc > best_acc + 1e-9:
             best, best_acc = clf, acc
     assert best is not None
     return best
+
+
+def _one_vs_rest(estimator, x, y):
+    """``estimator`` fitted one class against the rest per class (AG News: 4 probes), with
+    ``coef_`` (K, U) stacked from the per-class probes as a multinomial model would have it."""
+    from sklearn.multiclass import OneVsRestClassifier
+
+    clf = OneVsRestClassifier(estimator).fit(x, y)
+    clf.coef_ = np.vstack([e.coef_ for e in clf.estimators_])  # (K, U)
+    clf.C = estimator.C
+    return clf
 
 
 def _threshold(values: np.ndarray) -> float:
