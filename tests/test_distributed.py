@@ -1,6 +1,6 @@
 """Two processes under torchrun (gloo, CPU) give the report of one process, number for number.
 
-A yuan-cnn with random weights over 90 demo texts in batches of 8: every split analysis
+A yuan-cnn with random weights over 90 demo texts in batches of 8, with a detail sample of 30: every split analysis
 (saliency, variance_salience, hidden_saliency, optimization, faithfulness, filter_top_words,
 neuron_sweep's unit values) cuts its work into batches
 that the two ranks share; the tables and ``report.json`` must equal the one-process run's.
@@ -46,7 +46,9 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     module = cls(cls.default_config(encoder.n_tokens, 2))
     save_checkpoint(Checkpoint("yuan-cnn", module.config, encoder, ["negative", "positive"],
                                module.state_dict()), tmp / "m.pt")
-    (tmp / "run.toml").write_text("[run]\nbatch_size = 8\n\n[optimization]\nchunk = 64\n",
+    # a detail sample of 30 of the 90 texts: faithfulness and optimization run over sample ids,
+    # split across the ranks
+    (tmp / "run.toml").write_text("[run]\nbatch_size = 8\ndetail_examples = 30\n\n[optimization]\nchunk = 64\n",
                                   encoding="utf-8")
     return tmp, csv
 
@@ -76,7 +78,9 @@ def test_two_processes_give_the_one_process_report(setup) -> None:
     one, two = _run(tmp, csv, "one", 1), _run(tmp, csv, "two", 2)
     assert all(a["status"] == "ok" for a in one["analyses"].values()), one["analyses"]
     assert _numbers(two) == _numbers(one)
-    assert one["analyses"]["optimization"]["metrics"]["problems"] == 90 * 3  # every text, 3 locations
+    assert one["analyses"]["optimization"]["metrics"]["problems"] == 30 * 3  # the sample, 3 locations
+    assert one["analyses"]["faithfulness"]["metrics"]["examples"] == 30
+    assert one["analyses"]["saliency"]["metrics"]["examples"] == 90  # metrics cover every text
     for table in ("saliency/tokens.csv", "faithfulness/texts.csv", "optimization/neighbours.csv",
                   "hidden_saliency/scores.csv", "filter_top_words/top_words.csv",
                   "filter_top_words/filters.csv", "neuron_sweep/units.csv"):

@@ -158,3 +158,24 @@ def test_the_sample_is_stated_in_report_json_and_on_the_page(checkpoint, tmp_pat
                                     "--out", str(tmp_path / "bad"), "--quiet"])
     assert bad.exit_code == 2 and "--detail-examples must be 0" in bad.output
 
+
+
+# recorded with the code before sampling and streaming existed (commit 8fa58e6), on this fixture
+BEFORE_SAMPLING = {
+    "saliency": {"top_token_share": 0.13911463132731874, "uniform_top_token_share": 0.11543214341312528,
+                 "yuan-cnn.normalised_entropy": 0.9919436963843584},
+    "variance_salience": {"top_token_share": 0.12900520692789186},
+    "hidden_saliency": {"top_location_share": 0.381061160085326, "uniform_location_share": 0.11543214341312528},
+    "optimization": {"mean_activation_cosine": 0.9085260816982814, "converged_share": 1.0},
+    "faithfulness": {"comprehensiveness": -0.00017532518931797573, "sufficiency": -0.0009194517135620117,
+                     "random_comprehensiveness": -0.00017447369439261298},
+}
+
+
+def test_a_run_that_samples_nothing_gives_the_numbers_of_before(runs) -> None:
+    """70 texts, under any sample size: streaming must reproduce the pre-sampling metrics exactly
+    (same floats: per-text shares are summed in the same order and precision as before)."""
+    full, _ = runs[0]
+    for name, metrics in BEFORE_SAMPLING.items():
+        for key, value in metrics.items():
+            assert full[name].metrics[key] == pytest.approx(value, rel=1e-12, abs=1e-15), (name, key)

@@ -58,6 +58,7 @@ from reportgen.site.record import ChartSpec
 
 NAME = "faithfulness"
 VERSION = 5  # 4: a random order seeded per text; 2: variance salience without special tokens in the sentence mean; 3: pad ids, user specials
+SAMPLED = True  # reads the run's detail sample (analyses.sampling): its size is in the cache key
 TITLE = "Faithfulness of token attributions"
 HEADLINE = "comprehensiveness"
 BASELINES = {"comprehensiveness": "random_comprehensiveness"}

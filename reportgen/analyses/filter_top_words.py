@@ -319,7 +319,8 @@ def _word_filters(ctx: RunContext, params: Params, layers: list[ConvLayer]) -> A
             best_vals[layer.name] = _merge(best_vals[layer.name], cand, k)
             fired[layer.name] += ((acts > 0) & valid[..., None]).sum((0, 1)).cpu().numpy().astype(np.int64)
     # every rank's top windows and counts: merged in a fixed order, the same as one process
-    per_text = {layer.name: [part[layer.name] for part in gather_batches(parts)] for layer in layers}
+    gathered = gather_batches(parts)  # once: every layer's per-text maxima, in batch order
+    per_text = {layer.name: [part[layer.name] for part in gathered] for layer in layers}
     summaries = gather_batches({distributed.rank(): (best_vals, fired, total)})  # in rank order
     best_vals = {layer.name: None for layer in layers}
     fired = {layer.name: 0 for layer in layers}
@@ -356,7 +357,7 @@ def _word_filters(ctx: RunContext, params: Params, layers: list[ConvLayer]) -> A
             never = bool(share[f] == 0)
             rows.append([model.name, layer.name, layer.field.size, f, float(share[f]),
                          bool(dead[f]) if dead is not None else never, never,
-                         float(vals[f][0]) if len(vals[f]) else 0.0,
+                         float(vals[f].max()) if len(vals[f]) else 0.0,
                          names[best[f]] if best[f] >= 0 else "", float(strength[f]), 0,
                          " | ".join(g for g, _ in ngrams[:3])])
             top_rows += [[model.name, layer.name, f, r + 1, g, v, e] for r, (g, (v, e)) in enumerate(ngrams)]
@@ -386,11 +387,13 @@ def _valid_locations(layer: ConvLayer, tokens: list[list[str]], n_loc: int) -> t
 
 
 def _tie_safe(acts: torch.Tensor) -> torch.Tensor:
-    """Sort keys: activations rounded to 1e-4. Windows that compute the same value (unknown words,
-    padding around them) differ in the last float bits (about 4e-7) with the batch they ran in;
-    rounded, they tie, and ties go to the earlier (text, location), so the top windows do not
-    depend on the batch size. The values reported are the activations themselves."""
-    return torch.round(acts * 1e4)
+    """Sort keys: activations rounded to 5 significant digits. Windows that compute the same value
+    (unknown words, padding around them) differ in the last float bits (about 1e-7 of their size)
+    with the batch they ran in; rounded, they tie, and ties go to the earlier (text, location), so
+    the top windows do not depend on the batch size. Relative, so filters with small activations
+    keep their order. The values reported are the activations themselves."""
+    step = torch.pow(10.0, torch.floor(torch.log10(acts.abs().clamp(min=1e-30))) - 4)
+    return torch.where(torch.isfinite(acts), torch.round(acts / step) * step, acts)
 
 
 def _merge(best, cand, k: int):

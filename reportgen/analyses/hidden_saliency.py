@@ -53,6 +53,7 @@ from reportgen.site.record import ChartSpec, TokenBox, TokenView
 
 NAME = "hidden_saliency"
 VERSION = 2
+SAMPLED = True  # reads the run's detail sample (analyses.sampling): its size is in the cache key
 TITLE = "Saliency of hidden locations"
 HEADLINE = "top_location_share"
 BASELINES = {"top_location_share": "uniform_location_share"}
@@ -207,7 +208,7 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
 def _location_share(scores: np.ndarray) -> tuple[float, float]:
     """One text's (top location's share of the positive location scores, 1 / number of
     locations): the top share is 0 when no location scores above 0."""
-    positive = np.clip(scores, 0, None)  # (L,)
+    positive = np.clip(scores.astype(np.float64), 0, None)  # (L,), summed in float64 as pandas did
     total = float(positive.sum())
     return (float(positive.max()) / total if total > 0 else 0.0), 1.0 / scores.size
 

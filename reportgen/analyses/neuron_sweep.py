@@ -48,6 +48,7 @@ from reportgen.analyses.base import (
     RunContext,
     chart_spec,
     combine_per_model,
+    progress_bar,
     wrap_by_model,
 )
 from reportgen.distributed import gather_batches, my_batches
@@ -138,13 +139,14 @@ def skip_reason(model: ModelAdapter) -> str | None:
     return None
 
 
-def features(model: ModelAdapter, texts: list[str], batch_size: int) -> dict[str, np.ndarray]:
+def features(model: ModelAdapter, texts: list[str], batch_size: int, progress: str = "") -> dict[str, np.ndarray]:
     """Source name -> (N, U) unit values, for every per-text view of the units the model offers
     that the sweep can also hold fixed: the representation the output reads (``features``, when it
     is a module of the model), final recurrent states (``<rnn>:final``), units pooled over time
     (``<layer>:mean`` / ``:max``; for Transformers, each layer's MLP units)."""
     parts: dict[int, dict[str, np.ndarray]] = {}  # batch start -> its values (split across torchrun ranks)
-    for lo in my_batches(range(0, len(texts), batch_size)):
+    starts = my_batches(range(0, len(texts), batch_size))
+    for lo in progress_bar(starts, total=len(starts), desc=progress, enabled=bool(progress)):
         parts[lo] = {name: values.float().cpu().numpy()
                      for name, values in unit_features(model, model.encode(texts[lo : lo + batch_size])).items()}
     chunks: dict[str, list[np.ndarray]] = {}
@@ -181,10 +183,12 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     if len(classes) < 2:
         raise NotApplicable("neuron_sweep needs labelled texts of at least two classes")
     y_train, y_dev, y_test = (np.array([classes.index(ex.label) for ex in part]) for part in (train, dev, test))
-    f_train, f_dev = (features(model, [ex.text for ex in part], ctx.batch_size) for part in (train, dev))
+    bar = (lambda part: f"neuron_sweep {model.name} ({part} texts)") if ctx.progress else (lambda part: "")
+    f_train, f_dev = (features(model, [ex.text for ex in part], ctx.batch_size, bar(name))
+                      for name, part in (("train", train), ("dev", dev)))
     source, dev_scores = _choose_source(f_train, f_dev, y_train, y_dev, ctx.seed)
     x_train, x_dev = f_train[source], f_dev[source]
-    x_test = features(model, [ex.text for ex in test], ctx.batch_size)[source]
+    x_test = features(model, [ex.text for ex in test], ctx.batch_size, bar("evaluated"))[source]
     scaler = StandardScaler().fit(x_train)
     s_train, s_dev, s_test = (scaler.transform(x) for x in (x_train, x_dev, x_test))
     probe = _l1_probe(s_train, y_train, s_dev, y_dev, ctx.seed)
@@ -422,7 +426,8 @@ def _sweep(model: ModelAdapter, test, unit, values, source, classes, params: Par
     # a clamp on a layer with positions (a convolution's windows) would also set the padding of
     # the shorter texts of a batch, which a max-pool then reads: those run one text at a time
     recurrent = layer in {name for name, _ in recurrent_modules(model.module)}
-    if not (recurrent or layer == "features"):
+    masked = hasattr(model, "mlp_points")  # Transformers: attention masks the padding
+    if not (recurrent or masked or layer == "features"):
         batch_size = 1
     rows = []
     for v in grid:

@@ -96,15 +96,21 @@ def best_patterns(activations: np.ndarray, features: pd.DataFrame, chunk: int = 
     return best, rho[np.arange(n_units), best], tops
 
 
-def snap_ties(x: np.ndarray, tolerance: float = 1e-5) -> np.ndarray:
-    """(W, U) -> the same, with the values of each column that lie within ``tolerance`` of their
-    sorted neighbour replaced by the smallest of their run. The same window computed in batches of
-    different shapes differs in the last float bits (about 4e-7); snapped, such values tie exactly,
-    so ranks, and the correlations built on them, do not depend on the batch size."""
+def snap_ties(x: np.ndarray, tolerance: float = 1e-5, cell: float = 1e-3) -> np.ndarray:
+    """(W, U) -> the same, with each run of sorted values whose neighbours lie within ``tolerance``
+    x the column's largest magnitude replaced by the run's smallest value. The same window computed
+    in batches of different shapes differs in the last float bits (about 1e-7 of its size);
+    snapped, such values tie exactly, so ranks, and the correlations built on them, do not depend on
+    the batch size. A run never crosses a grid line of ``cell`` x that magnitude, so 100,000 close
+    values cannot chain into one long run (no value moves by more than that). Relative to each
+    column's scale, so filters with small activations keep their order."""
     order = np.argsort(x, axis=0, kind="stable")  # (W, U)
     ordered = np.take_along_axis(x, order, 0)
+    scale = np.abs(ordered).max(0, initial=0.0)  # (U,)
+    scale = np.where(scale > 0, scale, 1.0)
+    grid = np.floor(ordered / (cell * scale))  # (W, U) coarse cell of each value
     starts = np.ones_like(ordered, dtype=bool)  # (W, U): True where a run of near-equal values starts
-    starts[1:] = np.diff(ordered, axis=0) > tolerance
+    starts[1:] = (np.diff(ordered, axis=0) > tolerance * scale) | (np.diff(grid, axis=0) != 0)
     run = np.maximum.accumulate(np.where(starts, np.arange(len(x))[:, None], 0), axis=0)  # run's first row
     snapped = np.take_along_axis(ordered, run, 0)
     out = np.empty_like(x)

@@ -133,7 +133,8 @@ def result_key(name: str, module: ModuleType, params: Any, model: ModelAdapter, 
         model.name,
         run.data_key,
         run.seed,
-        len(run.sample),  # the sample follows from the seed and its size
+        # the detail sample follows from the seed and its size; only analyses that read it
+        *([len(run.sample)] if getattr(module, "SAMPLED", False) else []),
         run.batch_for(model),
         str(run.device),
         __version__,

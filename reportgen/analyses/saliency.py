@@ -73,6 +73,7 @@ from reportgen.analyses.base import (
 from reportgen.analyses.examples import pick_examples, token_rows
 from reportgen.analyses.sampling import kept_ids, sampling_note
 from reportgen.analyses.words import counted_words, merged_anything, shares_summary, text_shares, word_frame
+from reportgen import distributed
 from reportgen.distributed import gather_batches, my_batches
 from reportgen.models.adapter import ModelAdapter
 from reportgen.models.internals import display_tokens, full_lengths, token_flags
@@ -80,6 +81,7 @@ from reportgen.site.record import ChartSpec, TokenView
 
 NAME = "saliency"
 VERSION = 6  # 6: per-token rows for the run's sample, metrics streamed over every example; 5: word pieces joined into words, special tokens out of shares; 4: Li et al.'s sentences
+SAMPLED = True  # reads the run's detail sample (analyses.sampling): its size is in the cache key
 TITLE = "First-derivative saliency"
 HEADLINE = "top_token_share"
 BASELINES = {"top_token_share": "uniform_top_token_share"}
@@ -217,9 +219,11 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     note = f"Gradients of the {params.target} class score; token saliency = L2 norm over dimensions."
     if model.task == "autoencode":
         frame = _decoding_table(model, texts[: params.decoding_examples], ctx.batch_size)
+        keep = kept_ids(ctx.detail_ids(), [*range(params.decoding_examples), *range(n_data, len(texts))])
         return AnalysisResult(
-            tables={**empty, "examples": examples, "decoding": frame},
-            metrics={"diagonal_share": _diagonal_share(frame)}, notes=[note],
+            tables={**empty, "examples": examples[examples["example_id"].isin(keep)].reset_index(drop=True),
+                    "decoding": frame},
+            metrics={"examples": float(n_data), "diagonal_share": _diagonal_share(frame)}, notes=[note],
         )
     heat_ids = set(_heatmap_examples(ctx, params)) | set(range(n_data, len(texts)))
     # per-token rows are kept for the run's sample and the examples a page always shows; the
@@ -228,6 +232,7 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     label_idx = model.class_index(labels) if params.target == "label" else None
     lengths = full_lengths(model, texts)
     parts: dict[int, tuple] = {}  # batch start -> its frames (batches split across torchrun ranks)
+    word_totals: dict[tuple[str, str], list[int]] = {}  # this rank's word ranking sums (exact)
     starts = my_batches(range(0, len(texts), ctx.batch_size))
     for start in progress_bar(starts, total=len(starts), desc=f"saliency {model.name}", enabled=ctx.progress):
         chunk = texts[start : start + ctx.batch_size]
@@ -251,9 +256,10 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
             "truncated": [max(0, full - len(t)) for full, t in zip(lengths[start:], tokens, strict=False)],
         })
         data_words = words[words["example_id"] < n_data]
+        _add_word_sums(word_totals, data_words)
         pieces_part = _piece_frame(model.name, ids, tokens, vecs, owners)
         parts[start] = (words[words["example_id"].isin(keep)], pieces_part[pieces_part["example_id"].isin(keep)],
-                        predictions_df, text_shares(data_words), _word_sums(data_words), merged_anything(words),
+                        predictions_df, text_shares(data_words), None, merged_anything(words),
                         [_dimension_frame(model.name, i, toks, mat)
                          for i, toks, mat in zip(ids, tokens, mats, strict=True) if i in heat_ids])
     gathered = gather_batches(parts)
@@ -280,7 +286,8 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
         tables={**empty, "tokens": tokens_df, "pieces": pieces,
                 "predictions": predictions[TABLES["predictions"]],
                 "dimensions": pd.concat(dim_frames, ignore_index=True) if dim_frames else empty["dimensions"],
-                "words": _word_table([g[4] for g in gathered], params), "examples": examples,
+                "words": _word_table(gather_batches({distributed.rank(): word_totals}), params),
+                "examples": examples,
                 "texts": _texts_table(per_text)},
         metrics={"examples": float(n_data), **shares_summary(per_text)},
         notes=notes,
@@ -416,29 +423,42 @@ def _dimension_frame(model: str, example_id: int, tokens: list[str], mat: np.nda
     )
 
 
-def _word_sums(tokens: pd.DataFrame) -> pd.DataFrame:
-    """One batch's part of the word ranking: per (model, word) the sums of saliency and share and
-    the count, over texts of two or more words (a one-word text gives its word a share of 1 by
-    definition), known words only (special tokens are not words)."""
+FIXED_POINT = 2**32  # word ranking sums are kept as integers of 2^-32: exact in any order
+
+
+def _add_word_sums(totals: dict[tuple[str, str], list[int]], tokens: pd.DataFrame) -> None:
+    """Add one batch to the word ranking's running sums: per (model, word), saliency and share in
+    fixed point (Python integers, so the sums do not depend on how batches are grouped or split
+    across ranks) and the count, over texts of two or more words (a one-word text gives its word a
+    share of 1 by definition), known words only (special tokens are not words). Memory: one entry
+    per word type, however many texts stream by."""
     tokens = counted_words(tokens)
     sizes = tokens.groupby(["model", "example_id"])["position"].transform("size")
     kept = tokens[(sizes > 1) & (tokens["flag"] == "")]
-    return kept.groupby(["model", "token"], sort=False).agg(
-        saliency=("saliency", "sum"), share=("share", "sum"), count=("share", "size")).reset_index()
+    saliency = np.round(kept["saliency"].to_numpy(np.float64) * FIXED_POINT).astype(np.int64)
+    share = np.round(kept["share"].to_numpy(np.float64) * FIXED_POINT).astype(np.int64)
+    for model, word, s_, h in zip(kept["model"], kept["token"], saliency.tolist(), share.tolist(), strict=True):
+        entry = totals.setdefault((model, word), [0, 0, 0])
+        entry[0] += s_
+        entry[1] += h
+        entry[2] += 1
 
 
-def _word_table(parts: list[pd.DataFrame], params: Params) -> pd.DataFrame:
-    """Words ranked by their mean share of the sentence's saliency: the batches' ``_word_sums``
-    added up, words seen at least ``min_word_count`` times."""
-    parts = [p for p in parts if len(p)]
-    if not parts:
+def _word_table(totals: list[dict[tuple[str, str], list[int]]], params: Params) -> pd.DataFrame:
+    """Words ranked by their mean share of the sentence's saliency: every rank's sums added up,
+    words seen at least ``min_word_count`` times."""
+    merged: dict[tuple[str, str], list[int]] = {}
+    for part in totals:
+        for key, (s_, h, c) in part.items():
+            entry = merged.setdefault(key, [0, 0, 0])
+            entry[0] += s_
+            entry[1] += h
+            entry[2] += c
+    rows = [(m, w, s_ / FIXED_POINT / c, h / FIXED_POINT / c, c)
+            for (m, w), (s_, h, c) in merged.items() if c >= params.min_word_count]
+    if not rows:
         return pd.DataFrame(columns=TABLES["words"])
-    sums = pd.concat(parts, ignore_index=True).groupby(["model", "token"], sort=True)[
-        ["saliency", "share", "count"]].sum().reset_index()
-    sums = sums[sums["count"] >= params.min_word_count]
-    grouped = pd.DataFrame({"model": sums["model"], "word": sums["token"],
-                            "mean_saliency": sums["saliency"] / sums["count"],
-                            "mean_share": sums["share"] / sums["count"], "count": sums["count"]})
+    grouped = pd.DataFrame(rows, columns=TABLES["words"])
     return grouped.sort_values(["model", "mean_share", "word"], ascending=[True, False, True],
                                kind="stable").reset_index(drop=True)[TABLES["words"]]
 

@@ -45,6 +45,7 @@ from reportgen.site.record import TokenView
 
 NAME = "variance_salience"
 VERSION = 3  # 2: special tokens out of the mean, word pieces joined into words
+SAMPLED = True  # reads the run's detail sample (analyses.sampling): its size is in the cache key
 TITLE = "Variance salience of embeddings"
 HEADLINE = "top_token_share"
 BASELINES = {"top_token_share": "uniform_top_token_share"}

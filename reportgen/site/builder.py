@@ -44,7 +44,7 @@ from reportgen.site.pages import (
 from reportgen.site.record import RunRecord
 from reportgen.site.report_json import dumps, report_json
 from reportgen.site.summary import summary_markdown
-from reportgen.site.table_files import table_files
+from reportgen.site.table_files import LARGE_TABLE_ROWS, table_files
 from reportgen.site.templating import make_environment, read_static
 
 KNOWN_STATUSES = ("ok", "skipped", "failed")
@@ -140,7 +140,8 @@ class _SiteWriter:
             files: dict[str, bytes] = {}
             for name, frame in shown_tables(a).items():
                 filename = csv_filename(name, files)
-                written = table_files(frame, self.record.seed)
+                # one file: the whole table is embedded while it fits the page (no sample, no gzip)
+                written = table_files(frame, self.record.seed, limit=len(frame) if self.single else LARGE_TABLE_ROWS)
                 files[filename] = written.csv
                 if not self.single:
                     path = self.root / "data" / self.slugs[a.name] / filename
