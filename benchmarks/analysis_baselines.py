@@ -100,10 +100,10 @@ IGNORES_BATCH_SIZE = {
     "representations": "never reads `ctx.batch_size`: `represent()` encodes all probe phrases (and "
                        "the 40 random words, the concessive prefixes) in one call each; the "
                        "baseline patches `representations.represent` to a one-text loop",
-    "neuron_sweep": "`_traces` encodes the test texts in fixed batches of 64 and `_sweep` calls "
-                    "`predict_proba(..., batch_size=64)`, whatever `ctx.batch_size` says; the "
-                    "baseline patches `neuron_sweep._per_token` to one text per pass and "
-                    "`predict_proba` to batch size 1",
+    "neuron_sweep": "`_traces` and `_sweep` read `ctx.batch_size` (the sweep of a convolutional "
+                    "unit runs one text per pass anyway, so its clamp never reaches padding); the "
+                    "baseline also patches `neuron_sweep._per_token` and `predict_proba` to one "
+                    "text per pass",
     "optimization": "`optimise()` re-proves the window shortcut (`window_function`, 64 probe windows) "
                     "at every call, i.e. per chunk; with `chunk = 1` that would be once per problem, "
                     "so the baseline proves it once per model, as a plain loop would",
