@@ -16,13 +16,10 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from reportgen import distributed
-from reportgen.data.encoding import TextEncoder
 from reportgen.data.loaders import load_data
-from reportgen.models.architectures import ARCHITECTURES
-from reportgen.models.checkpoint import Checkpoint, save_checkpoint
+from tests.tiny_models import random_yuan_checkpoint
 
 SPLIT = "saliency,variance_salience,hidden_saliency,optimization,faithfulness,filter_top_words,neuron_sweep"
 
@@ -40,12 +37,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     examples = demo.split("test")[:90]
     csv = tmp / "d.csv"
     csv.write_text("text,label\n" + "".join(f'"{e.text}",{e.label}\n' for e in examples), encoding="utf-8")
-    encoder = TextEncoder.fit("word", [e.text for e in demo.split("train")], max_len=32)
-    cls = ARCHITECTURES["yuan-cnn"]
-    torch.manual_seed(0)
-    module = cls(cls.default_config(encoder.n_tokens, 2))
-    save_checkpoint(Checkpoint("yuan-cnn", module.config, encoder, ["negative", "positive"],
-                               module.state_dict()), tmp / "m.pt")
+    random_yuan_checkpoint(tmp / "m.pt")
     # a detail sample of 30 of the 90 texts: faithfulness and optimization run over sample ids,
     # split across the ranks
     (tmp / "run.toml").write_text("[run]\nbatch_size = 8\ndetail_examples = 30\n\n[optimization]\nchunk = 64\n",

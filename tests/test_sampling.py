@@ -20,11 +20,10 @@ from reportgen.analyses import get as get_analysis
 from reportgen.analyses.runner import RunSettings, plan, run_analysis
 from reportgen.analyses.sampling import detail_sample, sampling_note
 from reportgen.cli import main
-from reportgen.data.encoding import TextEncoder
 from reportgen.data.loaders import load_data
+from reportgen.models.checkpoint import load_checkpoint
 from reportgen.models.loading import adapter_from_checkpoint
-from reportgen.models.architectures import ARCHITECTURES
-from reportgen.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from tests.tiny_models import random_yuan_checkpoint
 
 ANALYSES = ["saliency", "variance_salience", "hidden_saliency", "optimization", "matching_rate",
             "faithfulness"]
@@ -47,15 +46,7 @@ def test_the_sample_is_seeded_sorted_and_nested() -> None:
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory):
     """A yuan-cnn with random weights over the demo vocabulary, saved as a checkpoint."""
-    tmp = tmp_path_factory.mktemp("sampling")
-    demo = load_data("demo")
-    encoder = TextEncoder.fit("word", [e.text for e in demo.split("train")], max_len=32)
-    cls = ARCHITECTURES["yuan-cnn"]
-    torch.manual_seed(0)
-    module = cls(cls.default_config(encoder.n_tokens, 2))
-    save_checkpoint(Checkpoint("yuan-cnn", module.config, encoder, ["negative", "positive"],
-                               module.state_dict()), tmp / "m.pt")
-    return tmp / "m.pt"
+    return random_yuan_checkpoint(tmp_path_factory.mktemp("sampling") / "m.pt")
 
 
 @pytest.fixture(scope="module")

@@ -62,3 +62,20 @@ class TiedCopy(nn.Module):
 def tied_copy_model() -> UserModel:
     encoder = TextEncoder("word", Vocab(["<pad>", "<unk>", "a", "b"]), max_len=32)
     return UserModel(TiedCopy(), encoder, [], name="tied-copy")
+
+
+def random_yuan_checkpoint(path):
+    """A yuan-cnn with random weights (seed 0) over the demo corpus's training vocabulary, saved as
+    a checkpoint at ``path`` (for tests of the whole run that need a conv model but no training)."""
+    from reportgen.data.loaders import load_data
+    from reportgen.models.architectures import ARCHITECTURES
+    from reportgen.models.checkpoint import Checkpoint, save_checkpoint
+
+    demo = load_data("demo")
+    encoder = TextEncoder.fit("word", [e.text for e in demo.split("train")], max_len=32)
+    cls = ARCHITECTURES["yuan-cnn"]
+    torch.manual_seed(0)
+    module = cls(cls.default_config(encoder.n_tokens, 2))
+    save_checkpoint(Checkpoint("yuan-cnn", module.config, encoder, ["negative", "positive"],
+                               module.state_dict()), path)
+    return path
