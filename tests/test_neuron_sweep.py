@@ -150,3 +150,21 @@ def test_three_classes_probe_one_class_against_the_rest() -> None:
     units = result.tables["units"].set_index("unit")
     assert units.loc[0, "rank"] <= 2
     assert "top_unit_zero_shot_accuracy" not in result.metrics  # a one-unit threshold needs two classes
+
+
+def test_data_without_a_train_split_fits_at_most_max_train_texts() -> None:
+    """Without a train split, half the evaluated texts are tested and the other half fits the
+    probe, cut to max_train (+ a fifth for dev) so 100,000 texts do not mean 40,000-text L1 fits."""
+    model = planted()
+    test = corpus(200, 2)
+    ctx = RunContext(model, test, Dataset("t", {"test": test}), torch.device("cpu"), 0)
+    train, dev, tested = neuron_sweep._splits(ctx, neuron_sweep.Params(max_train=20))
+    assert (len(train), len(dev), len(tested)) == (20, 4, 100)
+    ids = {id(ex) for ex in train + dev}
+    assert len(ids) == 24 and not ids & {id(ex) for ex in tested}  # disjoint from what is tested
+    # without the cap: the fitting half (100 texts), a fifth of it for dev
+    train, dev, tested = neuron_sweep._splits(ctx, neuron_sweep.Params(max_train=5000))
+    assert (len(train), len(dev), len(tested)) == (80, 20, 100)
+    result = neuron_sweep.compute(ctx, neuron_sweep.Params(max_train=20, seeds=1, random_units=2,
+                                                           sweep_values=3, sweep_texts=8))
+    assert result.metrics["train_examples"] == 20 and result.metrics["test_examples"] == 100

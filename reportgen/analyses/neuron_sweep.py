@@ -25,7 +25,9 @@ of units that can be clamped are offered. Then:
   from fixed prompts with the unit clamped, side by side.
 
 Data: fitted on the dataset's train split (up to ``max_train`` texts, dev carved from it when there
-is none), tested on the evaluated examples. Outputs (tables): ``units``, ``zero_shot``,
+is none), tested on the evaluated examples. Data without a train split: a seeded half of the
+evaluated examples is tested, and up to ``max_train`` texts (plus a fifth for dev) of the other half
+fit. Outputs (tables): ``units``, ``zero_shot``,
 ``learning_curve``, ``traces``, ``moves``, ``lengths``, ``sweep``, ``samples``. Metrics:
 ``top_unit``, ``top_unit_zero_shot_accuracy``, ``all_units_accuracy``,
 ``random_unit_zero_shot_accuracy`` and more. Cost: one feature pass over train and test texts
@@ -65,7 +67,7 @@ from reportgen.models.recurrence import recurrent_modules
 from reportgen.site.record import ChartSpec, TokenScores, TokenView
 
 NAME = "neuron_sweep"
-VERSION = 5  # 3: zero-shot of units ranked 2-5; 2: best view of the units, samples at the bounds
+VERSION = 6  # 6: at most max_train fitting texts without a train split too; 3: zero-shot of units ranked 2-5; 2: best view of the units, samples at the bounds
 TITLE = "Neuron sweeps: units that carry a concept"
 HEADLINE = "top_unit_zero_shot_accuracy"
 BASELINES = {"top_unit_zero_shot_accuracy": "random_unit_zero_shot_accuracy"}
@@ -243,7 +245,8 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
 
 def _splits(ctx: RunContext, params: Params):
     """(train, dev, test) labelled examples: the dataset's train (dev carved if missing) and the
-    evaluated examples; without a train split, the evaluated examples halved (seeded)."""
+    evaluated examples; without a train split, the evaluated examples halved (seeded), the fitting
+    half cut to ``max_train`` texts plus a fifth for dev."""
     test = [ex for ex in ctx.examples if ex.label is not None]
     splits = ctx.dataset.splits
     rng = np.random.default_rng(ctx.seed)
@@ -257,7 +260,7 @@ def _splits(ctx: RunContext, params: Params):
         return pool[: params.max_train], dev, test
     order = rng.permutation(len(test))
     half = len(test) // 2
-    fit = [test[i] for i in order[:half]]
+    fit = [test[i] for i in order[: min(half, params.max_train + params.max_train // 5)]]
     cut = max(1, len(fit) // 5)
     return fit[cut:], fit[:cut], [test[i] for i in order[half:]]
 
