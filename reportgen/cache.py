@@ -7,6 +7,8 @@ Location: ``--cache-dir``, else ``$REPORTGEN_CACHE_DIR``, else the user's cache 
   the analysis name and version, its params, the model fingerprints and the evaluated examples.
 - ``runs/<hash of the output folder>/``: the whole ``RunRecord`` of the last run writing that
   folder, which ``reportgen render`` rebuilds the site from.
+- ``halvings/<key>.json``: the batch size an automatically sized model was halved to after running
+  out of GPU memory (see ``analyses.runner.adopt_earlier_halving``), so the next run starts there.
 
 Everything is written to a temporary folder and renamed into place; nothing is pickled.
 """
@@ -121,3 +123,23 @@ def load_presentation(root: Path, name: str, key: str) -> Any | None:
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
+
+
+def save_halving(root: Path, key: str, value: dict[str, Any]) -> None:
+    """Remember a batch size halved on running out of GPU memory (a small JSON file)."""
+    target = root / "halvings" / f"{key}.json"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        part = target.with_name(f".{target.name}.{os.getpid()}.part")
+        part.write_text(json.dumps(value), encoding="utf-8")
+        os.replace(part, target)
+    except OSError:
+        pass
+
+
+def load_halving(root: Path, key: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads((root / "halvings" / f"{key}.json").read_text(encoding="utf-8"))
+        return value if isinstance(value, dict) and isinstance(value.get("size"), int) else None
+    except (OSError, ValueError):
+        return None

@@ -232,6 +232,45 @@ def test_an_analysis_out_of_gpu_memory_is_retried_at_half_the_batch(
     assert failed.status == "failed" and "OutOfMemoryError" in failed.reason  # even 1 did not fit
 
 
+def test_the_next_auto_run_starts_at_the_halved_size_and_reads_the_cache(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After an auto-sized model is halved, its results are cached under the smaller size. The next
+    auto run probes the same larger size: it must start at the halved size (and hit the cache)
+    instead of running out of memory and recomputing."""
+    fake = _fitting_analysis(limit=16)
+    real_get = analyses.get
+    monkeypatch.setattr(analyses, "REGISTRY", ("fits",))
+    monkeypatch.setattr(analyses, "get", lambda n: fake if n == "fits" else real_get(n))
+    examples = [Example(text(i % 7 + 1), "pos") for i in range(100)]
+    model = HookedAdapter(tanh_sum_model(), source="t", device="cpu")
+
+    def auto_run(probed: int, auto: bool = True) -> runner.RunSettings:
+        run = runner.RunSettings(examples, Dataset("t", {"test": examples}), torch.device("cpu"), 0, 64,
+                                 tmp_path / "cache", batch_sizes={"tanh-sum": probed},
+                                 batch_reasons={"tanh-sum": f"auto: {probed}"},
+                                 auto_sizes={"tanh-sum": probed} if auto else {})
+        runner.adopt_earlier_halving(model, run)
+        return run
+
+    first = auto_run(64)
+    assert first.batch_sizes == {"tanh-sum": 64}  # nothing remembered yet
+    record = runner.run_analysis("fits", fake.Params(), [model], first)
+    assert first.batch_sizes == {"tanh-sum": 16}
+    second = auto_run(64)
+    assert second.batch_sizes == {"tanh-sum": 16}
+    assert second.batch_reasons["tanh-sum"] == (
+        "auto: 64; 16: an earlier run of this model on these texts ran out of GPU memory at 64 in fits")
+    calls = []
+    monkeypatch.setattr(fake, "compute", lambda ctx, params: calls.append(ctx.batch_size))
+    again = runner.run_analysis("fits", fake.Params(), [model], second)
+    assert calls == [] and any("Read from the cache" in n for n in again.notes)
+    assert again.metrics == record.metrics
+    assert not any("ran out of GPU memory" in n for n in again.notes)
+    # an explicit --batch-size, or a probe that finds room for more, starts where it says
+    assert auto_run(64, auto=False).batch_sizes == {"tanh-sum": 64}
+    assert auto_run(128).batch_sizes == {"tanh-sum": 128}
+
+
 # -- 4. keys, precision and bad values ----------------------------------------------------------
 def test_auto_keys_equal_explicit_keys_and_only_low_precision_changes_them(tmp_path: Path) -> None:
     examples = [Example("a b", "pos"), Example("b", "neg")]

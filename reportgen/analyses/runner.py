@@ -104,6 +104,8 @@ class RunSettings:
     precision: str = "fp32"
     batch_sizes: dict[str, int] = field(default_factory=dict)
     batch_reasons: dict[str, str] = field(default_factory=dict)
+    # models sized by --batch-size auto -> the size the probe chose (before any halving)
+    auto_sizes: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.data_key:
@@ -248,12 +250,38 @@ def _compute(name: str, module: ModuleType, params: Any, ctx: RunContext, run: R
     if used == ctx.batch_size:
         return result, key
     run.batch_sizes[model.name] = used
+    if model.name in run.auto_sizes:  # the next auto run of this model starts at ``used``
+        cache.save_halving(run.root, _halving_key(model, run),
+                           {"size": used, "from": ctx.batch_size, "analysis": name})
     why = f"halved to {used} in {name}, which ran out of GPU memory at {ctx.batch_size}"
     run.batch_reasons[model.name] = "; ".join(filter(None, [run.batch_reasons.get(model.name), why]))
     record.notes.append(f"{model.name}: ran out of GPU memory at batch size {ctx.batch_size}; "
                         f"computed with {used} texts per batch, as is the rest of the run.")
     return result, result_key(name, module, params, model, run,
                               {n: k for n, (k, _) in upstream.items()})
+
+
+def _halving_key(model: ModelAdapter, run: RunSettings) -> str:
+    """What running out of memory depends on: the model, the texts, the device, the precision and
+    the size the probe chose (a GPU with more free memory probes larger and tries afresh)."""
+    return cache.digest("halving", model.fingerprint(), model.name, run.data_key, str(run.device),
+                        run.precision, run.auto_sizes[model.name], torch.__version__)
+
+
+def adopt_earlier_halving(model: ModelAdapter, run: RunSettings) -> None:
+    """Start an automatically sized model at the batch size that an earlier run of the same model,
+    texts, device and precision was halved to after running out of GPU memory. Its results were
+    cached under that size: without this, every auto run would probe the same larger size, miss
+    the cache, run out of memory again and recompute."""
+    if model.name not in run.auto_sizes:
+        return
+    earlier = cache.load_halving(run.root, _halving_key(model, run))
+    if earlier is None or not 1 <= earlier["size"] < run.batch_sizes.get(model.name, 0):
+        return
+    run.batch_sizes[model.name] = earlier["size"]
+    why = (f"{earlier['size']}: an earlier run of this model on these texts ran out of GPU memory "
+           f"at {earlier.get('from', '?')} in {earlier.get('analysis', '?')}")
+    run.batch_reasons[model.name] = "; ".join(filter(None, [run.batch_reasons.get(model.name), why]))
 
 
 def _upstream_gap(name: str, model: ModelAdapter, run: RunSettings) -> str | None:
