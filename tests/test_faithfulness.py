@@ -156,3 +156,29 @@ def test_the_page_opens_with_which_explanation_to_trust(tmp_path) -> None:
     trust, metrics = html.index("Which explanation should I trust"), html.index("<h2>Metrics</h2>")
     curves = html.index("Deletion and insertion curves")
     assert trust < metrics < curves and html.count("Which explanation should I trust") == 1
+
+
+def test_the_tables_do_not_depend_on_the_batches() -> None:
+    """Texts are batched by length; the tables come back in (method, example) order, and every
+    number equals what batches of one text give, and batches of 7."""
+    model = planted_adapter()
+    examples = texts(40, seed=3)
+
+    def run(batch_size: int):
+        ctx = RunContext(model, examples, Dataset("t", {"test": examples}), torch.device("cpu"), 0,
+                         batch_size=batch_size)
+        ctx.upstream = {"saliency": saliency.combine(
+            {"planted": saliency.compute(ctx, saliency.Params())}, saliency.Params())}
+        return faithfulness.compute(ctx, faithfulness.Params(ig_steps=5))
+
+    one, seven, all_ = run(1), run(7), run(64)
+    rows = one.tables["texts"]
+    rank = {m: r for r, m in enumerate(faithfulness.METHODS)}
+    keys = list(zip(rows["method"].map(rank), rows["example_id"], strict=True))
+    assert keys == sorted(keys) and len(rows) == 40 * rows["method"].nunique()
+    for other in (seven, all_):
+        for name in ("texts", "curves", "scores"):
+            a, b = one.tables[name], other.tables[name]
+            assert a.select_dtypes(exclude="number").equals(b.select_dtypes(exclude="number")), name
+            np.testing.assert_allclose(a.select_dtypes("number"), b.select_dtypes("number"), atol=1e-6)
+        assert other.metrics == pytest.approx(one.metrics, abs=1e-6)
