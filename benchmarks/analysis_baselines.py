@@ -93,7 +93,7 @@ BASELINES = {
                     "IntegratedGradients called per text (20 steps in one pass, Captum's default)",
     "faithfulness: IG alone": "Captum `IntegratedGradients` (20 steps, zero baseline) called per "
                               "text with Captum's default internal batch; batched: as faithfulness "
-                              "calls it, texts sorted by length, 64 texts x 20 steps in one pass",
+                              "calls it, texts sorted by length (longest first), 64 texts x 20 steps in one pass",
 }
 # Where an analysis batches without reading ``ctx.batch_size`` (the baseline patches that batching).
 IGNORES_BATCH_SIZE = {
@@ -449,7 +449,7 @@ def cases(setup: Setup, names: list[str], tolerance: float = TOLERANCE) -> list[
 def integrated_gradients(model: ModelAdapter, texts: list[str], bs: int, steps: int,
                          per_text: bool = False) -> list[np.ndarray]:
     """Captum's IG of the predicted class from the zero embedding, summed over dimensions per
-    token: as faithfulness calls it (texts sorted by length into batches, ``internal_batch_size``
+    token: as faithfulness calls it (texts sorted by length into batches, longest first, ``internal_batch_size``
     = texts x steps), or, ``per_text``, one text per call with Captum's default internal batch (all
     steps at once). Returned in the order of ``texts``."""
     from captum.attr import IntegratedGradients
@@ -457,7 +457,7 @@ def integrated_gradients(model: ModelAdapter, texts: list[str], bs: int, steps: 
     from reportgen.analyses.faithfulness import _lengths
 
     method = IntegratedGradients(lambda e, m: model.forward_from_embeddings(e, m))
-    order = np.arange(len(texts)) if per_text else np.argsort(_lengths(model, texts, bs), kind="stable")
+    order = np.arange(len(texts)) if per_text else np.argsort(-_lengths(model, texts, bs), kind="stable")
     ordered = [texts[i] for i in order]
     out: list[np.ndarray] = []
     for lo in range(0, len(ordered), bs):

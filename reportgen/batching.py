@@ -25,8 +25,8 @@ choice of all, so all cut their work into the same batches.
 On CUDA an analysis that still runs out of memory for a model is started again with that model's
 batch size halved, down to 1 (``halve_on_oom``; ``reportgen.analyses.runner`` records it on the
 page and in the model's reason, and remembers the halved size in the cache so that the next
-``auto`` run of the same model, texts and device starts there and reads its cached results). Not
-under torchrun, where the processes would no longer agree.
+``auto`` run of the same model, texts and GPU switches to it at the same analysis and reads its
+cached results). Not under torchrun, where the processes would no longer agree.
 
 Method (precision, ``--precision``): ``auto`` is fp32 on CPU and bf16 on a GPU that supports it
 (``torch.cuda.is_bf16_supported``), else fp32; ``bf16`` and ``fp16`` run each analysis's compute

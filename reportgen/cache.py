@@ -7,8 +7,9 @@ Location: ``--cache-dir``, else ``$REPORTGEN_CACHE_DIR``, else the user's cache 
   the analysis name and version, its params, the model fingerprints and the evaluated examples.
 - ``runs/<hash of the output folder>/``: the whole ``RunRecord`` of the last run writing that
   folder, which ``reportgen render`` rebuilds the site from.
-- ``halvings/<key>.json``: the batch size an automatically sized model was halved to after running
-  out of GPU memory (see ``analyses.runner.adopt_earlier_halving``), so the next run starts there.
+- ``halvings/<key>.json``: the batch size an automatically sized model was halved to in one
+  analysis after running out of GPU memory (``analyses.runner._adopt_earlier_halving``), so the
+  next run switches to it there.
 
 Everything is written to a temporary folder and renamed into place; nothing is pickled.
 """

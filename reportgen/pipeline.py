@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from reportgen import __version__, cache
-from reportgen.analyses.runner import RunSettings, adopt_earlier_halving, plan, represent, run_analysis
+from reportgen.analyses.runner import RunSettings, plan, represent, run_analysis
 from reportgen.batching import DEFAULT_BATCH, resolve_batch_sizes, resolve_precision
 from reportgen.config import RunConfig
 from reportgen.data.dataset import Dataset, Example
@@ -93,8 +93,6 @@ def _build(config: RunConfig, out: Path) -> RunRecord:
                       auto_sizes={n: c.size for n, c in batches.items()}
                       if config.batch_size == "auto" and not distributed.active() else {},
                       detail_examples=config.detail_examples, no_cache=config.no_cache, progress=progress, quiet=config.quiet or not main)
-    for model in models:  # an auto size that ran out of GPU memory before starts where it ended
-        adopt_earlier_halving(model, run)
     analysis_records = [
         run_analysis(name, config.params[name], models, run)
         for name in plan(config.selected_analyses(), config.skip)

@@ -176,7 +176,7 @@ def test_halve_on_oom_halves_down_to_one_then_raises() -> None:
         batching.halve_on_oom(needs(20), 64, retry=False)
 
 
-def _fitting_analysis(limit: int) -> types.ModuleType:
+def _fitting_analysis(limit: int, name: str = "fits") -> types.ModuleType:
     """A fake analysis that runs out of GPU memory above ``limit`` texts per batch and whose
     result says which batch size computed it."""
 
@@ -192,9 +192,9 @@ def _fitting_analysis(limit: int) -> types.ModuleType:
         frame = pd.DataFrame({"model": [ctx.model.name], "value": [value]})
         return AnalysisResult({"values": frame}, {"value": value, "batch_size": float(ctx.batch_size)})
 
-    mod = types.ModuleType("fits")
+    mod = types.ModuleType(name)
     mod.__dict__.update(
-        NAME="fits", VERSION=1, TITLE="fits", HEADLINE="value", METHOD="", HOW_TO_READ="",
+        NAME=name, VERSION=1, TITLE=name, HEADLINE="value", METHOD="", HOW_TO_READ="",
         CITATION="", Params=Params, TABLES={"values": ["model", "value"]},
         skip_reason=lambda m: None, compute=compute, present=lambda result, params: Presentation(),
     )
@@ -232,43 +232,45 @@ def test_an_analysis_out_of_gpu_memory_is_retried_at_half_the_batch(
     assert failed.status == "failed" and "OutOfMemoryError" in failed.reason  # even 1 did not fit
 
 
-def test_the_next_auto_run_starts_at_the_halved_size_and_reads_the_cache(
+def test_the_next_auto_run_halves_where_the_last_one_did_and_reads_the_cache(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """After an auto-sized model is halved, its results are cached under the smaller size. The next
-    auto run probes the same larger size: it must start at the halved size (and hit the cache)
-    instead of running out of memory and recomputing."""
-    fake = _fitting_analysis(limit=16)
+    """After an auto-sized model is halved in one analysis, that analysis's result is cached under
+    the smaller size (the ones before it under the probe's size). The next auto run probes the same
+    size: it must switch to the smaller size at the same analysis, so every result comes from the
+    cache instead of running out of memory and recomputing."""
+    early, fits = _fitting_analysis(limit=10**6, name="early"), _fitting_analysis(limit=16)
     real_get = analyses.get
-    monkeypatch.setattr(analyses, "REGISTRY", ("fits",))
-    monkeypatch.setattr(analyses, "get", lambda n: fake if n == "fits" else real_get(n))
+    monkeypatch.setattr(analyses, "REGISTRY", ("early", "fits"))
+    monkeypatch.setattr(analyses, "get", lambda n: {"early": early, "fits": fits}.get(n) or real_get(n))
     examples = [Example(text(i % 7 + 1), "pos") for i in range(100)]
     model = HookedAdapter(tanh_sum_model(), source="t", device="cpu")
 
-    def auto_run(probed: int, auto: bool = True) -> runner.RunSettings:
+    def auto_run(probed: int, auto: bool = True, **kw) -> tuple[runner.RunSettings, list]:
         run = runner.RunSettings(examples, Dataset("t", {"test": examples}), torch.device("cpu"), 0, 64,
                                  tmp_path / "cache", batch_sizes={"tanh-sum": probed},
                                  batch_reasons={"tanh-sum": f"auto: {probed}"},
-                                 auto_sizes={"tanh-sum": probed} if auto else {})
-        runner.adopt_earlier_halving(model, run)
-        return run
+                                 auto_sizes={"tanh-sum": probed} if auto else {}, **kw)
+        return run, [runner.run_analysis(n, early.Params(), [model], run) for n in ("early", "fits")]
 
-    first = auto_run(64)
-    assert first.batch_sizes == {"tanh-sum": 64}  # nothing remembered yet
-    record = runner.run_analysis("fits", fake.Params(), [model], first)
+    first, records = auto_run(64)
     assert first.batch_sizes == {"tanh-sum": 16}
-    second = auto_run(64)
+    assert [r.metrics["tanh-sum.batch_size"] for r in records] == [64, 16]
+    calls: list[int] = []
+    for mod in (early, fits):
+        monkeypatch.setattr(mod, "compute", lambda ctx, params: calls.append(ctx.batch_size))
+    second, again = auto_run(64)
+    assert calls == []  # both read from the cache: early at 64, fits at 16
+    assert all(any("Read from the cache" in n for n in r.notes) for r in again)
+    assert [r.metrics for r in again] == [r.metrics for r in records]
     assert second.batch_sizes == {"tanh-sum": 16}
     assert second.batch_reasons["tanh-sum"] == (
-        "auto: 64; 16: an earlier run of this model on these texts ran out of GPU memory at 64 in fits")
-    calls = []
-    monkeypatch.setattr(fake, "compute", lambda ctx, params: calls.append(ctx.batch_size))
-    again = runner.run_analysis("fits", fake.Params(), [model], second)
-    assert calls == [] and any("Read from the cache" in n for n in again.notes)
-    assert again.metrics == record.metrics
-    assert not any("ran out of GPU memory" in n for n in again.notes)
-    # an explicit --batch-size, or a probe that finds room for more, starts where it says
-    assert auto_run(64, auto=False).batch_sizes == {"tanh-sum": 64}
-    assert auto_run(128).batch_sizes == {"tanh-sum": 128}
+        "auto: 64; 16 from fits on: an earlier run ran out of GPU memory there at 64")
+    assert any("an earlier run of the same model and texts ran out of GPU memory here at 64" in n
+               for n in again[1].notes)
+    # an explicit --batch-size, --no-cache, or a probe that finds room for more: no hint is taken
+    for run, _ in (auto_run(64, auto=False), auto_run(64, no_cache=True), auto_run(128)):
+        assert run.batch_sizes["tanh-sum"] != 16
+    assert calls and 16 not in calls
 
 
 # -- 4. keys, precision and bad values ----------------------------------------------------------

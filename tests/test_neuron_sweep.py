@@ -162,6 +162,10 @@ def test_data_without_a_train_split_fits_at_most_max_train_texts() -> None:
     assert (len(train), len(dev), len(tested)) == (20, 4, 100)
     ids = {id(ex) for ex in train + dev}
     assert len(ids) == 24 and not ids & {id(ex) for ex in tested}  # disjoint from what is tested
+    train, dev, tested = neuron_sweep._splits(ctx, neuron_sweep.Params(max_train=50))
+    assert (len(train), len(dev), len(tested)) == (50, 10, 100)
+    train, dev, _ = neuron_sweep._splits(ctx, neuron_sweep.Params(max_train=80))  # just fits
+    assert (len(train), len(dev)) == (80, 20)
     # without the cap: the fitting half (100 texts), a fifth of it for dev
     train, dev, tested = neuron_sweep._splits(ctx, neuron_sweep.Params(max_train=5000))
     assert (len(train), len(dev), len(tested)) == (80, 20, 100)

@@ -28,8 +28,8 @@ text: both AOPCs). Metrics: ``comprehensiveness``, ``sufficiency`` (of saliency)
 Scale: runs on the run's seeded sample of examples (``analyses.sampling``; 2,000 by default,
 every text of a smaller run), whose per-token saliency ``saliency`` keeps.
 Cost: per batch, Captum's integrated gradients (20 forward and backward passes) and 2 x 5 forward
-passes per method on edited texts. Batches hold texts of about the same length (sorted by length),
-so little of that work goes to padding.
+passes per method on edited texts. Batches hold texts of about the same length (longest first), so
+little of that work goes to padding.
 """
 
 from __future__ import annotations
@@ -119,9 +119,11 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     texts = [ex.text for ex in ctx.examples]
     ids = ctx.detail_ids()  # the run's seeded sample (analyses.sampling): every text in a small run
     # batches of texts of about the same length: integrated gradients runs all its steps over the
-    # padded batch, so mixed lengths waste most of its work on padding; the tables are put back in
-    # example order at the end, so the batching does not show in them
-    ids = ids[np.argsort(_lengths(model, [texts[int(i)] for i in ids], ctx.batch_size), kind="stable")]
+    # padded batch, so mixed lengths waste most of its work on padding. Longest first: a batch too
+    # large for the GPU fails at once, not after the rest. The tables are put in example order at
+    # the end, so the batching does not show in them.
+    lengths = _lengths(model, [texts[int(i)] for i in ids], ctx.batch_size)  # (N,)
+    ids = ids[np.argsort(-lengths, kind="stable")]
     parts: dict[int, tuple] = {}  # batch start -> its rows (batches split across torchrun ranks)
     starts = my_batches(range(0, len(ids), ctx.batch_size))
     for lo in progress_bar(starts, total=len(starts), desc=f"faithfulness {model.name}",
@@ -162,7 +164,7 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
         for key, values in batch_curves.items():
             curves.setdefault(key, []).extend(values)
     rank = {m: r for r, m in enumerate(METHODS)}
-    rows.sort(key=lambda row: (rank[row[1]], row[2]))  # by method, then example: as if unsorted
+    rows.sort(key=lambda row: (rank[row[1]], row[2]))  # by method, then example, however batched
     curves = {key: [v for _, v in sorted(values)] for key, values in curves.items()}  # example order
     texts_df = pd.DataFrame(rows, columns=TABLES["texts"])
     scores_df = (texts_df.groupby(["model", "method"], sort=False)

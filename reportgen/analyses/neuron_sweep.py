@@ -260,8 +260,11 @@ def _splits(ctx: RunContext, params: Params):
         return pool[: params.max_train], dev, test
     order = rng.permutation(len(test))
     half = len(test) // 2
-    fit = [test[i] for i in order[: min(half, params.max_train + params.max_train // 5)]]
+    fit = [test[i] for i in order[:half]]
     cut = max(1, len(fit) // 5)
+    if len(fit) - cut > params.max_train:  # a large fitting half: max_train texts, a fifth of that for dev
+        cut = max(1, params.max_train // 5)
+        fit = fit[: params.max_train + cut]
     return fit[cut:], fit[:cut], [test[i] for i in order[half:]]
 
 

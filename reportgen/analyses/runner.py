@@ -175,6 +175,7 @@ def run_analysis(name: str, params: Any, models: list[ModelAdapter], run: RunSet
             upstream = {need: run.results[need][model.name] for need in needs(name)}
             upstream.update({use: run.results[use][model.name] for use in uses(name)
                              if model.name in run.results.get(use, {})})
+            _adopt_earlier_halving(name, module, params, model, run, record)
             key = result_key(name, module, params, model, run, {n: k for n, (k, _) in upstream.items()})
             result = None if run.no_cache else cache.load_result(run.root, name, key)
             if not distributed.all_agree(result is not None):  # every rank computes, or none
@@ -250,9 +251,9 @@ def _compute(name: str, module: ModuleType, params: Any, ctx: RunContext, run: R
     if used == ctx.batch_size:
         return result, key
     run.batch_sizes[model.name] = used
-    if model.name in run.auto_sizes:  # the next auto run of this model starts at ``used``
-        cache.save_halving(run.root, _halving_key(model, run),
-                           {"size": used, "from": ctx.batch_size, "analysis": name})
+    if model.name in run.auto_sizes:  # the next auto run starts this analysis at ``used``
+        cache.save_halving(run.root, _halving_key(name, module, params, model, run, ctx.batch_size),
+                           {"size": used})
     why = f"halved to {used} in {name}, which ran out of GPU memory at {ctx.batch_size}"
     run.batch_reasons[model.name] = "; ".join(filter(None, [run.batch_reasons.get(model.name), why]))
     record.notes.append(f"{model.name}: ran out of GPU memory at batch size {ctx.batch_size}; "
@@ -261,27 +262,39 @@ def _compute(name: str, module: ModuleType, params: Any, ctx: RunContext, run: R
                               {n: k for n, (k, _) in upstream.items()})
 
 
-def _halving_key(model: ModelAdapter, run: RunSettings) -> str:
-    """What running out of memory depends on: the model, the texts, the device, the precision and
-    the size the probe chose (a GPU with more free memory probes larger and tries afresh)."""
-    return cache.digest("halving", model.fingerprint(), model.name, run.data_key, str(run.device),
-                        run.precision, run.auto_sizes[model.name], torch.__version__)
+def _halving_key(name: str, module: ModuleType, params: Any, model: ModelAdapter, run: RunSettings,
+                 size: int) -> str:
+    """What running out of GPU memory in one analysis depends on: the analysis and its parameters,
+    the model, the texts (and the sample), the GPU, the precision, the code, the size the probe
+    chose (more free memory probes larger and tries afresh) and ``size``, the batch size the
+    analysis started at."""
+    gpu = (torch.cuda.get_device_name(run.device), torch.cuda.get_device_properties(run.device).total_memory) \
+        if run.device.type == "cuda" else ()
+    return cache.digest("halving", name, module.VERSION, dataclasses.asdict(params), model.fingerprint(),
+                        model.name, run.data_key, len(run.sample), str(run.device), gpu,
+                        batching.analysis_precision(name, run.precision), run.auto_sizes[model.name],
+                        size, __version__, torch.__version__)
 
 
-def adopt_earlier_halving(model: ModelAdapter, run: RunSettings) -> None:
-    """Start an automatically sized model at the batch size that an earlier run of the same model,
-    texts, device and precision was halved to after running out of GPU memory. Its results were
-    cached under that size: without this, every auto run would probe the same larger size, miss
-    the cache, run out of memory again and recompute."""
-    if model.name not in run.auto_sizes:
+def _adopt_earlier_halving(name: str, module: ModuleType, params: Any, model: ModelAdapter,
+                           run: RunSettings, record: AnalysisRecord) -> None:
+    """Start this analysis, and the rest of the run, at the batch size that an earlier auto run of
+    it halved to after running out of GPU memory at the same point. That run cached its results
+    under the smaller size: without this, every auto run would start at the probe's size, miss the
+    cache, run out of memory again and recompute. Nothing under ``--no-cache`` or an explicit
+    ``--batch-size``."""
+    if model.name not in run.auto_sizes or run.no_cache:
         return
-    earlier = cache.load_halving(run.root, _halving_key(model, run))
-    if earlier is None or not 1 <= earlier["size"] < run.batch_sizes.get(model.name, 0):
+    size = run.batch_for(model)
+    earlier = cache.load_halving(run.root, _halving_key(name, module, params, model, run, size))
+    if earlier is None or not 1 <= earlier["size"] < size:
         return
     run.batch_sizes[model.name] = earlier["size"]
-    why = (f"{earlier['size']}: an earlier run of this model on these texts ran out of GPU memory "
-           f"at {earlier.get('from', '?')} in {earlier.get('analysis', '?')}")
+    why = f"{earlier['size']} from {name} on: an earlier run ran out of GPU memory there at {size}"
     run.batch_reasons[model.name] = "; ".join(filter(None, [run.batch_reasons.get(model.name), why]))
+    record.notes.append(f"{model.name}: computed with {earlier['size']} texts per batch, as is the rest "
+                        f"of the run: an earlier run of the same model and texts ran out of GPU "
+                        f"memory here at {size}.")
 
 
 def _upstream_gap(name: str, model: ModelAdapter, run: RunSettings) -> str | None:
