@@ -125,7 +125,7 @@ def test_report_json_schema(site: Path, record: RunRecord) -> None:
             },
             "variance_salience": {"cells": "data/variance_salience/cells.csv"},
         },
-        {"variance_salience": {"cells.csv": FullTable("data/variance_salience/cells.csv.gz", 0, 20_000)}},
+        {"variance_salience": {"cells.csv": FullTable("data/variance_salience/cells.csv.gz", 0, LARGE_TABLE_ROWS)}},
     )
     assert isinstance(report["reportgen_version"], str)
     assert report["created"] == record.created
@@ -164,7 +164,7 @@ def test_a_long_table_is_a_sampled_csv_beside_every_row_gzipped(site: Path, reco
                      "full_csv": "data/variance_salience/cells.csv.gz"}
     page = (site / "analyses/variance_salience.html").read_text(encoding="utf-8")
     assert 'href="../data/variance_salience/cells.csv.gz"' in page and "Download all rows" in page
-    assert "a seeded sample of 20,000 rows" in page
+    assert "a seeded sample of 10,000 rows" in page
     small = report["analyses"]["saliency"]["tables"]["tokens"]
     assert small["full_csv"] is None and small["csv_rows"] == small["rows"]
 

@@ -21,7 +21,7 @@ The schema of the spec, extended with what else a reader may want to check in CI
 in the model's training data. ``baselines`` pairs a metric with the one to compare it with, overall
 and per model (``<model>.<metric>`` beside ``<model>.<baseline>``). A table with no rows is listed
 with ``"csv": null``: the site writes no file for it and the page does not show it. A table of
-more than 20,000 rows (``site.table_files``) has a CSV of a seeded sample of ``csv_rows`` rows and
+more than 10,000 rows (``site.table_files``) has a CSV of a seeded sample of ``csv_rows`` rows and
 every row in ``full_csv`` (gzip); ``detail_examples`` says which examples kept per-token detail
 (``analyses.sampling``).
 
