@@ -104,11 +104,15 @@ def save_presentation(root: Path, name: str, key: str, presentation: Any) -> Non
     encoded = _encode(presentation, tables)
     if tables:  # a presentation holds no tables; if one ever does, it is not cached
         return
-    target = root / "presentations" / name / f"{key}.json"
+    _write_json(root / "presentations" / name / f"{key}.json", encoded)
+
+
+def _write_json(target: Path, value: Any) -> None:
+    """A small JSON file written whole or not at all (a best effort: the cache may be read-only)."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         part = target.with_name(f".{target.name}.{os.getpid()}.part")
-        part.write_text(json.dumps(encoded), encoding="utf-8")
+        part.write_text(json.dumps(value), encoding="utf-8")
         os.replace(part, target)
     except OSError:
         pass
@@ -125,17 +129,9 @@ def load_presentation(root: Path, name: str, key: str) -> Any | None:
         return None
 
 
-
 def save_halving(root: Path, key: str, value: dict[str, Any]) -> None:
     """Remember a batch size halved on running out of GPU memory (a small JSON file)."""
-    target = root / "halvings" / f"{key}.json"
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        part = target.with_name(f".{target.name}.{os.getpid()}.part")
-        part.write_text(json.dumps(value), encoding="utf-8")
-        os.replace(part, target)
-    except OSError:
-        pass
+    _write_json(root / "halvings" / f"{key}.json", value)
 
 
 def load_halving(root: Path, key: str) -> dict[str, Any] | None:
