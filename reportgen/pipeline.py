@@ -26,7 +26,6 @@ from reportgen.batching import DEFAULT_BATCH, resolve_batch_sizes, resolve_preci
 from reportgen.config import RunConfig
 from reportgen.data.dataset import Dataset, Example
 from reportgen.device import describe_device, resolve_device
-from reportgen.heap import steady_heap
 from reportgen.errors import BadInput
 from reportgen.evaluation import data_card, describe_evaluation, model_card, warn_overlap
 from reportgen.models.adapter import ModelAdapter
@@ -65,7 +64,6 @@ def _build(config: RunConfig, out: Path) -> RunRecord:
 
     started = time.perf_counter()
     seed_everything(config.seed)
-    steady_heap()  # resident memory must not grow with the number of batches (reportgen.heap)
     device = distributed.start(resolve_device(config.device))
     main = distributed.is_main()
     progress = main and not config.quiet and sys.stderr.isatty()

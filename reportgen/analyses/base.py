@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from reportgen.heap import release_free_memory
 from reportgen.site.record import ChartSpec, TokenView
 
 if TYPE_CHECKING:
@@ -98,6 +99,15 @@ def progress_bar(iterable, *, total: int | None, desc: str, enabled: bool):
     from tqdm.auto import tqdm
 
     return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True)
+
+
+def each_batch(starts: Iterable[int], *, total: int, desc: str, enabled: bool) -> Iterator[int]:
+    """The loop of a streaming analysis over its batches: ``progress_bar`` over ``starts``, and after
+    each batch the heap's free pages go back to the system (``reportgen.heap``), so resident memory
+    does not grow with the number of batches."""
+    for start in progress_bar(starts, total=total, desc=desc, enabled=enabled):
+        yield start
+        release_free_memory()
 
 
 # -- chart layout: panels that fit their card for any number of models --------------------------

@@ -48,8 +48,8 @@ from reportgen.analyses.base import (
     RunContext,
     chart_spec,
     combine_per_model,
+    each_batch,
     label_width,
-    progress_bar,
     wrap_by_model,
 )
 from reportgen.analyses.sampling import sampling_note
@@ -126,8 +126,8 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     ids = ids[np.argsort(-lengths, kind="stable")]
     parts: dict[int, tuple] = {}  # batch start -> its rows (batches split across torchrun ranks)
     starts = my_batches(range(0, len(ids), ctx.batch_size))
-    for lo in progress_bar(starts, total=len(starts), desc=f"faithfulness {model.name}",
-                           enabled=ctx.progress):
+    for lo in each_batch(starts, total=len(starts), desc=f"faithfulness {model.name}",
+                         enabled=ctx.progress):
         rows: list[tuple] = []
         curves: dict[tuple[str, str, float], list[float]] = {}
         parts[lo] = (rows, curves)

@@ -38,17 +38,17 @@ import numpy as np
 import pandas as pd
 import torch
 
+from reportgen import distributed
 from reportgen.analyses.base import (
     AnalysisResult,
     Presentation,
     RunContext,
     chart_spec,
     combine_per_model,
+    each_batch,
     facet_columns,
     label_width,
-    progress_bar,
 )
-from reportgen import distributed
 from reportgen.analyses.patterns import best_patterns, class_features, word_features
 from reportgen.data.encoding import BOW, EOW
 from reportgen.distributed import gather_batches, my_batches
@@ -298,8 +298,8 @@ def _word_filters(ctx: RunContext, params: Params, layers: list[ConvLayer]) -> A
     k = params.top_words * 5  # candidates kept before repeated n-grams are merged
     batch_size = max(1, min(ctx.batch_size, params.chunk // 64))
     starts = my_batches(range(0, len(texts), batch_size))
-    for lo in progress_bar(starts, total=len(starts), desc=f"filter_top_words {model.name}",
-                           enabled=ctx.progress):
+    for lo in each_batch(starts, total=len(starts), desc=f"filter_top_words {model.name}",
+                         enabled=ctx.progress):
         batch = model.encode(texts[lo : lo + batch_size])
         with torch.no_grad(), capture(model.module, [layer.read_at for layer in layers]) as seen:
             model.forward_from_embeddings(model.embed(batch.ids), batch.mask)

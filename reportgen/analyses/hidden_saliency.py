@@ -39,8 +39,8 @@ from reportgen.analyses.base import (
     Presentation,
     RunContext,
     chart_spec,
+    each_batch,
     label_width,
-    progress_bar,
     wrap_by_model,
 )
 from reportgen.analyses.examples import pick_examples, token_rows
@@ -153,8 +153,8 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     keep = kept_ids(ctx.detail_ids())
     parts: dict[int, tuple] = {}  # batch start -> its rows (batches split across torchrun ranks)
     starts = my_batches(range(0, len(texts), ctx.batch_size))
-    for start in progress_bar(starts, total=len(starts), desc=f"hidden_saliency {model.name}",
-                              enabled=ctx.progress):
+    for start in each_batch(starts, total=len(starts), desc=f"hidden_saliency {model.name}",
+                            enabled=ctx.progress):
         locations, all_scores, predictions, fields, shares = parts.setdefault(start, ([], [], [], [], []))
         chunk = texts[start : start + ctx.batch_size]
         tokens, scores, predicted, probs = location_scores(model, layer, chunk)

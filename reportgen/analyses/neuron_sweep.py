@@ -50,7 +50,7 @@ from reportgen.analyses.base import (
     RunContext,
     chart_spec,
     combine_per_model,
-    progress_bar,
+    each_batch,
     wrap_by_model,
 )
 from reportgen.distributed import gather_batches, my_batches
@@ -148,7 +148,7 @@ def features(model: ModelAdapter, texts: list[str], batch_size: int, progress: s
     (``<layer>:mean`` / ``:max``; for Transformers, each layer's MLP units)."""
     parts: dict[int, dict[str, np.ndarray]] = {}  # batch start -> its values (split across torchrun ranks)
     starts = my_batches(range(0, len(texts), batch_size))
-    for lo in progress_bar(starts, total=len(starts), desc=progress, enabled=bool(progress)):
+    for lo in each_batch(starts, total=len(starts), desc=progress, enabled=bool(progress)):
         parts[lo] = {name: values.float().cpu().numpy()
                      for name, values in unit_features(model, model.encode(texts[lo : lo + batch_size])).items()}
     chunks: dict[str, list[np.ndarray]] = {}

@@ -43,7 +43,7 @@ from reportgen.analyses.base import (
     Presentation,
     RunContext,
     chart_spec,
-    progress_bar,
+    each_batch,
 )
 from reportgen.analyses.examples import pick_examples
 from reportgen.analyses.sampling import sampling_note
@@ -218,8 +218,8 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     preds = preds[preds["model"] == model.name].set_index("example_id")
     parts: dict[int, tuple] = {}  # chunk start -> its rows (chunks split across torchrun ranks)
     chunks = my_batches(range(0, len(keys), params.chunk))
-    for lo in progress_bar(chunks, total=len(chunks), desc=f"optimization {model.name}",
-                           enabled=ctx.progress):
+    for lo in each_batch(chunks, total=len(chunks), desc=f"optimization {model.name}",
+                         enabled=ctx.progress):
         problems, neighbours, projection = parts.setdefault(lo, ([], [], []))
         part = slice(lo, lo + params.chunk)
         start = xavier_start(keys[part], ctx.seed, size, dim)

@@ -60,20 +60,26 @@ import numpy as np
 import pandas as pd
 import torch
 
+from reportgen import distributed
 from reportgen.analyses.base import (
     AnalysisResult,
     Presentation,
     RunContext,
     chart_spec,
+    each_batch,
     facet_columns,
     label_width,
-    progress_bar,
     wrap_by_model,
 )
 from reportgen.analyses.examples import pick_examples, token_rows
 from reportgen.analyses.sampling import kept_ids, sampling_note
-from reportgen.analyses.words import counted_words, merged_anything, shares_summary, text_shares, word_frame
-from reportgen import distributed
+from reportgen.analyses.words import (
+    counted_words,
+    merged_anything,
+    shares_summary,
+    text_shares,
+    word_frame,
+)
 from reportgen.distributed import gather_batches, my_batches
 from reportgen.models.adapter import ModelAdapter
 from reportgen.models.internals import display_tokens, full_lengths, token_flags
@@ -234,7 +240,7 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     parts: dict[int, tuple] = {}  # batch start -> its frames (batches split across torchrun ranks)
     word_totals: dict[tuple[str, str], list[int]] = {}  # this rank's word ranking sums (exact)
     starts = my_batches(range(0, len(texts), ctx.batch_size))
-    for start in progress_bar(starts, total=len(starts), desc=f"saliency {model.name}", enabled=ctx.progress):
+    for start in each_batch(starts, total=len(starts), desc=f"saliency {model.name}", enabled=ctx.progress):
         chunk = texts[start : start + ctx.batch_size]
         targets = None
         if label_idx is not None:

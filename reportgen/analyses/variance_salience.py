@@ -33,7 +33,7 @@ from reportgen.analyses.base import (
     Presentation,
     RunContext,
     combine_per_model,
-    progress_bar,
+    each_batch,
 )
 from reportgen.analyses.examples import pick_examples, token_rows
 from reportgen.analyses.sampling import kept_ids, sampling_note
@@ -119,8 +119,8 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     word_frames, dim_frames, predictions, shares_parts = [], [], [], []
     parts: dict[int, tuple] = {}  # batch start -> its rows (batches split across torchrun ranks)
     starts = my_batches(range(0, len(texts), ctx.batch_size))
-    for lo in progress_bar(starts, total=len(starts), desc=f"variance_salience {model.name}",
-                           enabled=ctx.progress):
+    for lo in each_batch(starts, total=len(starts), desc=f"variance_salience {model.name}",
+                         enabled=ctx.progress):
         batch_dims, batch_predictions = [], []
         chunk = texts[lo : lo + ctx.batch_size]
         batch = model.encode(chunk)

@@ -42,6 +42,7 @@ from torch import nn
 
 from reportgen.data.encoding import EncodedBatch, TextEncoder
 from reportgen.errors import BadInput
+from reportgen.heap import release_free_memory
 from reportgen.models.hooks import capture
 from reportgen.site.record import LayerCard
 
@@ -402,6 +403,7 @@ class ModelAdapter:
             batch = self.encode(texts[start : start + batch_size])
             logits = self.forward_from_embeddings(self.embed(batch.ids), batch.mask)  # (B, K)
             out.append(torch.softmax(logits.float(), -1).cpu().numpy())
+            release_free_memory()  # resident memory must not grow with the number of batches
         return np.concatenate(out) if out else np.zeros((0, self.n_classes), np.float32)
 
     @torch.no_grad()
@@ -417,6 +419,7 @@ class ModelAdapter:
                 guess, target, mask = guess[:, :-1], target[:, 1:], mask[:, 1:]
             right += int(((guess == target) & mask).sum())
             total += int(mask.sum())
+            release_free_memory()
         return right / total if total else 0.0
 
     def class_index(self, labels: Sequence[str | None]) -> np.ndarray:

@@ -1,0 +1,83 @@
+"""Resident memory of a streaming loop: free heap pages go back to the system (reportgen.heap)."""
+
+from __future__ import annotations
+
+import ctypes
+import platform
+import sys
+
+import pytest
+
+from reportgen import heap
+from reportgen.analyses import base
+
+MB = 2**20
+
+
+@pytest.mark.skipif(not (sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"),
+                    reason="malloc_trim is glibc's")
+def test_freed_heap_blocks_are_given_back(monkeypatch):
+    libc = ctypes.CDLL("libc.so.6")
+    libc.malloc.restype = ctypes.c_void_p
+    libc.malloc.argtypes = [ctypes.c_size_t]
+    libc.free.argtypes = [ctypes.c_void_p]
+    # 200 MB in 100 kB blocks (below glibc's mmap threshold: they come from the heap), then small
+    # blocks until one lies above them all: it stays in use, so glibc cannot give the freed space
+    # back from the top of the heap when the big blocks are freed
+    before = heap.resident_bytes()
+    blocks, pins = [], []
+    for _ in range(2000):
+        block = libc.malloc(100_000)
+        ctypes.memset(block, 1, 100_000)  # touch every page: now it is resident
+        blocks.append(block)
+    while not pins or pins[-1] < max(blocks):
+        pins.append(libc.malloc(64))
+    try:
+        for block in blocks:
+            libc.free(block)
+        freed = heap.resident_bytes()
+        assert freed - before > 150 * MB  # freed, but still resident
+        monkeypatch.setattr(heap, "_last_trim", [freed - 150 * MB])  # grown by more than allowed
+        assert heap.release_free_memory() is True
+        released = heap.resident_bytes()
+        assert freed - released > 150 * MB  # the freed 200 MB left the process
+        assert heap._last_trim[0] == released  # the next trim waits for 64 MB more
+        assert heap.release_free_memory() is False
+    finally:
+        for pin in pins:
+            libc.free(pin)
+
+
+def test_trims_only_after_growth_beyond_the_allowance(monkeypatch):
+    resident, trims = [500 * MB], []
+
+    def trim(pad: int) -> int:
+        trims.append(pad)
+        resident[0] -= 30 * MB  # what the trim gave back
+        return 1
+
+    monkeypatch.setattr(heap, "_malloc_trim", lambda: trim)
+    monkeypatch.setattr(heap, "resident_bytes", lambda: resident[0])
+    monkeypatch.setattr(heap, "_last_trim", [500 * MB])
+    resident[0] += heap.GROWTH_ALLOWED - 1
+    assert heap.release_free_memory() is False and trims == []
+    resident[0] += 1  # exactly the allowance
+    assert heap.release_free_memory() is True and trims == [0]
+    assert heap._last_trim == [500 * MB + heap.GROWTH_ALLOWED - 30 * MB]
+    resident[0] += heap.GROWTH_ALLOWED - 1  # measured from after the last trim
+    assert heap.release_free_memory() is False and trims == [0]
+
+
+def test_without_malloc_trim_nothing_is_done(monkeypatch):
+    monkeypatch.setattr(heap, "_malloc_trim", lambda: None)
+    monkeypatch.setattr(heap, "_last_trim", [0])
+    assert heap.release_free_memory() is False
+
+
+def test_each_batch_releases_after_every_batch(monkeypatch):
+    seen: list[tuple[str, int]] = []
+    monkeypatch.setattr(base, "release_free_memory", lambda: seen.append(("release", -1)) or False)
+    for start in base.each_batch([0, 64, 128], total=3, desc="test", enabled=False):
+        seen.append(("batch", start))
+    assert seen == [("batch", 0), ("release", -1), ("batch", 64), ("release", -1),
+                    ("batch", 128), ("release", -1)]
