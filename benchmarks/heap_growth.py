@@ -77,15 +77,15 @@ def growth(work: Path, model: Path, analyses: list[str]) -> list[str]:
     if not texts.exists():
         write_texts(texts, 10_000)
     sizes = (2_500, 10_000)
-    lines = ["| analysis | heap | peak MB at 2,500 texts | at 10,000 | MB per 1,000 more texts | "
-             "seconds at 10,000 |", "|---|---|---:|---:|---:|---:|"]
+    lines = [("| analysis | heap | peak MB at 2,500 texts | at 10,000 | MB per 1,000 more texts | "
+             "seconds at 10,000 |"), "|---|---|---:|---:|---:|---:|"]
     for name in analyses:
         for mode in MODES:
             peaks, seconds = [], 0.0
             for n in sizes:
                 out = work / "site"
                 shutil.rmtree(out, ignore_errors=True)
-                wall, peak = measured(mode, ["run", "--model", str(model), "--data", f"csv:{texts}",
+                _wall, peak = measured(mode, ["run", "--model", str(model), "--data", f"csv:{texts}",
                                              "--out", str(out), "--only", name, "--no-cache", "--quiet",
                                              "--max-examples", str(n)])
                 peaks.append(peak)
@@ -118,8 +118,8 @@ def speed(work: Path, checkpoint: str, rounds: int = 2) -> list[str]:
         wall, peak, per = best[mode]
         lines.append(f"| {mode} | " + " | ".join(f"{per[a]:.1f}" for a in analyses)
                      + f" | {wall:.1f} | {wall / best['trim'][0]:.2f}x | {peak:.0f} |")
-    return [f"`{name}`, whole default report on the MR test split, `--no-cache`, the faster of "
-            f"{rounds} interleaved rounds (seconds per analysis from `report.json`):", "", *lines]
+    return [(f"`{name}`, whole default report on the MR test split, `--no-cache`, the faster of "
+            f"{rounds} interleaved rounds (seconds per analysis from `report.json`):"), "", *lines]
 
 
 def main() -> None:
@@ -135,16 +135,16 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="heap-growth-"))
     lines = [
-        f"`python benchmarks/heap_growth.py`: {os.cpu_count()} CPU cores, {platform.machine()}, "
+        (f"`python benchmarks/heap_growth.py`: {os.cpu_count()} CPU cores, {platform.machine()}, "
         f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, nothing else running. "
         "*trim*: what reportgen does (`reportgen/heap.py`: glibc's `malloc_trim(0)` after a batch "
         "once resident memory has grown by 64 MB since the last trim). *glibc default*: no "
         "trimming. *fixed mmap threshold*: the previous fix (`mallopt(M_MMAP_THRESHOLD, 256 KiB)`, "
-        "no trimming).",
+        "no trimming)."),
         "",
-        "Growth: each analysis alone on 2,500 and on 10,000 AG News texts (kim-cnn trained on AG "
+        ("Growth: each analysis alone on 2,500 and on 10,000 AG News texts (kim-cnn trained on AG "
         "News, `--no-cache`, a per-token detail sample of 2,000 texts in both); peak resident "
-        "memory of the process.",
+        "memory of the process."),
         "",
         *growth(work, checkpoint(args.models, "kim-cnn"), args.analyses.split(",")),
     ]

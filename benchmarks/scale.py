@@ -25,6 +25,7 @@ import random
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -67,15 +68,47 @@ def checkpoint(models: Path, arch: str) -> Path:
     return path
 
 
-def measured(cmd: list[str]) -> tuple[float, float]:
-    """(wall seconds, peak resident MB) of one command."""
+def measured(cmd: list[str], every: float = 2.0) -> tuple[float, float, list[tuple[float, float]]]:
+    """(wall seconds, peak resident MB, [(seconds since start, resident MB)] every ``every`` s) of
+    one command."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(ROOT)},
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    trace: list[tuple[float, float]] = []
+    watcher = threading.Thread(target=_watch, args=(proc, start, every, trace), daemon=True)
+    watcher.start()
     _, status, usage = os.wait4(proc.pid, 0)
+    watcher.join()
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"failed: {' '.join(cmd)}\n{proc.stderr.read().decode()[-3000:]}")
-    return time.perf_counter() - start, usage.ru_maxrss / 1024
+    return time.perf_counter() - start, usage.ru_maxrss / 1024, trace
+
+
+def _watch(proc: subprocess.Popen, start: float, every: float, trace: list) -> None:
+    """Append (seconds, VmRSS MB) of ``proc`` to ``trace`` until it ends."""
+    status = Path(f"/proc/{proc.pid}/status")
+    while proc.poll() is None:
+        try:
+            rss = next(line for line in status.read_text().splitlines() if line.startswith("VmRSS"))
+            trace.append((time.perf_counter() - start, int(rss.split()[1]) / 1024))
+        except (OSError, StopIteration, ValueError):
+            pass
+        time.sleep(every)
+
+
+def phase_peaks(trace: list[tuple[float, float]], report: dict, wall: float) -> list[tuple[str, float]]:
+    """(phase, largest resident MB sampled in it): before the analyses, each analysis, the site.
+    The analyses ran one after another and ended ``total_seconds`` after the run began; the
+    seconds spent importing before it began are left out (a few of the run's thousands)."""
+    end = report["total_seconds"]
+    begin = end - sum(a["seconds"] for a in report["analyses"].values())
+    windows = [("loading, predicting, model cards", 0.0, begin)]
+    for name, a in report["analyses"].items():
+        windows.append((name, begin, begin + a["seconds"]))
+        begin += a["seconds"]
+    windows.append(("writing the site", end, wall))
+    return [(name, max((mb for t, mb in trace if lo <= t < hi), default=float("nan")))
+            for name, lo, hi in windows]
 
 
 def site_sizes(site: Path) -> dict[str, float]:
@@ -110,15 +143,16 @@ def main() -> None:
     cmd = [sys.executable, "-m", "reportgen", "run", *[a for p in paths for a in ("--model", str(p))],
            "--data", f"csv:{texts}", "--out", str(work / "site"), "--cache-dir", str(work / "cache"),
            "--config", str(config), "--quiet"]
-    wall, peak = measured(cmd)
+    wall, peak, trace = measured(cmd)
     report = json.loads((work / "site" / "report.json").read_text())
+    peaks = dict(phase_peaks(trace, report, wall))
     sizes = site_sizes(work / "site")
     lines = [
-        f"{args.examples:,} AG News texts (the 22,285 of the test split and training pool, repeated "
+        (f"{args.examples:,} AG News texts (the 22,285 of the test split and training pool, repeated "
         f"in seeded shuffles) and four models trained on AG News ({', '.join(ARCHS)}), every analysis "
         "at its defaults, one cold `reportgen run` (`benchmarks/scale.py`). Machine: "
         f"{os.cpu_count()} CPU cores, {platform.machine()}, torch {_torch()}, "
-        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}; {args.load}.",
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}; {args.load}."),
         "",
         "| | measured | budget |",
         "|---|---:|---:|",
@@ -129,17 +163,23 @@ def main() -> None:
         f"| largest file | {sizes['largest_file']} | |",
         f"| wall time | {wall / 60:.1f} min | |",
         "",
-        f"Per-token detail and the costly analyses: {report['data']['detail_examples']['examples']:,} "
-        f"of {report['data']['detail_examples']['of']:,} examples (seed "
-        f"{report['data']['detail_examples']['seed']}).",
+        (f"Per-token detail and the costly analyses: {report['data']['detail_examples']['examples']:,} "
+         f"of {report['data']['detail_examples']['of']:,} examples (seed "
+         f"{report['data']['detail_examples']['seed']})."),
         "",
-        "| analysis | status | seconds | examples |",
-        "|---|---|---:|---:|",
+        ("Resident memory sampled every 2 s (VmRSS); the largest sample in each phase, placed by "
+         "the seconds in `report.json`:"),
+        "",
+        "| phase | status | seconds | examples | largest resident MB |",
+        "|---|---|---:|---:|---:|",
+        f"| loading, predicting, model cards | | | | {peaks['loading, predicting, model cards']:.0f} |",
     ]
     for name, a in report["analyses"].items():
         examples = a["metrics"].get("examples")
         lines.append(f"| {name} | {a['status']} | {a['seconds']:.1f} | "
-                     f"{'' if examples is None else f'{examples:,.0f}'} |")
+                     f"{'' if examples is None else f'{examples:,.0f}'} | {peaks[name]:.0f} |")
+    lines.append(f"| writing the site | | {wall - report['total_seconds']:.1f} | | "
+                 f"{peaks['writing the site']:.0f} |")
     text = "\n".join(lines)
     print(text)
     if not args.no_write:
