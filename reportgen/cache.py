@@ -7,6 +7,11 @@ Location: ``--cache-dir``, else ``$REPORTGEN_CACHE_DIR``, else the user's cache 
   the analysis name and version, its params, the model fingerprints and the evaluated examples.
 - ``runs/<hash of the output folder>/``: the whole ``RunRecord`` of the last run writing that
   folder, which ``reportgen render`` rebuilds the site from.
+- ``presentations/<analysis>/<key>.json``: the charts and token views drawn from one result.
+- ``measures/<key>.json``: what a model card measured by running one model on the evaluated texts
+  (``evaluation.measures``); the key hashes the model, the texts, the batch size and the device.
+- ``tables/<key>/``: the CSV (and gzipped full table) the site writes for one table
+  (``site.table_files``); the key hashes the table's content and the sampling.
 - ``halvings/<key>.json``: the batch size an automatically sized model was halved to in one
   analysis after running out of GPU memory (``analyses.runner._adopt_earlier_halving``), so the
   next run switches to it there.
@@ -139,4 +144,40 @@ def load_halving(root: Path, key: str) -> dict[str, Any] | None:
         value = json.loads((root / "halvings" / f"{key}.json").read_text(encoding="utf-8"))
         return value if isinstance(value, dict) and isinstance(value.get("size"), int) else None
     except (OSError, ValueError):
+        return None
+
+
+def save_measures(root: Path, key: str, value: dict[str, Any]) -> None:
+    _write_json(root / "measures" / f"{key}.json", value)
+
+
+def load_measures(root: Path, key: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads((root / "measures" / f"{key}.json").read_text(encoding="utf-8"))
+        return value if isinstance(value, dict) else None
+    except (OSError, ValueError):
+        return None
+
+
+def save_table_files(root: Path, key: str, csv: bytes, csv_rows: int, full_gz: bytes | None) -> None:
+    """One table's site files (a best effort: the cache may be read-only)."""
+    def write(tmp: Path) -> None:
+        (tmp / "table.csv").write_bytes(csv)
+        if full_gz is not None:
+            (tmp / "full.csv.gz").write_bytes(full_gz)
+        (tmp / "meta.json").write_text(json.dumps({"csv_rows": csv_rows, "full": full_gz is not None}))
+
+    try:
+        _write_atomically(root / "tables" / key, write)
+    except OSError:
+        pass
+
+
+def load_table_files(root: Path, key: str) -> tuple[bytes, int, bytes | None] | None:
+    folder = root / "tables" / key
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+        full = (folder / "full.csv.gz").read_bytes() if meta["full"] else None
+        return (folder / "table.csv").read_bytes(), int(meta["csv_rows"]), full
+    except (OSError, ValueError, KeyError, TypeError):
         return None

@@ -80,11 +80,15 @@ def vectors(m: ModelAdapter) -> str | None:
             f"{vec.get('coverage', 0):.1%})")
 
 
-def model_card(m: ModelAdapter, examples: list[Example], batch_size: int, evaluated: str) -> ModelCard:
+def measures(m: ModelAdapter, examples: list[Example], batch_size: int) -> dict:
+    """What the model card measures by running the model on every evaluated text: accuracy (of
+    the labelled texts, or the sequence metric), the confusion matrix and the share of unknown
+    tokens. JSON-ready, so a re-run on the same model and texts reads it from the cache."""
     accuracy, confusion = None, None
     labelled = [ex for ex in examples if ex.label is not None]
+    size = m.batch_size(max(batch_size, 128))
     if m.is_classifier:  # every evaluated text goes through the model here, labelled or not
-        probs = m.predict_proba([ex.text for ex in examples], batch_size=m.batch_size(max(batch_size, 128)))
+        probs = m.predict_proba([ex.text for ex in examples], batch_size=size)
     if m.is_classifier and labelled:
         has_label = np.array([ex.label is not None for ex in examples])
         pred = probs[has_label].argmax(1)
@@ -92,9 +96,18 @@ def model_card(m: ModelAdapter, examples: list[Example], batch_size: int, evalua
         accuracy = float((pred == true).mean())
         k = m.n_classes
         confusion = np.bincount(true * k + pred, minlength=k * k).reshape(k, k).tolist()
-    metric = SEQUENCE_METRICS.get(m.task, "accuracy")
     if m.task in SEQUENCE_METRICS:
-        accuracy = m.sequence_accuracy([ex.text for ex in examples], batch_size=m.batch_size(max(batch_size, 128)))
+        accuracy = m.sequence_accuracy([ex.text for ex in examples], batch_size=size)
+    return {"accuracy": accuracy, "confusion": confusion,
+            "unknown_share": unknown_share(m, [ex.text for ex in examples], size)}
+
+
+def model_card(m: ModelAdapter, examples: list[Example], batch_size: int, evaluated: str,
+               measured: dict | None = None) -> ModelCard:
+    """The model's card; ``measured``: its ``measures`` on ``examples``, when already known."""
+    measured = measured if measured is not None else measures(m, examples, batch_size)
+    labelled = [ex for ex in examples if ex.label is not None]
+    metric = SEQUENCE_METRICS.get(m.task, "accuracy")
     overlap = training_overlap(m, examples)
     if m.is_classifier and len(labelled) < len(examples) and labelled:
         evaluated += f" ({len(labelled):,} labelled)"
@@ -107,10 +120,10 @@ def model_card(m: ModelAdapter, examples: list[Example], batch_size: int, evalua
         classes=m.classes,
         vocab_size=m.vocab_size,
         encoder_kind=m.encoder.kind if m.encoder is not None else "subword",
-        accuracy=accuracy,
+        accuracy=measured["accuracy"],
         checkpoint_accuracy=m.checkpoint_accuracy,
         layers=m.layers(),
-        confusion=confusion,
+        confusion=measured["confusion"],
         accuracy_metric=metric,
         batching="padded batches" if m.pad_batches else
         "one text per batch (the model's output depends on padding, so reportgen never pads it)",
@@ -121,7 +134,7 @@ def model_card(m: ModelAdapter, examples: list[Example], batch_size: int, evalua
         overlap_count=overlap[0] if overlap else None,
         labelled=bool(labelled) or not m.is_classifier,
         embedding=m.embedding_description(),
-        unknown_share=unknown_share(m, [ex.text for ex in examples], m.batch_size(max(batch_size, 128))),
+        unknown_share=measured["unknown_share"],
         tokenizer=m.tokenizer_description(),
         reading=m.reading(),
     )

@@ -27,7 +27,7 @@ from reportgen.config import RunConfig
 from reportgen.data.dataset import Dataset, Example
 from reportgen.device import describe_device, resolve_device
 from reportgen.errors import BadInput
-from reportgen.evaluation import data_card, describe_evaluation, model_card, warn_overlap
+from reportgen.evaluation import data_card, describe_evaluation, measures, model_card, warn_overlap
 from reportgen.models.adapter import ModelAdapter
 from reportgen.site.record import RunRecord
 
@@ -80,10 +80,6 @@ def _build(config: RunConfig, out: Path) -> RunRecord:
         warn_overlap(models, examples)
     # once per model: --batch-size auto probes memory on the longest texts (reportgen.batching)
     batches = resolve_batch_sizes(models, examples, config.batch_size, device, precision)
-    # before the analyses: every evaluated text goes through every model once here, so a model that
-    # fails on one of them stops the run at once, naming the text (exit 2)
-    model_cards = [model_card(m, examples, batches[m.name].size, evaluated) for m in models]
-
     fixed = config.batch_size if isinstance(config.batch_size, int) else DEFAULT_BATCH
     run = RunSettings(examples, dataset, device, config.seed, fixed, root, precision=precision,
                       batch_sizes={n: c.size for n, c in batches.items()},
@@ -91,6 +87,12 @@ def _build(config: RunConfig, out: Path) -> RunRecord:
                       auto_sizes={n: c.size for n, c in batches.items()}
                       if config.batch_size == "auto" and not distributed.active() else {},
                       detail_examples=config.detail_examples, no_cache=config.no_cache, progress=progress, quiet=config.quiet or not main)
+    # before the analyses: every evaluated text goes through every model once here (or did in an
+    # earlier run, cached), so a model that fails on one of them stops the run at once, naming the
+    # text (exit 2)
+    model_cards = [model_card(m, examples, batches[m.name].size, evaluated,
+                              measured_on_texts(m, examples, batches[m.name].size, run))
+                   for m in models]
     analysis_records = [
         run_analysis(name, config.params[name], models, run)
         for name in plan(config.selected_analyses(), config.skip)
@@ -118,9 +120,25 @@ def _build(config: RunConfig, out: Path) -> RunRecord:
         single_file=config.single_file,
         page_budget_mb=config.page_budget_mb,
         site_budget_mb=config.site_budget_mb,
+        table_cache=None if config.no_cache else root,
     )
     save_record(record, cache.run_folder(root, out))
     return record
+
+
+def measured_on_texts(m: ModelAdapter, examples: list[Example], batch_size: int, run: RunSettings) -> dict:
+    """The model card's ``measures``: from the cache when the same model ran on the same texts
+    with the same batch size on the same device before (unless --no-cache)."""
+    from reportgen import distributed
+
+    key = cache.digest("measures", m.fingerprint(), m.name, run.data_key, batch_size, str(run.device),
+                       __version__, torch.__version__)
+    found = None if run.no_cache else cache.load_measures(run.root, key)
+    if found is None:
+        found = measures(m, examples, batch_size)
+        if distributed.is_main():
+            cache.save_measures(run.root, key, found)
+    return found
 
 
 def seed_everything(seed: int) -> None:
@@ -255,5 +273,6 @@ def render(out: str, cache_dir: str | None, single_file: bool = False) -> RunRec
         single_file=single_file,
         page_budget_mb=float(budget.get("page_budget_mb", 5.0)),
         site_budget_mb=float(budget.get("site_budget_mb", 50.0)),
+        table_cache=root,
     )
     return record

@@ -81,6 +81,25 @@ def test_same_seed_same_numbers(demo: tuple[Path, Path], tmp_path: Path) -> None
     assert (out / "data/saliency/tokens.csv").read_bytes() == (again / "data/saliency/tokens.csv").read_bytes()
 
 
+def test_a_cached_rerun_runs_no_model_and_writes_no_csv_afresh(demo: tuple[Path, Path], tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing changed: the model cards' measures and the tables' CSV files come from the cache."""
+    from reportgen import pipeline
+    from reportgen.site import table_files
+
+    def computed(*args, **kwargs):
+        raise AssertionError("computed again although cached")
+
+    out, cache = demo
+    monkeypatch.setattr(pipeline, "measures", computed)
+    monkeypatch.setattr(table_files, "table_files", computed)
+    again = tmp_path / "again"
+    run_cli("run", "--out", str(again), "--cache-dir", str(cache), "--quiet")
+    first, second = (json.loads((d / "report.json").read_text()) for d in (out, again))
+    assert first["models"] == second["models"]
+    assert snapshot(out / "data") == snapshot(again / "data")
+
+
 def test_render_rebuilds_from_the_cache(demo: tuple[Path, Path], tmp_path: Path) -> None:
     _, cache = demo
     out = tmp_path / "site"

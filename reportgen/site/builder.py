@@ -44,7 +44,7 @@ from reportgen.site.pages import (
 from reportgen.site.record import RunRecord
 from reportgen.site.report_json import dumps, report_json
 from reportgen.site.summary import summary_markdown
-from reportgen.site.table_files import LARGE_TABLE_ROWS, table_files
+from reportgen.site.table_files import LARGE_TABLE_ROWS, cached_table_files
 from reportgen.site.templating import make_environment, read_static
 
 KNOWN_STATUSES = ("ok", "skipped", "failed")
@@ -97,8 +97,10 @@ def _vega_bundle() -> str:
 class _SiteWriter:
     """One build: knows where things go and how pages link to each other."""
 
-    def __init__(self, record: RunRecord, env: jinja2.Environment, root: Path, single: bool):
+    def __init__(self, record: RunRecord, env: jinja2.Environment, root: Path, single: bool,
+                 table_cache: Path | None = None):
         self.record = record
+        self.table_cache = table_cache
         self.env = env
         self.root = root
         self.single = single
@@ -141,7 +143,9 @@ class _SiteWriter:
             for name, frame in shown_tables(a).items():
                 filename = csv_filename(name, files)
                 # one file: the whole table is embedded while it fits the page (no sample, no gzip)
-                written = table_files(frame, self.record.seed, limit=len(frame) if self.single else LARGE_TABLE_ROWS)
+                written = cached_table_files(frame, self.record.seed,
+                                             len(frame) if self.single else LARGE_TABLE_ROWS,
+                                             self.table_cache)
                 files[filename] = written.csv
                 if not self.single:
                     path = self.root / "data" / self.slugs[a.name] / filename
@@ -279,12 +283,15 @@ def build_site(
     page_budget_mb: float = 5,
     site_budget_mb: float = 50,
     template_dir: Path | None = None,
+    table_cache: Path | None = None,
 ) -> SiteResult:
     """Write the report for ``record`` to ``out`` and return its index page and the kept files.
 
     ``out`` must be new, empty or a site reportgen wrote (``output_dir.preflight``); reportgen's
     files there are replaced as a whole, files the user added are carried over unchanged.
-    ``template_dir`` holds templates that override the built-in ones, file by file. Raises
+    ``template_dir`` holds templates that override the built-in ones, file by file.
+    ``table_cache``: a cache folder where the tables' CSV files written before are read back
+    (``table_files.cached_table_files``). Raises
     ``SiteTooLarge`` (a ``BadInput``) when a page or the site is over budget, and ``BadInput`` when
     ``out`` is not a report folder, cannot be written, is being written by another run
     (``output_dir.lock``, re-entrant, so a caller may hold it around the whole run) or holds a
@@ -294,7 +301,7 @@ def build_site(
     preflight(out)
     env = make_environment(template_dir)
     with lock(out), staged_directory(out) as tmp:
-        writer = _SiteWriter(record, env, tmp, single_file)
+        writer = _SiteWriter(record, env, tmp, single_file, table_cache)
         csvs = writer.write_tables()
         pages = writer.prepare(csvs, page_budget_mb)
         writer.render_pages(pages)

@@ -10,13 +10,20 @@ their original order (seed: the run's), so scripts that read the CSV still work 
 it is a sample; beside it, ``<table>.csv.gz`` holds every row, gzip-compressed with a fixed
 timestamp (the same table gives the same bytes). ``report.json`` lists both per table.
 
-Cost: one CSV serialisation per table and one gzip pass over the long ones (about 20 MB/s).
+Cost: one CSV serialisation per table and one gzip pass over the long ones (about 20 MB/s). With
+a cache folder (``cached_table_files``) a table written before is read back instead: its key
+hashes every cell (the bytes of numeric columns, pandas' 64-bit hash of each other cell), the
+columns, the seed, the row limit, pandas' version and this module's code.
 """
 
 from __future__ import annotations
 
+import functools
 import gzip
+import hashlib
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -44,3 +51,40 @@ def table_files(frame: pd.DataFrame, seed: int, limit: int = LARGE_TABLE_ROWS) -
     rows = np.sort(np.random.default_rng([seed, _STREAM]).choice(len(frame), size=limit, replace=False))
     full = gzip.compress(to_csv_bytes(frame), compresslevel=6, mtime=0)
     return TableFiles(to_csv_bytes(frame.iloc[rows]), limit, full)
+
+
+def cached_table_files(frame: pd.DataFrame, seed: int, limit: int, cache_root: Path | None) -> TableFiles:
+    """``table_files``, read from the cache when this table was written before (and saved to it
+    otherwise); without a cache folder, or for a table whose cells cannot be hashed, computed."""
+    key = table_key(frame, seed, limit) if cache_root is not None else None
+    if key is None or cache_root is None:
+        return table_files(frame, seed, limit)
+    from reportgen import cache
+
+    hit = cache.load_table_files(cache_root, key)
+    if hit is not None:
+        return TableFiles(*hit)
+    written = table_files(frame, seed, limit)
+    cache.save_table_files(cache_root, key, written.csv, written.csv_rows, written.full_gz)
+    return written
+
+
+def table_key(frame: pd.DataFrame, seed: int, limit: int) -> str | None:
+    """Hash of what ``table_files`` writes for ``frame``; None when a cell cannot be hashed."""
+    h = hashlib.sha256(json.dumps([[str(c) for c in frame.columns], [str(t) for t in frame.dtypes],
+                                   len(frame), seed, limit, pd.__version__, _code()]).encode())
+    for i in range(frame.shape[1]):
+        column = frame.iloc[:, i]
+        if isinstance(column.dtype, np.dtype) and column.dtype.kind in "biufcmM":
+            h.update(np.ascontiguousarray(column.to_numpy()).tobytes())  # exact: -0.0 is not 0.0
+            continue
+        try:
+            h.update(pd.util.hash_pandas_object(column, index=False).to_numpy().tobytes())
+        except TypeError:  # unhashable cells (lists)
+            return None
+    return h.hexdigest()[:20]
+
+
+@functools.cache
+def _code() -> str:
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
