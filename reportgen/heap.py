@@ -6,18 +6,20 @@ of sizes that change with the batch's longest text. With glibc's malloc the proc
 1.5 MB per batch although Python held nothing more: freed blocks stay inside the heap, below blocks
 still in use, and glibc gives heap memory back to the system only from its top.
 
-Method: after each batch (``reportgen.analyses.base.each_batch`` and the adapter's inference loops)
-call glibc's ``malloc_trim(0)``, which hands every free page inside the heap back to the system.
+Method: after each batch (``reportgen.analyses.base.each_batch`` and the adapter's inference loops),
+once resident memory has grown by ``GROWTH_ALLOWED`` (64 MB) since the last time, call glibc's
+``malloc_trim(0)``, which hands every free page inside the heap back to the system. Trimming after
+every batch instead made the pages fault in again at every batch (kim-cnn's MR report: 20% slower).
 Measured on AG News texts, saliency of kim-cnn, peak resident memory at 2,500 vs 10,000 texts
-(``benchmarks/heap_growth.py``, docs/benchmarks.md "Memory per batch"): +182 MB without it,
-+12 MB with it, at the same speed.
+(``benchmarks/heap_growth.py``, docs/benchmarks.md "Memory per batch (CPU)"): 11.8 MB more per
+1,000 texts without it, 2.6 MB with it; kim-cnn's whole MR report within 5% of the time.
 
 Not done: fixing glibc's mmap threshold (``mallopt``), which also stops the growth but makes every
-large tensor a fresh mapping whose pages fault in again: kim-cnn's whole MR report took 2.1x as
-long that way. Only on Linux with glibc; elsewhere nothing is done.
+large tensor a fresh mapping whose pages fault in again: kim-cnn's whole MR report took 1.89x as
+long that way (optimization's Adam steps 2.6x). Only on Linux with glibc; elsewhere nothing is done.
 
-Cost: one call per batch, about 0.1 ms when there is nothing to give back; pages given back fault
-in again on the next batch.
+Cost: a read of ``/proc/self/statm`` per batch; a trim (about 0.1 ms plus the pages it returns,
+which fault in again when used) at most once per 64 MB of growth.
 """
 
 from __future__ import annotations
