@@ -27,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,39 +69,42 @@ def checkpoint(models: Path, arch: str) -> Path:
     return path
 
 
-def measured(cmd: list[str], every: float = 2.0) -> tuple[float, float, list[tuple[float, float]]]:
-    """(wall seconds, peak resident MB, [(seconds since start, resident MB)] every ``every`` s) of
-    one command."""
-    start = time.perf_counter()
+def measured(cmd: list[str], every: float = 2.0) -> tuple[float, float, float, list[tuple[float, float]]]:
+    """(wall seconds, peak resident MB, start as a Unix time, [(seconds since start, resident
+    MB)] every ``every`` s) of one command."""
+    began, start = time.time(), time.perf_counter()
     proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(ROOT)},
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     trace: list[tuple[float, float]] = []
-    watcher = threading.Thread(target=_watch, args=(proc, start, every, trace), daemon=True)
+    done = threading.Event()
+    watcher = threading.Thread(target=_watch, args=(proc.pid, start, every, trace, done), daemon=True)
     watcher.start()
-    _, status, usage = os.wait4(proc.pid, 0)
+    _, status, usage = os.wait4(proc.pid, 0)  # the only wait: the watcher never reaps the child
+    done.set()
     watcher.join()
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"failed: {' '.join(cmd)}\n{proc.stderr.read().decode()[-3000:]}")
-    return time.perf_counter() - start, usage.ru_maxrss / 1024, trace
+    return time.perf_counter() - start, usage.ru_maxrss / 1024, began, trace
 
 
-def _watch(proc: subprocess.Popen, start: float, every: float, trace: list) -> None:
-    """Append (seconds, VmRSS MB) of ``proc`` to ``trace`` until it ends."""
-    status = Path(f"/proc/{proc.pid}/status")
-    while proc.poll() is None:
+def _watch(pid: int, start: float, every: float, trace: list, done: threading.Event) -> None:
+    """Append (seconds, VmRSS MB) of process ``pid`` to ``trace`` until ``done``."""
+    status = Path(f"/proc/{pid}/status")
+    while not done.is_set():
         try:
             rss = next(line for line in status.read_text().splitlines() if line.startswith("VmRSS"))
             trace.append((time.perf_counter() - start, int(rss.split()[1]) / 1024))
         except (OSError, StopIteration, ValueError):
             pass
-        time.sleep(every)
+        done.wait(every)
 
 
-def phase_peaks(trace: list[tuple[float, float]], report: dict, wall: float) -> list[tuple[str, float]]:
+def phase_peaks(trace: list[tuple[float, float]], report: dict, wall: float,
+                began: float) -> list[tuple[str, float]]:
     """(phase, largest resident MB sampled in it): before the analyses, each analysis, the site.
-    The analyses ran one after another and ended ``total_seconds`` after the run began; the
-    seconds spent importing before it began are left out (a few of the run's thousands)."""
-    end = report["total_seconds"]
+    Anchor: ``report.json``'s ``created`` is when the analyses ended (to the second); they ran
+    one after another for the seconds it lists, after ``total_seconds`` less those of loading."""
+    end = datetime.fromisoformat(report["created"]).timestamp() - began  # seconds since start
     begin = end - sum(a["seconds"] for a in report["analyses"].values())
     windows = [("loading, predicting, model cards", 0.0, begin)]
     for name, a in report["analyses"].items():
@@ -143,9 +147,9 @@ def main() -> None:
     cmd = [sys.executable, "-m", "reportgen", "run", *[a for p in paths for a in ("--model", str(p))],
            "--data", f"csv:{texts}", "--out", str(work / "site"), "--cache-dir", str(work / "cache"),
            "--config", str(config), "--quiet"]
-    wall, peak, trace = measured(cmd)
+    wall, peak, began, trace = measured(cmd)
     report = json.loads((work / "site" / "report.json").read_text())
-    peaks = dict(phase_peaks(trace, report, wall))
+    peaks = dict(phase_peaks(trace, report, wall, began))
     sizes = site_sizes(work / "site")
     lines = [
         (f"{args.examples:,} AG News texts (the 22,285 of the test split and training pool, repeated "
@@ -178,7 +182,8 @@ def main() -> None:
         examples = a["metrics"].get("examples")
         lines.append(f"| {name} | {a['status']} | {a['seconds']:.1f} | "
                      f"{'' if examples is None else f'{examples:,.0f}'} | {peaks[name]:.0f} |")
-    lines.append(f"| writing the site | | {wall - report['total_seconds']:.1f} | | "
+    site_seconds = began + wall - datetime.fromisoformat(report["created"]).timestamp()
+    lines.append(f"| writing the site | | {site_seconds:.1f} | | "
                  f"{peaks['writing the site']:.0f} |")
     text = "\n".join(lines)
     print(text)

@@ -95,7 +95,7 @@ def main() -> None:
                    "CPU, bf16 on GPUs that support it.")
 @click.option("--seed", type=int, default=None, help="Random seed (default: 0).")
 @click.option("--single-file", is_flag=True, default=None, help="Write the report as one self-contained HTML file, DIR/index.html.")
-@click.option("--no-cache", is_flag=True, default=None, help="Recompute every analysis.")
+@click.option("--no-cache", is_flag=True, default=None, help="Recompute every analysis, the model cards and the table files (the new results are still saved).")
 @click.option("--cache-dir", default=None, metavar="DIR",
               help="Cache folder (default: $REPORTGEN_CACHE_DIR or the user cache directory).")
 @click.option("--quiet", is_flag=True, default=None, help="No progress bars or summary.")

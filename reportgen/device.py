@@ -31,3 +31,11 @@ def describe_device(device: torch.device) -> str:
     if device.type == "cuda":
         return f"{device} ({torch.cuda.get_device_name(device)})"
     return "cpu"
+
+
+def device_key(device: torch.device) -> str:
+    """What a cache key records of the device: its kind and, for a GPU, its model, not its index,
+    so that the ranks of a torchrun job (cuda:0, cuda:1, ...) share their cached results."""
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return device.type

@@ -9,7 +9,8 @@ still in use, and glibc gives heap memory back to the system only from its top.
 Method: after each batch (``reportgen.analyses.base.each_batch`` and the adapter's inference loops),
 once resident memory has grown by ``GROWTH_ALLOWED`` (64 MB) since the last time, call glibc's
 ``malloc_trim(0)``, which hands every free page inside the heap back to the system. Trimming after
-every batch instead made the pages fault in again at every batch (kim-cnn's MR report: 20% slower).
+every batch instead made the pages fault in again at every batch (kim-cnn's MR report: 20% slower
+in one pair of runs).
 Measured on AG News texts, saliency of kim-cnn, peak resident memory at 2,500 vs 10,000 texts
 (``benchmarks/heap_growth.py``, docs/benchmarks.md "Memory per batch (CPU)"): 11.8 MB more per
 1,000 texts without it, 2.6 MB with it; kim-cnn's whole MR report within 5% of the time.
@@ -54,15 +55,19 @@ def resident_bytes() -> int | None:
         return None
 
 
-_last_trim: list[int] = [0]  # resident bytes right after the last trim
+_last_trim: list[int] = [0]  # resident bytes right after the last trim, or the lowest since
 
 
 def release_free_memory() -> bool:
-    """Once resident memory has grown by ``GROWTH_ALLOWED`` since the last trim, give the heap's
-    free pages back to the system. True when it trimmed."""
+    """Once resident memory has grown by ``GROWTH_ALLOWED`` since the last trim (or since it last
+    fell, whichever is lower), give the heap's free pages back to the system. True when it
+    trimmed."""
     trim = _malloc_trim()
     resident = resident_bytes()
-    if trim is None or resident is None or resident - _last_trim[0] < GROWTH_ALLOWED:
+    if trim is None or resident is None:
+        return False
+    _last_trim[0] = min(_last_trim[0], resident)  # after a large table is freed: measure from here
+    if resident - _last_trim[0] < GROWTH_ALLOWED:
         return False
     trim(0)
     _last_trim[0] = resident_bytes() or resident

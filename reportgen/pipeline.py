@@ -10,6 +10,8 @@ reason is reported as ``failed`` with its reason, and the others still run.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import platform
 import random
 import sys
@@ -25,7 +27,7 @@ from reportgen.analyses.runner import RunSettings, plan, represent, run_analysis
 from reportgen.batching import DEFAULT_BATCH, resolve_batch_sizes, resolve_precision
 from reportgen.config import RunConfig
 from reportgen.data.dataset import Dataset, Example
-from reportgen.device import describe_device, resolve_device
+from reportgen.device import describe_device, device_key, resolve_device
 from reportgen.errors import BadInput
 from reportgen.evaluation import data_card, describe_evaluation, measures, model_card, warn_overlap
 from reportgen.models.adapter import ModelAdapter
@@ -128,17 +130,33 @@ def _build(config: RunConfig, out: Path) -> RunRecord:
 
 def measured_on_texts(m: ModelAdapter, examples: list[Example], batch_size: int, run: RunSettings) -> dict:
     """The model card's ``measures``: from the cache when the same model ran on the same texts
-    with the same batch size on the same device before (unless --no-cache)."""
+    with the same batch size on the same kind of device, under the same measuring code, before
+    (unless --no-cache). Every torchrun rank reads the cache, or none does."""
     from reportgen import distributed
 
-    key = cache.digest("measures", m.fingerprint(), m.name, run.data_key, batch_size, str(run.device),
-                       __version__, torch.__version__)
+    key = cache.digest("measures", m.fingerprint(), m.name, run.data_key, batch_size,
+                       device_key(run.device), __version__, torch.__version__, measuring_code())
     found = None if run.no_cache else cache.load_measures(run.root, key)
+    if not distributed.all_agree(found is not None):
+        found = None
     if found is None:
         found = measures(m, examples, batch_size)
         if distributed.is_main():
             cache.save_measures(run.root, key, found)
     return found
+
+
+@functools.cache
+def measuring_code() -> str:
+    """Hash of the code the model cards' measures run through (besides the model's own, which its
+    fingerprint covers): a change there measures again."""
+    here = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for rel in ("evaluation.py", "models/adapter.py", "models/internals.py", "models/hf.py",
+                "data/encoding.py", "data/tokenize.py"):
+        path = here / rel
+        h.update(rel.encode() + (path.read_bytes() if path.exists() else b""))
+    return h.hexdigest()[:16]
 
 
 def seed_everything(seed: int) -> None:

@@ -66,3 +66,10 @@ def test_a_table_of_lists_is_computed_every_time(tmp_path) -> None:
     assert tf.table_key(table, 0, 100) is None
     assert tf.cached_table_files(table, 0, 100, tmp_path) == tf.table_files(table, 0, 100)
     assert not (tmp_path / "tables").exists()
+
+
+def test_values_that_print_differently_hash_apart() -> None:
+    """1, 1.0 and True in an object column are written "1", "1.0" and "True": three keys."""
+    keys = {tf.table_key(pd.DataFrame({"v": pd.Series([value, "x"], dtype=object)}), 0, 100)
+            for value in (1, 1.0, True)}
+    assert len(keys) == 3

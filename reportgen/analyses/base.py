@@ -103,8 +103,9 @@ def progress_bar(iterable, *, total: int | None, desc: str, enabled: bool):
 
 def each_batch(starts: Iterable[int], *, total: int, desc: str, enabled: bool) -> Iterator[int]:
     """The loop of a streaming analysis over its batches: ``progress_bar`` over ``starts``, and after
-    each batch the heap's free pages go back to the system (``reportgen.heap``), so resident memory
-    does not grow with the number of batches."""
+    each batch ``reportgen.heap.release_free_memory`` (the heap's free pages go back to the system
+    once resident memory has grown by 64 MB), so memory the analysis does not keep does not pile up
+    with the number of batches."""
     for start in progress_bar(starts, total=total, desc=desc, enabled=enabled):
         yield start
         release_free_memory()

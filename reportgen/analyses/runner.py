@@ -33,6 +33,7 @@ from reportgen import __version__, analyses, batching, cache, distributed
 from reportgen.analyses.base import AnalysisResult, RunContext, combine_per_model, progress_bar
 from reportgen.analyses.sampling import DEFAULT_DETAIL_EXAMPLES, detail_sample
 from reportgen.data.dataset import Dataset, Example
+from reportgen.device import device_key
 from reportgen.errors import BadInput
 from reportgen.models.adapter import ModelAdapter, UserCodeError
 from reportgen.site.record import AnalysisRecord
@@ -138,7 +139,7 @@ def result_key(name: str, module: ModuleType, params: Any, model: ModelAdapter, 
         # the detail sample follows from the seed and its size; only analyses that read it
         *([len(run.sample)] if getattr(module, "SAMPLED", False) else []),
         run.batch_for(model),
-        str(run.device),
+        device_key(run.device),
         __version__,
         torch.__version__,
         upstream_keys,

@@ -403,7 +403,7 @@ class ModelAdapter:
             batch = self.encode(texts[start : start + batch_size])
             logits = self.forward_from_embeddings(self.embed(batch.ids), batch.mask)  # (B, K)
             out.append(torch.softmax(logits.float(), -1).cpu().numpy())
-            release_free_memory()  # resident memory must not grow with the number of batches
+            release_free_memory()  # freed memory must not pile up with the batches (reportgen.heap)
         return np.concatenate(out) if out else np.zeros((0, self.n_classes), np.float32)
 
     @torch.no_grad()

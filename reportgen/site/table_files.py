@@ -13,7 +13,8 @@ timestamp (the same table gives the same bytes). ``report.json`` lists both per 
 Cost: one CSV serialisation per table and one gzip pass over the long ones (about 20 MB/s). With
 a cache folder (``cached_table_files``) a table written before is read back instead: its key
 hashes every cell (the bytes of numeric columns, pandas' 64-bit hash of each other cell), the
-columns, the seed, the row limit, pandas' version and this module's code.
+columns, the seed, the row limit, the versions of pandas, numpy (the sample) and zlib (the gzip
+bytes), and this module's code.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import functools
 import gzip
 import hashlib
 import json
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,15 +74,16 @@ def cached_table_files(frame: pd.DataFrame, seed: int, limit: int, cache_root: P
 def table_key(frame: pd.DataFrame, seed: int, limit: int) -> str | None:
     """Hash of what ``table_files`` writes for ``frame``; None when a cell cannot be hashed."""
     h = hashlib.sha256(json.dumps([[str(c) for c in frame.columns], [str(t) for t in frame.dtypes],
-                                   len(frame), seed, limit, pd.__version__, _code()]).encode())
+                                   len(frame), seed, limit, pd.__version__, np.__version__,
+                                   zlib.ZLIB_RUNTIME_VERSION, _code()]).encode())
     for i in range(frame.shape[1]):
         column = frame.iloc[:, i]
         if isinstance(column.dtype, np.dtype) and column.dtype.kind in "biufcmM":
             h.update(np.ascontiguousarray(column.to_numpy()).tobytes())  # exact: -0.0 is not 0.0
             continue
-        try:
-            h.update(pd.util.hash_pandas_object(column, index=False).to_numpy().tobytes())
-        except TypeError:  # unhashable cells (lists)
+        try:  # categorize=False: 1, 1.0 and True in one object column hash apart, as they print
+            h.update(pd.util.hash_pandas_object(column, index=False, categorize=False).to_numpy().tobytes())
+        except (TypeError, ValueError, NotImplementedError):  # lists, dtypes pandas cannot hash
             return None
     return h.hexdigest()[:20]
 
