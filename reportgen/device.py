@@ -36,6 +36,6 @@ def describe_device(device: torch.device) -> str:
 def device_key(device: torch.device) -> str:
     """What a cache key records of the device: its kind and, for a GPU, its model, not its index,
     so that the ranks of a torchrun job (cuda:0, cuda:1, ...) share their cached results."""
-    if device.type == "cuda":
+    if device.type == "cuda" and torch.cuda.is_available():
         return f"cuda ({torch.cuda.get_device_name(device)})"
     return device.type

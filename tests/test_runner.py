@@ -170,6 +170,15 @@ def test_every_input_of_the_numbers_is_in_the_key_and_nothing_else_recomputes(
     cuda = settings(tmp_path)
     cuda.device = torch.device("cuda")  # a CPU result is never served to a CUDA run
     assert runner.result_key("d", registry["d"], registry["d"].Params(), model("m"), cuda, {}) != key
+    # the ranks of a torchrun job on one kind of GPU share their keys; another GPU model does not
+    with monkeypatch.context() as gpus:
+        gpus.setattr(torch.cuda, "is_available", lambda: True)
+        gpus.setattr(torch.cuda, "get_device_name", lambda d: "H100" if d.index in (0, 1) else "A100")
+        keys = []
+        for index in (0, 1, 2):
+            cuda.device = torch.device("cuda", index)
+            keys.append(runner.result_key("d", registry["d"], registry["d"].Params(), model("m"), cuda, {}))
+    assert keys[0] == keys[1] != keys[2]
     COMPUTED.clear()
     run(["d"], [model("m")], settings(tmp_path))
     assert COMPUTED == []
