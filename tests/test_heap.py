@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import ctypes
+import json
 import platform
+import subprocess
 import sys
 
 import pytest
@@ -14,43 +15,49 @@ from reportgen.analyses import base
 MB = 2**20
 
 
+# Run in a fresh interpreter: in a long test session the heap is full of small holes, and where
+# the test's blocks land would depend on every test before it.
+FREED_BLOCKS = """
+import ctypes, json
+from reportgen import heap
+MB = 2**20
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype = ctypes.c_void_p
+libc.malloc.argtypes = [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+# 200 MB in 100 kB blocks (below glibc's mmap threshold: they come from the heap), then small
+# blocks until one lies above them all: it stays in use, so glibc cannot give the freed space back
+# from the top of the heap when the big blocks are freed
+before = heap.resident_bytes()
+blocks, pins = [], []
+for _ in range(2000):
+    block = libc.malloc(100_000)
+    ctypes.memset(block, 1, 100_000)  # touch every page: now it is resident
+    blocks.append(block)
+while not pins or pins[-1] < max(blocks):
+    pins.append(libc.malloc(64))
+for block in blocks:
+    libc.free(block)
+freed = heap.resident_bytes()
+heap._last_trim[0] = freed - 150 * MB  # grown by more than allowed
+first = heap.release_free_memory()
+released = heap.resident_bytes()
+print(json.dumps({"before": before, "freed": freed, "first": first, "released": released,
+                  "last_trim": heap._last_trim[0], "second": heap.release_free_memory()}))
+"""
+
+
 @pytest.mark.skipif(not (sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"),
                     reason="malloc_trim is glibc's")
-def test_freed_heap_blocks_are_given_back(monkeypatch):
-    libc = ctypes.CDLL("libc.so.6")
-    libc.malloc.restype = ctypes.c_void_p
-    libc.malloc.argtypes = [ctypes.c_size_t]
-    libc.free.argtypes = [ctypes.c_void_p]
-    # 200 MB in 100 kB blocks (below glibc's mmap threshold: they come from the heap), then small
-    # blocks until one lies above them all: it stays in use, so glibc cannot give the freed space
-    # back from the top of the heap when the big blocks are freed
-    libc.malloc_trim(0)  # pages freed by earlier tests must not be what the blocks reuse
-    before = heap.resident_bytes()
-    blocks, pins = [], []
-    for _ in range(2000):
-        block = libc.malloc(100_000)
-        ctypes.memset(block, 1, 100_000)  # touch every page: now it is resident
-        blocks.append(block)
-    while (not pins or pins[-1] < max(blocks)) and len(pins) < 100_000:
-        pins.append(libc.malloc(64))
-    if pins[-1] < max(blocks):  # no small block above them: a heap laid out unlike glibc's usual
-        for p in [*blocks, *pins]:
-            libc.free(p)
-        pytest.skip("no block could be placed above the freed ones")
-    try:
-        for block in blocks:
-            libc.free(block)
-        freed = heap.resident_bytes()
-        assert freed - before > 150 * MB  # freed, but still resident
-        monkeypatch.setattr(heap, "_last_trim", [freed - 150 * MB])  # grown by more than allowed
-        assert heap.release_free_memory() is True
-        released = heap.resident_bytes()
-        assert freed - released > 150 * MB  # the freed 200 MB left the process
-        assert abs(heap._last_trim[0] - released) < 8 * MB  # the next trim waits for 64 MB more
-        assert heap.release_free_memory() is False
-    finally:
-        for pin in pins:
-            libc.free(pin)
+def test_freed_heap_blocks_are_given_back():
+    out = subprocess.run([sys.executable, "-c", FREED_BLOCKS], capture_output=True, text=True,
+                         check=True, timeout=120)
+    seen = json.loads(out.stdout)
+    assert seen["freed"] - seen["before"] > 150 * MB  # freed, but still resident
+    assert seen["first"] is True
+    assert seen["freed"] - seen["released"] > 150 * MB  # the freed 200 MB left the process
+    assert abs(seen["last_trim"] - seen["released"]) < 8 * MB  # the next trim waits for 64 MB more
+    assert seen["second"] is False
 
 
 def test_trims_only_after_growth_beyond_the_allowance(monkeypatch):
