@@ -61,7 +61,8 @@ from benchmarks.doc_section import DOC, write_section
 from benchmarks.li_attribution import captum as captum_saliency
 from reportgen import analyses
 from reportgen.analyses import neuron_sweep, optimization, representations
-from reportgen.analyses.base import AnalysisResult, RunContext
+from reportgen.records import AnalysisResult
+from reportgen.analyses.base import RunContext
 from reportgen.data.encoding import EncodedBatch
 from reportgen.data.loaders import load_data
 from reportgen.device import resolve_device

@@ -32,7 +32,7 @@ from typing import Any
 
 import pandas as pd
 
-from reportgen.analyses.base import AnalysisResult
+from reportgen.records import AnalysisResult
 
 
 def cache_root(explicit: str | None = None) -> Path:
@@ -96,17 +96,17 @@ def presentation_code() -> str:
     types (any change there redraws the charts); read once per process."""
     here = Path(__file__).resolve().parent
     h = hashlib.sha256()
-    for path in sorted([*(here / "analyses").glob("*.py"), here / "site" / "record.py"]):
+    for path in sorted([*(here / "analyses").glob("*.py"), here / "records" / "__init__.py"]):
         h.update(path.name.encode() + path.read_bytes())
     return h.hexdigest()[:16]
 
 
 def save_presentation(root: Path, name: str, key: str, presentation: Any) -> None:
     """The charts and token views of one analysis, as JSON (never pickle: loading runs no code)."""
-    from reportgen.site.record_io import _encode
+    from reportgen.records.json_form import encode
 
     tables: dict = {}
-    encoded = _encode(presentation, tables)
+    encoded = encode(presentation, tables)
     if tables:  # a presentation holds no tables; if one ever does, it is not cached
         return
     _write_json(root / "presentations" / name / f"{key}.json", encoded)
@@ -124,12 +124,12 @@ def _write_json(target: Path, value: Any) -> None:
 
 
 def load_presentation(root: Path, name: str, key: str) -> Any | None:
-    from reportgen.analyses.base import Presentation
-    from reportgen.site.record_io import _decode
+    from reportgen.records import Presentation
+    from reportgen.records.json_form import decode
 
     try:
         value = json.loads((root / "presentations" / name / f"{key}.json").read_text(encoding="utf-8"))
-        return _decode(value, Presentation, root)
+        return decode(value, Presentation, root)
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

@@ -277,7 +277,7 @@ def _echo_kept(out: str) -> None:
 
 
 def _summary_line(record: object, out: str, head: str | None = None) -> str:
-    from reportgen.site.record import RunRecord
+    from reportgen.records import RunRecord
 
     assert isinstance(record, RunRecord)
     parts = []

@@ -21,7 +21,7 @@ import numpy as np
 from reportgen.data.dataset import WHOLE, Dataset, Example, text_hash
 from reportgen.data.tokenize import word_tokens
 from reportgen.models.adapter import ModelAdapter
-from reportgen.site.record import DataCard, ModelCard
+from reportgen.records import DataCard, ModelCard
 
 SEQUENCE_METRICS = {"autoencode": "token reconstruction", "lm": "next-token accuracy"}
 

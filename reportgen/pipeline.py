@@ -31,7 +31,7 @@ from reportgen.device import describe_device, device_key, resolve_device
 from reportgen.errors import BadInput
 from reportgen.evaluation import data_card, describe_evaluation, measures, model_card, warn_overlap
 from reportgen.models.adapter import ModelAdapter
-from reportgen.site.record import RunRecord
+from reportgen.records import RunRecord
 
 
 def build(config: RunConfig) -> RunRecord | None:
@@ -62,7 +62,7 @@ def build(config: RunConfig) -> RunRecord | None:
 def _build(config: RunConfig, out: Path) -> RunRecord:
     from reportgen import distributed
     from reportgen.site.builder import build_site
-    from reportgen.site.record_io import save_record
+    from reportgen.records.json_form import save_record
 
     started = time.perf_counter()
     seed_everything(config.seed)
@@ -275,7 +275,7 @@ def library_versions() -> dict[str, str]:
 def render(out: str, cache_dir: str | None, single_file: bool = False) -> RunRecord:
     """Rebuild the site of the last run that wrote ``out`` from the cache, with no model."""
     from reportgen.site.builder import build_site
-    from reportgen.site.record_io import load_record
+    from reportgen.records.json_form import load_record
 
     root = cache.cache_root(cache_dir)
     folder = cache.run_folder(root, Path(out))

@@ -3,5 +3,5 @@
 import os
 
 # every chart an analysis draws is checked against the Vega-Lite schema in the tests (users' runs
-# skip the check for speed: ``reportgen.analyses.base.chart_spec``)
+# skip the check for speed: ``reportgen.chart_layout.chart_spec``)
 os.environ["REPORTGEN_VALIDATE_CHARTS"] = "1"

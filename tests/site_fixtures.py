@@ -16,7 +16,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from reportgen.site.record import (
+from reportgen.records import (
     AnalysisRecord,
     ChartSpec,
     DataCard,

@@ -16,7 +16,8 @@ import pytest
 import torch
 
 from reportgen import analyses
-from reportgen.analyses.base import AnalysisResult, RunContext, combine_per_model
+from reportgen.records import AnalysisResult
+from reportgen.analyses.base import RunContext, combine_per_model
 from reportgen.data.demo import demo_dataset
 from reportgen.data.encoding import TextEncoder
 from reportgen.models.adapter import ModelAdapter

@@ -28,7 +28,8 @@ from click.testing import CliRunner
 
 from reportgen import analyses, batching
 from reportgen.analyses import runner
-from reportgen.analyses.base import AnalysisResult, Presentation, RunContext
+from reportgen.records import AnalysisResult, Presentation
+from reportgen.analyses.base import RunContext
 from reportgen.cli import main
 from reportgen.data.dataset import Dataset, Example
 from reportgen.data.encoding import TextEncoder

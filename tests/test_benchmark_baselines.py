@@ -12,7 +12,7 @@ import torch
 
 from benchmarks import analysis_baselines as ab
 from reportgen.analyses import neuron_sweep, optimization, representations
-from reportgen.analyses.base import AnalysisResult
+from reportgen.records import AnalysisResult
 from reportgen.data.dataset import Dataset, Example
 from reportgen.data.encoding import TextEncoder
 from reportgen.models.adapter import ModelAdapter

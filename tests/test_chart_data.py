@@ -6,7 +6,7 @@ import altair as alt
 import pandas as pd
 import vl_convert
 
-from reportgen.analyses.base import chart_spec, drawn_columns_only
+from reportgen.chart_layout import chart_spec, drawn_columns_only
 
 FRAME = pd.DataFrame({"model": ["a", "a", "b"], "word": ["good", "bad", "fine"],
                       "share": [0.5, 0.25, 0.125], "raw": [1.0, 2.0, 3.0],

@@ -16,21 +16,15 @@ import pytest
 import torch
 
 from reportgen import analyses
-from reportgen.analyses.base import (
-    CARD_WIDTH,
-    PANEL_GAP,
-    AnalysisResult,
-    RunContext,
-    combine_per_model,
-    facet_columns,
-    fit_panels,
-)
+from reportgen.chart_layout import CARD_WIDTH, PANEL_GAP, facet_columns, fit_panels
+from reportgen.records import AnalysisResult
+from reportgen.analyses.base import RunContext, combine_per_model
 from reportgen.analyses.runner import plan
 from reportgen.data.demo import demo_dataset
 from reportgen.data.encoding import TextEncoder
 from reportgen.models.adapter import ModelAdapter
 from reportgen.models.architectures import ARCHITECTURES
-from reportgen.site.record import ChartSpec
+from reportgen.records import ChartSpec
 
 # word CNN: every analysis applies; char CNN: character filters, wide representations
 ARCHS = {"yuan-cnn": analyses.REGISTRY, "char-cnn": ("representations", "filter_top_words")}

@@ -13,8 +13,8 @@ from reportgen import analyses
 from reportgen.analyses import runner
 from reportgen.site.builder import build_site
 from reportgen.site.coverage import coverage_table, model_cells
-from reportgen.site.record import AnalysisRecord
-from reportgen.site.record_io import load_record, save_record
+from reportgen.records import AnalysisRecord
+from reportgen.records.json_form import load_record, save_record
 from tests.site_fixtures import IMG, SCRIPT, TEMPLATE, make_record
 from tests.test_runner import fake, model, settings
 

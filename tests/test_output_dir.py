@@ -29,7 +29,7 @@ from reportgen.site.output_dir import (
     preflight_file,
     user_files,
 )
-from reportgen.site.record import RunRecord
+from reportgen.records import RunRecord
 from tests.site_fixtures import PAGES, make_record
 
 REPO = Path(__file__).resolve().parent.parent

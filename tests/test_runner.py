@@ -17,7 +17,7 @@ import torch
 
 from reportgen import analyses
 from reportgen.analyses import runner
-from reportgen.analyses.base import AnalysisResult, Presentation
+from reportgen.records import AnalysisResult, Presentation
 from reportgen.data.dataset import Dataset, Example
 from reportgen.errors import BadInput
 from reportgen.models.adapter import HookedAdapter

@@ -20,12 +20,12 @@ import pytest
 
 from reportgen.errors import BadInput
 from reportgen.site import builder
-from reportgen.site.atomic import STAGING_TAG, remove_stale_staging
+from reportgen.atomic import STAGING_TAG, remove_stale_staging
 from reportgen.site.budget import SiteTooLarge
 from reportgen.site.builder import FullTable, build_site
 from reportgen.site.charts import MAX_ROWS, data_rows, prepare_chart
-from reportgen.site.record import ChartSpec, RunRecord
-from reportgen.site.record_io import load_record, save_record
+from reportgen.records import ChartSpec, RunRecord
+from reportgen.records.json_form import load_record, save_record
 from reportgen.site.report_json import report_json
 from reportgen.site.summary import md_escape, summary_markdown
 from reportgen.site.table_files import LARGE_TABLE_ROWS, table_files, to_csv_bytes
@@ -384,8 +384,8 @@ def test_failed_swap_restores_old_site(
             raise OSError("disk full")
         real_replace(src, dst)
 
-    monkeypatch.setattr("reportgen.site.atomic.exchange", lambda a, b: False)  # two-rename path
-    monkeypatch.setattr("reportgen.site.atomic.os.replace", flaky)
+    monkeypatch.setattr("reportgen.atomic.exchange", lambda a, b: False)  # two-rename path
+    monkeypatch.setattr("reportgen.atomic.os.replace", flaky)
     with pytest.raises(OSError, match="disk full"):
         build_site(record, out)
     assert _snapshot(out) == before
@@ -576,7 +576,7 @@ def test_minimal_record(record: RunRecord, tmp_path: Path) -> None:
 
 
 def test_exchange_swaps_two_folders_atomically(tmp_path: Path) -> None:
-    from reportgen.site.atomic import exchange
+    from reportgen.atomic import exchange
 
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir()
@@ -589,7 +589,7 @@ def test_exchange_swaps_two_folders_atomically(tmp_path: Path) -> None:
 
 
 def test_a_backup_orphaned_between_two_renames_is_restored(record: RunRecord, tmp_path: Path) -> None:
-    from reportgen.site.atomic import BACKUP_TAG
+    from reportgen.atomic import BACKUP_TAG
 
     out = tmp_path / "report"
     build_site(record, out)
@@ -597,7 +597,7 @@ def test_a_backup_orphaned_between_two_renames_is_restored(record: RunRecord, tm
     out.rename(tmp_path / f".report{BACKUP_TAG}abc")  # as if killed after old -> backup
     build_site(record, tmp_path / "elsewhere")  # unrelated builds do not touch it
     assert not out.exists()
-    from reportgen.site.atomic import restore_orphaned_backup
+    from reportgen.atomic import restore_orphaned_backup
 
     restore_orphaned_backup(out)
     assert _snapshot(out) == before

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from reportgen.site.record import TokenBox, TokenScores
+from reportgen.records import TokenBox, TokenScores
 
 PREDICTION_COLUMNS = ["model", "example_id", "label", "predicted", "confidence"]
 YOURS = "your example"

@@ -42,20 +42,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from reportgen.analyses.base import (
-    AnalysisResult,
-    Presentation,
-    RunContext,
-    chart_spec,
-    combine_per_model,
-    each_batch,
-    label_width,
-    wrap_by_model,
-)
+from reportgen.records import AnalysisResult, Presentation
+from reportgen.analyses.base import RunContext, combine_per_model, each_batch
+from reportgen.chart_layout import chart_spec, label_width, wrap_by_model
 from reportgen.analyses.sampling import sampling_note
 from reportgen.distributed import gather_batches, my_batches
 from reportgen.models.adapter import ModelAdapter
-from reportgen.site.record import ChartSpec
+from reportgen.records import ChartSpec
 
 NAME = "faithfulness"
 VERSION = 6  # 6: batches of similar length, tables in example order; 4: a random order seeded per text; 2: variance salience without special tokens in the sentence mean; 3: pad ids, user specials

@@ -39,16 +39,9 @@ import pandas as pd
 import torch
 
 from reportgen import distributed
-from reportgen.analyses.base import (
-    AnalysisResult,
-    Presentation,
-    RunContext,
-    chart_spec,
-    combine_per_model,
-    each_batch,
-    facet_columns,
-    label_width,
-)
+from reportgen.records import AnalysisResult, Presentation
+from reportgen.analyses.base import RunContext, combine_per_model, each_batch
+from reportgen.chart_layout import chart_spec, facet_columns, label_width
 from reportgen.analyses.patterns import best_patterns, class_features, word_features
 from reportgen.data.encoding import BOW, EOW
 from reportgen.distributed import gather_batches, my_batches
@@ -61,7 +54,7 @@ from reportgen.models.internals import (
     conv_layers,
     location_span,
 )
-from reportgen.site.record import ChartSpec
+from reportgen.records import ChartSpec
 
 NAME = "filter_top_words"
 VERSION = 2

@@ -34,22 +34,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from reportgen.analyses.base import (
-    AnalysisResult,
-    Presentation,
-    RunContext,
-    chart_spec,
-    each_batch,
-    label_width,
-    wrap_by_model,
-)
+from reportgen.records import AnalysisResult, Presentation
+from reportgen.analyses.base import RunContext, each_batch
+from reportgen.chart_layout import chart_spec, label_width, wrap_by_model
 from reportgen.analyses.examples import pick_examples, token_rows
 from reportgen.analyses.sampling import kept_ids, sampling_note
 from reportgen.distributed import gather_batches, my_batches
 from reportgen.models.adapter import ModelAdapter
 from reportgen.models.hooks import capture, to_btc
 from reportgen.models.internals import ConvLayer, NotApplicable, conv_layer, location_span
-from reportgen.site.record import ChartSpec, TokenBox, TokenView
+from reportgen.records import ChartSpec, TokenBox, TokenView
 
 NAME = "hidden_saliency"
 VERSION = 2

@@ -27,11 +27,13 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from reportgen.analyses.base import AnalysisResult, Presentation, RunContext, chart_spec
+from reportgen.records import AnalysisResult, Presentation
+from reportgen.analyses.base import RunContext
+from reportgen.chart_layout import chart_spec
 from reportgen.analyses.sampling import sampling_note
 from reportgen.models.adapter import ModelAdapter
 from reportgen.models.internals import vocabulary_vectors
-from reportgen.site.record import ChartSpec
+from reportgen.records import ChartSpec
 
 NAME = "matching_rate"
 VERSION = 2

@@ -44,15 +44,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from reportgen.analyses.base import (
-    AnalysisResult,
-    Presentation,
-    RunContext,
-    chart_spec,
-    combine_per_model,
-    each_batch,
-    wrap_by_model,
-)
+from reportgen.records import AnalysisResult, Presentation
+from reportgen.analyses.base import RunContext, combine_per_model, each_batch
+from reportgen.chart_layout import chart_spec, wrap_by_model
 from reportgen.distributed import gather_batches, my_batches
 from reportgen.models.adapter import ModelAdapter
 from reportgen.models.internals import (
@@ -64,7 +58,7 @@ from reportgen.models.internals import (
     unit_states,
 )
 from reportgen.models.recurrence import recurrent_modules
-from reportgen.site.record import ChartSpec, TokenScores, TokenView
+from reportgen.records import ChartSpec, TokenScores, TokenView
 
 NAME = "neuron_sweep"
 VERSION = 6  # 6: at most max_train fitting texts without a train split too; 3: zero-shot of units ranked 2-5; 2: best view of the units, samples at the bounds

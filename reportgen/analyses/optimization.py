@@ -38,13 +38,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from reportgen.analyses.base import (
-    AnalysisResult,
-    Presentation,
-    RunContext,
-    chart_spec,
-    each_batch,
-)
+from reportgen.records import AnalysisResult, Presentation
+from reportgen.analyses.base import RunContext, each_batch
+from reportgen.chart_layout import chart_spec
 from reportgen.analyses.examples import pick_examples
 from reportgen.analyses.sampling import sampling_note
 from reportgen.distributed import gather_batches, my_batches
@@ -56,7 +52,7 @@ from reportgen.models.internals import (
     window_forward,
     window_function,
 )
-from reportgen.site.record import ChartSpec
+from reportgen.records import ChartSpec
 
 NAME = "optimization"
 VERSION = 3  # 2: labels and confidence in problems; PCA of unit vectors

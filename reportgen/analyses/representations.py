@@ -34,17 +34,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from reportgen.analyses.base import (
-    AnalysisResult,
-    Presentation,
-    RunContext,
-    chart_spec,
-    combine_per_model,
-    label_width,
-    wrap_by_model,
-)
+from reportgen.records import AnalysisResult, Presentation
+from reportgen.analyses.base import RunContext, combine_per_model
+from reportgen.chart_layout import chart_spec, label_width, wrap_by_model
 from reportgen.models.adapter import ModelAdapter
-from reportgen.site.record import ChartSpec
+from reportgen.records import ChartSpec
 
 NAME = "representations"
 VERSION = 2  # 2: Transformers: the classifier head's input as the sentence vector, words not pieces

@@ -30,13 +30,14 @@ import numpy as np
 import torch
 
 from reportgen import __version__, analyses, batching, cache, distributed
-from reportgen.analyses.base import AnalysisResult, RunContext, combine_per_model, progress_bar
+from reportgen.records import AnalysisResult
+from reportgen.analyses.base import RunContext, combine_per_model, progress_bar
 from reportgen.analyses.sampling import DEFAULT_DETAIL_EXAMPLES, detail_sample
 from reportgen.data.dataset import Dataset, Example
 from reportgen.device import device_key
 from reportgen.errors import BadInput
 from reportgen.models.adapter import ModelAdapter, UserCodeError
-from reportgen.site.record import AnalysisRecord
+from reportgen.records import AnalysisRecord
 
 
 def needs(name: str) -> tuple[str, ...]:

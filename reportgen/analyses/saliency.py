@@ -61,16 +61,9 @@ import pandas as pd
 import torch
 
 from reportgen import distributed
-from reportgen.analyses.base import (
-    AnalysisResult,
-    Presentation,
-    RunContext,
-    chart_spec,
-    each_batch,
-    facet_columns,
-    label_width,
-    wrap_by_model,
-)
+from reportgen.records import AnalysisResult, Presentation
+from reportgen.analyses.base import RunContext, each_batch
+from reportgen.chart_layout import chart_spec, facet_columns, label_width, wrap_by_model
 from reportgen.analyses.examples import pick_examples, token_rows
 from reportgen.analyses.sampling import kept_ids, sampling_note
 from reportgen.analyses.words import (
@@ -83,7 +76,7 @@ from reportgen.analyses.words import (
 from reportgen.distributed import gather_batches, my_batches
 from reportgen.models.adapter import ModelAdapter
 from reportgen.models.internals import display_tokens, full_lengths, token_flags
-from reportgen.site.record import ChartSpec, TokenView
+from reportgen.records import ChartSpec, TokenView
 
 NAME = "saliency"
 VERSION = 6  # 6: per-token rows for the run's sample, metrics streamed over every example; 5: word pieces joined into words, special tokens out of shares; 4: Li et al.'s sentences

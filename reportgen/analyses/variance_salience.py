@@ -28,20 +28,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from reportgen.analyses.base import (
-    AnalysisResult,
-    Presentation,
-    RunContext,
-    combine_per_model,
-    each_batch,
-)
+from reportgen.records import AnalysisResult, Presentation
+from reportgen.analyses.base import RunContext, combine_per_model, each_batch
 from reportgen.analyses.examples import pick_examples, token_rows
 from reportgen.analyses.sampling import kept_ids, sampling_note
 from reportgen.analyses.words import shares_summary, text_shares, word_frame
 from reportgen.data.encoding import EncodedBatch
 from reportgen.distributed import gather_batches, my_batches
 from reportgen.models.adapter import ModelAdapter
-from reportgen.site.record import TokenView
+from reportgen.records import TokenView
 
 NAME = "variance_salience"
 VERSION = 3  # 2: special tokens out of the mean, word pieces joined into words

@@ -44,7 +44,7 @@ from reportgen.data.encoding import EncodedBatch, TextEncoder
 from reportgen.errors import BadInput
 from reportgen.heap import release_free_memory
 from reportgen.models.hooks import capture
-from reportgen.site.record import LayerCard
+from reportgen.records import LayerCard
 
 CONV_TYPES = (nn.Conv1d, nn.MaxPool1d, nn.AvgPool1d)
 RECURRENT_TYPES = (nn.RNN, nn.LSTM, nn.GRU)

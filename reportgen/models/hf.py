@@ -39,7 +39,7 @@ from torch import nn
 from reportgen.data.encoding import EncodedBatch
 from reportgen.errors import BadInput
 from reportgen.models.adapter import ModelAdapter
-from reportgen.site.record import LayerCard
+from reportgen.records import LayerCard
 
 _TORCH_ACTIVATIONS = (nn.ReLU, nn.GELU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU, nn.ELU, nn.SiLU, nn.ReLU6,
                       nn.Mish)

@@ -18,7 +18,7 @@ import altair as alt
 import pandas as pd
 import vl_convert
 
-from reportgen.site.record import ChartSpec
+from reportgen.records import ChartSpec
 from reportgen.site.visible import visible_json
 
 MAX_ROWS = 20_000  # data rows (heatmap cells) above which a chart becomes a PNG

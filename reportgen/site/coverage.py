@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from reportgen.site.record import AnalysisRecord, RunRecord
+from reportgen.records import AnalysisRecord, RunRecord
 
 SKIPPED_NOTE = "Skipped: "  # how the runner notes a model an analysis did not apply to
 

@@ -38,8 +38,8 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from reportgen.analyses.base import chart_spec
-from reportgen.site.record import ChartSpec
+from reportgen.chart_layout import chart_spec
+from reportgen.records import ChartSpec
 
 MAX_CHARS = 60  # longer cell text is cut (with "…"); the tooltip shows all of it
 ROW_HEIGHT = 18  # pixels per table row

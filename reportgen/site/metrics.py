@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from reportgen.site.record import AnalysisRecord, ModelCard
+from reportgen.records import AnalysisRecord, ModelCard
 from reportgen.site.templating import format_value
 
 OVERALL = "all models"  # the model column of an overall metric

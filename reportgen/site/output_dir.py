@@ -14,7 +14,7 @@ Guarantees, and how they are kept:
 - **Files the user added are kept.** Anything inside ``out`` that the old manifest does not list
   (``NOTES.txt``, ``screens/``) is carried into the new site unchanged by
   ``carry_user_files(out, staged)``, just before the staged site is swapped in
-  (``reportgen.site.atomic``): hard-linked where possible (same inode: contents, mode, owner and
+  (``reportgen.atomic``): hard-linked where possible (same inode: contents, mode, owner and
   times unchanged, no copying of large files), copied otherwise. A failure before the swap deletes
   only the staging folder, so ``out`` stays exactly as it was. reportgen's own files from the old
   site that the new run does not write again are dropped. A user file at a path the new site
@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from reportgen.errors import BadInput
-from reportgen.site.atomic import BACKUP_TAG, STAGING_TAG
+from reportgen.atomic import BACKUP_TAG, STAGING_TAG
 from reportgen.site.writer_lock import LOCK_TAG, lock, lock_path
 
 __all__ = ["carry_user_files", "lock", "lock_path", "preflight", "preflight_file", "user_files"]

@@ -37,7 +37,7 @@ import numbers
 from dataclasses import asdict
 from typing import Any
 
-from reportgen.site.record import RunRecord
+from reportgen.records import RunRecord
 
 
 def plain(value: Any) -> Any:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from reportgen.site.record import TokenBox, TokenScores, TokenView
+from reportgen.records import TokenBox, TokenScores, TokenView
 from reportgen.site.visible import visible_text
 
 POSITIVE = (214, 54, 40)  # red

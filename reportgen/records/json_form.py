@@ -1,13 +1,18 @@
-"""Save a ``RunRecord`` to a directory and load it back, exactly: JSON plus one Parquet file per table.
+"""The public JSON form of the records, and a ``RunRecord`` saved to a directory and loaded back.
 
-``reportgen render`` rebuilds a site from this, with no model at hand. Layout::
+``encode(value, tables)`` turns any record (a dataclass of ``reportgen.records``, or lists and
+dicts of them) into JSON-ready data, each DataFrame replaced by ``{"$table": name}`` and collected
+in ``tables``; ``decode(data, Type, table_dir)`` reverses it from the dataclasses' type hints.
+``FORMAT`` is the version of that form: readers refuse another.
+
+``reportgen render`` rebuilds a site from a saved record, with no model at hand. Layout::
 
     DIR/record.json                        every field, tables replaced by file names
     DIR/tables/<analysis #>-<table #>.parquet
 
 Never pickle: loading a record runs no code. The directory is written beside ``DIR`` and swapped in
 as a whole. Fields are (de)serialised from the dataclasses' type hints, so fields added to
-``reportgen.site.record`` later round-trip without changes here; fields missing from an older file
+``reportgen.records`` later round-trip without changes here; fields missing from an older file
 take their defaults.
 """
 
@@ -22,29 +27,29 @@ from typing import Any
 
 import pandas as pd
 
+from reportgen import records as record_module
+from reportgen.atomic import staged_directory
 from reportgen.errors import BadInput
-from reportgen.site import record as record_module
-from reportgen.site.atomic import staged_directory
-from reportgen.site.record import RunRecord
+from reportgen.records import RunRecord
 
 FORMAT = 1
 RECORD_FILE = "record.json"
 TABLE_DIR = "tables"
 
 
-def _encode(value: Any, tables: dict[str, pd.DataFrame]) -> Any:
+def encode(value: Any, tables: dict[str, pd.DataFrame]) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _encode(getattr(value, f.name), tables) for f in dataclasses.fields(value)}
+        return {f.name: encode(getattr(value, f.name), tables) for f in dataclasses.fields(value)}
     if isinstance(value, pd.DataFrame):
         name = f"{len(tables)}.parquet"
         tables[name] = value
         return {"$table": name}
     if isinstance(value, dict):
         if all(isinstance(k, str) and not k.startswith("$") for k in value):
-            return {k: _encode(v, tables) for k, v in value.items()}
-        return {"$pairs": [[_encode(k, tables), _encode(v, tables)] for k, v in value.items()]}
+            return {k: encode(v, tables) for k, v in value.items()}
+        return {"$pairs": [[encode(k, tables), encode(v, tables)] for k, v in value.items()]}
     if isinstance(value, (list, tuple)):
-        return [_encode(v, tables) for v in value]
+        return [encode(v, tables) for v in value]
     if hasattr(value, "item") and callable(value.item):  # numpy scalar
         return value.item()
     return value
@@ -58,7 +63,7 @@ def _items(value: dict) -> list[tuple[Any, Any]]:
     return [tuple(p) for p in value["$pairs"]] if "$pairs" in value else list(value.items())
 
 
-def _decode(value: Any, hint: Any, table_dir: Path) -> Any:
+def decode(value: Any, hint: Any, table_dir: Path) -> Any:
     if isinstance(value, dict) and "$table" in value:
         return pd.read_parquet(table_dir / value["$table"])
     origin = typing.get_origin(hint)
@@ -66,22 +71,22 @@ def _decode(value: Any, hint: Any, table_dir: Path) -> Any:
     if origin in (typing.Union, types.UnionType):
         options = [a for a in args if a is not type(None)]
         if value is None or len(options) != 1:
-            return _decode(value, Any, table_dir)
-        return _decode(value, options[0], table_dir)
+            return decode(value, Any, table_dir)
+        return decode(value, options[0], table_dir)
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         hints = _hints(hint)
         known = {f.name for f in dataclasses.fields(hint)}
-        kwargs = {k: _decode(v, hints[k], table_dir) for k, v in value.items() if k in known}
+        kwargs = {k: decode(v, hints[k], table_dir) for k, v in value.items() if k in known}
         return hint(**kwargs)
     if isinstance(value, dict):
         key_hint, value_hint = args if origin is dict and args else (Any, Any)
         return {
-            _decode(k, key_hint, table_dir): _decode(v, value_hint, table_dir)
+            decode(k, key_hint, table_dir): decode(v, value_hint, table_dir)
             for k, v in _items(value)
         }
     if isinstance(value, list):
         item_hint = args[0] if origin is list and args else Any
-        return [_decode(v, item_hint, table_dir) for v in value]
+        return [decode(v, item_hint, table_dir) for v in value]
     if hint is int and isinstance(value, str):  # dict keys
         return int(value)
     return value
@@ -90,7 +95,7 @@ def _decode(value: Any, hint: Any, table_dir: Path) -> Any:
 def save_record(record: RunRecord, directory: Path) -> Path:
     """Write ``record`` to ``directory`` (replaced as a whole). Returns the directory."""
     tables: dict[str, pd.DataFrame] = {}
-    payload = {"format": FORMAT, "record": _encode(record, tables)}
+    payload = {"format": FORMAT, "record": encode(record, tables)}
     directory = Path(directory)
     with staged_directory(directory) as tmp:
         (tmp / TABLE_DIR).mkdir()
@@ -113,4 +118,4 @@ def load_record(directory: Path) -> RunRecord:
             f"the cached run in {str(directory)!r} has format {payload.get('format')!r}, "
             f"this reportgen reads format {FORMAT}: run 'reportgen run' again"
         )
-    return _decode(payload["record"], RunRecord, directory / TABLE_DIR)
+    return decode(payload["record"], RunRecord, directory / TABLE_DIR)

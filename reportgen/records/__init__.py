@@ -1,8 +1,15 @@
-"""What the renderer sees of a run: plain data, no torch.
+"""The ground floor: plain records of a run that every layer shares (no torch, no site code).
 
-``RunRecord`` is built by the pipeline from the loaded models, the data and every analysis result;
-the site builder turns it into pages, ``report.json`` and ``summary.md``. It also round-trips through
-the cache (JSON + Parquet) so ``reportgen render`` can rebuild a site with no model at hand.
+- ``AnalysisResult``: what one analysis computed for one model (tidy tables, metrics, notes);
+- ``Presentation``: the charts and token views drawn from a result;
+- ``LayerCard``, ``ModelCard``, ``DataCard``: what the report says of a model and of the data;
+- ``ChartSpec``, ``TokenView`` (``TokenScores``, ``TokenBox``): what a page shows;
+- ``AnalysisRecord``, ``RunRecord``: one analysis over every model, and the whole run.
+
+``RunRecord`` is built by the pipeline; the site turns it into pages, ``report.json`` and
+``summary.md``. Every record has a public, versioned JSON form (``reportgen.records.json_form``)
+that the cache, ``reportgen render`` and any later reader of a report (``reportgen compare``) share.
+This module imports nothing of reportgen's: anything may import it.
 """
 
 from __future__ import annotations
@@ -11,6 +18,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+
+
+@dataclass
+class AnalysisResult:
+    """One analysis's result for one model (or, combined, for every model of a run)."""
+
+    tables: dict[str, pd.DataFrame]  # tidy: one row per observation, snake_case columns
+    metrics: dict[str, float]
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -118,6 +134,14 @@ class TokenView:
     # byte models, whose tokens include the spaces), else " "
     joiner: str | None = None
     shaded: bool = True  # False: the scores carry nothing to show (a view of boxes only)
+
+
+@dataclass
+class Presentation:
+    """What ``present`` draws from a result: charts and token views."""
+
+    charts: list[ChartSpec] = field(default_factory=list)
+    token_views: list[TokenView] = field(default_factory=list)
 
 
 @dataclass
