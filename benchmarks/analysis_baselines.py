@@ -61,7 +61,6 @@ from benchmarks.doc_section import DOC, write_section
 from benchmarks.li_attribution import captum as captum_saliency
 from reportgen import analyses
 from reportgen.analyses import neuron_sweep, optimization, representations
-from reportgen.records import AnalysisResult
 from reportgen.analyses.base import RunContext
 from reportgen.data.encoding import EncodedBatch
 from reportgen.data.loaders import load_data
@@ -69,7 +68,9 @@ from reportgen.device import resolve_device
 from reportgen.models.adapter import ModelAdapter
 from reportgen.models.checkpoint import load_checkpoint
 from reportgen.models.loading import adapter_from_checkpoint
-from reportgen.pipeline import seed_everything, select_examples
+from reportgen.records import AnalysisResult
+from reportgen.run.inputs import select_examples
+from reportgen.seeding import seed_everything
 
 HEADING = "## Each analysis beside its plain baseline (MR test split)"
 DATA = f"mr:{ROOT.parent / 'shared' / 'data' / 'mr'}"
@@ -520,7 +521,7 @@ def model_paths(spec: str, ckpt_dir: str | None) -> list[tuple[str, Path]]:
 
 def params_for(names: list[str], args: argparse.Namespace, warm: bool = False) -> dict[str, Any]:
     """Default parameters (``--neuron-max-train`` aside); ``warm``: small ones for the warm-up."""
-    params = {n: analyses.get(n).Params() for n in analyses.REGISTRY}
+    params = {n: analyses.spec(n).params() for n in analyses.REGISTRY}
     if args.neuron_max_train is not None:
         params["neuron_sweep"] = dataclasses.replace(params["neuron_sweep"], max_train=args.neuron_max_train)
     if warm:

@@ -42,7 +42,7 @@ from reportgen.data.loaders import load_data
 from reportgen.device import resolve_device
 from reportgen.models.checkpoint import load_checkpoint
 from reportgen.models.loading import adapter_from_checkpoint
-from reportgen.pipeline import seed_everything
+from reportgen.seeding import seed_everything
 
 
 def sync(device: torch.device) -> None:

@@ -1,6 +1,6 @@
 """reportgen: interpretability reports for text models as a self-contained static site.
 
-The pipeline (see ``reportgen.pipeline.build``): load model(s) -> load data -> for each analysis,
+The pipeline (see ``reportgen.run.pipeline.build``): load model(s) -> load data -> for each analysis,
 a cached result or a fresh computation -> render the site. Subpackages follow those stages:
 ``data`` (datasets, tokenisers, vocabularies, the demo corpus), ``models`` (reference architectures,
 training, checkpoints, the model adapter), ``analyses`` (one module per analysis) and ``site``

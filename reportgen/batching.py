@@ -23,15 +23,15 @@ the reason says so. Never below 1; a model that must not be padded stays at 1; a
 choice of all, so all cut their work into the same batches.
 
 On CUDA an analysis that still runs out of memory for a model is started again with that model's
-batch size halved, down to 1 (``halve_on_oom``; ``reportgen.analyses.runner`` records it on the
+batch size halved, down to 1 (``halve_on_oom``; ``reportgen.run.analysis`` records it on the
 page and in the model's reason, and remembers the halved size in the cache so that the next
 ``auto`` run of the same model, texts and GPU switches to it at the same analysis and reads its
 cached results). Not under torchrun, where the processes would no longer agree.
 
 Method (precision, ``--precision``): ``auto`` is fp32 on CPU and bf16 on a GPU that supports it
 (``torch.cuda.is_bf16_supported``), else fp32; ``bf16`` and ``fp16`` run each analysis's compute
-under ``torch.autocast`` for the run's device (``autocast``), except the analyses in
-``FP32_ANALYSES``, which bf16 changed beyond the tolerance. fp32 runs no autocast at all, so its
+under ``torch.autocast`` for the run's device (``autocast``), except the analyses whose
+spec says ``precision="fp32"`` (bf16 changed their numbers beyond the tolerance). fp32 runs no autocast at all, so its
 numbers and cache keys are those of before. The tolerance, measured on the demo models: every
 share, rate and accuracy within 0.02 of fp32's, every other number within 2% (README, "Batch size
 and precision"; ``tests/test_batching.py``). fp16 is for GPUs only (oneDNN has no fp16 LSTM).
@@ -69,14 +69,6 @@ MEMORY_SHARE = {"cuda": 0.8, "cpu": 0.5}  # of the available memory a batch may 
 SAFETY = 2.0  # the probe's estimate is multiplied by this before it must fit
 PROBE_TEXTS = 8  # the longest evaluated texts, in one padded batch
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-# analyses whose numbers bf16 changes beyond the stated tolerance (measured on the demo models, see
-# tests/test_batching.py): they compute in fp32 whatever the run's precision
-FP32_ANALYSES = {
-    "neuron_sweep": "its L1 probe's strength is picked by dev accuracy, which bf16 features flip: "
-                    "the top unit's weight share halved and twice as many units kept a weight",
-    "optimization": "its convergence test compares steps smaller than bf16's rounding: a third "
-                    "fewer windows converged",
-}
 _NO_LIMIT = 1 << 60  # cgroup v1 writes "no limit" as a huge number
 
 
@@ -89,12 +81,14 @@ class BatchChoice:
 
 
 # -- precision ------------------------------------------------------------------------------------
-def resolve_precision(spec: str, device: torch.device) -> tuple[str, str]:
-    """``--precision`` -> (fp32 | bf16 | fp16, the reason for the report)."""
+def resolve_precision(spec: str, device: torch.device,
+                      fp32_analyses: Sequence[str] = ()) -> tuple[str, str]:
+    """``--precision`` -> (fp32 | bf16 | fp16, the reason for the report); ``fp32_analyses``: the
+    analyses whose specs keep them in fp32 whatever the run's precision."""
     spec = (spec or "auto").strip().lower()
     if spec not in PRECISIONS:
         raise BadInput(f"unknown precision {spec!r}", choices=PRECISIONS)
-    kept = f"; {', '.join(FP32_ANALYSES)} in fp32"
+    kept = f"; {', '.join(fp32_analyses)} in fp32" if fp32_analyses else ""
     if spec == "auto":
         if device.type == "cuda" and torch.cuda.is_bf16_supported():
             return "bf16", "auto: bf16 (the GPU supports it)" + kept
@@ -105,11 +99,6 @@ def resolve_precision(spec: str, device: torch.device) -> tuple[str, str]:
         raise BadInput(f"--precision {spec}: torch has no autocast for device {device.type!r}; "
                        "use fp32", choices=PRECISIONS)
     return spec, f"{spec} (asked for)" + (kept if spec != "fp32" else "")
-
-
-def analysis_precision(name: str, precision: str) -> str:
-    """The precision analysis ``name`` computes in: the run's, or fp32 for ``FP32_ANALYSES``."""
-    return "fp32" if name in FP32_ANALYSES else precision
 
 
 def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:

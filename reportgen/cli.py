@@ -1,6 +1,6 @@
 """Command line: ``reportgen run | train | render | list``.
 
-A thin layer: options are parsed here and handed to ``reportgen.pipeline`` (run, render) or
+A thin layer: options are parsed here and handed to ``reportgen.run.pipeline`` (run, render) or
 ``reportgen.models.train`` (train). Bad input surfaces as ``BadInput``: one message, exit code 2,
 no traceback. Ctrl-C ends any command with one line saying what was (not) written and exit code
 130, no traceback. Heavy imports (torch) happen inside the commands so ``--help`` stays fast.
@@ -109,8 +109,7 @@ def run(config_file: str | None, only: str | None, skip: str | None, **options: 
       reportgen run --model a.pt --model b.pt --data csv:reviews.csv --text-col review
     """
     from reportgen.config import load_config
-    from reportgen.pipeline import build
-    from reportgen.site.output_dir import lock, preflight
+    from reportgen.run.pipeline import build
 
     _on_interrupt(_unchanged(str(options.get("out") or "site")))
     options["only"] = _names(only)
@@ -121,14 +120,9 @@ def run(config_file: str | None, only: str | None, skip: str | None, **options: 
         options["precision"] = str(options["precision"]).strip().lower()
     config = load_config(config_file, options)
     _on_interrupt(_unchanged(config.out))
-    from reportgen import distributed
-
-    if distributed.worker():  # under torchrun, ranks 1.. compute their share; rank 0 writes the site
-        build(config)
+    record = build(config)  # checks and locks --out before any compute
+    if record is None:  # under torchrun, ranks 1.. compute their share; rank 0 writes the site
         return
-    preflight(Path(config.out))  # before any compute
-    with lock(Path(config.out)):  # re-entrant: the pipeline may take it again
-        record = build(config)
     _on_interrupt(f"interrupted; the report in {config.out} was written")
     if not config.quiet:
         click.echo(_summary_line(record, config.out))
@@ -186,14 +180,11 @@ def train(arch: str, data: str, text_col: str | None, label_col: str | None, out
 @click.option("--single-file", is_flag=True, help="Write the report as one self-contained HTML file, DIR/index.html.")
 def render(out: str, cache_dir: str | None, single_file: bool) -> None:
     """Rebuild the site from the cached results of the last run into DIR (no model needed)."""
-    from reportgen.pipeline import render as render_site
-    from reportgen.site.output_dir import lock, preflight
+    from reportgen.run.pipeline import render as render_site
 
     _on_interrupt(_unchanged(out))
     start = time.perf_counter()
-    preflight(Path(out))
-    with lock(Path(out)):
-        record = render_site(out, cache_dir, single_file=single_file)
+    record = render_site(out, cache_dir, single_file=single_file)
     _on_interrupt(f"interrupted; the report in {out} was written")
     elapsed = time.perf_counter() - start  # its own time: record.total_seconds is the run's
     created = record.created  # type: ignore[attr-defined]
@@ -218,7 +209,7 @@ def list_() -> None:
             click.echo(f"  {key:<{width}}{line}")
         click.echo()
 
-    section("Analyses", {**analyses.summaries(), **{n: "(specified, not built yet)" for n in analyses.PLANNED}})
+    section("Analyses", analyses.summaries())
     section("Architectures (reportgen train ARCH)", {n: c.summary for n, c in ARCHITECTURES.items()})
     section("Data formats (--data SPEC)", DATA_FORMATS)
     section("Model formats (--model SPEC)", MODEL_FORMATS)

@@ -16,12 +16,13 @@ import pytest
 import torch
 
 from reportgen import analyses
-from reportgen.records import AnalysisResult
-from reportgen.analyses.base import RunContext, combine_per_model
+from reportgen.analyses.base import RunContext
+from reportgen.analyses.spec import combine_per_model
 from reportgen.data.demo import demo_dataset
 from reportgen.data.encoding import TextEncoder
 from reportgen.models.adapter import ModelAdapter
 from reportgen.models.architectures import ARCHITECTURES
+from reportgen.records import AnalysisResult
 from reportgen.site.charts import data_rows
 
 
@@ -48,41 +49,41 @@ def context() -> tuple[list[ModelAdapter], list, object]:
 
 @pytest.mark.parametrize("name", analyses.REGISTRY)
 def test_analysis_contract(name: str, context: tuple) -> None:
-    module = analyses.get(name)
-    params = module.Params()
+    module = analyses.spec(name)
+    params = module.params()
     assert params.validate() == []
     models, examples, dataset = context
     applicable = [m for m in models if module.skip_reason(m) is None]
     skipped = [m for m in models if module.skip_reason(m) is not None]
     assert all(isinstance(module.skip_reason(m), str) for m in skipped)
-    assert all(n in analyses.REGISTRY for n in getattr(module, "NEEDS", ()))
-    combine = getattr(module, "combine", combine_per_model_for)
+    assert all(n in analyses.REGISTRY for n in module.needs)
+    combine = module.combine
 
     def one(analysis: str, m: ModelAdapter) -> AnalysisResult:
         """One model's result, its upstream analyses computed first (as the pipeline does)."""
-        mod = analyses.get(analysis)
-        upstream = {n: one(n, m) for n in getattr(mod, "NEEDS", ())}
+        mod = analyses.spec(analysis)
+        upstream = {n: one(n, m) for n in mod.needs}
         ctx = RunContext(m, examples, dataset, torch.device("cpu"), 0, batch_size=16, upstream=upstream)
-        return mod.compute(ctx, mod.Params())
+        return mod.compute(ctx, mod.params())
 
     def run_all() -> AnalysisResult:
         return combine({m.name: one(name, m) for m in applicable}, params)
 
     first, second = run_all(), run_all()
-    assert set(first.tables) == set(module.TABLES)
+    assert set(first.tables) == set(module.tables)
     for table, frame in first.tables.items():
-        assert list(frame.columns) == module.TABLES[table], table
+        assert list(frame.columns) == module.tables[table], table
         numeric = frame.select_dtypes("number")
         assert not numeric.isna().any().any(), table
         pd.testing.assert_frame_equal(frame, second.tables[table])
     assert all(isinstance(v, float) and math.isfinite(v) for v in first.metrics.values())
     assert first.metrics == second.metrics
-    assert module.HEADLINE in first.metrics
+    assert module.headline in first.metrics
     presentation = module.present(first, params)
     assert presentation.charts
     for chart in presentation.charts:
         json.dumps(chart.spec)
-    for metric, baseline in getattr(module, "BASELINES", {}).items():
+    for metric, baseline in module.baselines.items():
         assert metric in first.metrics and baseline in first.metrics
     if name == "saliency":  # every dimension of 300-d heatmaps: past Altair's 5,000-row guard
         full = module.present(first, dataclasses.replace(params, heatmap_dimensions=0))

@@ -302,13 +302,13 @@ def test_ctrl_c_exits_130_and_leaves_the_previous_report(demo_site: tuple[Path, 
 def test_ctrl_c_in_any_command_is_one_line_and_130(tmp_path: Path, command: str,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     import reportgen.data.loaders
-    import reportgen.pipeline
+    import reportgen.run.pipeline
 
     def interrupt(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(reportgen.data.loaders, "load_data", interrupt)
-    monkeypatch.setattr(reportgen.pipeline, "render", interrupt)
+    monkeypatch.setattr(reportgen.run.pipeline, "render", interrupt)
     monkeypatch.setattr(reportgen.analyses, "summaries", interrupt)
     args = {
         "train": ["train", "kim-cnn", "--data", "demo", "--out", str(tmp_path / "m.pt")],

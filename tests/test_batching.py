@@ -10,14 +10,13 @@ size. bf16 keeps 8 bits of mantissa (about 3 significant digits), which moves a 
 a threshold, so 0.02 allows 2 such texts in 100. Measured (100 and 300 demo texts): at most 0.0034
 on any rate (matching_rate, neuron_sweep's accuracies: one text in 300), 0.0014 on the
 representations' scores, 0.0025 on faithfulness, below 0.0005 elsewhere. The analyses bf16
-changed beyond that (``batching.FP32_ANALYSES``) compute in fp32 in every run.
+changed beyond that (their spec's ``precision="fp32"``) compute in fp32 in every run.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import types
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,15 +26,18 @@ import torch
 from click.testing import CliRunner
 
 from reportgen import analyses, batching
-from reportgen.analyses import runner
-from reportgen.records import AnalysisResult, Presentation
 from reportgen.analyses.base import RunContext
+from reportgen.analyses.spec import AnalysisSpec
 from reportgen.cli import main
 from reportgen.data.dataset import Dataset, Example
 from reportgen.data.encoding import TextEncoder
 from reportgen.errors import BadInput
 from reportgen.models.adapter import HookedAdapter, ModelAdapter
 from reportgen.models.architectures import ARCHITECTURES
+from reportgen.records import AnalysisResult, Presentation
+from reportgen.run import analysis as runner
+from reportgen.run.batch_plan import BatchPlan
+from reportgen.run.plan import plan
 from tests.tiny_models import tanh_sum_model
 
 RATE_TOLERANCE = 0.02  # absolute, for metrics in [0, 1]
@@ -177,7 +179,7 @@ def test_halve_on_oom_halves_down_to_one_then_raises() -> None:
         batching.halve_on_oom(needs(20), 64, retry=False)
 
 
-def _fitting_analysis(limit: int, name: str = "fits") -> types.ModuleType:
+def _fitting_analysis(limit: int, name: str = "fits") -> AnalysisSpec:
     """A fake analysis that runs out of GPU memory above ``limit`` texts per batch and whose
     result says which batch size computed it."""
 
@@ -193,21 +195,19 @@ def _fitting_analysis(limit: int, name: str = "fits") -> types.ModuleType:
         frame = pd.DataFrame({"model": [ctx.model.name], "value": [value]})
         return AnalysisResult({"values": frame}, {"value": value, "batch_size": float(ctx.batch_size)})
 
-    mod = types.ModuleType(name)
-    mod.__dict__.update(
-        NAME=name, VERSION=1, TITLE=name, HEADLINE="value", METHOD="", HOW_TO_READ="",
-        CITATION="", Params=Params, TABLES={"values": ["model", "value"]},
+    return AnalysisSpec(
+        name=name, version=1, title=name, headline="value", method="m", how_to_read="r",
+        citation="c", params=Params, tables={"values": ["model", "value"]},
         skip_reason=lambda m: None, compute=compute, present=lambda result, params: Presentation(),
     )
-    return mod
 
 
 def test_an_analysis_out_of_gpu_memory_is_retried_at_half_the_batch(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake = _fitting_analysis(limit=16)
-    real_get = analyses.get
+    real_spec = analyses.spec
     monkeypatch.setattr(analyses, "REGISTRY", ("fits",))
-    monkeypatch.setattr(analyses, "get", lambda n: fake if n == "fits" else real_get(n))
+    monkeypatch.setattr(analyses, "spec", lambda n: fake if n == "fits" else real_spec(n))
     examples = [Example(text(i % 7 + 1), "pos") for i in range(100)]
     model = HookedAdapter(tanh_sum_model(), source="t", device="cpu")
 
@@ -215,21 +215,22 @@ def test_an_analysis_out_of_gpu_memory_is_retried_at_half_the_batch(
         return runner.RunSettings(examples, Dataset("t", {"test": examples}), torch.device("cpu"), 0,
                                   kw.pop("batch_size", 64), tmp_path / "cache", **kw)
 
-    halved = settings(batch_sizes={"tanh-sum": 64}, batch_reasons={"tanh-sum": "auto: 64 (cap)"})
-    record = runner.run_analysis("fits", fake.Params(), [model], halved)
+    halved = settings(batches=BatchPlan(64, {"tanh-sum": 64}, {"tanh-sum": "auto: 64 (cap)"}))
+    record = runner.run_analysis("fits", fake.params(), [model], halved)
     assert record.status == "ok", record.reason
-    assert halved.batch_sizes == {"tanh-sum": 16}  # 64 -> 32 -> 16, for the rest of the run
-    assert halved.batch_reasons["tanh-sum"] == (
+    assert halved.batches.sizes == {"tanh-sum": 16}  # 64 -> 32 -> 16, for the rest of the run
+    assert halved.batches.reasons["tanh-sum"] == (
         "auto: 64 (cap); halved to 16 in fits, which ran out of GPU memory at 64")
     assert any("ran out of GPU memory at batch size 64; computed with 16" in n for n in record.notes)
     direct = settings(batch_size=16, no_cache=True)
-    again = runner.run_analysis("fits", fake.Params(), [model], direct)
+    again = runner.run_analysis("fits", fake.params(), [model], direct)
     assert again.metrics == record.metrics  # what a batch of 16 computes, to the last bit
     assert record.metrics["tanh-sum.batch_size"] == 16
     key_halved, _ = halved.results["fits"]["tanh-sum"]
     assert key_halved == direct.results["fits"]["tanh-sum"][0]  # cached under the size it used
-    monkeypatch.setattr(analyses, "get", lambda n: _fitting_analysis(limit=0))
-    failed = runner.run_analysis("fits", fake.Params(), [model], settings(batch_size=4, no_cache=True))
+    monkeypatch.setattr(analyses, "spec", lambda n: _fitting_analysis(limit=0))
+    failed = runner.run_analysis("fits", fake.params(), [model],
+                                 settings(batch_size=4, no_cache=True))
     assert failed.status == "failed" and "OutOfMemoryError" in failed.reason  # even 1 did not fit
 
 
@@ -240,21 +241,22 @@ def test_the_next_auto_run_halves_where_the_last_one_did_and_reads_the_cache(
     size: it must switch to the smaller size at the same analysis, so every result comes from the
     cache instead of running out of memory and recomputing."""
     early, fits = _fitting_analysis(limit=10**6, name="early"), _fitting_analysis(limit=16)
-    real_get = analyses.get
+    real_spec = analyses.spec
     monkeypatch.setattr(analyses, "REGISTRY", ("early", "fits"))
-    monkeypatch.setattr(analyses, "get", lambda n: {"early": early, "fits": fits}.get(n) or real_get(n))
+    monkeypatch.setattr(analyses, "spec",
+                        lambda n: {"early": early, "fits": fits}.get(n) or real_spec(n))
     examples = [Example(text(i % 7 + 1), "pos") for i in range(100)]
     model = HookedAdapter(tanh_sum_model(), source="t", device="cpu")
 
     def auto_run(probed: int, auto: bool = True, **kw) -> tuple[runner.RunSettings, list]:
-        run = runner.RunSettings(examples, Dataset("t", {"test": examples}), torch.device("cpu"), 0, 64,
-                                 tmp_path / "cache", batch_sizes={"tanh-sum": probed},
-                                 batch_reasons={"tanh-sum": f"auto: {probed}"},
-                                 auto_sizes={"tanh-sum": probed} if auto else {}, **kw)
-        return run, [runner.run_analysis(n, early.Params(), [model], run) for n in ("early", "fits")]
+        plan = BatchPlan(64, {"tanh-sum": probed}, {"tanh-sum": f"auto: {probed}"},
+                         {"tanh-sum": probed} if auto else {})
+        run = runner.RunSettings(examples, Dataset("t", {"test": examples}), torch.device("cpu"),
+                                 0, 64, tmp_path / "cache", batches=plan, **kw)
+        return run, [runner.run_analysis(n, early.params(), [model], run) for n in ("early", "fits")]
 
     first, records = auto_run(64)
-    assert first.batch_sizes == {"tanh-sum": 16}
+    assert first.batches.sizes == {"tanh-sum": 16}
     assert [r.metrics["tanh-sum.batch_size"] for r in records] == [64, 16]
     calls: list[int] = []
     for mod in (early, fits):
@@ -263,14 +265,14 @@ def test_the_next_auto_run_halves_where_the_last_one_did_and_reads_the_cache(
     assert calls == []  # both read from the cache: early at 64, fits at 16
     assert all(any("Read from the cache" in n for n in r.notes) for r in again)
     assert [r.metrics for r in again] == [r.metrics for r in records]
-    assert second.batch_sizes == {"tanh-sum": 16}
-    assert second.batch_reasons["tanh-sum"] == (
+    assert second.batches.sizes == {"tanh-sum": 16}
+    assert second.batches.reasons["tanh-sum"] == (
         "auto: 64; 16 from fits on: an earlier run ran out of GPU memory there at 64")
     assert any("an earlier run of the same model and texts ran out of GPU memory here at 64" in n
                for n in again[1].notes)
     # an explicit --batch-size, --no-cache, or a probe that finds room for more: no hint is taken
     for run, _ in (auto_run(64, auto=False), auto_run(64, no_cache=True), auto_run(128)):
-        assert run.batch_sizes["tanh-sum"] != 16
+        assert run.batches.sizes["tanh-sum"] != 16
     assert calls and 16 not in calls
 
 
@@ -278,33 +280,36 @@ def test_the_next_auto_run_halves_where_the_last_one_did_and_reads_the_cache(
 def test_auto_keys_equal_explicit_keys_and_only_low_precision_changes_them(tmp_path: Path) -> None:
     examples = [Example("a b", "pos"), Example("b", "neg")]
     model = HookedAdapter(tanh_sum_model(), source="t", device="cpu")
-    mod = analyses.get("saliency")
+    mod = analyses.spec("saliency")
 
     def key(**kw) -> str:
         run = runner.RunSettings(examples, Dataset("t", {"test": examples}), torch.device("cpu"), 0,
                                  kw.pop("batch_size", 64), tmp_path, **kw)
-        return runner.result_key("saliency", mod, mod.Params(), model, run, {})
+        return runner.result_key("saliency", mod, mod.params(), model, run, {})
 
     explicit = key(batch_size=64)
-    assert key(batch_size=7, batch_sizes={"tanh-sum": 64}) == explicit  # auto's 64 = --batch-size 64
+    auto_64 = BatchPlan(7, {"tanh-sum": 64})
+    assert key(batch_size=7, batches=auto_64) == explicit  # auto's 64 = --batch-size 64
     assert key(precision="fp32") == explicit
-    assert key(batch_sizes={"tanh-sum": 32}) != explicit
+    assert key(batches=BatchPlan(64, {"tanh-sum": 32})) != explicit
     assert key(precision="bf16") != explicit != key(precision="fp16")
-    sweep = analyses.get("neuron_sweep")  # computes in fp32 in every run: one key for both
+    sweep = analyses.spec("neuron_sweep")  # computes in fp32 in every run: one key for both
     run = runner.RunSettings(examples, Dataset("t", {"test": examples}), torch.device("cpu"), 0, 64,
                              tmp_path)
-    fp32_key = runner.result_key("neuron_sweep", sweep, sweep.Params(), model, run, {})
+    fp32_key = runner.result_key("neuron_sweep", sweep, sweep.params(), model, run, {})
     run.precision = "bf16"
-    assert runner.result_key("neuron_sweep", sweep, sweep.Params(), model, run, {}) == fp32_key
-    assert batching.analysis_precision("neuron_sweep", "bf16") == "fp32"
-    assert batching.analysis_precision("saliency", "bf16") == "bf16"
+    assert runner.result_key("neuron_sweep", sweep, sweep.params(), model, run, {}) == fp32_key
+    assert runner.analysis_precision(sweep, "bf16") == "fp32"
+    assert runner.analysis_precision(mod, "bf16") == "bf16"
 
 
 def test_precision_auto_is_fp32_on_cpu_and_bf16_runs_under_autocast() -> None:
     cpu = torch.device("cpu")
     assert batching.resolve_precision("auto", cpu) == ("fp32", "auto: fp32 (CPU)")
     assert batching.resolve_precision("BF16", cpu)[0] == "bf16"
-    assert "neuron_sweep, optimization in fp32" in batching.resolve_precision("bf16", cpu)[1]
+    fp32 = [s.name for s in analyses.specs() if s.precision == "fp32"]
+    assert fp32 == ["optimization", "neuron_sweep"]
+    assert "optimization, neuron_sweep in fp32" in batching.resolve_precision("bf16", cpu, fp32)[1]
     with pytest.raises(BadInput, match="fp16 is for GPUs"):
         batching.resolve_precision("fp16", cpu)
     with pytest.raises(BadInput, match="auto, fp32, bf16, fp16"):
@@ -369,17 +374,15 @@ def test_every_analysis_runs_under_bf16_autocast_on_cpu() -> None:
         model = ModelAdapter(cls(cls.default_config(encoder.n_tokens, 2)), encoder, data.classes,
                              name=arch, arch=arch, source=arch, task=cls.task)
         results: dict[str, AnalysisResult] = {}
-        for name in runner.plan(list(analyses.REGISTRY)):
-            module = analyses.get(name)
-            if module.skip_reason(model) is not None or any(n not in results for n in
-                                                            getattr(module, "NEEDS", ())):
+        for name in plan(list(analyses.REGISTRY)):
+            spec = analyses.spec(name)
+            if spec.skip_reason(model) is not None or any(n not in results for n in spec.needs):
                 continue
             ctx = RunContext(model, examples, data, torch.device("cpu"), 0, batch_size=8,
-                             upstream={n: results[n] for n in (*getattr(module, "NEEDS", ()),
-                                                               *getattr(module, "USES", ()))
+                             upstream={n: results[n] for n in (*spec.needs, *spec.uses)
                                        if n in results})
             with batching.autocast("bf16", torch.device("cpu")):
-                results[name] = module.compute(ctx, module.Params())
+                results[name] = spec.compute(ctx, spec.params())
             ran += 1
             assert all(math.isfinite(v) for v in results[name].metrics.values()), (arch, name)
     assert ran >= 30

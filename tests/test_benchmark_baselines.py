@@ -12,11 +12,11 @@ import torch
 
 from benchmarks import analysis_baselines as ab
 from reportgen.analyses import neuron_sweep, optimization, representations
-from reportgen.records import AnalysisResult
 from reportgen.data.dataset import Dataset, Example
 from reportgen.data.encoding import TextEncoder
 from reportgen.models.adapter import ModelAdapter
 from reportgen.models.architectures import ARCHITECTURES
+from reportgen.records import AnalysisResult
 
 TEXTS = ["a good film", "not a bad film at all , really", "dull", "the plot is fine but slow",
          "a fine , moving film", "bad"]
@@ -34,7 +34,7 @@ def setup(arch: str) -> ab.Setup:
     examples = [Example(t, "pos" if i % 2 else "neg") for i, t in enumerate(TEXTS)]
     data = Dataset("t", {"test": examples}, ["neg", "pos"])
     return ab.Setup(reference(arch), examples, data, torch.device("cpu"), 0, 4,
-                    {n: ab.analyses.get(n).Params() for n in ab.analyses.REGISTRY})
+                    {n: ab.analyses.spec(n).params() for n in ab.analyses.REGISTRY})
 
 
 def result(metric: float, words: list[str], values: list[float]) -> AnalysisResult:

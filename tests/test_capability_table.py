@@ -122,7 +122,7 @@ def label(reason: str | None) -> str:
 
 
 def cell(name: str, models: list[ModelAdapter]) -> str:
-    module = analyses.get(name)
+    module = analyses.spec(name)
     cells = {label(module.skip_reason(m)) for m in models}
     assert len(cells) == 1, f"{name}: {[m.name for m in models]} differ ({cells}); split the column"
     return cells.pop()

@@ -16,15 +16,14 @@ import pytest
 import torch
 
 from reportgen import analyses
+from reportgen.analyses.base import RunContext
 from reportgen.chart_layout import CARD_WIDTH, PANEL_GAP, facet_columns, fit_panels
-from reportgen.records import AnalysisResult
-from reportgen.analyses.base import RunContext, combine_per_model
-from reportgen.analyses.runner import plan
 from reportgen.data.demo import demo_dataset
 from reportgen.data.encoding import TextEncoder
 from reportgen.models.adapter import ModelAdapter
 from reportgen.models.architectures import ARCHITECTURES
-from reportgen.records import ChartSpec
+from reportgen.records import AnalysisResult, ChartSpec
+from reportgen.run.plan import plan
 
 # word CNN: every analysis applies; char CNN: character filters, wide representations
 ARCHS = {"yuan-cnn": analyses.REGISTRY, "char-cnn": ("representations", "filter_top_words")}
@@ -49,29 +48,28 @@ def results() -> dict[str, dict[str, AnalysisResult]]:
                              task=cls.task)
         done: dict[str, AnalysisResult] = {}
         for name in plan(list(names)):  # each after what it needs
-            mod = analyses.get(name)
-            needs = getattr(mod, "NEEDS", ())
+            mod = analyses.spec(name)
+            needs = mod.needs
             if mod.skip_reason(model) or any(n not in done for n in needs):
                 continue
-            upstream = {n: done[n] for n in (*needs, *getattr(mod, "USES", ())) if n in done}
+            upstream = {n: done[n] for n in (*needs, *mod.uses) if n in done}
             ctx = RunContext(model, examples, data, torch.device("cpu"), 0, batch_size=16,
                              upstream=upstream)
-            done[name] = mod.compute(ctx, mod.Params())
+            done[name] = mod.compute(ctx, mod.params())
         out[arch] = {n: r for n, r in done.items() if n in names}
     return out
 
 
 def charts_for(name: str, result: AnalysisResult, n_models: int) -> list[ChartSpec]:
     """``name``'s charts for ``n_models`` models that all gave ``result``."""
-    module = analyses.get(name)
+    module = analyses.spec(name)
     per_model = {}
     for i in range(n_models):
         model = f"model-{i + 1}"
         tables = {t: f.assign(model=model) if "model" in f.columns else f for t, f in result.tables.items()}
         per_model[model] = AnalysisResult(tables, dict(result.metrics), list(result.notes))
-    combine = getattr(module, "combine", None)
-    params = module.Params()
-    merged = combine(per_model, params) if combine else combine_per_model(per_model)
+    params = module.params()
+    merged = module.combine(per_model, params)
     charts = module.present(merged, params).charts
     # an explorer is a table: its width follows its columns' text, not the models
     return [c for c in charts if c.spec.get("usermeta", {}).get("reportgen", {}).get("kind") != "explorer"]

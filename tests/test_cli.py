@@ -100,7 +100,7 @@ def test_bad_input_keeps_the_previous_site(tmp_path: Path, checkpoint: Path, goo
 def test_run_refuses_a_folder_it_did_not_write_before_any_compute(
     tmp_path: Path, checkpoint: Path, good_csv: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from reportgen import pipeline
+    from reportgen.run import pipeline
 
     project = tmp_path / "thesis"
     (project / "src").mkdir(parents=True)

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import types
 from pathlib import Path
 
 import pytest
 
 from reportgen import analyses
-from reportgen.analyses import runner
-from reportgen.site.builder import build_site
-from reportgen.site.coverage import coverage_table, model_cells
 from reportgen.records import AnalysisRecord
 from reportgen.records.json_form import load_record, save_record
+from reportgen.run import analysis as runner
+from reportgen.site.builder import build_site
+from reportgen.site.coverage import coverage_table, model_cells
 from tests.site_fixtures import IMG, SCRIPT, TEMPLATE, make_record
 from tests.test_runner import fake, model, settings
 
@@ -24,21 +23,22 @@ MODELS = ["cnn", "bilstm"]
 @pytest.fixture
 def conv_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """Two fake analyses: ``conv`` skips models without convolutions, ``lm`` skips every model."""
-    conv, lm = fake("conv"), fake("lm")
-    conv.skip_reason = lambda m: None if m.name == "cnn" else f"{m.name} has no convolutional layers"
-    lm.skip_reason = lambda m: f"{m.name} is a classify model; lm needs a language model"
-    fakes: dict[str, types.ModuleType] = {"conv": conv, "lm": lm}
+    conv = dataclasses.replace(fake("conv"), skip_reason=lambda m: None if m.name == "cnn"
+                               else f"{m.name} has no convolutional layers")
+    lm = dataclasses.replace(fake("lm"), skip_reason=lambda m: f"{m.name} is a classify model; "
+                             "lm needs a language model")
+    fakes = {"conv": conv, "lm": lm}
     monkeypatch.setattr(analyses, "REGISTRY", tuple(fakes))
-    monkeypatch.setattr(analyses, "get", lambda n: fakes[n])
+    monkeypatch.setattr(analyses, "spec", lambda n: fakes[n])
 
 
 def test_runner_records_why_each_model_was_skipped(conv_only, tmp_path: Path) -> None:
     models = [model("cnn"), model("bilstm")]
     run = settings(tmp_path)
-    conv = runner.run_analysis("conv", analyses.get("conv").Params(), models, run)
+    conv = runner.run_analysis("conv", analyses.spec("conv").params(), models, run)
     assert conv.status == "ok"
     assert conv.skipped_models == {"bilstm": "bilstm has no convolutional layers"}
-    lm = runner.run_analysis("lm", analyses.get("lm").Params(), models, run)
+    lm = runner.run_analysis("lm", analyses.spec("lm").params(), models, run)
     assert lm.status == "skipped" and set(lm.skipped_models) == {"cnn", "bilstm"}
     assert [c.status for c in model_cells(conv, MODELS)] == ["ran", "skipped"]
     assert [c.status for c in model_cells(lm, MODELS)] == ["skipped", "skipped"]

@@ -20,7 +20,7 @@ def test_every_analysis_has_a_section_and_documented_settings(name: str) -> None
     assert f"### `{name}`" in README
     table = re.search(rf"\| `\[{name}\]` setting \|.*?\n\n", README, re.DOTALL)
     assert table, f"no settings table for [{name}]"
-    for field in dataclasses.fields(analyses.get(name).Params):
+    for field in dataclasses.fields(analyses.spec(name).params):
         assert f"| `{field.name}` |" in table.group(0), field.name
 
 

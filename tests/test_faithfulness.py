@@ -141,8 +141,8 @@ def test_variance_salience_by_hand() -> None:
 
 
 def test_the_page_opens_with_which_explanation_to_trust(tmp_path) -> None:
-    from reportgen.site.builder import build_site
     from reportgen.records import ChartSpec
+    from reportgen.site.builder import build_site
     from tests.site_fixtures import make_display_record
 
     record = make_display_record()

@@ -84,7 +84,7 @@ def test_same_seed_same_numbers(demo: tuple[Path, Path], tmp_path: Path) -> None
 def test_a_cached_rerun_measures_no_model_card_and_writes_no_csv_afresh(demo: tuple[Path, Path], tmp_path: Path,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """Nothing changed: the model cards' measures and the tables' CSV files come from the cache."""
-    from reportgen import pipeline
+    from reportgen.run import pipeline
     from reportgen.site import table_files
 
     def computed(*args, **kwargs):

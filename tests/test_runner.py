@@ -7,7 +7,6 @@ Fake analyses (plain modules built here) count their computations, so a test can
 from __future__ import annotations
 
 import dataclasses
-import types
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,17 +15,19 @@ import pytest
 import torch
 
 from reportgen import analyses
-from reportgen.analyses import runner
-from reportgen.records import AnalysisResult, Presentation
+from reportgen.analyses.spec import AnalysisSpec
 from reportgen.data.dataset import Dataset, Example
 from reportgen.errors import BadInput
 from reportgen.models.adapter import HookedAdapter
+from reportgen.records import AnalysisResult, Presentation
+from reportgen.run import analysis as runner
+from reportgen.run.plan import plan
 from tests.tiny_models import tanh_sum_model
 
 COMPUTED: list[tuple[str, str]] = []
 
 
-def fake(name: str, needs: tuple[str, ...] = ()) -> types.ModuleType:
+def fake(name: str, needs: tuple[str, ...] = ()) -> AnalysisSpec:
     @dataclass(frozen=True)
     class Params:
         scale: float = 1.0
@@ -38,22 +39,20 @@ def fake(name: str, needs: tuple[str, ...] = ()) -> types.ModuleType:
         table = pd.DataFrame({"model": [ctx.model.name], "value": [value]})
         return AnalysisResult({"values": table}, {"value": value})
 
-    mod = types.ModuleType(name)
-    mod.__dict__.update(
-        NAME=name, VERSION=1, TITLE=name, HEADLINE="value", METHOD="", HOW_TO_READ="", CITATION="",
-        NEEDS=needs, Params=Params, TABLES={"values": ["model", "value"]},
+    return AnalysisSpec(
+        name=name, version=1, title=name, headline="value", method="m", how_to_read="r",
+        citation="c", needs=needs, params=Params, tables={"values": ["model", "value"]},
         skip_reason=lambda m: None, compute=compute,
         present=lambda result, params: Presentation(),
     )
-    return mod
 
 
 @pytest.fixture
-def registry(monkeypatch: pytest.MonkeyPatch) -> dict[str, types.ModuleType]:
+def registry(monkeypatch: pytest.MonkeyPatch) -> dict[str, AnalysisSpec]:
     fakes = {"a": fake("a"), "b": fake("b", ("a",)), "c": fake("c", ("b",)), "d": fake("d")}
-    real_get = analyses.get
+    real_spec = analyses.spec
     monkeypatch.setattr(analyses, "REGISTRY", ("d", "c", "b", "a"))  # report order != need order
-    monkeypatch.setattr(analyses, "get", lambda n: fakes[n] if n in fakes else real_get(n))
+    monkeypatch.setattr(analyses, "spec", lambda n: fakes[n] if n in fakes else real_spec(n))
     COMPUTED.clear()
     return fakes
 
@@ -74,33 +73,34 @@ def settings(tmp_path: Path, examples: list[Example] | None = None, **kw) -> run
 def run(names: list[str], models: list, run: runner.RunSettings, params: dict | None = None) -> dict:
     params = params or {}
     records = {}
-    for name in runner.plan(names):
-        p = params.get(name, analyses.get(name).Params())
+    for name in plan(names):
+        p = params.get(name, analyses.spec(name).params())
         records[name] = runner.run_analysis(name, p, models, run)
     return records
 
 
 def test_plan_adds_needs_and_orders_them(registry) -> None:
-    assert runner.plan(["c"]) == ["a", "b", "c"]
-    assert runner.plan(["d", "c"]) == ["d", "a", "b", "c"]
+    assert plan(["c"]) == ["a", "b", "c"]
+    assert plan(["d", "c"]) == ["d", "a", "b", "c"]
     with pytest.raises(BadInput, match="c needs b, which --skip leaves out"):
-        runner.plan(["c"], skipped=("b",))
-    registry["a"].NEEDS = ("c",)
+        plan(["c"], skipped=("b",))
+    registry["a"] = dataclasses.replace(registry["a"], needs=("c",))
     with pytest.raises(BadInput, match="cycle"):
-        runner.plan(["c"])
+        plan(["c"])
 
 
 def test_uses_orders_without_adding_and_hands_over_what_ran(registry, tmp_path: Path) -> None:
-    registry["d"].USES = ("a",)  # d reads a when a runs; report order puts d first
-    assert runner.plan(["d"]) == ["d"]  # not added
-    assert runner.plan(["d", "a"]) == ["a", "d"]  # ordered after it
+    # d reads a when a runs; report order puts d first
+    registry["d"] = dataclasses.replace(registry["d"], uses=("a",))
+    assert plan(["d"]) == ["d"]  # not added
+    assert plan(["d", "a"]) == ["a", "d"]  # ordered after it
     alone = run(["d"], [model("m")], settings(tmp_path))
     assert alone["d"].metrics == {"m.value": 2.0}  # 2 examples, nothing upstream
     both = run(["d", "a"], [model("m")], settings(tmp_path))
     assert both["d"].metrics == {"m.value": 4.0}  # 2 + a's 2: a different key, recomputed
-    registry["a"].USES = ("d",)
+    registry["a"] = dataclasses.replace(registry["a"], uses=("d",))
     with pytest.raises(BadInput, match="cycle: d -> a -> d"):
-        runner.plan(["d", "a"])
+        plan(["d", "a"])
 
 
 def test_only_runs_what_it_needs_and_hands_over_upstream_results(registry, tmp_path: Path) -> None:
@@ -124,7 +124,7 @@ def test_adding_a_model_computes_only_the_new_model(registry, tmp_path: Path) ->
 def test_upstream_changes_reach_downstream_keys(registry, tmp_path: Path) -> None:
     run(["c"], [model("m")], settings(tmp_path))
     COMPUTED.clear()
-    params = {"a": registry["a"].Params(scale=3.0)}
+    params = {"a": registry["a"].params(scale=3.0)}
     records = run(["c"], [model("m")], settings(tmp_path), params)
     assert COMPUTED == [("a", "m"), ("b", "m"), ("c", "m")]  # b and c: new upstream keys
     assert records["c"].metrics == {"m.value": 10.0}
@@ -144,7 +144,7 @@ def test_every_input_of_the_numbers_is_in_the_key_and_nothing_else_recomputes(
         run(["d"], models or [model("m")], settings(tmp_path, **kw), params)
         return COMPUTED == [("d", "m")]
 
-    assert recomputes(params={"d": registry["d"].Params(scale=2.0)})
+    assert recomputes(params={"d": registry["d"].params(scale=2.0)})
     assert recomputes(seed=1)
     assert recomputes(batch_size=7)
     assert recomputes(examples=[Example("a b", "pos"), Example("b b", "neg")])
@@ -165,11 +165,11 @@ def test_every_input_of_the_numbers_is_in_the_key_and_nothing_else_recomputes(
     monkeypatch.setattr(runner, "__version__", "9.9.9")
     assert recomputes()
     monkeypatch.setattr(runner, "__version__", real_version)
-    key = runner.result_key("d", registry["d"], registry["d"].Params(), model("m"),
+    key = runner.result_key("d", registry["d"], registry["d"].params(), model("m"),
                             settings(tmp_path), {})
     cuda = settings(tmp_path)
     cuda.device = torch.device("cuda")  # a CPU result is never served to a CUDA run
-    assert runner.result_key("d", registry["d"], registry["d"].Params(), model("m"), cuda, {}) != key
+    assert runner.result_key("d", registry["d"], registry["d"].params(), model("m"), cuda, {}) != key
     # the ranks of a torchrun job on one kind of GPU share their keys; another GPU model does not
     with monkeypatch.context() as gpus:
         gpus.setattr(torch.cuda, "is_available", lambda: True)
@@ -177,7 +177,7 @@ def test_every_input_of_the_numbers_is_in_the_key_and_nothing_else_recomputes(
         keys = []
         for index in (0, 1, 2):
             cuda.device = torch.device("cuda", index)
-            keys.append(runner.result_key("d", registry["d"], registry["d"].Params(), model("m"), cuda, {}))
+            keys.append(runner.result_key("d", registry["d"], registry["d"].params(), model("m"), cuda, {}))
     assert keys[0] == keys[1] != keys[2]
     COMPUTED.clear()
     run(["d"], [model("m")], settings(tmp_path))

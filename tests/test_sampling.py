@@ -17,12 +17,13 @@ import torch
 from click.testing import CliRunner
 
 from reportgen.analyses import get as get_analysis
-from reportgen.analyses.runner import RunSettings, plan, run_analysis
 from reportgen.analyses.sampling import detail_sample, sampling_note
 from reportgen.cli import main
 from reportgen.data.loaders import load_data
 from reportgen.models.checkpoint import load_checkpoint
 from reportgen.models.loading import adapter_from_checkpoint
+from reportgen.run.analysis import RunSettings, run_analysis
+from reportgen.run.plan import plan
 from tests.tiny_models import random_yuan_checkpoint
 
 ANALYSES = ["saliency", "variance_salience", "hidden_saliency", "optimization", "matching_rate",

@@ -18,14 +18,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from reportgen.errors import BadInput
-from reportgen.site import builder
 from reportgen.atomic import STAGING_TAG, remove_stale_staging
+from reportgen.errors import BadInput
+from reportgen.records import ChartSpec, RunRecord
+from reportgen.records.json_form import load_record, save_record
+from reportgen.site import builder
 from reportgen.site.budget import SiteTooLarge
 from reportgen.site.builder import FullTable, build_site
 from reportgen.site.charts import MAX_ROWS, data_rows, prepare_chart
-from reportgen.records import ChartSpec, RunRecord
-from reportgen.records.json_form import load_record, save_record
 from reportgen.site.report_json import report_json
 from reportgen.site.summary import md_escape, summary_markdown
 from reportgen.site.table_files import LARGE_TABLE_ROWS, table_files, to_csv_bytes

@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 from markupsafe import Markup
 
+from reportgen.records import RunRecord, TokenBox, TokenScores, TokenView
 from reportgen.site.builder import build_site
 from reportgen.site.metrics import metric_label, split_metric
-from reportgen.records import RunRecord, TokenBox, TokenScores, TokenView
 from reportgen.site.summary import summary_markdown
 from reportgen.site.templating import format_value
 from reportgen.site.tokens import box_colour, prepare_token_view

@@ -313,7 +313,7 @@ def test_saliency_of_a_reference_model_is_unchanged_by_the_merge() -> None:
 # -- the other analyses ------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["hidden_saliency", "optimization", "matching_rate", "filter_top_words"])
 def test_conv_analyses_skip_with_the_reason(name: str, bert: HFAdapter) -> None:
-    reason = analyses.get(name).skip_reason(bert)
+    reason = analyses.spec(name).skip_reason(bert)
     assert reason == "bert has no convolutional layers"
 
 

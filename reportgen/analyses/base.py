@@ -1,25 +1,10 @@
-"""The contract of an analysis module, and what ``compute`` receives and returns.
+"""What an analysis's ``compute`` receives (``RunContext``) and the loops it runs its batches in.
 
-Each analysis is one module in this package, registered by name in ``reportgen.analyses.REGISTRY``,
-with:
-
-- ``NAME``, ``VERSION`` (bump when results change), ``TITLE``, ``HEADLINE`` (metric on the index),
-  ``METHOD``, ``HOW_TO_READ``, ``CITATION`` (text for the page);
-- ``NEEDS`` (optional): names of the analyses whose results it reads (``ctx.upstream``);
-- ``USES`` (optional): analyses whose results it reads when they ran for the model (in
-  ``ctx.upstream`` then; never added to a run, but ordered before it);
-- ``Params``: a frozen dataclass of its settings (the ``[NAME]`` section of the TOML config);
-- ``TABLES``: table name -> declared columns;
-- ``skip_reason(model) -> str | None``: why it does not apply to a model;
-- ``compute(ctx, params) -> AnalysisResult``: the only place torch runs, for ONE model
-  (``ctx.model``); each model's result is cached on its own, so adding a model to a run computes
-  only the new one;
-- ``combine(results, params) -> AnalysisResult`` (optional): the per-model results (in report
-  order) -> one result for the page and ``report.json``; default ``combine_per_model``;
-- ``present(result, params) -> Presentation``: pure tables -> charts and token views. Views that
-  compare models are built here, never in ``compute``. A chart with a panel per model wraps the
-  panels into rows that fit the page's card (``wrap_by_model``, ``fit_panels``, ``facet_columns``),
-  however many models the run compares.
+The contract an analysis module fulfils is its ``AnalysisSpec`` (``reportgen.analyses.spec``):
+``compute(ctx, params)`` is the only place torch runs, for ONE model (``ctx.model``); each model's
+result is cached on its own, so adding a model to a run computes only the new one. ``ctx`` holds
+the model, the evaluated examples, the device, the seed, the batch size, the upstream results
+(``needs``/``uses``) and the run's detail sample.
 """
 
 from __future__ import annotations
@@ -29,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from reportgen.heap import release_free_memory
 from reportgen.records import AnalysisResult
@@ -58,22 +42,6 @@ class RunContext:
     def detail_ids(self) -> np.ndarray:
         """The sample as sorted example ids (every id when the run did not sample)."""
         return np.arange(len(self.examples)) if self.sample is None else self.sample
-
-
-def combine_per_model(results: dict[str, AnalysisResult]) -> AnalysisResult:
-    """Default ``combine``: tables concatenated in model order (each already has a ``model``
-    column), metrics prefixed ``<model>.``, notes prefixed with the model name (a note every model
-    has, such as how the run sampled its examples, once and plain)."""
-    names = list(results)
-    tables: dict[str, pd.DataFrame] = {}
-    for table in dict.fromkeys(t for r in results.values() for t in r.tables):
-        frames = [results[n].tables[table] for n in names if table in results[n].tables]
-        tables[table] = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    metrics = {f"{n}.{k}": v for n in names for k, v in results[n].metrics.items()}
-    shared = set.intersection(*(set(results[n].notes) for n in names)) if len(names) > 1 else set()
-    notes = list(dict.fromkeys(note for n in names for note in results[n].notes if note in shared))
-    notes += [f"{n}: {note}" for n in names for note in results[n].notes if note not in shared]
-    return AnalysisResult(tables=tables, metrics=metrics, notes=notes)
 
 
 def progress_bar(iterable, *, total: int | None, desc: str, enabled: bool):

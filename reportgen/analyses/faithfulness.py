@@ -42,13 +42,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from reportgen.records import AnalysisResult, Presentation
-from reportgen.analyses.base import RunContext, combine_per_model, each_batch
-from reportgen.chart_layout import chart_spec, label_width, wrap_by_model
+from reportgen.analyses.base import RunContext, each_batch
 from reportgen.analyses.sampling import sampling_note
+from reportgen.analyses.spec import AnalysisSpec, combine_per_model
+from reportgen.chart_layout import chart_spec, label_width, wrap_by_model
 from reportgen.distributed import gather_batches, my_batches
 from reportgen.models.adapter import ModelAdapter
-from reportgen.records import ChartSpec
+from reportgen.records import AnalysisResult, ChartSpec, Presentation
 
 NAME = "faithfulness"
 VERSION = 6  # 6: batches of similar length, tables in example order; 4: a random order seeded per text; 2: variance salience without special tokens in the sentence mean; 3: pad ids, user specials
@@ -331,3 +331,23 @@ def present(result: AnalysisResult, params: Params) -> Presentation:
         ChartSpec("curves", "Deletion and insertion curves", chart_spec(lines),
                   "Solid: deleting the top tokens; dashed: keeping only them."),
     ])
+
+SPEC = AnalysisSpec(
+    name=NAME,
+    version=VERSION,
+    title=TITLE,
+    headline=HEADLINE,
+    method=METHOD,
+    how_to_read=HOW_TO_READ,
+    citation=CITATION,
+    params=Params,
+    tables=TABLES,
+    compute=compute,
+    present=present,
+    skip_reason=skip_reason,
+    combine=combine,
+    needs=NEEDS,
+    uses=USES,
+    sampled=True,
+    baselines=BASELINES,
+)

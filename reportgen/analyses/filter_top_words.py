@@ -39,10 +39,10 @@ import pandas as pd
 import torch
 
 from reportgen import distributed
-from reportgen.records import AnalysisResult, Presentation
-from reportgen.analyses.base import RunContext, combine_per_model, each_batch
-from reportgen.chart_layout import chart_spec, facet_columns, label_width
+from reportgen.analyses.base import RunContext, each_batch
 from reportgen.analyses.patterns import best_patterns, class_features, word_features
+from reportgen.analyses.spec import AnalysisSpec, combine_per_model
+from reportgen.chart_layout import chart_spec, facet_columns, label_width
 from reportgen.data.encoding import BOW, EOW
 from reportgen.distributed import gather_batches, my_batches
 from reportgen.models.adapter import ModelAdapter
@@ -54,7 +54,7 @@ from reportgen.models.internals import (
     conv_layers,
     location_span,
 )
-from reportgen.records import ChartSpec
+from reportgen.records import AnalysisResult, ChartSpec, Presentation
 
 NAME = "filter_top_words"
 VERSION = 2
@@ -570,3 +570,19 @@ def _explorer(filters: pd.DataFrame) -> ChartSpec:
         caption="Search by filter id (e.g. 'convs.3 #12'), word or pattern; page with the slider.",
         formats={"firing_share": ".1%", "pattern_strength": ".2f"},
     )
+
+SPEC = AnalysisSpec(
+    name=NAME,
+    version=VERSION,
+    title=TITLE,
+    headline=HEADLINE,
+    method=METHOD,
+    how_to_read=HOW_TO_READ,
+    citation=CITATION,
+    params=Params,
+    tables=TABLES,
+    compute=compute,
+    present=present,
+    skip_reason=skip_reason,
+    combine=combine,
+)

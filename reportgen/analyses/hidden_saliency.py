@@ -34,16 +34,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from reportgen.records import AnalysisResult, Presentation
 from reportgen.analyses.base import RunContext, each_batch
-from reportgen.chart_layout import chart_spec, label_width, wrap_by_model
 from reportgen.analyses.examples import pick_examples, token_rows
 from reportgen.analyses.sampling import kept_ids, sampling_note
+from reportgen.analyses.spec import AnalysisSpec
+from reportgen.chart_layout import chart_spec, label_width, wrap_by_model
 from reportgen.distributed import gather_batches, my_batches
 from reportgen.models.adapter import ModelAdapter
 from reportgen.models.hooks import capture, to_btc
 from reportgen.models.internals import ConvLayer, NotApplicable, conv_layer, location_span
-from reportgen.records import ChartSpec, TokenBox, TokenView
+from reportgen.records import AnalysisResult, ChartSpec, Presentation, TokenBox, TokenView
 
 NAME = "hidden_saliency"
 VERSION = 2
@@ -277,3 +277,21 @@ def _bars(scores: pd.DataFrame, predictions: pd.DataFrame, shown: list[int]) -> 
     ])
     return ChartSpec("location-scores", "Score of every location, a few examples", chart_spec(chart),
                      "Red: locations that push towards the predicted class; blue: away from it.")
+
+SPEC = AnalysisSpec(
+    name=NAME,
+    version=VERSION,
+    title=TITLE,
+    headline=HEADLINE,
+    method=METHOD,
+    how_to_read=HOW_TO_READ,
+    citation=CITATION,
+    params=Params,
+    tables=TABLES,
+    compute=compute,
+    present=present,
+    skip_reason=skip_reason,
+    combine=combine,
+    sampled=True,
+    baselines=BASELINES,
+)

@@ -27,13 +27,13 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from reportgen.records import AnalysisResult, Presentation
 from reportgen.analyses.base import RunContext
-from reportgen.chart_layout import chart_spec
 from reportgen.analyses.sampling import sampling_note
+from reportgen.analyses.spec import AnalysisSpec
+from reportgen.chart_layout import chart_spec
 from reportgen.models.adapter import ModelAdapter
 from reportgen.models.internals import vocabulary_vectors
-from reportgen.records import ChartSpec
+from reportgen.records import AnalysisResult, ChartSpec, Presentation
 
 NAME = "matching_rate"
 VERSION = 2
@@ -163,7 +163,7 @@ def _rates(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def combine(results: dict[str, AnalysisResult], params: Params) -> AnalysisResult:
-    from reportgen.analyses.base import combine_per_model
+    from reportgen.analyses.spec import combine_per_model
 
     merged = combine_per_model(results)
     matches = merged.tables["matches"]
@@ -195,3 +195,20 @@ def present(result: AnalysisResult, params: Params) -> Presentation:
         f"X' = {params.locations} locations x {params.words} nearest words; references on the "
         "same texts.")])
 
+SPEC = AnalysisSpec(
+    name=NAME,
+    version=VERSION,
+    title=TITLE,
+    headline=HEADLINE,
+    method=METHOD,
+    how_to_read=HOW_TO_READ,
+    citation=CITATION,
+    params=Params,
+    tables=TABLES,
+    compute=compute,
+    present=present,
+    skip_reason=skip_reason,
+    combine=combine,
+    needs=NEEDS,
+    baselines=BASELINES,
+)

@@ -44,8 +44,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from reportgen.records import AnalysisResult, Presentation
-from reportgen.analyses.base import RunContext, combine_per_model, each_batch
+from reportgen.analyses.base import RunContext, each_batch
+from reportgen.analyses.spec import AnalysisSpec, combine_per_model
 from reportgen.chart_layout import chart_spec, wrap_by_model
 from reportgen.distributed import gather_batches, my_batches
 from reportgen.models.adapter import ModelAdapter
@@ -58,7 +58,7 @@ from reportgen.models.internals import (
     unit_states,
 )
 from reportgen.models.recurrence import recurrent_modules
-from reportgen.records import ChartSpec, TokenScores, TokenView
+from reportgen.records import AnalysisResult, ChartSpec, Presentation, TokenScores, TokenView
 
 NAME = "neuron_sweep"
 VERSION = 6  # 6: at most max_train fitting texts without a train split too; 3: zero-shot of units ranked 2-5; 2: best view of the units, samples at the bounds
@@ -530,3 +530,25 @@ def present(result: AnalysisResult, params: Params) -> Presentation:
                                "Red: high, blue: low (relative to the text's largest magnitude).",
                                signed=True))
     return Presentation(charts=charts, token_views=views)
+
+SPEC = AnalysisSpec(
+    name=NAME,
+    version=VERSION,
+    title=TITLE,
+    headline=HEADLINE,
+    method=METHOD,
+    how_to_read=HOW_TO_READ,
+    citation=CITATION,
+    params=Params,
+    tables=TABLES,
+    compute=compute,
+    present=present,
+    skip_reason=skip_reason,
+    combine=combine,
+    baselines=BASELINES,
+    precision="fp32",
+    precision_reason=(
+        "its L1 probe's strength is picked by dev accuracy, which bf16 features flip: the "
+        "top unit's weight share halved and twice as many units kept a weight"
+    ),
+)

@@ -38,11 +38,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from reportgen.records import AnalysisResult, Presentation
 from reportgen.analyses.base import RunContext, each_batch
-from reportgen.chart_layout import chart_spec
 from reportgen.analyses.examples import pick_examples
 from reportgen.analyses.sampling import sampling_note
+from reportgen.analyses.spec import AnalysisSpec
+from reportgen.chart_layout import chart_spec
 from reportgen.distributed import gather_batches, my_batches
 from reportgen.models.adapter import ModelAdapter
 from reportgen.models.hooks import capture, to_btc
@@ -52,7 +52,7 @@ from reportgen.models.internals import (
     window_forward,
     window_function,
 )
-from reportgen.records import ChartSpec
+from reportgen.records import AnalysisResult, ChartSpec, Presentation
 
 NAME = "optimization"
 VERSION = 3  # 2: labels and confidence in problems; PCA of unit vectors
@@ -303,7 +303,7 @@ def _pca(points: torch.Tensor, neighbours: torch.Tensor) -> np.ndarray:
 
 
 def combine(results: dict[str, AnalysisResult], params: Params) -> AnalysisResult:
-    from reportgen.analyses.base import combine_per_model
+    from reportgen.analyses.spec import combine_per_model
 
     merged = combine_per_model(results)
     for key in ("problems",):
@@ -359,3 +359,25 @@ def _shown(problems: pd.DataFrame, k: int) -> list[int]:
     predictions = first[["model", "example_id", "label", "predicted", "confidence"]]
     rest = [i for i, _ in pick_examples(predictions, k + len(best))]
     return list(dict.fromkeys([*best, *rest]))[:k]
+
+SPEC = AnalysisSpec(
+    name=NAME,
+    version=VERSION,
+    title=TITLE,
+    headline=HEADLINE,
+    method=METHOD,
+    how_to_read=HOW_TO_READ,
+    citation=CITATION,
+    params=Params,
+    tables=TABLES,
+    compute=compute,
+    present=present,
+    skip_reason=skip_reason,
+    combine=combine,
+    needs=NEEDS,
+    precision="fp32",
+    precision_reason=(
+        "its convergence test compares steps smaller than bf16's rounding: a third fewer "
+        "windows converged"
+    ),
+)

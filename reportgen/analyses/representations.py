@@ -34,11 +34,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from reportgen.records import AnalysisResult, Presentation
-from reportgen.analyses.base import RunContext, combine_per_model
+from reportgen.analyses.base import RunContext
+from reportgen.analyses.spec import AnalysisSpec, combine_per_model
 from reportgen.chart_layout import chart_spec, label_width, wrap_by_model
 from reportgen.models.adapter import ModelAdapter
-from reportgen.records import ChartSpec
+from reportgen.records import AnalysisResult, ChartSpec, Presentation
 
 NAME = "representations"
 VERSION = 2  # 2: Transformers: the classifier head's input as the sentence vector, words not pieces
@@ -294,3 +294,19 @@ def _by_model(chart: alt.Chart, models: list[str], frame: pd.DataFrame, labels: 
     dims = int(frame.groupby("model")["dimension"].nunique().max())
     return wrap_by_model(chart, models, narrowest=min(step * dims, 160), widest=step * dims,
                          reserved=label_width(frame[labels].unique()) + 60, title=title)
+
+SPEC = AnalysisSpec(
+    name=NAME,
+    version=VERSION,
+    title=TITLE,
+    headline=HEADLINE,
+    method=METHOD,
+    how_to_read=HOW_TO_READ,
+    citation=CITATION,
+    params=Params,
+    tables=TABLES,
+    compute=compute,
+    present=present,
+    skip_reason=skip_reason,
+    combine=combine,
+)

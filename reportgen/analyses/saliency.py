@@ -61,11 +61,10 @@ import pandas as pd
 import torch
 
 from reportgen import distributed
-from reportgen.records import AnalysisResult, Presentation
 from reportgen.analyses.base import RunContext, each_batch
-from reportgen.chart_layout import chart_spec, facet_columns, label_width, wrap_by_model
 from reportgen.analyses.examples import pick_examples, token_rows
 from reportgen.analyses.sampling import kept_ids, sampling_note
+from reportgen.analyses.spec import AnalysisSpec
 from reportgen.analyses.words import (
     counted_words,
     merged_anything,
@@ -73,10 +72,11 @@ from reportgen.analyses.words import (
     text_shares,
     word_frame,
 )
+from reportgen.chart_layout import chart_spec, facet_columns, label_width, wrap_by_model
 from reportgen.distributed import gather_batches, my_batches
 from reportgen.models.adapter import ModelAdapter
 from reportgen.models.internals import display_tokens, full_lengths, token_flags
-from reportgen.records import ChartSpec, TokenView
+from reportgen.records import AnalysisResult, ChartSpec, Presentation, TokenView
 
 NAME = "saliency"
 VERSION = 6  # 6: per-token rows for the run's sample, metrics streamed over every example; 5: word pieces joined into words, special tokens out of shares; 4: Li et al.'s sentences
@@ -620,3 +620,21 @@ def _token_view(tokens: pd.DataFrame, predictions: pd.DataFrame, examples: pd.Da
         "model. Shown: your own sentences and ids (config), texts the models disagree on, each "
         "model's most confident errors, then confident right answers.",
     )
+
+SPEC = AnalysisSpec(
+    name=NAME,
+    version=VERSION,
+    title=TITLE,
+    headline=HEADLINE,
+    method=METHOD,
+    how_to_read=HOW_TO_READ,
+    citation=CITATION,
+    params=Params,
+    tables=TABLES,
+    compute=compute,
+    present=present,
+    skip_reason=skip_reason,
+    combine=combine,
+    sampled=True,
+    baselines=BASELINES,
+)

@@ -28,15 +28,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from reportgen.records import AnalysisResult, Presentation
-from reportgen.analyses.base import RunContext, combine_per_model, each_batch
+from reportgen.analyses.base import RunContext, each_batch
 from reportgen.analyses.examples import pick_examples, token_rows
 from reportgen.analyses.sampling import kept_ids, sampling_note
+from reportgen.analyses.spec import AnalysisSpec, combine_per_model
 from reportgen.analyses.words import shares_summary, text_shares, word_frame
 from reportgen.data.encoding import EncodedBatch
 from reportgen.distributed import gather_batches, my_batches
 from reportgen.models.adapter import ModelAdapter
-from reportgen.records import TokenView
+from reportgen.records import AnalysisResult, Presentation, TokenView
 
 NAME = "variance_salience"
 VERSION = 3  # 2: special tokens out of the mean, word pieces joined into words
@@ -186,3 +186,21 @@ def present(result: AnalysisResult, params: Params) -> Presentation:
     view = TokenView("tokens", "Variance salience of each word", token_rows(tokens, predictions, picked, "salience")
                      if not predictions.empty else [], "Darker: further from the sentence's mean embedding.")
     return Presentation(charts=charts, token_views=[view] if view.rows else [])
+
+SPEC = AnalysisSpec(
+    name=NAME,
+    version=VERSION,
+    title=TITLE,
+    headline=HEADLINE,
+    method=METHOD,
+    how_to_read=HOW_TO_READ,
+    citation=CITATION,
+    params=Params,
+    tables=TABLES,
+    compute=compute,
+    present=present,
+    skip_reason=skip_reason,
+    combine=combine,
+    sampled=True,
+    baselines=BASELINES,
+)

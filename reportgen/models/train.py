@@ -356,7 +356,7 @@ def train_model(
         "splits": {k: len(v) for k, v in splits.items()},
         "split_sources": sources,
         # hashes of the training texts, so 'reportgen run' can tell how much of what it evaluates
-        # the model has seen (reportgen.pipeline.training_overlap)
+        # the model has seen (reportgen.evaluation.warn_overlap)
         "train_text_hashes": sorted({text_hash(ex.text) for ex in splits["train"]}),
         "training": settings,
         "max_len": max_len,

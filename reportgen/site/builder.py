@@ -29,6 +29,7 @@ import jinja2
 from markupsafe import Markup
 
 from reportgen.atomic import staged_directory
+from reportgen.records import RunRecord
 from reportgen.site.budget import MB, check_budget, directory_size, format_size
 from reportgen.site.charts import length_histogram
 from reportgen.site.output_dir import carry_user_files, lock, preflight, write_manifest
@@ -41,7 +42,6 @@ from reportgen.site.pages import (
     shown_tables,
     slug,
 )
-from reportgen.records import RunRecord
 from reportgen.site.report_json import dumps, report_json
 from reportgen.site.summary import summary_markdown
 from reportgen.site.table_files import LARGE_TABLE_ROWS, cached_table_files

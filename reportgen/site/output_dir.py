@@ -42,11 +42,13 @@ import os
 import shutil
 import stat
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from reportgen.errors import BadInput
 from reportgen.atomic import BACKUP_TAG, STAGING_TAG
+from reportgen.errors import BadInput
 from reportgen.site.writer_lock import LOCK_TAG, lock, lock_path
 
 __all__ = ["carry_user_files", "lock", "lock_path", "preflight", "preflight_file", "user_files"]
@@ -217,6 +219,15 @@ def _not_a_report(out: Path, why: str) -> BadInput:
         "reportgen only rebuilds folders it wrote itself, so choose a new or empty folder "
         "(or move that folder's contents elsewhere)"
     )
+
+
+@contextmanager
+def guarded(out: Path) -> Iterator[None]:
+    """What every command that writes a report holds around all its work: ``preflight`` (before
+    any compute) and the one-writer ``lock`` (re-entrant: the site builder takes it again)."""
+    preflight(out)
+    with lock(out):
+        yield
 
 
 def preflight(out: Path) -> None:

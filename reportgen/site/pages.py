@@ -20,10 +20,10 @@ from typing import Any
 
 import pandas as pd
 
+from reportgen.records import AnalysisRecord, ChartSpec, DataCard, ModelCard, RunRecord
 from reportgen.site.charts import PreparedChart, prepare_chart
 from reportgen.site.coverage import coverage_table
 from reportgen.site.metrics import MetricView, headline_rows, metric_views, overlap_warning
-from reportgen.records import AnalysisRecord, ChartSpec, DataCard, ModelCard, RunRecord
 from reportgen.site.templating import format_value
 from reportgen.site.tokens import PreparedTokenView, prepare_token_view
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 
-from reportgen.site.metrics import MetricView, headline_rows, overlap_warning
 from reportgen.records import AnalysisRecord, ModelCard, RunRecord
+from reportgen.site.metrics import MetricView, headline_rows, overlap_warning
 from reportgen.site.templating import format_seconds, format_value
 from reportgen.site.visible import visible_text
 

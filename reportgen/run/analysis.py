@@ -23,66 +23,22 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 import torch
 
 from reportgen import __version__, analyses, batching, cache, distributed
-from reportgen.records import AnalysisResult
-from reportgen.analyses.base import RunContext, combine_per_model, progress_bar
+from reportgen.analyses.base import RunContext, progress_bar
 from reportgen.analyses.sampling import DEFAULT_DETAIL_EXAMPLES, detail_sample
+from reportgen.analyses.spec import AnalysisSpec
 from reportgen.data.dataset import Dataset, Example
 from reportgen.device import device_key
 from reportgen.errors import BadInput
 from reportgen.models.adapter import ModelAdapter, UserCodeError
-from reportgen.records import AnalysisRecord
-
-
-def needs(name: str) -> tuple[str, ...]:
-    return tuple(getattr(analyses.get(name), "NEEDS", ()))
-
-
-def uses(name: str) -> tuple[str, ...]:
-    return tuple(getattr(analyses.get(name), "USES", ()))
-
-
-def plan(selected: list[str], skipped: tuple[str, ...] = ()) -> list[str]:
-    """``selected`` plus everything it needs, each after its needs; ``BadInput`` when a needed
-    analysis was explicitly skipped or the needs form a cycle."""
-    wanted: set[str] = set()
-
-    def visit(name: str, trail: tuple[str, ...]) -> None:
-        if name in trail:
-            raise BadInput(f"analyses need each other in a cycle: {' -> '.join((*trail, name))}")
-        if name in skipped and trail:
-            raise BadInput(f"{trail[-1]} needs {name}, which --skip leaves out; "
-                           f"skip {trail[0]} too, or stop skipping {name}")
-        wanted.add(name)
-        for need in needs(name):
-            visit(need, (*trail, name))
-
-    for name in selected:
-        visit(name, ())
-    ordered: list[str] = []
-    placing: list[str] = []
-
-    def place(name: str) -> None:
-        if name in ordered:
-            return
-        if name in placing:
-            raise BadInput(f"analyses need or use each other in a cycle: "
-                           f"{' -> '.join((*placing[placing.index(name):], name))}")
-        placing.append(name)
-        for before in (*needs(name), *(u for u in uses(name) if u in wanted)):
-            place(before)
-        placing.pop()
-        ordered.append(name)
-
-    for name in [n for n in analyses.REGISTRY if n in wanted]:
-        place(name)
-    return ordered
+from reportgen.records import AnalysisRecord, AnalysisResult
+from reportgen.run.batch_plan import BatchPlan
+from reportgen.seeding import seed_everything
 
 
 @dataclass
@@ -101,15 +57,14 @@ class RunSettings:
     quiet: bool = False
     data_key: str = ""  # dataset fingerprint + evaluated examples, computed once
     results: dict[str, dict[str, tuple[str, AnalysisResult]]] = field(default_factory=dict)
-    # reportgen.batching: the precision the analyses compute in (autocast unless fp32), and each
-    # model's batch size and how it was chosen (``batch_size`` is for models not listed)
+    # reportgen.batching: the precision the analyses compute in (autocast unless fp32)
     precision: str = "fp32"
-    batch_sizes: dict[str, int] = field(default_factory=dict)
-    batch_reasons: dict[str, str] = field(default_factory=dict)
-    # models sized by --batch-size auto -> the size the probe chose (before any halving)
-    auto_sizes: dict[str, int] = field(default_factory=dict)
+    # each model's batch size and how it was chosen (``batch_size`` is for models not listed)
+    batches: BatchPlan | None = None
 
     def __post_init__(self) -> None:
+        if self.batches is None:
+            self.batches = BatchPlan(default=self.batch_size)
         if not self.data_key:
             h = hashlib.sha256(self.dataset.fingerprint().encode())
             for ex in self.examples:
@@ -118,8 +73,8 @@ class RunSettings:
             self.data_key = h.hexdigest()[:20]
 
     def batch_for(self, model: ModelAdapter) -> int:
-        """The model's batch size: resolved for this run, else ``batch_size`` (1 if never padded)."""
-        return self.batch_sizes.get(model.name, model.batch_size(self.batch_size))
+        """The model's batch size: planned for this run, else ``batch_size`` (1 if never padded)."""
+        return self.batches.size(model)
 
     @property
     def sample(self) -> np.ndarray:
@@ -127,39 +82,37 @@ class RunSettings:
         return detail_sample(len(self.examples), self.detail_examples, self.seed)
 
 
-def result_key(name: str, module: ModuleType, params: Any, model: ModelAdapter, run: RunSettings,
+def result_key(name: str, spec: AnalysisSpec, params: Any, model: ModelAdapter, run: RunSettings,
                upstream_keys: dict[str, str]) -> str:
     return cache.digest(
         name,
-        module.VERSION,
+        spec.version,
         dataclasses.asdict(params),
         model.fingerprint(),
         model.name,
         run.data_key,
         run.seed,
         # the detail sample follows from the seed and its size; only analyses that read it
-        *([len(run.sample)] if getattr(module, "SAMPLED", False) else []),
+        *([len(run.sample)] if spec.sampled else []),
         run.batch_for(model),
         device_key(run.device),
         __version__,
         torch.__version__,
         upstream_keys,
         # bf16/fp16 only: fp32 keys are those from before precision was an option
-        *([p] if (p := batching.analysis_precision(name, run.precision)) != "fp32" else []),
+        *([p] if (p := analysis_precision(spec, run.precision)) != "fp32" else []),
     )
 
 
 def run_analysis(name: str, params: Any, models: list[ModelAdapter], run: RunSettings) -> AnalysisRecord:
     """One analysis over every model it applies to: cached or computed per model, then combined."""
-    from reportgen.pipeline import seed_everything
-
-    module = analyses.get(name)
+    spec = analyses.spec(name)
     record = AnalysisRecord(
-        name=name, title=module.TITLE, status="ok", headline=module.HEADLINE, method=module.METHOD,
-        how_to_read=module.HOW_TO_READ, citation=module.CITATION,
-        params=dataclasses.asdict(params), baselines=dict(getattr(module, "BASELINES", {})),
+        name=name, title=spec.title, status="ok", headline=spec.headline, method=spec.method,
+        how_to_read=spec.how_to_read, citation=spec.citation,
+        params=dataclasses.asdict(params), baselines=dict(spec.baselines),
     )
-    reasons = {m.name: module.skip_reason(m) or _upstream_gap(name, m, run) for m in models}
+    reasons = {m.name: spec.skip_reason(m) or _upstream_gap(spec, m, run) for m in models}
     applicable = [m for m in models if reasons[m.name] is None]
     record.skipped_models = {n: r for n, r in reasons.items() if r}
     run.results[name] = {}
@@ -174,35 +127,34 @@ def run_analysis(name: str, params: Any, models: list[ModelAdapter], run: RunSet
         bar = progress_bar(applicable, total=len(applicable), desc=f"{name} (models)",
                            enabled=run.progress and len(applicable) > 1)
         for model in bar:
-            upstream = {need: run.results[need][model.name] for need in needs(name)}
-            upstream.update({use: run.results[use][model.name] for use in uses(name)
+            upstream = {need: run.results[need][model.name] for need in spec.needs}
+            upstream.update({use: run.results[use][model.name] for use in spec.uses
                              if model.name in run.results.get(use, {})})
-            _adopt_earlier_halving(name, module, params, model, run, record)
-            key = result_key(name, module, params, model, run, {n: k for n, (k, _) in upstream.items()})
+            _adopt_earlier_halving(name, spec, params, model, run, record)
+            keys = {n: k for n, (k, _) in upstream.items()}
+            key = result_key(name, spec, params, model, run, keys)
             result = None if run.no_cache else cache.load_result(run.root, name, key)
             if not distributed.all_agree(result is not None):  # every rank computes, or none
                 result = None
             if result is None:
-                seed_everything(run.seed)
                 ctx = RunContext(model, run.examples, run.dataset, run.device, run.seed, run.progress,
                                  run.batch_for(model),
                                  upstream={n: r for n, (_, r) in upstream.items()},
                                  sample=run.sample)
-                result, key = _compute(name, module, params, ctx, run, record, upstream, key)
+                result, key = _compute(name, spec, params, ctx, run, record, upstream, key)
                 if distributed.is_main():
                     cache.save_result(run.root, name, key, result)
             else:
                 cached.append(model.name)
             per_model[model.name] = result
             run.results[name][model.name] = (key, result)
-        combine = getattr(module, "combine", None)
-        result = combine(per_model, params) if combine is not None else combine_per_model(per_model)
+        result = spec.combine(per_model, params)
         # the charts too are kept: the same results, parameters and drawing code draw the same page
-        shown = cache.digest(name, module.VERSION, dataclasses.asdict(params), __version__,
+        shown = cache.digest(name, spec.version, dataclasses.asdict(params), __version__,
                              [run.results[name][m][0] for m in per_model], cache.presentation_code())
         presentation = None if run.no_cache else cache.load_presentation(run.root, name, shown)
         if presentation is None:
-            presentation = module.present(result, params)
+            presentation = spec.present(result, params)
             if distributed.is_main():
                 cache.save_presentation(run.root, name, shown, presentation)
     except UserCodeError as exc:  # the model ran on every text at load; an analysis's input broke it
@@ -234,37 +186,34 @@ def run_analysis(name: str, params: Any, models: list[ModelAdapter], run: RunSet
 
 
 # -- precision and running out of GPU memory (reportgen.batching) -----------------------------------
-def _compute(name: str, module: ModuleType, params: Any, ctx: RunContext, run: RunSettings,
+def _compute(name: str, spec: AnalysisSpec, params: Any, ctx: RunContext, run: RunSettings,
              record: AnalysisRecord, upstream: dict[str, tuple[str, AnalysisResult]], key: str
              ) -> tuple[AnalysisResult, str]:
-    """``module.compute`` for ``ctx.model`` under the run's precision, and its cache key (``key``
+    """``spec.compute`` for ``ctx.model`` under the run's precision, and its cache key (``key``
     unless the batch size changed). On ``torch.cuda.OutOfMemoryError`` the model's batch size is
     halved (down to 1; not under torchrun) and the computation starts again; the smaller size then
     holds for the rest of the run, and the page and the model's batch-size reason say so."""
-    from reportgen.pipeline import seed_everything
-
     def attempt(batch_size: int) -> AnalysisResult:
-        seed_everything(run.seed)
-        with batching.autocast(batching.analysis_precision(name, run.precision), run.device):
-            return module.compute(dataclasses.replace(ctx, batch_size=batch_size), params)
+        seed_everything(run.seed)  # the one seeding of this computation (and of each retry)
+        with batching.autocast(analysis_precision(spec, run.precision), run.device):
+            return spec.compute(dataclasses.replace(ctx, batch_size=batch_size), params)
 
     model = ctx.model
     result, used = batching.halve_on_oom(attempt, ctx.batch_size, retry=not distributed.active())
     if used == ctx.batch_size:
         return result, key
-    run.batch_sizes[model.name] = used
-    if model.name in run.auto_sizes:  # the next auto run starts this analysis at ``used``
-        cache.save_halving(run.root, _halving_key(name, module, params, model, run, ctx.batch_size),
+    if run.batches.is_auto(model.name):  # the next auto run starts this analysis at ``used``
+        cache.save_halving(run.root, _halving_key(name, spec, params, model, run, ctx.batch_size),
                            {"size": used})
-    why = f"halved to {used} in {name}, which ran out of GPU memory at {ctx.batch_size}"
-    run.batch_reasons[model.name] = "; ".join(filter(None, [run.batch_reasons.get(model.name), why]))
+    run.batches.change(model.name, used,
+                       f"halved to {used} in {name}, which ran out of GPU memory at {ctx.batch_size}")
     record.notes.append(f"{model.name}: ran out of GPU memory at batch size {ctx.batch_size}; "
                         f"computed with {used} texts per batch, as is the rest of the run.")
-    return result, result_key(name, module, params, model, run,
+    return result, result_key(name, spec, params, model, run,
                               {n: k for n, (k, _) in upstream.items()})
 
 
-def _halving_key(name: str, module: ModuleType, params: Any, model: ModelAdapter, run: RunSettings,
+def _halving_key(name: str, spec: AnalysisSpec, params: Any, model: ModelAdapter, run: RunSettings,
                  size: int) -> str:
     """What running out of GPU memory in one analysis depends on: the analysis and its parameters,
     the model, the texts (and the sample), the GPU, the precision, the code, the size the probe
@@ -272,49 +221,53 @@ def _halving_key(name: str, module: ModuleType, params: Any, model: ModelAdapter
     analysis started at."""
     gpu = (torch.cuda.get_device_name(run.device), torch.cuda.get_device_properties(run.device).total_memory) \
         if run.device.type == "cuda" else ()
-    return cache.digest("halving", name, module.VERSION, dataclasses.asdict(params), model.fingerprint(),
+    return cache.digest("halving", name, spec.version, dataclasses.asdict(params), model.fingerprint(),
                         model.name, run.data_key, len(run.sample), str(run.device), gpu,
-                        batching.analysis_precision(name, run.precision), run.auto_sizes[model.name],
+                        analysis_precision(spec, run.precision), run.batches.probed[model.name],
                         size, __version__, torch.__version__)
 
 
-def _adopt_earlier_halving(name: str, module: ModuleType, params: Any, model: ModelAdapter,
+def _adopt_earlier_halving(name: str, spec: AnalysisSpec, params: Any, model: ModelAdapter,
                            run: RunSettings, record: AnalysisRecord) -> None:
     """Start this analysis, and the rest of the run, at the batch size that an earlier auto run of
     it halved to after running out of GPU memory at the same point. That run cached its results
     under the smaller size: without this, every auto run would start at the probe's size, miss the
     cache, run out of memory again and recompute. Nothing under ``--no-cache`` or an explicit
     ``--batch-size``."""
-    if model.name not in run.auto_sizes or run.no_cache:
+    if not run.batches.is_auto(model.name) or run.no_cache:
         return
     size = run.batch_for(model)
-    earlier = cache.load_halving(run.root, _halving_key(name, module, params, model, run, size))
+    earlier = cache.load_halving(run.root, _halving_key(name, spec, params, model, run, size))
     if earlier is None or not 1 <= earlier["size"] < size:
         return
-    run.batch_sizes[model.name] = earlier["size"]
-    why = f"{earlier['size']} from {name} on: an earlier run ran out of GPU memory there at {size}"
-    run.batch_reasons[model.name] = "; ".join(filter(None, [run.batch_reasons.get(model.name), why]))
+    run.batches.change(model.name, earlier["size"], f"{earlier['size']} from {name} on: an earlier "
+                       f"run ran out of GPU memory there at {size}")
     record.notes.append(f"{model.name}: computed with {earlier['size']} texts per batch, as is the rest "
                         f"of the run: an earlier run of the same model and texts ran out of GPU "
                         f"memory here at {size}.")
 
 
-def _upstream_gap(name: str, model: ModelAdapter, run: RunSettings) -> str | None:
-    for need in needs(name):
+def _upstream_gap(spec: AnalysisSpec, model: ModelAdapter, run: RunSettings) -> str | None:
+    for need in spec.needs:
         if model.name not in run.results.get(need, {}):
-            return f"{model.name}: {name} needs {need}, which did not run for this model"
+            return f"{model.name}: {spec.name} needs {need}, which did not run for this model"
     return None
+
+
+def analysis_precision(spec: AnalysisSpec, precision: str) -> str:
+    """The precision an analysis computes in: the run's, or fp32 when its spec says so."""
+    return "fp32" if spec.precision == "fp32" else precision
 
 
 def represent(record: AnalysisRecord) -> None:
     """Rebuild an analysis's charts and token views from its stored tables (``reportgen render``)."""
     if record.status != "ok" or record.name not in analyses.REGISTRY:
         return
-    module = analyses.get(record.name)
-    fields = {f.name for f in dataclasses.fields(module.Params)}
-    params = module.Params(**{k: _as_field(v) for k, v in record.params.items() if k in fields})
+    spec = analyses.spec(record.name)
+    fields = {f.name for f in dataclasses.fields(spec.params)}
+    params = spec.params(**{k: _as_field(v) for k, v in record.params.items() if k in fields})
     result = AnalysisResult(tables=record.tables, metrics=dict(record.metrics), notes=[])
-    presentation = module.present(result, params)
+    presentation = spec.present(result, params)
     record.charts = presentation.charts
     record.token_views = presentation.token_views
 
