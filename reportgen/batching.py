@@ -55,13 +55,16 @@ from typing import TypeVar
 import torch
 
 from reportgen import distributed
-from reportgen.config import PRECISIONS
 from reportgen.data.dataset import Example
 from reportgen.data.encoding import EncodedBatch
 from reportgen.errors import BadInput
-from reportgen.models.adapter import ModelAdapter
+from reportgen.models import facts
+from reportgen.models.common import gradients
+from reportgen.models.view import ModelView
+from reportgen.records import PRECISIONS
 
 T = TypeVar("T")
+
 
 CAPS = {"cpu": 64, "cuda": 1024}  # the largest batch auto picks, by device type (others: CPU's)
 DEFAULT_BATCH = 64  # an explicit batch size's default before auto, and auto's fallback
@@ -109,7 +112,7 @@ def autocast(precision: str, device: torch.device) -> contextlib.AbstractContext
 
 
 # -- batch size -----------------------------------------------------------------------------------
-def resolve_batch_sizes(models: Sequence[ModelAdapter], examples: Sequence[Example],
+def resolve_batch_sizes(models: Sequence[ModelView], examples: Sequence[Example],
                         spec: int | str, device: torch.device,
                         precision: str = "fp32") -> dict[str, BatchChoice]:
     """Model name -> its ``BatchChoice``: ``spec`` as it is when an integer, else chosen by memory."""
@@ -117,13 +120,13 @@ def resolve_batch_sizes(models: Sequence[ModelAdapter], examples: Sequence[Examp
     return _agree(choices)
 
 
-def _resolve_one(model: ModelAdapter, examples: Sequence[Example], spec: int | str,
+def _resolve_one(model: ModelView, examples: Sequence[Example], spec: int | str,
                  device: torch.device, precision: str) -> BatchChoice:
     """One model's choice: 1 if never padded, an explicit ``spec``, else the probe's."""
     if not model.pad_batches:
         return BatchChoice(1, "1: the model reads padding, so one text per batch")
     if isinstance(spec, int):
-        return BatchChoice(model.batch_size(spec), f"{spec} (--batch-size)")
+        return BatchChoice(facts.batch_size(model, spec), f"{spec} (--batch-size)")
     cap = CAPS.get(device.type, CAPS["cpu"])
     texts = longest_texts(examples, PROBE_TEXTS)
     try:
@@ -178,7 +181,7 @@ def longest_texts(examples: Sequence[Example], n: int) -> list[str]:
     return [examples[i].text for i in order[:n]] or ["a"]
 
 
-def bytes_per_text(model: ModelAdapter, texts: Sequence[str], precision: str = "fp32") -> float:
+def bytes_per_text(model: ModelView, texts: Sequence[str], precision: str = "fp32") -> float:
     """``probe_bytes`` of ``texts`` in one batch, per text; on running out of memory (CUDA), the
     batch is halved down to one text, which raises if it still does not fit."""
     texts = list(texts)
@@ -192,7 +195,7 @@ def bytes_per_text(model: ModelAdapter, texts: Sequence[str], precision: str = "
         texts = texts[: len(texts) // 2]
 
 
-def probe_bytes(model: ModelAdapter, texts: Sequence[str], precision: str = "fp32") -> int:
+def probe_bytes(model: ModelView, texts: Sequence[str], precision: str = "fp32") -> int:
     """Peak bytes of one forward from the input embeddings and backward to them over ``texts`` in
     one padded batch: measured on CUDA, estimated from the saved tensors elsewhere."""
     batch = model.encode(list(texts))
@@ -220,10 +223,10 @@ def probe_bytes(model: ModelAdapter, texts: Sequence[str], precision: str = "fp3
             + max(saved.values(), default=0))
 
 
-def _forward_backward(model: ModelAdapter, batch: EncodedBatch, precision: str
+def _forward_backward(model: ModelView, batch: EncodedBatch, precision: str
                       ) -> tuple[torch.Tensor, torch.Tensor]:
     """Saliency's pass: embeddings -> output -> gradient of its sum w.r.t. the embeddings."""
-    with autocast(precision, model.device), model.gradients():
+    with autocast(precision, model.device), gradients(model.module):
         emb = model.embed(batch.ids).detach().requires_grad_(True)  # (B, T, E) or (B, T, C, E)
         out = model.forward_from_embeddings(emb, batch.mask)  # (B, K) or (B, T, V)
         torch.autograd.grad(out.float().sum(), emb)

@@ -28,6 +28,7 @@ from typing import Any
 from reportgen import analyses
 from reportgen.data.dataset import SPLITS
 from reportgen.errors import BadInput
+from reportgen.records import PRECISIONS
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,6 @@ class RunConfig:
 
 
 RUN_KEYS = {f.name for f in dataclasses.fields(RunConfig)} - {"params"}
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # --precision: see reportgen.batching
 _TOML_ALIASES = {"model": "models"}
 
 

@@ -1,4 +1,4 @@
-"""``reportgen.site.explorer``: a searchable, paged table as one Vega-Lite chart.
+"""``reportgen.chart_explorer``: a searchable, paged table as one Vega-Lite chart.
 
 Spec-level checks always run; the browser checks (Debian's Chromium through Playwright, offline,
 from ``file://``) skip where either is missing, like ``test_site_browser``.
@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from reportgen.site.charts import MAX_SPEC_BYTES, data_rows, prepare_chart
-from reportgen.site.explorer import explorer_chart
+from reportgen.chart_explorer import explorer_chart
 
 FILTER_COLUMNS = ["filter", "width", "firing_share", "best_pattern", "top_words", "mean_act"]
 WORDS = ["good", "bad", "film", "plot", "dull", "great", "not", "very", "cast", "fine", "zebra"]

@@ -21,8 +21,8 @@ from reportgen.errors import BadInput
 from reportgen.records import RunRecord
 from reportgen.site import output_dir
 from reportgen.site.builder import build_site
+from reportgen.site.manifest import MANIFEST_NAME
 from reportgen.site.output_dir import (
-    MANIFEST_NAME,
     describe_kept,
     lock,
     lock_path,
@@ -235,7 +235,7 @@ def test_files_in_the_way_are_refused(record: RunRecord, tmp_path: Path) -> None
 def test_cli_run_checks_out_before_any_compute(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("reportgen.run.pipeline.build", _fail)
+    monkeypatch.setattr("reportgen.run.pipeline._build", _fail)  # after the guard
     _read_only(monkeypatch, OSError(errno.EROFS, os.strerror(errno.EROFS)))
     result = CliRunner().invoke(main, ["run", "--out", str(tmp_path / "site"), "--quiet"])
     assert result.exit_code == 2, result.output
@@ -245,7 +245,7 @@ def test_cli_run_checks_out_before_any_compute(
 def test_cli_render_checks_out_before_reading_the_cache(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("reportgen.run.pipeline.render", _fail)
+    monkeypatch.setattr("reportgen.run.pipeline._render", _fail)  # after the guard
     out = tmp_path / "thesis"
     out.mkdir()
     (out / "report.json").write_text("{}", encoding="utf-8")

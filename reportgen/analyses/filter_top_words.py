@@ -559,7 +559,7 @@ def _weights(weights: pd.DataFrame, filters: pd.DataFrame) -> ChartSpec:
 
 
 def _explorer(filters: pd.DataFrame) -> ChartSpec:
-    from reportgen.site.explorer import explorer_chart
+    from reportgen.chart_explorer import explorer_chart
 
     frame = filters.assign(filter_id=filters["layer"] + " #" + filters["filter"].astype(str))
     return explorer_chart(

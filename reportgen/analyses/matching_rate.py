@@ -29,7 +29,7 @@ import pandas as pd
 
 from reportgen.analyses.base import RunContext
 from reportgen.analyses.sampling import sampling_note
-from reportgen.analyses.spec import AnalysisSpec
+from reportgen.analyses.spec import AnalysisSpec, PlanFacts
 from reportgen.chart_layout import chart_spec
 from reportgen.models.adapter import ModelAdapter
 from reportgen.models.internals import vocabulary_vectors
@@ -195,6 +195,15 @@ def present(result: AnalysisResult, params: Params) -> Presentation:
         f"X' = {params.locations} locations x {params.words} nearest words; references on the "
         "same texts.")])
 
+def check_plan(params: Params, facts: PlanFacts) -> list[str]:
+    """``words`` cannot exceed the neighbours ``optimization`` finds per location."""
+    found = facts.params["optimization"].neighbours
+    if params.words > found:
+        return [f"matching_rate.words = {params.words} but optimization.neighbours = {found} "
+                f"(valid: 1 to {found}, or raise optimization.neighbours)"]
+    return []
+
+
 SPEC = AnalysisSpec(
     name=NAME,
     version=VERSION,
@@ -208,6 +217,7 @@ SPEC = AnalysisSpec(
     compute=compute,
     present=present,
     skip_reason=skip_reason,
+    check_plan=check_plan,
     combine=combine,
     needs=NEEDS,
     baselines=BASELINES,

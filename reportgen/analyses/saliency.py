@@ -64,7 +64,7 @@ from reportgen import distributed
 from reportgen.analyses.base import RunContext, each_batch
 from reportgen.analyses.examples import pick_examples, token_rows
 from reportgen.analyses.sampling import kept_ids, sampling_note
-from reportgen.analyses.spec import AnalysisSpec
+from reportgen.analyses.spec import AnalysisSpec, PlanFacts
 from reportgen.analyses.words import (
     counted_words,
     merged_anything,
@@ -621,6 +621,19 @@ def _token_view(tokens: pd.DataFrame, predictions: pd.DataFrame, examples: pd.Da
         "model's most confident errors, then confident right answers.",
     )
 
+def check_plan(params: Params, facts: PlanFacts) -> list[str]:
+    """Settings that cannot work on this run's data (found before any compute)."""
+    problems = []
+    past = [i for i in params.example_ids if i >= facts.examples]
+    if past:
+        problems.append(f"saliency.example_ids {past} are past the {facts.examples} evaluated "
+                        f"examples (valid: 0 to {facts.examples - 1})")
+    if params.target == "label" and facts.labelled < facts.examples:
+        problems.append(f"saliency.target = 'label' needs every evaluated example labelled "
+                        f"({facts.labelled} of {facts.examples} are); use target = 'predicted'")
+    return problems
+
+
 SPEC = AnalysisSpec(
     name=NAME,
     version=VERSION,
@@ -634,6 +647,7 @@ SPEC = AnalysisSpec(
     compute=compute,
     present=present,
     skip_reason=skip_reason,
+    check_plan=check_plan,
     combine=combine,
     sampled=True,
     baselines=BASELINES,

@@ -19,6 +19,9 @@ from typing import Any
 
 import pandas as pd
 
+# what --precision accepts (reportgen.batching resolves it; the run's record states it)
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
 
 @dataclass
 class AnalysisResult:

@@ -32,7 +32,8 @@ from reportgen.atomic import staged_directory
 from reportgen.records import RunRecord
 from reportgen.site.budget import MB, check_budget, directory_size, format_size
 from reportgen.site.charts import length_histogram
-from reportgen.site.output_dir import carry_user_files, lock, preflight, write_manifest
+from reportgen.site.manifest import write_manifest
+from reportgen.site.output_dir import carry_user_files, guarded
 from reportgen.site.pages import (
     AnalysisPage,
     csv_filename,
@@ -298,9 +299,9 @@ def build_site(
     user file where the new site writes one; either way nothing in ``out`` changes.
     """
     out = Path(out).absolute()
-    preflight(out)
     env = make_environment(template_dir)
-    with lock(out), staged_directory(out) as tmp:
+    # checked again at write time (the run may have taken minutes); the lock is re-entrant
+    with guarded(out), staged_directory(out) as tmp:
         writer = _SiteWriter(record, env, tmp, single_file, table_cache)
         csvs = writer.write_tables()
         pages = writer.prepare(csvs, page_budget_mb)

@@ -129,7 +129,7 @@ EXPLORER_MAX_BYTES = 8_000_000  # an explorer embeds all its rows; beyond this, 
 
 
 def _is_explorer(spec: dict[str, Any]) -> bool:
-    """Explorers (``reportgen.site.explorer``) mark themselves in ``usermeta``."""
+    """Explorers (``reportgen.chart_explorer``) mark themselves in ``usermeta``."""
     meta = spec.get("usermeta") or {}
     return isinstance(meta, dict) and (meta.get("reportgen") or {}).get("kind") == "explorer"
 

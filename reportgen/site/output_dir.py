@@ -37,26 +37,28 @@ for user files.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from reportgen.atomic import BACKUP_TAG, STAGING_TAG
 from reportgen.errors import BadInput
-from reportgen.site.writer_lock import LOCK_TAG, lock, lock_path
+from reportgen.site.manifest import (
+    MANIFEST_NAME,
+    PROBE_PREFIX,
+    Manifest,
+    ManifestError,
+    is_scratch,
+    read_manifest,
+    save_manifest,
+)
+from reportgen.site.writer_lock import lock, lock_path
 
 __all__ = ["carry_user_files", "lock", "lock_path", "preflight", "preflight_file", "user_files"]
 
-MANIFEST_NAME = ".reportgen-manifest.json"
-MANIFEST_FORMAT = "reportgen-site"
-MANIFEST_VERSION = 1
-PROBE_PREFIX = ".reportgen-probe-"
 # Files every site writes at its top level: a user file there is refused before the compute.
 ALWAYS_WRITTEN = ("index.html", "report.json", "summary.md")
 SHOW_KEPT = 10  # user files named in a message before "and N more"
@@ -66,114 +68,6 @@ def _q(path: Path | str) -> str:
     return repr(str(path))
 
 
-def _is_scratch(name: str) -> bool:
-    """reportgen's own temporary names (atomic.py's staging/backup folders, locks, probes)."""
-    if name.startswith(PROBE_PREFIX):
-        return True
-    return name.startswith(".") and (
-        STAGING_TAG in name or BACKUP_TAG in name or name.endswith(LOCK_TAG)
-    )
-
-
-# the manifest ------------------------------------------------------------------------------------
-class ManifestError(ValueError):
-    """A ``.reportgen-manifest.json`` that is missing its fields or not reportgen's."""
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """What reportgen wrote into a site: files (relative POSIX path -> size) and folders."""
-
-    reportgen_version: str
-    files: dict[str, int]
-    dirs: frozenset[str]
-
-    def owned_dirs(self) -> set[str]:
-        """Folders that are reportgen's: listed ones and every parent of a listed file."""
-        owned = set(self.dirs)
-        for rel in self.files:
-            owned.update(p.as_posix() for p in PurePosixPath(rel).parents if p.parts)
-        return owned
-
-
-def _valid_rel(rel: object) -> bool:
-    if not isinstance(rel, str) or not rel or "\x00" in rel:
-        return False
-    p = PurePosixPath(rel)
-    return (
-        not p.is_absolute()
-        and p.as_posix() == rel
-        and all(part not in ("", ".", "..") for part in p.parts)
-        and rel != MANIFEST_NAME
-    )
-
-
-def read_manifest(root: Path) -> Manifest | None:
-    """The manifest of the site in ``root``; None when there is none. Raises ``ManifestError``."""
-    path = Path(root) / MANIFEST_NAME
-    if not os.path.lexists(path):
-        return None
-    if path.is_symlink() or not path.is_file():
-        raise ManifestError(f"{MANIFEST_NAME} is not a regular file")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ManifestError(f"{MANIFEST_NAME} does not read as JSON ({exc})") from None
-    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
-        raise ManifestError(f"{MANIFEST_NAME} has no format tag {MANIFEST_FORMAT!r}")
-    if data.get("format_version") != MANIFEST_VERSION:
-        raise ManifestError(f"{MANIFEST_NAME} has an unknown format_version")
-    files, dirs = data.get("files"), data.get("dirs", [])
-    if not isinstance(files, list) or not isinstance(dirs, list):
-        raise ManifestError(f"{MANIFEST_NAME} lists no files")
-    table: dict[str, int] = {}
-    for item in files:
-        ok = isinstance(item, dict) and _valid_rel(item.get("path"))
-        if not ok or not isinstance(item.get("size"), int) or isinstance(item["size"], bool):
-            raise ManifestError(f"{MANIFEST_NAME} has a malformed entry: {item!r:.200}")
-        table[item["path"]] = item["size"]
-    if not all(_valid_rel(d) for d in dirs):
-        raise ManifestError(f"{MANIFEST_NAME} lists a malformed folder")
-    return Manifest(str(data.get("reportgen_version", "")), table, frozenset(dirs))
-
-
-def write_manifest(root: Path) -> Manifest:
-    """List every file and folder under ``root`` (the staged site, before user files are carried
-    over) in ``root/.reportgen-manifest.json``."""
-    from reportgen import __version__
-
-    root = Path(root)
-    files: dict[str, int] = {}
-    dirs: set[str] = set()
-    for folder, subdirs, names in os.walk(root):
-        base = Path(folder)
-        subdirs.sort()
-        for d in subdirs:
-            dirs.add((base / d).relative_to(root).as_posix())
-        for name in names:
-            rel = (base / name).relative_to(root).as_posix()
-            if rel != MANIFEST_NAME:
-                files[rel] = (base / name).lstat().st_size
-    manifest = Manifest(__version__, files, frozenset(dirs))
-    _save_manifest(root, manifest)
-    return manifest
-
-
-def _save_manifest(root: Path, manifest: Manifest) -> None:
-    payload = {
-        "format": MANIFEST_FORMAT,
-        "format_version": MANIFEST_VERSION,
-        "reportgen_version": manifest.reportgen_version,
-        "about": "Written by reportgen: the files it wrote here. Files you add to this folder are "
-        "kept when the report is rebuilt; the ones listed here are replaced.",
-        "dirs": sorted(manifest.dirs),
-        "files": [{"path": rel, "size": manifest.files[rel]} for rel in sorted(manifest.files)],
-    }
-    text = json.dumps(payload, indent=1, ensure_ascii=False) + "\n"
-    (Path(root) / MANIFEST_NAME).write_text(text, encoding="utf-8")
-
-
-# checks before any compute -----------------------------------------------------------------------
 def _probe_write(folder: Path) -> None:
     """Create, write and delete a small file in ``folder``; raises ``OSError`` if that fails."""
     fd, name = tempfile.mkstemp(prefix=PROBE_PREFIX, dir=folder)
@@ -287,7 +181,7 @@ def user_files(out: Path) -> list[str]:
     if not out.is_dir() or out.is_symlink():
         return []
     try:
-        entries = [e for e in os.listdir(out) if not _is_scratch(e)]
+        entries = [e for e in os.listdir(out) if not is_scratch(e)]
         if not entries:
             return []
         manifest = read_manifest(out)
@@ -309,7 +203,7 @@ def user_files(out: Path) -> list[str]:
     def walk(folder: Path, prefix: str) -> None:
         for name in sorted(os.listdir(folder)):
             rel = f"{prefix}{name}"
-            if rel == MANIFEST_NAME or _is_scratch(name):
+            if rel == MANIFEST_NAME or is_scratch(name):
                 continue
             path = folder / name
             if path.is_dir() and not path.is_symlink():
@@ -405,7 +299,7 @@ def _keep_parents_owned(staged: Path, kept: list[str]) -> None:
         p.as_posix() for rel in kept for p in PurePosixPath(rel.rstrip("/")).parents if p.parts
     }
     if not parents <= manifest.owned_dirs():
-        _save_manifest(staged, Manifest(
+        save_manifest(staged, Manifest(
             manifest.reportgen_version, manifest.files, manifest.dirs | parents
         ))
 
