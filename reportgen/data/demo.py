@@ -12,13 +12,11 @@ label follows three rules that a bag of words cannot see:
 
 Neutral filler ("i saw it last night .", "overall ,") is mixed in. Format: ``demo_dataset(n)`` gives
 n unique sentences, balanced, classes ``negative``/``positive``, split 80/10/10 into
-train/dev/test within each class. ``PROBE_PHRASES`` holds the phrase groups of Li et al. (2016)'s
-representation plots, all in the corpus vocabulary. Cost: about 0.1 s for 6,000 sentences.
+train/dev/test within each class. Cost: about 0.1 s for 6,000 sentences.
 """
 
 from __future__ import annotations
 
-import copy
 import random
 from collections.abc import Callable
 
@@ -79,31 +77,6 @@ SUFFIXES = (
     "at the cinema", "at home", "on the big screen", "on a rainy sunday", "with my family",
     ". i saw it with my brother", ". it runs two hours", ". we watched it on tuesday",
 )  # fmt: skip
-
-PROBE_PHRASES: dict[str, list[str]] = {
-    "intensification": [
-        "like it", "like it a lot", "like it so much", "hate it", "hate it a lot",
-        "hate it so much", "so much", "a lot",
-    ],
-    "negation": ["good", "not good", "bad", "not bad", "nice", "not nice", "very good",
-                 "not very good"],
-    # consecutive items are pairs that differ in the subordinate clause only
-    "concessive": [
-        "i hate the movie though the plot is interesting",
-        "i hate the movie although the plot is boring",
-        "i love the movie though the plot is boring",
-        "i love the movie although the plot is interesting",
-    ],
-    "clauses": [
-        "the plot is dull", "i love the acting", "the plot is dull , but i love the acting",
-        "i love the acting , but the plot is dull",
-    ],
-}  # fmt: skip
-
-
-def demo_probe_phrases() -> dict[str, list[str]]:
-    """A fresh copy of ``PROBE_PHRASES`` (safe to modify)."""
-    return copy.deepcopy(PROBE_PHRASES)
 
 
 # -- clauses: each takes the polarity of its words and whether it is negated ------------------------

@@ -74,9 +74,6 @@ def format_value(
     return f"{x:.{digits}g}"
 
 
-def format_number(value: object, digits: int = 3) -> str:
-    """Numbers for people: thousands separators, ``digits`` significant digits, '–' for missing."""
-    return format_value(value, digits=digits)
 
 
 def format_percent(value: object) -> str:
