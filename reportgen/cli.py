@@ -17,8 +17,9 @@ from reportgen import __version__
 from reportgen.errors import BadInput
 
 DATA_HELP = (
-    "Data SPEC: mr:DIR, agnews:DIR, sst2:FILE, csv:FILE, tsv:FILE, jsonl:FILE, hf:NAME[:SPLIT] "
-    "or demo. See 'reportgen list'."
+    "Data SPEC: mr:DIR, agnews:DIR, sst2:FILE, csv:FILE, tsv:FILE, jsonl:FILE, txt:FILE, "
+    "hf:NAME[:SPLIT] or demo; one file per split: PREFIX:train=FILE,dev=FILE,test=FILE "
+    "(csv, tsv, jsonl, sst2, txt). See 'reportgen list'."
 )
 
 
@@ -198,7 +199,7 @@ def render(out: str, cache_dir: str | None, single_file: bool) -> None:
 def list_() -> None:
     """List analyses, architectures, data formats and model formats, one line each."""
     from reportgen import analyses
-    from reportgen.data.loaders import DATA_FORMATS
+    from reportgen.data.loaders import DATA_FORMATS, FILE_FORMATS, SPLIT_FILES_HELP
     from reportgen.models.architectures import ARCHITECTURES
     from reportgen.models.loading import MODEL_FORMATS
 
@@ -211,7 +212,8 @@ def list_() -> None:
 
     section("Analyses", analyses.summaries())
     section("Architectures (reportgen train ARCH)", {n: c.summary for n, c in ARCHITECTURES.items()})
-    section("Data formats (--data SPEC)", DATA_FORMATS)
+    section("Data formats (--data SPEC)", {
+        **DATA_FORMATS, "PREFIX:train=...": f"{SPLIT_FILES_HELP} (PREFIX: {', '.join(FILE_FORMATS)})"})
     section("Model formats (--model SPEC)", MODEL_FORMATS)
 
 

@@ -447,3 +447,14 @@ def test_hf_without_datasets_package(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "datasets", None)
     with pytest.raises(BadInput, match=r"pip install 'reportgen\[hf\]'"):
         load_data("hf:anything")
+
+
+def test_an_unknown_prefix_is_named_and_the_suggestion_is_for_the_path_after_it() -> None:
+    with pytest.raises(BadInput) as caught:
+        parse_spec("foo:dev.tsv")
+    assert "unknown data format 'foo'" in str(caught.value)
+    assert "did you mean tsv:dev.tsv?" in str(caught.value)  # not tsv:foo:dev.tsv
+    with pytest.raises(BadInput, match="PREFIX:train=FILE,dev=FILE,test=FILE"):
+        parse_spec("foo:x")
+    with pytest.raises(BadInput, match="did you mean csv:reviews.csv"):
+        parse_spec("reviews.csv")

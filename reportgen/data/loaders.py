@@ -60,12 +60,17 @@ def parse_spec(spec: str) -> tuple[str, str]:
 
 
 def _unknown_spec_message(spec: str, prefix: str | None) -> str:
-    guess = _SUFFIX_FORMATS.get(Path(spec).suffix.lower())
-    if guess:
-        return f"data SPEC {spec!r} has no format prefix; did you mean {guess}:{spec}?"
+    """No prefix: suggest one from the file's suffix. An unknown prefix (``foo:dev.tsv``) is named
+    as such, with the suggestion for the path after it, never glued in front of the bad prefix."""
+    path = spec if prefix is None else spec.partition(":")[2]
+    guess = _SUFFIX_FORMATS.get(Path(path).suffix.lower())
+    forms = "write PREFIX:PATH, or PREFIX:train=FILE,dev=FILE,test=FILE for one file per split"
     if prefix is None:
-        return f"data SPEC {spec!r} has no format prefix; write PREFIX:PATH"
-    return f"unknown data format {prefix!r} in SPEC {spec!r}"
+        if guess:
+            return f"data SPEC {spec!r} has no format prefix; did you mean {guess}:{spec}?"
+        return f"data SPEC {spec!r} has no format prefix; {forms}"
+    hint = f"; did you mean {guess}:{path}?" if guess else f"; {forms}"
+    return f"unknown data format {prefix!r} in SPEC {spec!r}{hint}"
 
 
 def load_data(
