@@ -37,3 +37,18 @@ def test_every_command_has_help(command: str) -> None:
     result = CliRunner().invoke(main, [command, "--help"])
     assert result.exit_code == 0
     assert "Usage:" in result.output and len(result.output.splitlines()) > 4
+
+
+def test_the_architecture_table_states_each_default_epochs() -> None:
+    from reportgen.models.architectures import ARCHITECTURES
+
+    for name, cls in ARCHITECTURES.items():
+        row = next(line for line in README.splitlines()
+                   if line.startswith("| `") and f"`{name}`" in line.split("|")[1])
+        assert row.rstrip(" |").endswith(f"| {cls.train_defaults['epochs']}"), name
+
+
+@pytest.mark.parametrize("flag", ["--single-file", "--skip", "--only", "--device", "--no-cache",
+                                  "--detail-examples", "--batch-size", "--precision"])
+def test_the_readme_shows_every_run_flag_a_user_reaches_for(flag: str) -> None:
+    assert "reportgen run " in README and flag in README
