@@ -128,6 +128,26 @@ def run(config_file: str | None, only: str | None, skip: str | None, **options: 
     if not config.quiet:
         click.echo(_summary_line(record, config.out))
         _echo_kept(config.out)
+    _exit_if_failed(record, config.out)
+
+
+ANALYSIS_FAILED = 1  # exit code: the report was written, but an analysis in it failed
+
+
+def _exit_if_failed(record: object, out: str) -> None:
+    """One line per failed analysis on stderr (its traceback is in the report's logs/), then exit
+    ``ANALYSIS_FAILED``: a CI job must not take a report with a failed analysis for a good one."""
+    from reportgen.site.report_json import log_path
+
+    failed = [a for a in record.analyses if a.status == "failed"]  # type: ignore[attr-defined]
+    if not failed:
+        return
+    for a in failed:
+        where = f"; traceback in {Path(out) / log_path(a.name)}" if a.log else ""
+        click.echo(f"reportgen: {a.name} failed: {a.reason}{where}", err=True)
+    click.echo(f"reportgen: the report in {out} was written, but {len(failed)} "
+               f"analys{'is' if len(failed) == 1 else 'es'} failed", err=True)
+    raise SystemExit(ANALYSIS_FAILED)
 
 
 @main.command()

@@ -168,6 +168,7 @@ class AnalysisRecord:
     # "<model>.<metric>" beside "<model>.<baseline>"), e.g. top_token_share -> uniform_top_token_share
     baselines: dict[str, str] = field(default_factory=dict)
     skipped_models: dict[str, str] = field(default_factory=dict)  # model -> why it did not run for it
+    log: str = ""  # a failed analysis's traceback (the site writes it to logs/<name>.txt)
 
 
 @dataclass

@@ -43,7 +43,7 @@ from reportgen.site.pages import (
     shown_tables,
     slug,
 )
-from reportgen.site.report_json import dumps, report_json
+from reportgen.site.report_json import dumps, log_path, report_json
 from reportgen.site.summary import summary_markdown
 from reportgen.site.table_files import LARGE_TABLE_ROWS, cached_table_files
 from reportgen.site.templating import make_environment, read_static
@@ -270,6 +270,11 @@ class _SiteWriter:
         report = report_json(self.record, self.csv_paths, self.full_tables)
         (self.root / "report.json").write_text(dumps(report), encoding="utf-8")
         (self.root / "summary.md").write_text(summary_markdown(self.record), encoding="utf-8")
+        for a in self.record.analyses:  # a failed analysis's traceback, for whoever debugs it
+            if a.status == "failed" and a.log:
+                path = self.root / log_path(a.name)
+                path.parent.mkdir(exist_ok=True)
+                path.write_text(a.log, encoding="utf-8")
 
 
 def _status_class(status: str) -> str:

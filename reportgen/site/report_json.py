@@ -15,6 +15,7 @@ The schema of the spec, extended with what else a reader may want to check in CI
               "detail_examples": {"examples", "of", "seed"}},
      "analyses": {"<name>": {"status", "reason", "seconds", "metrics",              # spec
                              "title", "headline", "baselines": {"<metric>": "<baseline metric>"},
+                             "skipped_models": {"<model>": "<why>"}, "log": str | null,
                              "tables": {"<t>": {"rows", "columns", "csv", "csv_rows", "full_csv"}}}}}
 
 ``accuracy`` is on ``evaluated_on``; ``overlap``/``overlap_count`` say how many of those texts were
@@ -23,7 +24,8 @@ and per model (``<model>.<metric>`` beside ``<model>.<baseline>``). A table with
 with ``"csv": null``: the site writes no file for it and the page does not show it. A table of
 more than 10,000 rows (``site.table_files``) has a CSV of a seeded sample of ``csv_rows`` rows and
 every row in ``full_csv`` (gzip); ``detail_examples`` says which examples kept per-token detail
-(``analyses.sampling``).
+(``analyses.sampling``). A failed analysis names its traceback's file in ``log``
+(``logs/<name>.txt``; null otherwise).
 
 Numbers that are not finite (NaN, inf) become ``null``: the file is strict JSON. The same record
 gives the same file, byte for byte.
@@ -38,6 +40,11 @@ from dataclasses import asdict
 from typing import Any
 
 from reportgen.records import RunRecord
+
+
+def log_path(name: str) -> str:
+    """Where a failed analysis's traceback is written, relative to the site."""
+    return f"logs/{name}.txt"
 
 
 def plain(value: Any) -> Any:
@@ -122,6 +129,8 @@ def report_json(record: RunRecord, csv_paths: dict[str, dict[str, str]] | None =
             "title": a.title,
             "headline": a.headline,
             "baselines": dict(a.baselines),
+            "skipped_models": dict(a.skipped_models),
+            "log": log_path(a.name) if a.status == "failed" and a.log else None,
             "tables": tables,
         }
     report = {
