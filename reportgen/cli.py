@@ -304,5 +304,10 @@ def _summary_line(record: object, out: str, head: str | None = None) -> str:
     return f"{head}. " + "; ".join(parts)
 
 
+from reportgen.publish.command import publish as _publish  # noqa: E402
+
+main.add_command(_publish)
+
+
 if __name__ == "__main__":
     main()
