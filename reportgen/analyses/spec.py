@@ -6,7 +6,9 @@ Each analysis module ends with ``SPEC = AnalysisSpec(...)`` and the registry
 - ``name``: the registry name (module, CLI choice, config section, cache folder, page URL);
 - ``version``: bump when the numbers change (it is in every cache key);
 - ``title``, ``headline`` (the metric on the index card), ``method``, ``how_to_read``,
-  ``citation``: text for the page;
+  ``citation``: text for the page; ``headline_label`` names the headline for its method ("top
+  token share of |dS/de|", not "top token share") and ``reference`` is the source it reproduces,
+  short ("Li et al. 2016, Sec. 5"): both shown beside every headline, per model;
 - ``params``: a frozen dataclass of its settings (the ``[name]`` section of the TOML config), every
   field with a default; its ``validate()`` (optional) lists problems with the values alone;
 - ``tables``: table name -> declared columns (the contract test holds every result to them);
@@ -99,6 +101,8 @@ class AnalysisSpec:
     precision: str = "run"
     precision_reason: str = ""  # why it computes in fp32, for the report
     check_plan: Callable[[Any, PlanFacts], list[str]] = _no_plan_problems
+    headline_label: str = ""
+    reference: str = ""
 
     def __post_init__(self) -> None:
         problems = self.problems()

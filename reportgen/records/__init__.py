@@ -156,6 +156,8 @@ class AnalysisRecord:
     seconds: float = 0.0
     metrics: dict[str, float] = field(default_factory=dict)
     headline: str | None = None  # metric name to show on the index card
+    headline_label: str = ""  # what the headline is, named for its method ("" = the metric's name)
+    reference: str = ""  # the source the headline reproduces, short ("Li et al. 2016, Sec. 5")
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     charts: list[ChartSpec] = field(default_factory=list)
     token_views: list[TokenView] = field(default_factory=list)

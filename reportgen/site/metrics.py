@@ -67,6 +67,10 @@ class MetricView:
     baseline_key: str = ""
     baseline_label: str = ""
     baseline_value: str = ""
+    # the headline against its baseline when the analysis gave 95% intervals
+    # (``<metric>_ci_low``/``_ci_high``): "not distinguishable from random", "below random", ...
+    verdict: str = ""
+    interval: str = ""  # "95% CI 0.41-0.47", or ""
 
     @property
     def model_label(self) -> str:
@@ -96,7 +100,28 @@ def metric_view(a: AnalysisRecord, key: str, models: Sequence[str] = ()) -> Metr
             view.baseline_key = baseline_key
             view.baseline_label = baseline_label(metric, baseline)
             view.baseline_value = format_value(a.metrics[baseline_key], baseline)
+            view.verdict = verdict(a.metrics, key, baseline_key, view.baseline_label)
+    low, high = a.metrics.get(f"{key}_ci_low"), a.metrics.get(f"{key}_ci_high")
+    if low is not None and high is not None:
+        view.interval = f"95% CI {format_value(low, metric)} to {format_value(high, metric)}"
     return view
+
+
+def verdict(metrics: dict[str, float], key: str, baseline_key: str, label: str) -> str:
+    """How a metric stands against its baseline, from their 95% intervals (a baseline without an
+    interval is a point): "" without an interval, "not distinguishable from <label>" when they
+    overlap, else "above <label>" or "below <label>"."""
+    low, high = metrics.get(f"{key}_ci_low"), metrics.get(f"{key}_ci_high")
+    if low is None or high is None or baseline_key not in metrics:
+        return ""
+    base = metrics[baseline_key]
+    b_low = metrics.get(f"{baseline_key}_ci_low", base)
+    b_high = metrics.get(f"{baseline_key}_ci_high", base)
+    if high < b_low:
+        return f"below {label}"
+    if low > b_high:
+        return f"above {label}"
+    return f"not distinguishable from {label}"
 
 
 def headline_name(a: AnalysisRecord, models: Sequence[str] = ()) -> str:
@@ -115,12 +140,12 @@ def headline_name(a: AnalysisRecord, models: Sequence[str] = ()) -> str:
 def headline_rows(
     a: AnalysisRecord, models: Sequence[str] = ()
 ) -> tuple[MetricView | None, list[MetricView]]:
-    """The headline: its overall value (None when only per-model values exist) and one row per model
-    that has it, in the models' order, each with its baseline."""
+    """The headline, per model first: one row per model that has it, in the models' order, each with
+    its baseline; an overall value only when no model has its own (a value pooled over models is
+    never a headline: it hides a model that behaves otherwise)."""
     name = headline_name(a, models)
     if not name:
         return None, []
-    overall = metric_view(a, name, models) if name in a.metrics else None
     per_model: list[MetricView] = []
     for key in a.metrics:
         model, metric = split_metric(key, models)
@@ -128,7 +153,16 @@ def headline_rows(
             per_model.append(metric_view(a, key, models))
     order = {m: i for i, m in enumerate(models)}
     per_model.sort(key=lambda v: order.get(v.model or "", len(order)))  # stable otherwise
+    overall = metric_view(a, name, models) if name in a.metrics and not per_model else None
+    for view in ([overall] if overall else per_model):
+        view.label = headline_label(a, view.metric)
     return overall, per_model
+
+
+def headline_label(a: AnalysisRecord, metric: str) -> str:
+    """The headline's name as a reader needs it: the analysis's label naming its method, else the
+    metric's readable name."""
+    return a.headline_label or metric_label(metric)
 
 
 def metric_views(a: AnalysisRecord, models: Sequence[str] = ()) -> list[MetricView]:

@@ -241,7 +241,10 @@ def index_context(
         overall, per_model = headline_rows(a, models)
         first = ([overall] if overall else []) + per_model
         shown = {v.key for v in first} | {v.baseline_key for v in first}
-        others = [v for v in metric_views(a, models) if v.model is None and v.key not in shown]
+        # a headline pooled over the models is no number for a card: it hides the model that differs
+        headline = first[0].metric if first else None
+        others = [v for v in metric_views(a, models)
+                  if v.model is None and v.key not in shown and v.metric != headline]
         status_class = a.status if a.status in ("ok", "skipped", "failed") else "unknown"
         cards.append(
             {

@@ -40,7 +40,11 @@ def headline(analysis: AnalysisRecord) -> tuple[str, float | None]:
 
 def _metric(view: MetricView) -> str:
     shown = f"{md_escape(view.label)} = {view.value}"
-    return f"{shown} ({md_escape(view.baseline_text)})" if view.baseline_key else shown
+    if view.interval:
+        shown += f" ({md_escape(view.interval)})"
+    if view.baseline_key:
+        shown += f" ({md_escape(view.baseline_text)})"
+    return f"{shown}, **{md_escape(view.verdict)}**" if view.verdict else shown
 
 
 def _provenance(m: ModelCard, evaluated: int) -> str:
@@ -99,7 +103,8 @@ def summary_markdown(record: RunRecord) -> str:
             if overall is not None:
                 shown = _metric(overall)
             elif per_model:
-                shown = f"{md_escape(per_model[0].label)}, per model:"
+                reference = f" ({md_escape(a.reference)})" if a.reference else ""
+                shown = f"{md_escape(per_model[0].label)}{reference}, per model:"
             else:
                 shown = ""
         else:

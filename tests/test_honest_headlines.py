@@ -1,0 +1,44 @@
+"""Issue 21: every headline is per model, names its method and reference, and says where its
+interval overlaps its baseline ("not distinguishable from random") or lies below it."""
+
+from __future__ import annotations
+
+from reportgen.records import AnalysisRecord
+from reportgen.site.metrics import headline_rows, verdict
+from reportgen.site.summary import summary_markdown
+from tests.site_fixtures import make_record
+
+
+def test_verdicts_from_intervals() -> None:
+    m = {"a.c": 0.30, "a.c_ci_low": 0.25, "a.c_ci_high": 0.35, "a.r": 0.20, "a.r_ci_low": 0.18,
+         "a.r_ci_high": 0.22, "b.c": 0.20, "b.c_ci_low": 0.15, "b.c_ci_high": 0.26, "b.r": 0.21,
+         "d.c": 0.1, "d.c_ci_low": 0.05, "d.c_ci_high": 0.15, "d.r": 0.2, "e.c": 0.3, "e.r": 0.2}
+    assert verdict(m, "a.c", "a.r", "random") == "above random"
+    assert verdict(m, "b.c", "b.r", "random") == "not distinguishable from random"  # 0.21 inside
+    assert verdict(m, "d.c", "d.r", "random") == "below random"
+    assert verdict(m, "e.c", "e.r", "random") == ""  # no interval: no verdict
+
+
+def test_the_headline_is_per_model_with_its_label_verdict_and_reference() -> None:
+    a = AnalysisRecord(
+        name="faithfulness", title="F", status="ok", headline="comprehensiveness",
+        headline_label="comprehensiveness of the best attribution", reference="DeYoung et al. 2020",
+        baselines={"comprehensiveness": "random_comprehensiveness"},
+        metrics={"comprehensiveness": 0.5, "random_comprehensiveness": 0.2,  # pooled: no headline
+                 "kim.comprehensiveness": 0.10, "kim.comprehensiveness_ci_low": 0.06,
+                 "kim.comprehensiveness_ci_high": 0.14, "kim.random_comprehensiveness": 0.20,
+                 "kim.random_comprehensiveness_ci_low": 0.18,
+                 "kim.random_comprehensiveness_ci_high": 0.22,
+                 "lstm.comprehensiveness": 0.6, "lstm.random_comprehensiveness": 0.2})
+    overall, per_model = headline_rows(a, ["kim", "lstm"])
+    assert overall is None
+    assert [v.model for v in per_model] == ["kim", "lstm"]
+    assert per_model[0].label == "comprehensiveness of the best attribution"
+    assert per_model[0].verdict == "below random"
+    assert per_model[0].interval == "95% CI 0.06 to 0.14"
+    record = make_record()
+    record.analyses = [a]
+    text = summary_markdown(record)
+    assert "comprehensiveness of the best attribution (DeYoung et al. 2020), per model:" in text
+    assert "**below random**" in text
+    assert "= 0.5" not in text  # the pooled value is not shown as a headline
