@@ -69,7 +69,8 @@ def save_result(root: Path, name: str, key: str, result: AnalysisResult) -> None
         (tmp / "tables").mkdir()
         for table, frame in result.tables.items():
             frame.to_parquet(tmp / "tables" / f"{table}.parquet", index=False)
-        meta = {"metrics": result.metrics, "notes": result.notes, "tables": list(result.tables)}
+        meta = {"metrics": result.metrics, "notes": result.notes, "tables": list(result.tables),
+                "labels": result.labels}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
 
     _write_atomically(root / "results" / name / key, write)
@@ -82,7 +83,8 @@ def load_result(root: Path, name: str, key: str) -> AnalysisResult | None:
         tables = {t: pd.read_parquet(folder / "tables" / f"{t}.parquet") for t in meta["tables"]}
     except (OSError, ValueError, KeyError):
         return None
-    return AnalysisResult(tables=tables, metrics=meta["metrics"], notes=meta["notes"])
+    return AnalysisResult(tables=tables, metrics=meta["metrics"], notes=meta["notes"],
+                          labels=meta.get("labels", {}))
 
 
 def run_folder(root: Path, out: Path) -> Path:

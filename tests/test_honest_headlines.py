@@ -42,3 +42,20 @@ def test_the_headline_is_per_model_with_its_label_verdict_and_reference() -> Non
     assert "comprehensiveness of the best attribution (DeYoung et al. 2020), per model:" in text
     assert "**below random**" in text
     assert "= 0.5" not in text  # the pooled value is not shown as a headline
+
+
+def test_a_metric_label_names_the_method_of_one_models_headline(tmp_path) -> None:
+    from reportgen import cache
+    from reportgen.analyses.spec import combine_per_model
+    from reportgen.records import AnalysisResult
+
+    one = AnalysisResult({}, {"comprehensiveness": 0.6},
+                         labels={"comprehensiveness": "comprehensiveness of gradient x input"})
+    merged = combine_per_model({"kim": one})
+    assert merged.labels == {"kim.comprehensiveness": "comprehensiveness of gradient x input"}
+    cache.save_result(tmp_path, "faithfulness", "k", one)
+    assert cache.load_result(tmp_path, "faithfulness", "k").labels == one.labels
+    a = AnalysisRecord(name="faithfulness", title="F", status="ok", headline="comprehensiveness",
+                       metrics=merged.metrics, labels=merged.labels)
+    _, (row,) = headline_rows(a, ["kim"])
+    assert row.label == "comprehensiveness of gradient x input"

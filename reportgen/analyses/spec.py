@@ -69,10 +69,11 @@ def combine_per_model(results: dict[str, AnalysisResult], params: Any = None) ->
         frames = [results[n].tables[table] for n in names if table in results[n].tables]
         tables[table] = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     metrics = {f"{n}.{k}": v for n in names for k, v in results[n].metrics.items()}
+    labels = {f"{n}.{k}": v for n in names for k, v in results[n].labels.items()}
     shared = set.intersection(*(set(results[n].notes) for n in names)) if len(names) > 1 else set()
     notes = list(dict.fromkeys(note for n in names for note in results[n].notes if note in shared))
     notes += [f"{n}: {note}" for n in names for note in results[n].notes if note not in shared]
-    return AnalysisResult(tables=tables, metrics=metrics, notes=notes)
+    return AnalysisResult(tables=tables, metrics=metrics, notes=notes, labels=labels)
 
 
 def _no_plan_problems(params: Any, facts: PlanFacts) -> list[str]:

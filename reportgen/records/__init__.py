@@ -30,6 +30,9 @@ class AnalysisResult:
     tables: dict[str, pd.DataFrame]  # tidy: one row per observation, snake_case columns
     metrics: dict[str, float]
     notes: list[str] = field(default_factory=list)
+    # metric key -> what that number is, where its name alone does not say (the method a
+    # model's headline comes from: "comprehensiveness of gradient x input")
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -157,6 +160,7 @@ class AnalysisRecord:
     metrics: dict[str, float] = field(default_factory=dict)
     headline: str | None = None  # metric name to show on the index card
     headline_label: str = ""  # what the headline is, named for its method ("" = the metric's name)
+    labels: dict[str, str] = field(default_factory=dict)  # metric key -> what it is (per model)
     reference: str = ""  # the source the headline reproduces, short ("Li et al. 2016, Sec. 5")
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     charts: list[ChartSpec] = field(default_factory=list)

@@ -89,7 +89,7 @@ def metric_view(a: AnalysisRecord, key: str, models: Sequence[str] = ()) -> Metr
         key=key,
         model=model,
         metric=metric,
-        label=metric_label(metric),
+        label=a.labels.get(key) or metric_label(metric),
         value=format_value(value, metric),
         raw=value,
     )
@@ -155,7 +155,7 @@ def headline_rows(
     per_model.sort(key=lambda v: order.get(v.model or "", len(order)))  # stable otherwise
     overall = metric_view(a, name, models) if name in a.metrics and not per_model else None
     for view in ([overall] if overall else per_model):
-        view.label = headline_label(a, view.metric)
+        view.label = a.labels.get(view.key) or headline_label(a, view.metric)
     return overall, per_model
 
 

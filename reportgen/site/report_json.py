@@ -16,6 +16,7 @@ The schema of the spec, extended with what else a reader may want to check in CI
      "analyses": {"<name>": {"status", "reason", "seconds", "metrics",              # spec
                              "title", "headline", "baselines": {"<metric>": "<baseline metric>"},
                              "skipped_models": {"<model>": "<why>"}, "log": str | null,
+                             "labels": {"<metric>": "what it is, where the name does not say"},
                              "tables": {"<t>": {"rows", "columns", "csv", "csv_rows", "full_csv"}}}}}
 
 ``accuracy`` is on ``evaluated_on``; ``overlap``/``overlap_count`` say how many of those texts were
@@ -130,6 +131,7 @@ def report_json(record: RunRecord, csv_paths: dict[str, dict[str, str]] | None =
             "headline": a.headline,
             "baselines": dict(a.baselines),
             "skipped_models": dict(a.skipped_models),
+            "labels": dict(a.labels),
             "log": log_path(a.name) if a.status == "failed" and a.log else None,
             "tables": tables,
         }
