@@ -46,6 +46,7 @@ Examples:
 def publish(directory: str, to: str, base_url: str | None, endpoint_url: str | None,
             no_history: bool, dry_run: bool) -> None:
     from reportgen.cli import _on_interrupt
+    from reportgen.errors import BadInput
     from reportgen.publish.publish import publish as run_publish
     from reportgen.publish.secrets import scrub
 
@@ -57,8 +58,13 @@ def publish(directory: str, to: str, base_url: str | None, endpoint_url: str | N
     def on_target(target: Target) -> None:
         _on_interrupt(target.interrupted)
 
-    outcome = run_publish(directory, to, base_url=base_url, endpoint_url=endpoint_url,
-                          no_history=no_history, dry_run=dry_run, warn=warn, on_target=on_target)
+    try:
+        outcome = run_publish(directory, to, base_url=base_url, endpoint_url=endpoint_url,
+                              no_history=no_history, dry_run=dry_run, warn=warn,
+                              on_target=on_target)
+    except BadInput as exc:  # every message is scrubbed of credentials, whoever raised it
+        exc.message = scrub(exc.message)
+        raise
     _on_interrupt(f"interrupted; {outcome.source.kind} {outcome.source.id} was published")
     for line in outcome.lines():
         click.echo(scrub(line))
