@@ -126,6 +126,21 @@ def test_run_id_is_deterministic_and_published_url_joins() -> None:
             target_of("analyses/a.html", bad)
 
 
+def test_every_publish_option_is_in_the_readme_and_help() -> None:
+    from reportgen.publish.command import publish as command
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Publish (`reportgen publish DIR --to TARGET`)", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    help_text = CliRunner().invoke(main, ["publish", "--help"]).output
+    for param in command.params:
+        for option in param.opts:
+            if option.startswith("--"):
+                assert option in section and option in help_text, option
+    for target in ("git:", "s3://", "/srv/www/reports"):  # a command to copy for each target
+        assert f"reportgen publish site --to {target}" in section, target
+
+
 # bad input -----------------------------------------------------------------------------------
 def test_bad_inputs_exit_2_with_one_message(tmp_path: Path) -> None:
     site = report(tmp_path)

@@ -1,4 +1,8 @@
-"""The ``reportgen publish`` command (registered in ``reportgen.cli`` with ``add_command``)."""
+"""The ``reportgen publish`` command (registered in ``reportgen.cli`` with ``add_command``).
+
+Like every reportgen command: ``BadInput`` is one message and exit 2 (scrubbed of credentials
+here, whoever raised it), Ctrl-C one line saying what was left as it was and exit 130.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ import click
 
 if TYPE_CHECKING:
     from reportgen.publish.targets.base import Target
+
+INTERRUPTED = 130  # as reportgen.cli: 128 + SIGINT
 
 PUBLISH_HELP = """Publish the report in DIR (or a compare folder) to a static host.
 
@@ -45,18 +51,17 @@ Examples:
                                               "upload nothing.")
 def publish(directory: str, to: str, base_url: str | None, endpoint_url: str | None,
             no_history: bool, dry_run: bool) -> None:
-    from reportgen.cli import _on_interrupt
     from reportgen.errors import BadInput
     from reportgen.publish.publish import publish as run_publish
     from reportgen.publish.secrets import scrub
 
-    _on_interrupt("interrupted; nothing was published")
+    said = {"line": "interrupted; nothing was published"}  # what Ctrl-C says, stage by stage
 
     def warn(line: str) -> None:
         click.echo(scrub(line), err=True)
 
     def on_target(target: Target) -> None:
-        _on_interrupt(target.interrupted)
+        said["line"] = target.interrupted
 
     try:
         outcome = run_publish(directory, to, base_url=base_url, endpoint_url=endpoint_url,
@@ -65,6 +70,8 @@ def publish(directory: str, to: str, base_url: str | None, endpoint_url: str | N
     except BadInput as exc:  # every message is scrubbed of credentials, whoever raised it
         exc.message = scrub(exc.message)
         raise
-    _on_interrupt(f"interrupted; {outcome.source.kind} {outcome.source.id} was published")
+    except KeyboardInterrupt:  # one line and 130, as every reportgen command
+        click.echo(said["line"], err=True)
+        click.get_current_context().exit(INTERRUPTED)
     for line in outcome.lines():
         click.echo(scrub(line))

@@ -92,8 +92,7 @@ def publish(
     base_url = check_base_url(base_url)
     target = parse_target(to, endpoint_url=endpoint_url, no_history=no_history)
     source = load_source(directory)
-    if hasattr(target, "check_source"):
-        target.check_source(source.root)  # type: ignore[attr-defined]
+    target.check_source(source.root)
     check_site(source)
     if source.skipped:
         shown = ", ".join(source.skipped[:SHOW_SKIPPED])

@@ -12,6 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from reportgen.publish.plan import Item, Plan
 
@@ -23,6 +24,9 @@ class Target(ABC):
 
     name: str = ""  # for messages: credentials scrubbed
     interrupted: str = "interrupted; what was published before is unchanged"
+
+    def check_source(self, source_root: Path) -> None:
+        """Refuse, with ``BadInput``, a DIR this target cannot publish (before ``load``)."""
 
     @contextmanager
     def session(self) -> Iterator[None]:

@@ -84,10 +84,12 @@ class GitTarget(Target):
             try:
                 with Repo.discover(os.getcwd()) as here:
                     url = here.get_config().get((b"remote", location.encode()), b"url")
+                    top = Path(here.path)
             except (NotGitRepository, KeyError):
                 url = None
-            if url:
-                return self._resolve(url.decode())
+            if url:  # a relative path in .git/config is relative to the repository
+                text = url.decode()
+                return self._resolve(text if _URL.match(text) else str(top / text))
         raise BadInput(
             f"--to git:{scrub(location)}: no such repository, path or remote (give git:PATH to a "
             "repository, git:URL, or the name of a remote of the repository here)"
@@ -165,6 +167,9 @@ class GitTarget(Target):
 
     def extra_files(self) -> dict[str, bytes]:
         return {".nojekyll": b""}
+
+    def location(self, path: str = "") -> str:
+        return f"{path} on the branch {self.branch}" if path else self.name
 
     def rewrites(self) -> bool:
         """``--no-history`` on a branch with more than one commit squashes it, changes or not."""
