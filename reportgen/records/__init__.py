@@ -73,6 +73,9 @@ class ModelCard:
     # how reportgen reads this model where it is not plain: logits from a tuple, a sigmoid
     # output, a minimum length
     reading: list[str] = field(default_factory=list)
+    # every evaluated example's prediction, in order: example_id, label, predicted, p0.. (the
+    # probability of each of ``classes``); the site writes it to data/predictions.csv.gz
+    predictions: pd.DataFrame | None = None
 
 
 @dataclass
@@ -89,6 +92,9 @@ class DataCard:
     # examples that keep per-token detail and that the costly analyses run on (analyses.sampling);
     # 0 in records from before sampling: every example
     detail_examples: int = 0
+    # hash of the evaluated examples' texts and labels, in order (reportgen compare pairs
+    # reports by it); "" in records from before it
+    fingerprint: str = ""
 
 
 @dataclass

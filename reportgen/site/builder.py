@@ -8,7 +8,8 @@ Stages, in order (all inside a staging directory that replaces ``out`` only at t
    first rows of each table;
 3. render the pages (``index.html``, ``analyses/<name>.html``) and copy the assets (the Vega bundle
    once, the CSS);
-4. write ``report.json`` and ``summary.md``;
+4. write ``report.json``, ``summary.md`` and ``data/predictions.csv.gz`` (every evaluated
+   example's prediction per classifier, for ``reportgen compare``);
 5. check the size budget, write ``.reportgen-manifest.json`` (every file reportgen wrote), carry
    over the files the user added to the previous site, then swap the new site into place.
 
@@ -21,11 +22,13 @@ the one-writer lock are ``reportgen.site.output_dir``'s business.
 from __future__ import annotations
 
 import functools
+import gzip
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
+import pandas as pd
 from markupsafe import Markup
 
 from reportgen.atomic import staged_directory
@@ -45,11 +48,12 @@ from reportgen.site.pages import (
 )
 from reportgen.site.report_json import dumps, log_path, report_json
 from reportgen.site.summary import summary_markdown
-from reportgen.site.table_files import LARGE_TABLE_ROWS, cached_table_files
+from reportgen.site.table_files import LARGE_TABLE_ROWS, cached_table_files, to_csv_bytes
 from reportgen.site.templating import make_environment, read_static
 
 KNOWN_STATUSES = ("ok", "skipped", "failed")
 SINGLE_FILE_CSV_SHARE = 0.4  # of the page budget, for tables embedded as data: downloads
+PREDICTIONS_CSV = "data/predictions.csv.gz"  # every evaluated example's prediction, per model
 
 
 @dataclass(frozen=True)
@@ -266,8 +270,29 @@ class _SiteWriter:
         (self.root / rel).write_bytes(data)
         self.page_sizes[rel] = len(data) + extra_bytes
 
+    def write_predictions(self) -> pd.DataFrame | None:
+        """``PREDICTIONS_CSV``: the model cards' predictions of every evaluated example (what
+        ``reportgen compare`` pairs two reports on), gzipped with a fixed timestamp; not in a
+        single-file report."""
+        frames = [m.predictions.assign(model=m.name) for m in self.record.models
+                  if m.predictions is not None and len(m.predictions)]
+        if self.single or not frames:
+            return None
+        frame = pd.concat(frames, ignore_index=True)
+        probs = sorted((c for c in frame.columns if c[:1] == "p" and c[1:].isdigit()),
+                       key=lambda c: int(c[1:]))
+        frame = frame[["model", "example_id", "label", "predicted", *probs]]
+        path = self.root / PREDICTIONS_CSV
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(gzip.compress(to_csv_bytes(frame), compresslevel=6, mtime=0))
+        return frame
+
     def write_machine_files(self) -> None:
-        report = report_json(self.record, self.csv_paths, self.full_tables)
+        predictions = self.write_predictions()
+        report = report_json(self.record, self.csv_paths, self.full_tables,
+                             predictions=None if predictions is None else
+                             {"csv": PREDICTIONS_CSV, "rows": len(predictions),
+                              "columns": [str(c) for c in predictions.columns]})
         (self.root / "report.json").write_text(dumps(report), encoding="utf-8")
         (self.root / "summary.md").write_text(summary_markdown(self.record), encoding="utf-8")
         for a in self.record.analyses:  # a failed analysis's traceback, for whoever debugs it

@@ -12,7 +12,8 @@ The schema of the spec, extended with what else a reader may want to check in CI
                  "layers": [{...}], "confusion"}],
      "data": {"spec", "examples", "classes",                                        # spec
               "split", "total_examples", "class_counts", "labelled", "label_map",
-              "detail_examples": {"examples", "of", "seed"}},
+              "detail_examples": {"examples", "of", "seed"}, "fingerprint"},
+     "predictions": {"csv", "rows", "columns"} | null,
      "analyses": {"<name>": {"status", "reason", "seconds", "metrics",              # spec
                              "title", "headline", "baselines": {"<metric>": "<baseline metric>"},
                              "skipped_models": {"<model>": "<why>"}, "log": str | null,
@@ -25,7 +26,11 @@ and per model (``<model>.<metric>`` beside ``<model>.<baseline>``). A table with
 with ``"csv": null``: the site writes no file for it and the page does not show it. A table of
 more than 10,000 rows (``site.table_files``) has a CSV of a seeded sample of ``csv_rows`` rows and
 every row in ``full_csv`` (gzip); ``detail_examples`` says which examples kept per-token detail
-(``analyses.sampling``). A failed analysis names its traceback's file in ``log``
+(``analyses.sampling``). ``data.fingerprint`` hashes the evaluated examples' texts and labels, in
+order (two reports with the same one evaluated the same examples); ``predictions`` names the gzipped
+CSV of every evaluated example's prediction per classifier (``model``, ``example_id``, ``label``,
+``predicted``, ``p0``.. the probability of each of the model's ``classes``, in order), null in a
+single-file report or without classifiers. A failed analysis names its traceback's file in ``log``
 (``logs/<name>.txt``; null otherwise).
 
 Numbers that are not finite (NaN, inf) become ``null``: the file is strict JSON. The same record
@@ -68,7 +73,8 @@ def plain(value: Any) -> Any:
 
 
 def report_json(record: RunRecord, csv_paths: dict[str, dict[str, str]] | None = None,
-                full_tables: dict[str, dict[str, Any]] | None = None) -> dict:
+                full_tables: dict[str, dict[str, Any]] | None = None,
+                predictions: dict[str, Any] | None = None) -> dict:
     """The report as a dict. ``csv_paths[analysis][table]`` is the table's CSV path in the site;
     ``full_tables[analysis][csv file name]`` (``path``, ``csv_rows``) the gzipped whole of a long
     table whose CSV holds a sample."""
@@ -158,7 +164,9 @@ def report_json(record: RunRecord, csv_paths: dict[str, dict[str, str]] | None =
             # per-token tables and the costly analyses cover this seeded sample of the examples
             "detail_examples": {"examples": d.detail_examples or d.examples, "of": d.examples,
                                 "seed": record.seed},
+            "fingerprint": d.fingerprint or None,  # null in records from before it
         },
+        "predictions": predictions,
         "analyses": analyses,
     }
     return plain(report)
