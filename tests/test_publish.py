@@ -244,6 +244,8 @@ def test_folder_interrupted_publish_leaves_it_unchanged(tmp_path: Path,
 
 def test_dry_run_lists_changes_and_writes_nothing(tmp_path: Path) -> None:
     site, out = report(tmp_path), tmp_path / "www"
+    result = publish(str(site), "--to", str(tmp_path / "new" / "www"), "--dry-run")
+    assert result.exit_code == 0 and not (tmp_path / "new").exists()
     result = publish(str(site), "--to", str(out), "--dry-run")
     assert result.exit_code == 0 and not out.exists()
     assert f"  + runs/{rid(site)}/index.html" in result.output and "  + index.html" in result.output
@@ -364,6 +366,20 @@ def test_git_branch_content_nojekyll_cname_and_history(tmp_path: Path, remote: P
         [rid(first), rid(second), rid(third)])
     assert (checkout / "CNAME").read_text() == "reports.example.com\n"
     git("--git-dir", str(remote), "fsck", "--strict")
+
+
+@needs_git
+def test_git_refuses_a_branch_with_someone_elses_site(tmp_path: Path, remote: Path) -> None:
+    docs = tmp_path / "docs"
+    git("init", "-q", "-b", "gh-pages", str(docs))
+    (docs / "index.html").write_text("<p>the project's documentation</p>")
+    git("add", "index.html", cwd=docs)
+    git("commit", "-q", "-m", "docs", cwd=docs)
+    git("push", "-q", str(remote), "gh-pages", cwd=docs)
+    head = git("--git-dir", str(remote), "rev-parse", "gh-pages")
+    out = one_message(publish(str(report(tmp_path)), "--to", f"git:{remote}"))
+    assert "did not publish (index.html" in out
+    assert git("--git-dir", str(remote), "rev-parse", "gh-pages") == head
 
 
 @needs_git

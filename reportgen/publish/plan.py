@@ -12,7 +12,9 @@ added or changed) and of paths to remove, run by the targets in this order:
 3. ``index``: the CSS, ``runs.json``, the target's own files (``.nojekyll`` on git) and the runs
    index page ``index.html``, last.
 
-Nothing else of the target is touched: other runs, a ``CNAME``, files of your own. With
+Nothing else of the target is touched: other runs, a ``CNAME``, files of your own. A target
+holding a site that reportgen did not publish (an ``index.html``, ``runs/``, ``latest/`` or
+``compares/`` but no ``runs.json``) is refused, since publishing would overwrite it. With
 ``base_url`` the published ``summary.md`` (and a compare's ``compare.md``) says where the run is
 published (``source.published_url``). A compare's ``compare.html`` gets a line linking the two
 runs it compares when both are published at the target. The pages written by the plan itself
@@ -29,6 +31,7 @@ from typing import Protocol
 
 from markupsafe import Markup
 
+from reportgen.errors import BadInput
 from reportgen.publish import index_page
 from reportgen.publish.links import check_links
 from reportgen.publish.source import Source, published_url
@@ -166,9 +169,20 @@ def _warnings(final: dict[str, int]) -> list[str]:
     return found
 
 
+OURS = ("index.html", "runs/", "latest/", "compares/")  # what a site of someone else's would lose
+
+
 def build_plan(source: Source, target: TargetState, base_url: str | None = None) -> Plan:
     listing = target.listing()
-    index = index_page.load_index(target.read(index_page.INDEX_FILE), target.name)
+    raw = target.read(index_page.INDEX_FILE)
+    foreign = sorted(p for p in listing if p.startswith(OURS))
+    if raw is None and foreign:
+        raise BadInput(
+            f"{target.name} holds a site that reportgen did not publish ({foreign[0]}, with no "
+            f"{index_page.INDEX_FILE}), which publishing would overwrite; publish to another "
+            "branch, prefix or folder"
+        )
+    index = index_page.load_index(raw, target.name)
     items = _folder_items(source, base_url)
     new_paths = {i.path for i in items}
     index.keep_only(lambda p: p in listing or p in new_paths)

@@ -101,7 +101,7 @@ def publish(
         warn(f"not published (hidden files and links are never published): {shown}{more}")
     if on_target is not None:
         on_target(target)
-    with target.session():
+    with target.session(writing=not dry_run):
         target.load()
         plan = build_plan(source, target, base_url)
         for line in plan.warnings:

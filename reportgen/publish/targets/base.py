@@ -1,6 +1,6 @@
 """What every target offers: its current files, a way to read and compare them, and ``apply``.
 
-A target is used as ``with target.session(): target.load(); plan = ...; target.apply(plan)``:
+A target is used as ``with target.session(): target.load(); plan = ...; target.apply(plan)``
 ``session`` holds what the whole publish needs (the folder's writer lock, the temporary git
 repository); ``load`` reads the current state; ``apply`` runs the plan's phases in order and
 must leave what was published before intact when it is interrupted (``interrupted`` says how,
@@ -29,7 +29,8 @@ class Target(ABC):
         """Refuse, with ``BadInput``, a DIR this target cannot publish (before ``load``)."""
 
     @contextmanager
-    def session(self) -> Iterator[None]:
+    def session(self, writing: bool = True) -> Iterator[None]:
+        """Around the whole publish; ``writing`` is False for a dry run."""
         yield
 
     @abstractmethod

@@ -18,7 +18,7 @@ import os
 import shutil
 import stat
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from reportgen.atomic import BACKUP_TAG, STAGING_TAG, staged_directory
@@ -51,8 +51,15 @@ class FolderTarget(Target):
             )
 
     @contextmanager
-    def session(self) -> Iterator[None]:
-        with lock(self.path):
+    def session(self, writing: bool = True) -> Iterator[None]:
+        """One publisher (or run) at a time; a dry run takes no lock, so it writes nothing."""
+        with ExitStack() as stack:
+            if writing:
+                try:
+                    stack.enter_context(lock(self.path))
+                except BadInput as exc:  # its message names the option of 'run'
+                    exc.message = exc.message.replace("--out ", "--to ", 1)
+                    raise
             yield
 
     def load(self) -> None:
@@ -115,6 +122,15 @@ class FolderTarget(Target):
         dst.chmod(0o644)
 
     def apply(self, plan: Plan, echo: Echo) -> None:
+        try:
+            self._build(plan)
+        except OSError as exc:
+            raise BadInput(
+                f"--to {self.name!r}: could not write the new tree ({exc.strerror or exc}: "
+                f"{exc.filename}); the folder is unchanged"
+            ) from None
+
+    def _build(self, plan: Plan) -> None:
         written = {i.path for phase in plan.phases for i in phase.writes}
         gone = set(plan.removed) | written
         with staged_directory(self.path) as staged:

@@ -113,7 +113,7 @@ class GitTarget(Target):
 
     # reading ----------------------------------------------------------------------------------
     @contextmanager
-    def session(self) -> Iterator[None]:
+    def session(self, writing: bool = True) -> Iterator[None]:
         from dulwich.client import get_transport_and_path
         from dulwich.repo import Repo
 

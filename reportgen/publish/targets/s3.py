@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -78,6 +79,8 @@ class S3Target(Target):
             raise BadInput("--to s3://: give a bucket, s3://BUCKET/PREFIX")
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        if endpoint_url is not None and not re.match(r"^https?://[^\s/]+", endpoint_url):
+            raise BadInput(f"--endpoint-url {endpoint_url!r} is not an http:// or https:// address")
         self.endpoint_url = endpoint_url
         self.name = f"s3://{bucket}/{self.prefix}"
         self.interrupted = (
@@ -87,7 +90,7 @@ class S3Target(Target):
         self._objects: dict[str, tuple[int, str]] = {}
 
     @contextmanager
-    def session(self) -> Iterator[None]:
+    def session(self, writing: bool = True) -> Iterator[None]:
         try:
             import boto3
             from botocore.config import Config
