@@ -67,6 +67,7 @@ from reportgen.data.loaders import load_data
 from reportgen.device import resolve_device
 from reportgen.models.adapter import ModelAdapter
 from reportgen.models.checkpoint import load_checkpoint
+from reportgen.models.common import gradients
 from reportgen.models.loading import adapter_from_checkpoint
 from reportgen.records import AnalysisResult
 from reportgen.run.inputs import select_examples
@@ -290,14 +291,22 @@ def baseline_params(name: str, params: Any) -> Any:
 def one_at_a_time(name: str, model: ModelAdapter) -> Iterator[None]:
     """Cut the batching an analysis does without reading ``ctx.batch_size`` to one item, and make
     ``predict_proba`` run one text per pass whatever batch size it is asked for."""
+    import sys
+
+    from reportgen.models import facts
+
     undo: list[Callable[[], None]] = []
-    plain = type(model).predict_proba
+    plain = facts.predict_proba
 
-    def predict_one(texts, batch_size: int = 1):  # the batch size asked for is ignored
-        return plain(model, texts, batch_size=1)
+    def predict_one(m, texts, batch_size: int = 1):  # the batch size asked for is ignored
+        return plain(m, texts, batch_size=1 if m is model else batch_size)
 
-    model.predict_proba = predict_one  # an instance attribute over the class's method
-    undo.append(lambda: delattr(model, "predict_proba"))
+    # every module that imported the function by name (the analyses) gets the one-at-a-time one
+    holders = [mod for mod in list(sys.modules.values())
+               if getattr(mod, "predict_proba", None) is plain]
+    for mod in holders:
+        mod.predict_proba = predict_one
+    undo.append(lambda: [setattr(mod, "predict_proba", plain) for mod in holders])
     if name == "representations":
         represent = representations.represent
 
@@ -418,11 +427,11 @@ def cases(setup: Setup, names: list[str], tolerance: float = TOLERANCE) -> list[
         if setup.applies(name):
             continue
         if name == "saliency":  # the texts the analysis reads: the data, then "your" sentences
-            from reportgen.analyses.saliency import _paper_sentences
+            from reportgen.analyses.saliency import paper_sentences
 
             p = setup.params["saliency"]
             texts = [ex.text for ex in setup.examples] + [
-                *p.sentences, *(_paper_sentences(model) if p.paper_sentences else [])]
+                *p.sentences, *(paper_sentences(model) if p.paper_sentences else [])]
             bs = setup.batch_size
 
             def check(result, scores):
@@ -468,7 +477,7 @@ def integrated_gradients(model: ModelAdapter, texts: list[str], bs: int, steps: 
         with torch.no_grad():
             target = model.forward_from_embeddings(emb, batch.mask).argmax(-1)
         extra = {} if per_text else {"internal_batch_size": emb.size(0) * steps}
-        with model.gradients():
+        with gradients(model.module):
             attr = method.attribute(emb.clone(), baselines=torch.zeros_like(emb), target=target,
                                     additional_forward_args=(batch.mask,), n_steps=steps, **extra)
         per_token = attr.detach().float().flatten(2).sum(-1).cpu().numpy()  # (B, T)

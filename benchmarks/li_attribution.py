@@ -41,6 +41,7 @@ from reportgen.analyses.saliency import token_saliency
 from reportgen.data.loaders import load_data
 from reportgen.device import resolve_device
 from reportgen.models.checkpoint import load_checkpoint
+from reportgen.models.common import gradients
 from reportgen.models.loading import adapter_from_checkpoint
 from reportgen.seeding import seed_everything
 
@@ -62,7 +63,7 @@ def captum(model, texts: list[str], bs: int) -> list[np.ndarray]:
     out: list[np.ndarray] = []
     for i in range(0, len(texts), bs):
         batch = model.encode(texts[i : i + bs])
-        with model.gradients():
+        with gradients(model.module):
             emb = model.embed(batch.ids).detach()  # (B, T, E)
             with torch.no_grad():
                 target = model.forward_from_embeddings(emb, batch.mask).argmax(-1)  # (B,)

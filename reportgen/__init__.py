@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 
 def __getattr__(name: str):  # lazy, so that 'reportgen --help' does not import torch
     if name == "UserModel":
-        from reportgen.models.adapter import UserModel
+        from reportgen.models.user import UserModel
 
         return UserModel
     if name == "TextEncoder":

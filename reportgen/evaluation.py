@@ -20,7 +20,9 @@ import numpy as np
 
 from reportgen.data.dataset import WHOLE, Dataset, Example, text_hash
 from reportgen.data.tokenize import word_tokens
-from reportgen.models.adapter import ModelAdapter
+from reportgen.models import facts
+from reportgen.models.tokens import token_flags
+from reportgen.models.view import ModelView
 from reportgen.records import DataCard, ModelCard
 
 SEQUENCE_METRICS = {"autoencode": "token reconstruction", "lm": "next-token accuracy"}
@@ -39,7 +41,7 @@ def describe_evaluation(dataset: Dataset, split: str, examples: list[Example], t
     return f"{dataset.spec}, {part}, {sample}"
 
 
-def training_overlap(model: ModelAdapter, examples: list[Example]) -> tuple[int, float] | None:
+def training_overlap(model: ModelView, examples: list[Example]) -> tuple[int, float] | None:
     """(count, share) of ``examples`` whose text was in the model's training split; None when the
     model carries no training-text hashes (user models, older checkpoints)."""
     hashes = model.training.get("train_text_hashes")
@@ -50,7 +52,7 @@ def training_overlap(model: ModelAdapter, examples: list[Example]) -> tuple[int,
     return count, count / len(examples)
 
 
-def warn_overlap(models: list[ModelAdapter], examples: list[Example]) -> None:
+def warn_overlap(models: list[ModelView], examples: list[Example]) -> None:
     for m in models:
         found = training_overlap(m, examples)
         if found and found[0]:
@@ -60,7 +62,7 @@ def warn_overlap(models: list[ModelAdapter], examples: list[Example]) -> None:
                   "sst2:train=train.tsv,test=test.tsv, or the data's test split)", file=sys.stderr)
 
 
-def trained_on(m: ModelAdapter) -> str | None:
+def trained_on(m: ModelView) -> str | None:
     info = m.training
     if not info.get("data"):
         return None
@@ -71,7 +73,7 @@ def trained_on(m: ModelAdapter) -> str | None:
     return f"{info['data']}: " + "; ".join(parts) if parts else str(info["data"])
 
 
-def vectors(m: ModelAdapter) -> str | None:
+def vectors(m: ModelView) -> str | None:
     vec = m.training.get("vectors")
     if not vec:
         return None
@@ -80,29 +82,29 @@ def vectors(m: ModelAdapter) -> str | None:
             f"{vec.get('coverage', 0):.1%})")
 
 
-def measures(m: ModelAdapter, examples: list[Example], batch_size: int) -> dict:
+def measures(m: ModelView, examples: list[Example], batch_size: int) -> dict:
     """What the model card measures by running the model on every evaluated text: accuracy (of
     the labelled texts, or the sequence metric), the confusion matrix and the share of unknown
     tokens. JSON-ready, so a re-run on the same model and texts reads it from the cache."""
     accuracy, confusion = None, None
     labelled = [ex for ex in examples if ex.label is not None]
-    size = m.batch_size(max(batch_size, 128))
+    size = facts.batch_size(m, max(batch_size, 128))
     if m.is_classifier:  # every evaluated text goes through the model here, labelled or not
-        probs = m.predict_proba([ex.text for ex in examples], batch_size=size)
+        probs = facts.predict_proba(m, [ex.text for ex in examples], batch_size=size)
     if m.is_classifier and labelled:
         has_label = np.array([ex.label is not None for ex in examples])
         pred = probs[has_label].argmax(1)
-        true = m.class_index([ex.label for ex in labelled])
+        true = facts.class_index(m, [ex.label for ex in labelled])
         accuracy = float((pred == true).mean())
         k = m.n_classes
         confusion = np.bincount(true * k + pred, minlength=k * k).reshape(k, k).tolist()
     if m.task in SEQUENCE_METRICS:
-        accuracy = m.sequence_accuracy([ex.text for ex in examples], batch_size=size)
+        accuracy = facts.sequence_accuracy(m, [ex.text for ex in examples], batch_size=size)
     return {"accuracy": accuracy, "confusion": confusion,
             "unknown_share": unknown_share(m, [ex.text for ex in examples], size)}
 
 
-def model_card(m: ModelAdapter, examples: list[Example], batch_size: int, evaluated: str,
+def model_card(m: ModelView, examples: list[Example], batch_size: int, evaluated: str,
                measured: dict | None = None) -> ModelCard:
     """The model's card; ``measured``: its ``measures`` on ``examples``, when already known."""
     measured = measured if measured is not None else measures(m, examples, batch_size)
@@ -116,10 +118,10 @@ def model_card(m: ModelAdapter, examples: list[Example], batch_size: int, evalua
         arch=m.arch,
         source=m.source,
         task=m.task,
-        parameters=m.parameters,
+        parameters=facts.parameter_count(m),
         classes=m.classes,
         vocab_size=m.vocab_size,
-        encoder_kind=m.encoder.kind if m.encoder is not None else "subword",
+        encoder_kind=m.input_kind,
         accuracy=measured["accuracy"],
         checkpoint_accuracy=m.checkpoint_accuracy,
         layers=m.layers(),
@@ -133,17 +135,15 @@ def model_card(m: ModelAdapter, examples: list[Example], batch_size: int, evalua
         overlap=overlap[1] if overlap else None,
         overlap_count=overlap[0] if overlap else None,
         labelled=bool(labelled) or not m.is_classifier,
-        embedding=m.embedding_description(),
+        embedding=facts.embedding_description(m),
         unknown_share=measured["unknown_share"],
-        tokenizer=m.tokenizer_description(),
-        reading=m.reading(),
+        tokenizer=facts.tokenizer_description(m),
+        reading=facts.reading(m),
     )
 
 
-def unknown_share(m: ModelAdapter, texts: list[str], batch_size: int) -> float | None:
+def unknown_share(m: ModelView, texts: list[str], batch_size: int) -> float | None:
     """Share of the evaluated tokens (special ones aside) that the model read as unknown."""
-    from reportgen.models.internals import token_flags
-
     unknown = total = 0
     for start in range(0, len(texts), batch_size):
         for row in token_flags(m, m.encode(texts[start : start + batch_size])):

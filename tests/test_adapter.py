@@ -8,6 +8,9 @@ from torch import nn
 
 from reportgen.errors import BadInput
 from reportgen.models.adapter import HookedAdapter, UserCodeError, UserModel, receptive_fields
+from reportgen.models.common import gradients
+from reportgen.models.facts import batch_size, class_index, fingerprint, sequence_accuracy
+from reportgen.models.verify import verify
 from tests.tiny_models import tanh_sum_model
 
 
@@ -43,14 +46,14 @@ def test_verify_catches_a_model_that_ignores_the_hooked_embedding() -> None:
     user.embedding = "inner.emb"
     adapter = HookedAdapter(user, source="sneaky", device="cpu")
     with pytest.raises(BadInput, match="deviates"):
-        adapter.verify(["a b a", "b"])
+        verify(adapter, ["a b a", "b"])
 
 
 def test_unknown_labels_are_named() -> None:
     adapter = HookedAdapter(tanh_sum_model(), source="t", device="cpu")
-    assert adapter.class_index(["pos", "neg", None]).tolist() == [1, 0, -1]
+    assert class_index(adapter, ["pos", "neg", None]).tolist() == [1, 0, -1]
     with pytest.raises(BadInput, match="'maybe'.*valid choices: neg, pos"):
-        adapter.class_index(["pos", "maybe"])
+        class_index(adapter, ["pos", "maybe"])
 
 
 def test_hook_is_removed_even_after_an_error() -> None:
@@ -65,10 +68,10 @@ def test_sequence_accuracy_by_hand() -> None:
 
     adapter = HookedAdapter(tied_copy_model(), source="t", device="cpu")
     adapter.task = "autoencode"  # the tied model copies every token: all reconstructed
-    assert adapter.sequence_accuracy(["a a b", "b"]) == 1.0
+    assert sequence_accuracy(adapter, ["a a b", "b"]) == 1.0
     adapter.task = "lm"  # read as a language model it predicts "the same token again":
     # "a a b" -> right on (a, a), wrong on (a, b); "b a" -> wrong; "b" has no next token
-    assert adapter.sequence_accuracy(["a a b", "b a", "b"], batch_size=2) == pytest.approx(1 / 3)
+    assert sequence_accuracy(adapter, ["a a b", "b a", "b"], batch_size=2) == pytest.approx(1 / 3)
 
 
 class MeanPoolAll(nn.Module):
@@ -95,21 +98,21 @@ def test_a_model_that_reads_padding_is_refused_at_load() -> None:
     adapter = HookedAdapter(mean_pool_model(), source="mean.py:build", device="cpu")
     # "b" alone: (0, 1); padded to 3 positions beside "a b a": (0, 1/3)
     with pytest.raises(BadInput, match="alone and inside a padded batch.*pad_batches=False"):
-        adapter.verify(["a b a", "b"])
+        verify(adapter, ["a b a", "b"])
     with pytest.raises(BadInput, match="padded batch"):  # equal lengths: the check pads on its own
-        adapter.verify(["a b", "b a"])
+        verify(adapter, ["a b", "b a"])
 
 
 def test_a_model_never_padded_runs_one_text_per_batch() -> None:
     from reportgen.analyses import saliency
 
     adapter = HookedAdapter(mean_pool_model(pad_batches=False), source="mean.py:build", device="cpu")
-    adapter.verify(["a b a", "b"])  # no padding check: reportgen will not pad it
-    assert adapter.batch_size(64) == 1
+    verify(adapter, ["a b a", "b"])  # no padding check: reportgen will not pad it
+    assert batch_size(adapter, 64) == 1
     _, _, alone, _ = saliency.token_saliency(adapter, ["b"])
     # d mean(e) / d e_b = 1/1 for a one-token text: |(0, 1)| -> saliency 1, not 1/3
     assert alone[0].tolist() == pytest.approx([1.0])
-    assert adapter.fingerprint() != HookedAdapter(mean_pool_model(), source="m", device="cpu").fingerprint()
+    assert fingerprint(adapter) != fingerprint(HookedAdapter(mean_pool_model(), source="m", device="cpu"))
 
 
 def test_cudnn_is_off_only_inside_recurrent_modules() -> None:
@@ -136,7 +139,7 @@ def test_cudnn_is_off_only_inside_recurrent_modules() -> None:
     enc = TextEncoder("word", Vocab(["<pad>", "<unk>", "a", "b"]))
     adapter = HookedAdapter(UserModel(module, enc, ["x", "y"]), source="t", device="cpu")
     assert torch.backends.cudnn.enabled
-    with adapter.gradients():
+    with gradients(adapter.module):
         batch = adapter.encode(["a b"])
         emb = adapter.embed(batch.ids).requires_grad_(True)
         adapter.forward_from_embeddings(emb, batch.mask).sum().backward()

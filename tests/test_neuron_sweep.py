@@ -12,6 +12,7 @@ from reportgen.data.dataset import Dataset, Example
 from reportgen.data.encoding import TextEncoder
 from reportgen.models.adapter import ModelAdapter
 from reportgen.models.architectures import ARCHITECTURES
+from reportgen.models.facts import predict_proba
 
 NEUTRAL = ["the", "film", "plot", "was", "really", "quite", "acting", "story"]
 
@@ -89,9 +90,9 @@ def test_clamping_changes_the_probability_in_the_weights_direction() -> None:
     model = planted()
     texts = ["the film was good", "the plot was bad"]
     with clamp_units(model, "rnn", {0: -0.9}):
-        low = model.predict_proba(texts)[:, 1]
+        low = predict_proba(model, texts)[:, 1]
     with clamp_units(model, "rnn", {0: 0.9}):
-        high = model.predict_proba(texts)[:, 1]
+        high = predict_proba(model, texts)[:, 1]
     # logits (-h0, h0): P(pos) = sigmoid(2 h0), whatever the text
     np.testing.assert_allclose(high, 1 / (1 + np.exp(-1.8)), rtol=1e-5)
     np.testing.assert_allclose(low, 1 / (1 + np.exp(1.8)), rtol=1e-5)
@@ -115,7 +116,7 @@ def test_a_conv_clamp_never_reaches_the_padding_of_a_batch() -> None:
     grid = np.linspace(np.percentile(values, 1), np.percentile(values, 99), 3)
     for v in grid:
         with clamp_units(model, layer, {0: float(v)}):
-            alone = np.mean([model.predict_proba([ex.text], batch_size=1)[0] for ex in test], 0)
+            alone = np.mean([predict_proba(model, [ex.text], batch_size=1)[0] for ex in test], 0)
         row = got[np.isclose(got["value"], v)].sort_values("class")
         np.testing.assert_allclose(row["probability"].to_numpy(),
                                    alone[[model.classes.index(c) for c in row["class"]]], atol=1e-6)

@@ -192,6 +192,7 @@ import torch
 from torch import nn
 import reportgen
 from reportgen.data.vocab import Vocab
+from reportgen.models.facts import code_fingerprint, fingerprint
 
 class M(nn.Module):
     def __init__(self):
@@ -209,18 +210,18 @@ def build():
 '''
     path = tmp_path / "mine.py"
     path.write_text(source)
-    first = load_model(f"{path}:build", device=torch.device("cpu")).fingerprint()
-    assert load_model(f"{path}:build", device=torch.device("cpu")).fingerprint() == first
+    first = fingerprint(load_model(f"{path}:build", device=torch.device("cpu")))
+    assert fingerprint(load_model(f"{path}:build", device=torch.device("cpu"))) == first
     path.write_text(source.replace("SCALE = 1.0", "SCALE = 2.0"))  # same weights, new code
-    assert load_model(f"{path}:build", device=torch.device("cpu")).fingerprint() != first
+    assert fingerprint(load_model(f"{path}:build", device=torch.device("cpu"))) != first
 
 
 def test_reference_fingerprint_covers_the_architecture_source() -> None:
     from reportgen.models.architectures import cnn
 
     a = model("m")
-    files = a.code_fingerprint()
-    assert files == model("m").code_fingerprint()
+    files = code_fingerprint(a)
+    assert files == code_fingerprint(model("m"))
     kim = cnn.KimCNN(cnn.KimCNN.default_config(10, 2))
     from reportgen.data.encoding import TextEncoder
     from reportgen.data.vocab import Vocab
@@ -228,7 +229,7 @@ def test_reference_fingerprint_covers_the_architecture_source() -> None:
 
     enc = TextEncoder("word", Vocab(["<pad>", "<unk>"] + [str(i) for i in range(8)]))
     adapter = ModelAdapter(kim, enc, ["a", "b"], name="k", arch="kim-cnn", source="k")
-    original = adapter.code_fingerprint()
+    original = code_fingerprint(adapter)
     adapter.code_files.append(str(Path(cnn.__file__).with_name("_common.py")))
-    assert adapter.code_fingerprint() != original  # a file more -> a different hash
+    assert code_fingerprint(adapter) != original  # a file more -> a different hash
     assert dataclasses.is_dataclass(runner.RunSettings)

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from reportgen.analyses import saliency
+from reportgen.analyses import saliency, saliency_views
 from reportgen.analyses.base import RunContext
 from reportgen.data.dataset import Dataset, Example
 from reportgen.data.encoding import TextEncoder
 from reportgen.models.adapter import HookedAdapter, ModelAdapter
+from reportgen.models.facts import predict_proba
 from tests.tiny_models import tanh_sum_model
 
 
@@ -113,7 +114,7 @@ def test_batched_equals_one_at_a_time(adapter: ModelAdapter) -> None:
         np.testing.assert_allclose(mats1[0], mats[i], rtol=1e-4, atol=1e-7)
     # the confidence comes from the differentiated forward pass: the model's own probabilities
     np.testing.assert_allclose(saliency.saliency_batch(adapter, texts).probs,
-                               adapter.predict_proba(texts), rtol=1e-6, atol=1e-7)
+                               predict_proba(adapter, texts), rtol=1e-6, atol=1e-7)
 
 
 def test_non_classifiers_are_skipped_with_a_reason(tanh_adapter: HookedAdapter) -> None:
@@ -183,7 +184,7 @@ def test_wide_heatmaps_show_the_most_salient_dimensions_and_say_so() -> None:
             for m in ("x", "y") for p in range(3) for d in range(300)]
     frame = pd.DataFrame(rows)
     predictions = pd.DataFrame({"model": ["x"], "example_id": [0], "label": ["pos"]})
-    chart = saliency._heatmap(0, frame, predictions, top=32)
+    chart = saliency_views.heatmap(0, frame, predictions, top=32)
     values = chart.spec["datasets"][next(iter(chart.spec["datasets"]))]
     assert all(len(v["dims"]) == 32 for v in values)
     assert all(7 in v["dims"] and 250 in v["dims"] for v in values)

@@ -28,8 +28,10 @@ from reportgen.cli import main
 from reportgen.data.dataset import Dataset, Example
 from reportgen.errors import BadInput
 from reportgen.models import internals
+from reportgen.models.facts import predict_proba
 from reportgen.models.hf import HFAdapter, looks_local, quiet_transformers
 from reportgen.models.hooks import capture
+from reportgen.models.verify import verify
 
 V5 = int(transformers.__version__.split(".")[0]) >= 5
 SPECIAL_PIECES = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -150,7 +152,7 @@ def test_split_forward_equals_the_models_own_logits(kind: str, folders: dict[str
     assert torch.equal(batch.ids, enc["input_ids"])
     torch.testing.assert_close(split, own, rtol=1e-5, atol=1e-6)
     assert float(own.std(0).max()) > 1e-3  # the texts get different logits: the check has teeth
-    adapter.verify(TEXTS)  # split == own, and alone == padded
+    verify(adapter, TEXTS)  # split == own, and alone == padded
 
 
 @pytest.mark.parametrize("spec", ["nope/model", "./absent", "{tmp}/no/such/dir", "{tmp}/missing"])
@@ -337,9 +339,9 @@ def test_mlp_units_are_the_neurons_and_can_be_clamped(bert: HFAdapter, folders: 
     torch.testing.assert_close(feats[f"{points[1]}:mean"], (states[points[1]] * m).sum(1) / m.sum(1))
     # clamping unit 5 of layer 1 holds it at every position and moves the output
     with internals.clamp_units(bert, points[1], {5: 3.0}), capture(bert.module, [points[1]]) as held:
-        clamped = bert.predict_proba(TEXTS[:3])
+        clamped = predict_proba(bert, TEXTS[:3])
     assert torch.all(held[points[1]][..., 5] == 3.0)
-    assert not np.allclose(clamped, bert.predict_proba(TEXTS[:3]))
+    assert not np.allclose(clamped, predict_proba(bert, TEXTS[:3]))
 
 
 def test_the_sentence_vector_is_what_the_classifier_reads(bert: HFAdapter, folders: dict[str, Path]) -> None:
@@ -362,7 +364,7 @@ def test_distilbert_and_roberta_name_their_units_and_sentence_vector(folders: di
                               ("roberta", "roberta.encoder.layer.0.intermediate.intermediate_act_fn",
                                "classifier.out_proj")):
         adapter = HFAdapter(str(folders[kind]), source="hf:x", device="cpu")
-        assert internals.mlp_units(adapter)[0] == point and adapter.output_layer == head
+        assert internals.mlp_units(adapter)[0] == point and adapter.output_layer() == head
         kinds = [card.kind for card in adapter.layers()]
         assert kinds == ["embedding", "transformer", "mlp", "transformer", "mlp", "linear"]
         assert neuron_sweep.skip_reason(adapter) is None

@@ -21,6 +21,9 @@ from reportgen.data.user_tokenizer import Tokenizer
 from reportgen.errors import BadInput
 from reportgen.evaluation import unknown_share
 from reportgen.models.adapter import HookedAdapter, UserCodeError, UserModel, read_logits
+from reportgen.models.facts import predict_proba, reading
+from reportgen.models.verify import verify
+from reportgen.models.view import NotApplicable
 
 ITOS = ["[PAD]", "[UNK]", "good", "bad", "film", "don't"]  # the user's own ids: pad 0, unk 1
 
@@ -61,10 +64,10 @@ def scorer(shape: str = "two", **kw) -> HookedAdapter:
 @pytest.mark.parametrize("shape", ["two", "tuple", "dict"])
 def test_logits_from_a_tensor_a_tuple_or_a_dict(shape: str) -> None:
     model = scorer(shape)
-    probs = model.predict_proba(["good film", "bad", "good good"])
+    probs = predict_proba(model, ["good film", "bad", "good good"])
     # logits (-s, s): p(pos) = sigmoid(2 s) for s = 1, -1, 2
     np.testing.assert_allclose(probs[:, 1], [1 / (1 + math.exp(-2 * s)) for s in (1, -1, 2)], rtol=1e-6)
-    model.verify(["good film", "bad"])
+    verify(model, ["good film", "bad"])
     assert ("first element of the tuple" in model.output_note) == (shape == "tuple")
     assert ("'logits' entry" in model.output_note) == (shape == "dict")
 
@@ -72,17 +75,17 @@ def test_logits_from_a_tensor_a_tuple_or_a_dict(shape: str) -> None:
 @pytest.mark.parametrize("shape", ["one", "flat"])
 def test_a_single_logit_is_a_sigmoid(shape: str) -> None:
     model = scorer(shape)
-    probs = model.predict_proba(["good film", "bad", "film"])
+    probs = predict_proba(model, ["good film", "bad", "film"])
     # one logit s: p(pos) = sigmoid(s) for s = 1, -1, 0 (not a 52%-one-class softmax over one column)
     np.testing.assert_allclose(probs[:, 1], [1 / (1 + math.exp(-s)) for s in (1, -1, 0)], rtol=1e-6)
     assert probs.argmax(1).tolist() == [1, 0, 0] or probs[2, 1] == pytest.approx(0.5)
-    assert "read as a sigmoid" in model.reading()[0]
+    assert "read as a sigmoid" in reading(model)[0]
 
 
 def test_any_other_shape_is_refused_naming_it() -> None:
     with pytest.raises(BadInput, match=r"returns shape \(2, 3\); expected \(B, 2\) for its 2 classes, "
                                         r"or \(B, 1\) / \(B,\) for one sigmoid logit"):
-        scorer("three").verify(["good", "bad film"])
+        verify(scorer("three"), ["good", "bad film"])
     with pytest.raises(BadInput, match="returns str, not logits"):
         read_logits("logits", 2)
 
@@ -96,7 +99,8 @@ def test_the_models_own_tokenizer_is_used_and_unknowns_counted() -> None:
     assert batch.flags == [["", "unk", "", ""], [""]]
     # 1 unknown ("like") of 4 + 1 + 2 = 7 tokens
     assert unknown_share(model, ["don't like good film", "bad", "good film"], 2) == pytest.approx(1 / 7)
-    texts, vectors, special, _ = model.token_vectors()
+    vocab = model.vocabulary()
+    texts, vectors, special = vocab.tokens, vocab.vectors, vocab.special.tolist()
     assert texts == ITOS and special == [True, False, False, False, False, False]
     assert vectors[:, 0].tolist() == [0.0, 0.0, 1.0, -1.0, 0.0, -2.0]
 
@@ -145,12 +149,58 @@ def test_a_declared_minimum_length_pads_short_texts() -> None:
     declared = HookedAdapter(UserModel(NeedsFive(), Tokenizer(split_words, vocab=ITOS), ["n", "p"],
                                        min_len=5, pad_batches=False), source="five.py:build", device="cpu")
     assert declared.encode(["good"]).ids.shape == (1, 5)
-    declared.verify(["good", "good bad film good bad film"])
-    assert declared.reading() == ["texts shorter than 5 tokens are padded to 5 (the model's minimum length)"]
-    undeclared = HookedAdapter(UserModel(NeedsFive(), Tokenizer(split_words, vocab=ITOS), ["n", "p"],
-                                         pad_batches=False), source="five.py:build", device="cpu")
+    verify(declared, ["good", "good bad film good bad film"])
+    assert reading(declared) == ["texts shorter than 5 tokens are padded to 5 (the model's minimum length)"]
+
+
+class ThreeThenFive(nn.Module):
+    """Two convolutions without padding, kernels 3 then 5: receptive fields 3 and 7, so a text
+    needs 7 tokens before the second one has a position to compute."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(len(ITOS), 2, padding_idx=0)
+        self.convs = nn.Sequential(nn.Conv1d(2, 3, 3), nn.ReLU(), nn.Conv1d(3, 2, 5))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.convs(self.emb(ids).transpose(1, 2)).amax(-1)  # (B, 2)
+
+
+class HiddenFive(nn.Module):
+    """NeedsFive's kernel through F.conv1d: no module for tracing to find, so no chain to read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(len(ITOS), 2, padding_idx=0)
+        self.weight = nn.Parameter(torch.randn(2, 2, 5))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.conv1d(self.emb(ids).transpose(1, 2), self.weight).amax(-1)
+
+
+def test_an_undeclared_minimum_length_comes_from_the_traced_chain() -> None:
+    from reportgen.models.internals import conv_layers
+
+    chained = HookedAdapter(UserModel(ThreeThenFive(), Tokenizer(split_words, vocab=ITOS), ["n", "p"],
+                                      pad_batches=False), source="chain.py:build", device="cpu")
+    verify(chained, ["good", "good bad film good bad film good bad"])  # "good" alone: padded to 7
+    assert [c.field.size for c in conv_layers(chained)] == [3, 7]
+    assert chained.min_len == 7 and chained.encode(["good"]).ids.shape == (1, 7)
+    assert reading(chained) == ["texts shorter than 7 tokens are padded to 7 (the model's minimum "
+                                "length)"]
+    five = HookedAdapter(UserModel(NeedsFive(), Tokenizer(split_words, vocab=ITOS), ["n", "p"],
+                                   pad_batches=False), source="five.py:build", device="cpu")
+    verify(five, ["good bad film good bad", "good"])
+    assert five.min_len == 5
+    padded = scorer("two")  # no convolution: nothing to pad
+    assert padded.min_len == 1 and reading(padded) == []
+
+
+def test_a_minimum_length_tracing_cannot_see_is_named_at_load() -> None:
+    hidden = HookedAdapter(UserModel(HiddenFive(), Tokenizer(split_words, vocab=ITOS), ["n", "p"],
+                                     pad_batches=False), source="five.py:build", device="cpu")
     with pytest.raises(UserCodeError) as caught:
-        undeclared.verify(["good bad film good bad", "good"])
+        verify(hidden, ["good bad film good bad", "good"])
     message = caught.value.message
     assert message.startswith("model 'model' (five.py:build): the model's forward raised RuntimeError")
     assert "on the text 'good'" in message and "UserModel(..., min_len=N)" in message
@@ -242,14 +292,16 @@ class Head(nn.Module):
 def test_the_output_layer_is_found_by_tracing_and_checked() -> None:
     model = HookedAdapter(UserModel(Head(), Tokenizer(split_words, vocab=ITOS), ["n", "p"]),
                           source="h.py:build", device="cpu")
-    model.verify(["good film", "bad"])
-    assert model.output_layer == "out"  # the decoy has the right shape but not the logits
+    verify(model, ["good film", "bad"])
+    assert model.output_layer() == "out"  # the decoy has the right shape but not the logits
     scaled = HookedAdapter(UserModel(Head(scale=2.0), Tokenizer(split_words, vocab=ITOS), ["n", "p"]),
                            source="h.py:build", device="cpu")
-    scaled.verify(["good film", "bad"])
-    assert scaled.output_layer == ""  # no layer's output is the logits
+    verify(scaled, ["good film", "bad"])
+    with pytest.raises(NotApplicable, match="no linear layer's output is its logits"):
+        scaled.output_layer()  # no layer's output is the logits
     one = scorer("one")
-    assert one.output_layer == ""  # no linear layer at all
+    with pytest.raises(NotApplicable):
+        one.output_layer()  # no linear layer at all
 
 
 # conv layers found by tracing ------------------------------------------------------------------------
@@ -292,7 +344,7 @@ class Stack(nn.Module):
 def _user(module: nn.Module) -> HookedAdapter:
     model = HookedAdapter(UserModel(module, Tokenizer(split_words, vocab=ITOS), ["n", "p"],
                                     pad_batches=False), source="u.py:build", device="cpu")
-    model.verify(["good film good bad film", "bad film"])
+    verify(model, ["good film good bad film", "bad film"])
     return model
 
 
@@ -300,12 +352,13 @@ def test_conv_chains_are_the_data_flow_not_the_module_order() -> None:
     from reportgen.models.internals import conv_layers
 
     kim = _user(KimConv2d())
-    assert kim.conv_chains() == [["branches.0"], ["branches.1"]]  # parallel: one chain each
-    assert any("unused: a Conv2d" in n or "unused: not used" in n for n in kim.conv_trace.notes)
+    found = kim.conv_chains()
+    assert found.chains == [["branches.0"], ["branches.1"]]  # parallel: one chain each
+    assert any("unused: a Conv2d" in n or "unused: not used" in n for n in found.notes)
     assert [(c.name, c.field.size, c.field.offset, c.layout) for c in conv_layers(kim)] == [
         ("branches.0", 3, -2, "B C T 1"), ("branches.1", 2, -1, "B C T 1")]
     stack = _user(Stack())
-    assert stack.conv_chains() == [["body.b", "body.a", "body.pool"]]
+    assert stack.conv_chains().chains == [["body.b", "body.a", "body.pool"]]
     # b: size 3, offset -1; a: + (3 - 1) * 2 = 7, offset -1 - 2 = -3; pool k2 s2: 8, jump 2
     assert [(c.field.size, c.field.jump, c.field.offset) for c in conv_layers(stack)] == [
         (3, 1, -1), (7, 1, -3), (8, 2, -3)]
@@ -351,7 +404,6 @@ def test_when_no_text_convolution_is_found_the_message_says_what_was_and_what_to
     from reportgen.models.internals import NotApplicable, conv_layers
 
     model = _user(ImageLikeConv())
-    assert model.conv_chains() == []
     with pytest.raises(NotApplicable) as caught:
         conv_layers(model)
     message = str(caught.value)
@@ -390,12 +442,12 @@ def test_the_text_named_is_the_one_that_fails_through_the_embedding_hook() -> No
     model = HookedAdapter(UserModel(Picky(), Tokenizer(split_words, vocab=ITOS), ["n", "p"]),
                           source="picky.py:build", device="cpu")
     with pytest.raises(UserCodeError, match="on the text 'good bad'"):
-        model.predict_proba(["good", "film good", "good bad", "film"])
+        predict_proba(model, ["good", "film good", "good bad", "film"])
     # an error raised by reportgen's own hook is reportgen's, not blamed on the model
     from reportgen.models.hooks import override
 
     with pytest.raises(IndexError), override(model.module, {"words": lambda out: out[:, :, 99]}):
-        model.predict_proba(["good"])
+        predict_proba(model, ["good"])
 
 
 def test_a_transformers_tokenizer_marks_unk_as_unknown_and_joins_pieces() -> None:
@@ -457,7 +509,7 @@ def test_clamping_the_output_layers_input_of_a_user_model() -> None:
 
     model = HookedAdapter(UserModel(Head(), Tokenizer(split_words, vocab=ITOS), ["n", "p"]),
                           source="h.py:build", device="cpu")
-    model.verify(["good film", "bad"])
+    verify(model, ["good film", "bad"])
     batch = model.encode(["good film"])
     h = output_features(model, batch)  # (1, 3): what ``out`` reads
     h[:, 1] = 5.0

@@ -5,16 +5,22 @@ The contract an analysis module fulfils is its ``AnalysisSpec`` (``reportgen.ana
 result is cached on its own, so adding a model to a run computes only the new one. ``ctx`` holds
 the model, the evaluated examples, the device, the seed, the batch size, the upstream results
 (``needs``/``uses``) and the run's detail sample.
+
+``ctx.map_batches(n, fn, desc=...)`` is the loop of a streaming analysis: it owns sharding across
+torchrun ranks (``reportgen.distributed``), the progress bar, the release of freed memory after
+each batch (``reportgen.heap``) and gathering the results back in one-process order, so that an
+analysis only says what one batch computes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
+from reportgen.distributed import gather_batches, my_batches
 from reportgen.heap import release_free_memory
 from reportgen.records import AnalysisResult
 
@@ -22,19 +28,22 @@ if TYPE_CHECKING:
     import torch
 
     from reportgen.data.dataset import Dataset, Example
-    from reportgen.models.adapter import ModelAdapter
+    from reportgen.models.view import ModelView
+
+T = TypeVar("T")
 
 
 @dataclass
 class RunContext:
-    model: ModelAdapter  # the one model this computation is about
+    model: ModelView  # the one model this computation is about
     examples: list[Example]  # the evaluated examples (after --split and --max-examples)
     dataset: Dataset
     device: torch.device
     seed: int
     progress: bool = False
     batch_size: int = 64  # already 1 for a model that must never be padded
-    upstream: dict[str, AnalysisResult] = field(default_factory=dict)  # NEEDS, USES -> this model's result
+    # needs, uses -> this model's result
+    upstream: dict[str, AnalysisResult] = field(default_factory=dict)
     # sorted ids of the examples that keep per-token detail and that costly analyses run on
     # (``analyses.sampling``); None: every example
     sample: np.ndarray | None = None
@@ -42,6 +51,14 @@ class RunContext:
     def detail_ids(self) -> np.ndarray:
         """The sample as sorted example ids (every id when the run did not sample)."""
         return np.arange(len(self.examples)) if self.sample is None else self.sample
+
+    def map_batches(self, n: int, fn: Callable[[int, int], T], *, desc: str,
+                    size: int | None = None) -> list[T]:
+        """``fn(lo, hi)`` for every batch [lo, hi) of ``range(n)`` (``size`` items, default
+        ``batch_size``), every batch's result in one-process order (``map_batches``); the progress
+        bar reads "<desc> <model>"."""
+        return map_batches(n, fn, size=size or self.batch_size, desc=f"{desc} {self.model.name}",
+                           enabled=self.progress)
 
 
 def progress_bar(iterable, *, total: int | None, desc: str, enabled: bool):
@@ -61,3 +78,17 @@ def each_batch(starts: Iterable[int], *, total: int, desc: str, enabled: bool) -
     for start in progress_bar(starts, total=total, desc=desc, enabled=enabled):
         yield start
         release_free_memory()
+
+
+def map_batches(n: int, fn: Callable[[int, int], T], *, size: int, desc: str,
+                enabled: bool) -> list[T]:
+    """``fn(lo, hi)`` for every batch [lo, hi) of ``range(n)`` in batches of ``size``, the results
+    in batch order, the same in one process as under torchrun: each rank computes batches rank,
+    rank + N, ... (``distributed.my_batches``) and every rank receives every batch's result
+    (``distributed.gather_batches``). A progress bar over this rank's batches when ``enabled``;
+    after each batch, the heap's free memory is released (``each_batch``)."""
+    starts = my_batches(range(0, n, size))
+    parts: dict[int, T] = {}
+    for lo in each_batch(starts, total=len(starts), desc=desc, enabled=enabled):
+        parts[lo] = fn(lo, min(lo + size, n))
+    return gather_batches(parts)

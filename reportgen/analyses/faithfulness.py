@@ -42,12 +42,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from reportgen.analyses.base import RunContext, each_batch
+from reportgen.analyses.base import RunContext
 from reportgen.analyses.sampling import sampling_note
 from reportgen.analyses.spec import AnalysisSpec, combine_per_model
 from reportgen.chart_layout import chart_spec, label_width, wrap_by_model
-from reportgen.distributed import gather_batches, my_batches
-from reportgen.models.adapter import ModelAdapter
+from reportgen.models.common import gradients
+from reportgen.models.tokens import token_flags
+from reportgen.models.view import ModelView
 from reportgen.records import AnalysisResult, ChartSpec, Presentation
 
 NAME = "faithfulness"
@@ -96,15 +97,13 @@ class Params:
         return ["faithfulness.ig_steps must be >= 1"] if self.ig_steps < 1 else []
 
 
-def skip_reason(model: ModelAdapter) -> str | None:
+def skip_reason(model: ModelView) -> str | None:
     if not model.is_classifier:
         return f"{model.name} is a {model.task} model; faithfulness needs a classifier"
     return None
 
 
 def compute(ctx: RunContext, params: Params) -> AnalysisResult:
-    from reportgen.models.internals import token_flags
-
     model = ctx.model
     by_text = _saliency_by_text(ctx.upstream["saliency"].tables, model.name)
     hidden = ctx.upstream.get("hidden_saliency")
@@ -117,14 +116,11 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     # the end, so the batching does not show in them.
     lengths = _lengths(model, [texts[int(i)] for i in ids], ctx.batch_size)  # (N,)
     ids = ids[np.argsort(-lengths, kind="stable")]
-    parts: dict[int, tuple] = {}  # batch start -> its rows (batches split across torchrun ranks)
-    starts = my_batches(range(0, len(ids), ctx.batch_size))
-    for lo in each_batch(starts, total=len(starts), desc=f"faithfulness {model.name}",
-                         enabled=ctx.progress):
+
+    def one_batch(lo: int, hi: int) -> tuple[list[tuple], dict[tuple[str, str, float], list]]:
         rows: list[tuple] = []
-        curves: dict[tuple[str, str, float], list[float]] = {}
-        parts[lo] = (rows, curves)
-        batch_ids = [int(i) for i in ids[lo : lo + ctx.batch_size]]  # example ids
+        curves: dict[tuple[str, str, float], list] = {}
+        batch_ids = [int(i) for i in ids[lo:hi]]  # example ids
         batch = model.encode([texts[i] for i in batch_ids])
         n = [len(t) for t in batch.tokens]
         special = [[f == "special" for f in row] for row in token_flags(model, batch)]
@@ -151,8 +147,10 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
                 curves.setdefault((method, "insertion", frac), []).extend(zip(batch_ids, kept.tolist()))
             rows += [(model.name, method, i, float(comp[b].mean()), float(suff[b].mean()))
                      for b, i in enumerate(batch_ids)]
+        return rows, curves
+
     rows, curves = [], {}
-    for batch_rows, batch_curves in gather_batches(parts):
+    for batch_rows, batch_curves in ctx.map_batches(len(ids), one_batch, desc="faithfulness"):
         rows += batch_rows
         for key, values in batch_curves.items():
             curves.setdefault(key, []).extend(values)
@@ -179,7 +177,7 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
                           metrics=metrics, notes=[sampled] if sampled else [])
 
 
-def _lengths(model: ModelAdapter, texts: list[str], batch_size: int) -> np.ndarray:
+def _lengths(model: ModelView, texts: list[str], batch_size: int) -> np.ndarray:
     """(N,) tokens of each text as the model reads it (tokenising only)."""
     return np.array([len(toks) for lo in range(0, len(texts), batch_size)
                      for toks in model.encode(texts[lo : lo + batch_size]).tokens], dtype=np.int64)
@@ -196,7 +194,7 @@ def _saliency_by_text(tables: dict[str, pd.DataFrame], model: str) -> dict[int, 
     return {int(i): g.sort_values("position")["saliency"].to_numpy() for i, g in rows.groupby("example_id")}
 
 
-def _attributions(model: ModelAdapter, batch, target: torch.Tensor, params: Params) -> dict[str, list]:
+def _attributions(model: ModelView, batch, target: torch.Tensor, params: Params) -> dict[str, list]:
     """Captum's gradient x input and integrated gradients, and variance salience, per token."""
     from captum.attr import InputXGradient, IntegratedGradients
 
@@ -210,7 +208,7 @@ def _attributions(model: ModelAdapter, batch, target: torch.Tensor, params: Para
         return model.forward_from_embeddings(e, mask)
 
     out = {}
-    with model.gradients():
+    with gradients(model.module):
         gxi = InputXGradient(forward).attribute(emb.clone().requires_grad_(True), target=target,
                                                 additional_forward_args=(batch.mask,))
         ig = IntegratedGradients(forward).attribute(
@@ -258,7 +256,7 @@ def _top(scores: np.ndarray, special: list[bool], frac: float) -> list[int]:
 
 
 @torch.no_grad()
-def _probability(model: ModelAdapter, batch, tops: list[list[int]], keep: bool,
+def _probability(model: ModelView, batch, tops: list[list[int]], keep: bool,
                  target: torch.Tensor, special: list[list[bool]]) -> np.ndarray:
     """p(target) after deleting the ``tops`` positions of each text (``keep``: after deleting all
     the other real tokens but ``special`` ones), the rest moved left and re-padded with the

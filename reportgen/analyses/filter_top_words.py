@@ -39,21 +39,16 @@ import pandas as pd
 import torch
 
 from reportgen import distributed
-from reportgen.analyses.base import RunContext, each_batch
+from reportgen.analyses.base import RunContext
 from reportgen.analyses.patterns import best_patterns, class_features, word_features
 from reportgen.analyses.spec import AnalysisSpec, combine_per_model
 from reportgen.chart_layout import chart_spec, facet_columns, label_width
 from reportgen.data.encoding import BOW, EOW
-from reportgen.distributed import gather_batches, my_batches
-from reportgen.models.adapter import ModelAdapter
+from reportgen.distributed import gather_batches
+from reportgen.models.conv import ConvLayer, conv1d_weight, conv_layers, location_span
 from reportgen.models.hooks import capture, stop_after, to_btc
-from reportgen.models.internals import (
-    ConvLayer,
-    NotApplicable,
-    conv1d_weight,
-    conv_layers,
-    location_span,
-)
+from reportgen.models.tokens import vocabulary_vectors
+from reportgen.models.view import ModelView, NotApplicable
 from reportgen.records import AnalysisResult, ChartSpec, Presentation
 
 NAME = "filter_top_words"
@@ -105,7 +100,7 @@ class Params:
                 if getattr(self, n) < 1]
 
 
-def skip_reason(model: ModelAdapter) -> str | None:
+def skip_reason(model: ModelView) -> str | None:
     try:
         conv_layers(model)
     except NotApplicable as why:
@@ -122,7 +117,7 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
 
 # -- character CNNs: filters over the characters of every word ------------------------------------
 def analysed_words(ctx: RunContext, limit: int) -> list[str]:
-    enc = ctx.model.encoder
+    enc = ctx.model.text_encoder()
     vocab = list(enc.vocab.itos[2:]) if enc.vocab else []
     seen = dict.fromkeys(vocab)
     for ex in ctx.examples:
@@ -135,8 +130,9 @@ def _char_filters(ctx: RunContext, params: Params, layers: list[ConvLayer]) -> A
     model = ctx.model
     words = analysed_words(ctx, params.max_words)
     acts = char_activations(model, layers, words, params.chunk)  # layer -> (W, n_k)
-    features = word_features(words, cased=not model.encoder.lowercase)
-    texts = [model.encoder.tokens(ex.text) for ex in ctx.examples]
+    enc = model.text_encoder()
+    features = word_features(words, cased=not enc.lowercase)
+    texts = [enc.tokens(ex.text) for ex in ctx.examples]
     features = pd.concat([features, class_features(words, texts, [ex.label for ex in ctx.examples],
                                                    model.classes)], axis=1)
     rows, top_rows, pattern_rows = [], [], []
@@ -176,7 +172,7 @@ def _char_filters(ctx: RunContext, params: Params, layers: list[ConvLayer]) -> A
 
 
 @torch.no_grad()
-def char_activations(model: ModelAdapter, layers: list[ConvLayer], words: list[str],
+def char_activations(model: ModelView, layers: list[ConvLayer], words: list[str],
                      chunk: int) -> dict[str, np.ndarray]:
     """Layer -> (W, filters): each filter's max-pooled activation over each word's characters.
 
@@ -186,7 +182,8 @@ def char_activations(model: ModelAdapter, layers: list[ConvLayer], words: list[s
     shortcut is used only when it reproduces the full-width result on probe words
     (``_trimming_is_exact``); otherwise every word runs at full width.
     """
-    full = model.encoder.max_word_len + 2
+    enc = model.text_encoder()
+    full = enc.max_word_len + 2
     widest = max(layer.field.size for layer in layers)
     trim = _trimming_is_exact(model, layers, words, widest)
     order = sorted(range(len(words)), key=lambda i: len(words[i]))
@@ -197,25 +194,26 @@ def char_activations(model: ModelAdapter, layers: list[ConvLayer], words: list[s
         part = [words[i] for i in idx]
         width = full
         if trim:
-            width = min(full, max(len(model.encoder.spell(w)) for w in part) + widest - 1)
+            width = min(full, max(len(enc.spell(w)) for w in part) + widest - 1)
         pooled = _pooled(model, layers, part, width, padded_windows=width < full)
         for layer in layers:
             out[layer.name][idx] = pooled[layer.name]
     return out
 
 
-def _channels(model: ModelAdapter, layer: ConvLayer) -> int:
+def _channels(model: ModelView, layer: ConvLayer) -> int:
     return int(dict(model.module.named_modules())[layer.name].out_channels)
 
 
 @torch.no_grad()
-def _pooled(model: ModelAdapter, layers: list[ConvLayer], words: list[str], width: int,
+def _pooled(model: ModelView, layers: list[ConvLayer], words: list[str], width: int,
             padded_windows: bool) -> dict[str, np.ndarray]:
     """One forward pass of ``words`` spelled into ``width`` character slots -> layer -> (W, F).
     ``padded_windows``: also count the all-padding windows a full-width slot would have."""
     ids = torch.zeros(len(words), 1, width, dtype=torch.long)  # (W, 1, C): one word per text
+    enc = model.text_encoder()
     for i, w in enumerate(words):
-        spelled = model.encoder.spell(w)[:width]
+        spelled = enc.spell(w)[:width]
         ids[i, 0, : len(spelled)] = torch.tensor(spelled)
     ids = ids.to(model.device)
     mask = torch.ones(len(words), 1, dtype=torch.bool, device=model.device)
@@ -236,15 +234,16 @@ def _pooled(model: ModelAdapter, layers: list[ConvLayer], words: list[str], widt
 
 
 @torch.no_grad()
-def _trimming_is_exact(model: ModelAdapter, layers: list[ConvLayer], words: list[str],
+def _trimming_is_exact(model: ModelView, layers: list[ConvLayer], words: list[str],
                        widest: int, probes: int = 64) -> bool:
     """Whether narrow slots plus f(bias) for the all-padding windows equal full-width slots."""
-    full = model.encoder.max_word_len + 2
+    enc = model.text_encoder()
+    full = enc.max_word_len + 2
     shorter = sorted(words, key=len)[: max(1, len(words) // 2)]  # the words that get trimmed
     sample = shorter[:: max(1, len(shorter) // probes)][:probes]
     if not sample:
         return False
-    width = max(len(model.encoder.spell(w)) for w in sample) + widest - 1
+    width = max(len(enc.spell(w)) for w in sample) + widest - 1
     if width >= full:
         return False
     short = _pooled(model, layers, sample, width, padded_windows=True)
@@ -252,11 +251,12 @@ def _trimming_is_exact(model: ModelAdapter, layers: list[ConvLayer], words: list
     return all(np.allclose(short[n], exact[n], rtol=1e-5, atol=1e-6) for n in exact)
 
 
-def char_effective_weights(model: ModelAdapter, layer: ConvLayer) -> tuple[np.ndarray, np.ndarray]:
+def char_effective_weights(model: ModelView, layer: ConvLayer) -> tuple[np.ndarray, np.ndarray]:
     """(filters, k, characters) effective weights = character embedding . filter weights at each
     window position, and the biases (filters,)."""
     conv = dict(model.module.named_modules())[layer.name]
-    emb = model.embed(torch.arange(model.encoder.n_tokens, device=model.device)[None, None])[0, 0]
+    n_chars = model.text_encoder().n_tokens
+    emb = model.embed(torch.arange(n_chars, device=model.device)[None, None])[0, 0]
     eff = torch.einsum("ce,fek->fkc", emb.float(), conv.weight.float())  # (F, k, V)
     bias = conv.bias.float() if conv.bias is not None else torch.zeros(conv.out_channels)
     return eff.detach().float().cpu().numpy(), bias.detach().cpu().numpy()  # float: autocast's bf16
@@ -269,9 +269,9 @@ def _cannot_fire(eff: np.ndarray, bias: float) -> bool:
     return bool(np.clip(eff.max(-1), 0, None).sum() + bias <= 0)
 
 
-def _char_weight_cells(model: ModelAdapter, eff: np.ndarray):
+def _char_weight_cells(model: ModelView, eff: np.ndarray):
     """(position, character, weight) of one filter, without the cells no word can produce."""
-    itos = model.encoder.char_vocab.itos
+    itos = model.text_encoder().char_vocab.itos
     for j in range(eff.shape[0]):
         for c, ch in enumerate(itos):
             if c == 0 or ch == "<unk>" or (ch == BOW and j > 0) or (ch == EOW and j == 0):
@@ -287,22 +287,21 @@ def _word_filters(ctx: RunContext, params: Params, layers: list[ConvLayer]) -> A
     best_vals = {layer.name: None for layer in layers}
     fired = {layer.name: 0 for layer in layers}
     total = {layer.name: 0 for layer in layers}
-    parts: dict[int, dict[str, np.ndarray]] = {}  # batch start -> per-text maxima (split across ranks)
     k = params.top_words * 5  # candidates kept before repeated n-grams are merged
     batch_size = max(1, min(ctx.batch_size, params.chunk // 64))
-    starts = my_batches(range(0, len(texts), batch_size))
-    for lo in each_batch(starts, total=len(starts), desc=f"filter_top_words {model.name}",
-                         enabled=ctx.progress):
-        batch = model.encode(texts[lo : lo + batch_size])
+
+    def one_batch(lo: int, hi: int) -> dict[str, np.ndarray]:
+        """This batch's per-text maxima; its top windows and counts go into this rank's."""
+        batch = model.encode(texts[lo:hi])
         with torch.no_grad(), capture(model.module, [layer.read_at for layer in layers]) as seen:
             model.forward_from_embeddings(model.embed(batch.ids), batch.mask)
-        parts[lo] = {}
+        maxima = {}
         for layer in layers:
             acts = to_btc(seen[layer.read_at], layer.layout).float()  # (B, L, C)
             valid = _valid_locations(layer, batch.tokens, acts.size(1)).to(acts.device)  # (B, L)
             masked = acts.masked_fill(~valid[..., None], float("-inf"))
             total[layer.name] += int(valid.sum())
-            parts[lo][layer.name] = masked.max(1).values.clamp(min=0).cpu().numpy()  # (B, C)
+            maxima[layer.name] = masked.max(1).values.clamp(min=0).cpu().numpy()  # (B, C)
             flat = masked.reshape(-1, acts.size(-1))  # (B*L, C), rows by (text, location)
             ids = torch.arange(flat.size(0), device=flat.device)
             where = torch.stack([ids // acts.size(1) + lo, ids % acts.size(1)], 1)  # (B*L, 2)
@@ -310,9 +309,13 @@ def _word_filters(ctx: RunContext, params: Params, layers: list[ConvLayer]) -> A
             vals = flat.gather(0, idx)  # ties: the earlier window
             cand = (vals.T.cpu(), where[idx].permute(1, 0, 2).cpu())  # (C, k), (C, k, 2)
             best_vals[layer.name] = _merge(best_vals[layer.name], cand, k)
-            fired[layer.name] += ((acts > 0) & valid[..., None]).sum((0, 1)).cpu().numpy().astype(np.int64)
+            hits = ((acts > 0) & valid[..., None]).sum((0, 1)).cpu().numpy()
+            fired[layer.name] += hits.astype(np.int64)
+        return maxima
+
+    # every layer's per-text maxima, in batch order
+    gathered = ctx.map_batches(len(texts), one_batch, size=batch_size, desc="filter_top_words")
     # every rank's top windows and counts: merged in a fixed order, the same as one process
-    gathered = gather_batches(parts)  # once: every layer's per-text maxima, in batch order
     per_text = {layer.name: [part[layer.name] for part in gathered] for layer in layers}
     summaries = gather_batches({distributed.rank(): (best_vals, fired, total)})  # in rank order
     best_vals = {layer.name: None for layer in layers}
@@ -405,7 +408,7 @@ def _merge(best, cand, k: int):
     return vals.gather(1, idx), torch.gather(where, 1, idx[..., None].expand(-1, -1, 2))
 
 
-def _tokens_of(model: ModelAdapter, texts: list[str], best: dict, batch_size: int) -> dict[int, list[str]]:
+def _tokens_of(model: ModelView, texts: list[str], best: dict, batch_size: int) -> dict[int, list[str]]:
     """The tokens of the texts that hold a top window (only those: no token list per text is
     kept while streaming)."""
     ids = sorted({int(i) for vals, where in best.values() if vals is not None
@@ -417,20 +420,20 @@ def _tokens_of(model: ModelAdapter, texts: list[str], best: dict, batch_size: in
     return tokens
 
 
-def _first_layer_dead(model: ModelAdapter, layer: ConvLayer) -> np.ndarray:
+def _first_layer_dead(model: ModelView, layer: ConvLayer) -> np.ndarray:
     """A first-layer filter is dead when, even choosing the best vocabulary word (or padding) at
     every window position, its pre-activation stays at or below zero."""
     conv = dict(model.module.named_modules())[layer.name]
     if not isinstance(conv, (torch.nn.Conv1d, torch.nn.Conv2d)) or conv.groups != 1:
         return np.zeros(getattr(conv, "out_channels", 0), dtype=bool)
-    vectors = model.token_vectors()[1].float()  # (V, E)
+    vectors = vocabulary_vectors(model).vectors.float()  # (V, E)
     eff = torch.einsum("ve,fek->fkv", vectors, conv1d_weight(conv).float())  # (F, k, V)
     best = eff.max(-1).values.clamp(min=0).sum(-1)  # (F,)
     bias = conv.bias.detach().float() if conv.bias is not None else torch.zeros_like(best)
     return (best + bias <= 0).cpu().numpy()
 
 
-def _word_weight_rows(model: ModelAdapter, layers: list[ConvLayer], filters: pd.DataFrame,
+def _word_weight_rows(model: ModelView, layers: list[ConvLayer], filters: pd.DataFrame,
                       params: Params) -> list[list]:
     """Top vocabulary words per window position for the shown first-layer filters."""
     rows = []
@@ -438,8 +441,8 @@ def _word_weight_rows(model: ModelAdapter, layers: list[ConvLayer], filters: pd.
     shown = filters[filters["layer"].isin(firsts)].nsmallest(params.shown_filters, "interpretability_rank")
     if shown.empty:
         return rows
-    texts, vectors, special, _ = model.token_vectors()
-    vectors = vectors.float()
+    vocab = vocabulary_vectors(model)
+    texts, vectors, special = vocab.tokens, vocab.vectors.float(), vocab.special
     modules = dict(model.module.named_modules())
     for r in shown.itertuples():
         w = conv1d_weight(modules[r.layer]).float()[int(r.filter)]  # (E, k)

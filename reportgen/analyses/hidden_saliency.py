@@ -34,15 +34,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from reportgen.analyses.base import RunContext, each_batch
+from reportgen.analyses.base import RunContext
 from reportgen.analyses.examples import pick_examples, token_rows
 from reportgen.analyses.sampling import kept_ids, sampling_note
 from reportgen.analyses.spec import AnalysisSpec
 from reportgen.chart_layout import chart_spec, label_width, wrap_by_model
-from reportgen.distributed import gather_batches, my_batches
-from reportgen.models.adapter import ModelAdapter
+from reportgen.models.common import gradients
+from reportgen.models.conv import ConvLayer, conv_layer, location_span
 from reportgen.models.hooks import capture, to_btc
-from reportgen.models.internals import ConvLayer, NotApplicable, conv_layer, location_span
+from reportgen.models.view import ModelView, NotApplicable
 from reportgen.records import AnalysisResult, ChartSpec, Presentation, TokenBox, TokenView
 
 NAME = "hidden_saliency"
@@ -96,10 +96,10 @@ class Params:
         return problems
 
 
-def skip_reason(model: ModelAdapter) -> str | None:
+def skip_reason(model: ModelView) -> str | None:
     if not model.is_classifier:
         return f"{model.name} is a {model.task} model; hidden_saliency needs a classifier"
-    if model.encoder is not None and model.encoder.kind == "word_chars":
+    if model.input_kind == "word_chars":
         return (f"{model.name}'s convolutions run over the characters of each word; "
                 "hidden_saliency reads word-level conv layers (see filter_top_words)")
     try:
@@ -109,7 +109,7 @@ def skip_reason(model: ModelAdapter) -> str | None:
     return None
 
 
-def location_scores(model: ModelAdapter, layer: ConvLayer, texts: list[str]
+def location_scores(model: ModelView, layer: ConvLayer, texts: list[str]
                     ) -> tuple[list[list[str]], np.ndarray, np.ndarray, np.ndarray]:
     """One batch -> (tokens, scores (B, L), predicted (B,), probabilities (B, K)).
 
@@ -117,7 +117,7 @@ def location_scores(model: ModelAdapter, layer: ConvLayer, texts: list[str]
     the text are NaN.
     """
     batch = model.encode(texts)
-    with model.gradients():
+    with gradients(model.module):
         emb = model.embed(batch.ids).detach()  # (B, T, E)
         with capture(model.module, [layer.read_at]) as seen:
             logits = model.forward_from_embeddings(emb, batch.mask)  # (B, K)
@@ -145,12 +145,10 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     # every row but the predictions is kept for the run's sample (analyses.sampling); the share
     # metrics stream over every example
     keep = kept_ids(ctx.detail_ids())
-    parts: dict[int, tuple] = {}  # batch start -> its rows (batches split across torchrun ranks)
-    starts = my_batches(range(0, len(texts), ctx.batch_size))
-    for start in each_batch(starts, total=len(starts), desc=f"hidden_saliency {model.name}",
-                            enabled=ctx.progress):
-        locations, all_scores, predictions, fields, shares = parts.setdefault(start, ([], [], [], [], []))
-        chunk = texts[start : start + ctx.batch_size]
+
+    def one_batch(start: int, stop: int) -> tuple[list, list, list, list, list]:
+        locations, all_scores, predictions, fields, shares = [], [], [], [], []
+        chunk = texts[start:stop]
         tokens, scores, predicted, probs = location_scores(model, layer, chunk)
         for b, toks in enumerate(tokens):
             example_id = start + b
@@ -173,9 +171,12 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
                 for p in range(lo, hi + 1):
                     best[p] = best[p] or rank
             fields += [(model.name, example_id, p, tok, best[p], "") for p, tok in enumerate(toks)]
+        return locations, all_scores, predictions, fields, shares
+
     locations, all_scores, predictions, fields, shares = [], [], [], [], []
-    for batch_rows in gather_batches(parts):
-        for rows, batch_part in zip((locations, all_scores, predictions, fields, shares), batch_rows, strict=True):
+    for batch_rows in ctx.map_batches(len(texts), one_batch, desc="hidden_saliency"):
+        for rows, batch_part in zip((locations, all_scores, predictions, fields, shares),
+                                    batch_rows, strict=True):
             rows += batch_part
     notes = [(f"Layer {layer.name} of {model.name}: receptive field {layer.field.size} "
               f"{layer.axis}, jump {layer.field.jump}, offset {layer.field.offset}.")]

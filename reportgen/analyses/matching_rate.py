@@ -31,8 +31,9 @@ from reportgen.analyses.base import RunContext
 from reportgen.analyses.sampling import sampling_note
 from reportgen.analyses.spec import AnalysisSpec, PlanFacts
 from reportgen.chart_layout import chart_spec
-from reportgen.models.adapter import ModelAdapter
-from reportgen.models.internals import vocabulary_vectors
+from reportgen.models.facts import predict_proba
+from reportgen.models.tokens import vocabulary_vectors
+from reportgen.models.view import ModelView
 from reportgen.records import AnalysisResult, ChartSpec, Presentation
 
 NAME = "matching_rate"
@@ -79,7 +80,7 @@ class Params:
         return [f"matching_rate.{n} must be >= 1" for n in ("locations", "words") if getattr(self, n) < 1]
 
 
-def skip_reason(model: ModelAdapter) -> str | None:
+def skip_reason(model: ModelView) -> str | None:
     from reportgen.analyses import hidden_saliency
 
     return hidden_saliency.skip_reason(model)
@@ -130,21 +131,21 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
                               what="Examples whose interpreted words are tested")) else []))
 
 
-def _predict(model: ModelAdapter, texts: list[str], batch_size: int) -> list[str]:
+def _predict(model: ModelView, texts: list[str], batch_size: int) -> list[str]:
     if not texts:
         return []
-    probs = model.predict_proba(texts, batch_size=batch_size)
+    probs = predict_proba(model, texts, batch_size=batch_size)
     return [model.classes[int(i)] for i in probs.argmax(1)]
 
 
-def _salient_words(model: ModelAdapter, texts: list[str], k: int, batch_size: int) -> list[str]:
+def _salient_words(model: ModelView, texts: list[str], k: int, batch_size: int) -> list[str]:
     """The ``k`` tokens of each text with the highest gradient saliency, in text order."""
-    from reportgen.analyses.saliency import token_saliency
+    from reportgen.analyses.saliency import saliency_batch
 
     out = []
     for lo in range(0, len(texts), batch_size):
-        tokens, _, vecs, _ = token_saliency(model, texts[lo : lo + batch_size])
-        for toks, vec in zip(tokens, vecs, strict=True):
+        found = saliency_batch(model, texts[lo : lo + batch_size])
+        for toks, vec in zip(found.tokens, found.vecs, strict=True):
             keep = sorted(np.argsort(-vec, kind="stable")[:k])
             out.append(" ".join(toks[i] for i in keep))
     return out

@@ -44,20 +44,20 @@ import numpy as np
 import pandas as pd
 import torch
 
-from reportgen.analyses.base import RunContext, each_batch
+from reportgen.analyses.base import RunContext, map_batches
 from reportgen.analyses.spec import AnalysisSpec, combine_per_model
 from reportgen.chart_layout import chart_spec, wrap_by_model
-from reportgen.distributed import gather_batches, my_batches
-from reportgen.models.adapter import ModelAdapter
-from reportgen.models.internals import (
-    NotApplicable,
+from reportgen.models.facts import predict_proba
+from reportgen.models.generation import generate
+from reportgen.models.recurrence import recurrent_modules
+from reportgen.models.states import (
     clamp_units,
-    generate,
     mlp_units,
+    output_layer,
     unit_features,
     unit_states,
 )
-from reportgen.models.recurrence import recurrent_modules
+from reportgen.models.view import ModelView, NotApplicable
 from reportgen.records import AnalysisResult, ChartSpec, Presentation, TokenScores, TokenView
 
 NAME = "neuron_sweep"
@@ -125,7 +125,7 @@ class Params:
                 if getattr(self, n) < 1]
 
 
-def skip_reason(model: ModelAdapter) -> str | None:
+def skip_reason(model: ModelView) -> str | None:
     if model.task not in ("classify", "lm"):
         return f"{model.name} is a {model.task} model; neuron_sweep needs a classifier or a language model"
     try:
@@ -135,23 +135,24 @@ def skip_reason(model: ModelAdapter) -> str | None:
     return None
 
 
-def features(model: ModelAdapter, texts: list[str], batch_size: int, progress: str = "") -> dict[str, np.ndarray]:
+def features(model: ModelView, texts: list[str], batch_size: int, progress: str = "") -> dict[str, np.ndarray]:
     """Source name -> (N, U) unit values, for every per-text view of the units the model offers
     that the sweep can also hold fixed: the representation the output reads (``features``, when it
     is a module of the model), final recurrent states (``<rnn>:final``), units pooled over time
     (``<layer>:mean`` / ``:max``; for Transformers, each layer's MLP units)."""
-    parts: dict[int, dict[str, np.ndarray]] = {}  # batch start -> its values (split across torchrun ranks)
-    starts = my_batches(range(0, len(texts), batch_size))
-    for lo in each_batch(starts, total=len(starts), desc=progress, enabled=bool(progress)):
-        parts[lo] = {name: values.float().cpu().numpy()
-                     for name, values in unit_features(model, model.encode(texts[lo : lo + batch_size])).items()}
+    def one_batch(lo: int, hi: int) -> dict[str, np.ndarray]:
+        found = unit_features(model, model.encode(texts[lo:hi]))
+        return {name: values.float().cpu().numpy() for name, values in found.items()}
+
     chunks: dict[str, list[np.ndarray]] = {}
-    for part in gather_batches(parts):
+    for part in map_batches(len(texts), one_batch, size=batch_size, desc=progress,
+                            enabled=bool(progress)):
         for name, values in part.items():
             chunks.setdefault(name, []).append(values)
     modules = dict(model.module.named_modules())
-    # a user model's output-layer input can be held fixed too; a Transformer's neurons are its MLP units
-    reads_features = getattr(model, "output_layer", "") and not hasattr(model, "mlp_points")
+    # a user model's output-layer input can be held fixed too; a Transformer's neurons are its
+    # MLP units
+    reads_features = bool(output_layer(model)) and mlp_units(model) is None
     clampable = set(modules) | ({"features"} if reads_features else set())
     return {name: np.concatenate(parts) for name, parts in chunks.items()
             if _unit_layer(model, name) in clampable}
@@ -339,7 +340,7 @@ def _learning_curve(name, s_train, y_train, s_test, y_test, top, sign, params: P
     return pd.DataFrame(rows, columns=TABLES["learning_curve"])
 
 
-def _unit_layer(model: ModelAdapter, source: str) -> str:
+def _unit_layer(model: ModelView, source: str) -> str:
     """The per-position layer whose unit ``u`` is the source's unit ``u`` (for traces and clamps)."""
     rnns = recurrent_modules(model.module)
     own_features = "features" in dict(model.module.named_modules())  # a reference model's final state
@@ -348,7 +349,7 @@ def _unit_layer(model: ModelAdapter, source: str) -> str:
     return source.split(":")[0]
 
 
-def _traces(model: ModelAdapter, test, pred, y, unit, source, params: Params, batch_size: int):
+def _traces(model: ModelView, test, pred, y, unit, source, params: Params, batch_size: int):
     right = [i for i in range(len(test)) if pred[i] == y[i]]
     wrong = [i for i in range(len(test)) if pred[i] != y[i]]
     shown = [(i, "right") for i in right[: params.trace_examples // 2]] + \
@@ -387,14 +388,13 @@ def _lengths(name: str, texts: list[str], pred, y) -> pd.DataFrame:
 
 
 @torch.no_grad()
-def _per_token(model: ModelAdapter, batch, layer: str, source: str):
+def _per_token(model: ModelView, batch, layer: str, source: str):
     """(B, T, U) states aligned with the source's units, one per token; None when the model has
     none (a user model whose pooled units have no per-token counterpart)."""
-    own = getattr(model.module, "hidden_states", None)
-    if source == "features" and own is not None:  # reference models: aligned with ``features``
+    if source == "features":  # reference models: aligned with ``features``
         try:
-            return own(model.embed(batch.ids), batch.mask)
-        except NotImplementedError:
+            return model.hidden_states(model.embed(batch.ids), batch.mask)
+        except NotApplicable:
             pass
     if layer == "features" and "features" not in dict(model.module.named_modules()):
         return None  # the output layer's input (a user model): no per-token counterpart
@@ -418,7 +418,7 @@ def _kind(token: str) -> str:
     return "word or character"
 
 
-def _sweep(model: ModelAdapter, test, unit, values, source, classes, params: Params,
+def _sweep(model: ModelView, test, unit, values, source, classes, params: Params,
            batch_size: int) -> pd.DataFrame:
     layer = _unit_layer(model, source)
     texts = [ex.text for ex in test][: params.sweep_texts]
@@ -426,18 +426,18 @@ def _sweep(model: ModelAdapter, test, unit, values, source, classes, params: Par
     # a clamp on a layer with positions (a convolution's windows) would also set the padding of
     # the shorter texts of a batch, which a max-pool then reads: those run one text at a time
     recurrent = layer in {name for name, _ in recurrent_modules(model.module)}
-    masked = hasattr(model, "mlp_points")  # Transformers: attention masks the padding
+    masked = mlp_units(model) is not None  # Transformers: attention masks the padding
     if not (recurrent or masked or layer == "features"):
         batch_size = 1
     rows = []
     for v in grid:
         with clamp_units(model, layer, {unit: float(v)}):
-            probs = model.predict_proba(texts, batch_size=batch_size).mean(0)  # (K,)
+            probs = predict_proba(model, texts, batch_size=batch_size).mean(0)  # (K,)
         rows += [(model.name, float(v), model.classes[k], float(probs[k])) for k in range(len(probs))]
     return pd.DataFrame(rows, columns=TABLES["sweep"])
 
 
-def _samples(model: ModelAdapter, unit, values, params: Params, seed: int) -> pd.DataFrame:
+def _samples(model: ModelView, unit, values, params: Params, seed: int) -> pd.DataFrame:
     """Text from each prompt with the unit free and held low and high at every step: the ends of
     a tanh-bounded recurrent state (-1, +1), else the 1st and 99th percentiles of its values."""
     rows = []

@@ -38,20 +38,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from reportgen.analyses.base import RunContext, each_batch
+from reportgen.analyses.base import RunContext
 from reportgen.analyses.examples import pick_examples
 from reportgen.analyses.sampling import sampling_note
 from reportgen.analyses.spec import AnalysisSpec
 from reportgen.chart_layout import chart_spec
-from reportgen.distributed import gather_batches, my_batches
-from reportgen.models.adapter import ModelAdapter
+from reportgen.models.common import gradients
+from reportgen.models.conv import conv_layer, window_forward, window_function
 from reportgen.models.hooks import capture, to_btc
-from reportgen.models.internals import (
-    conv_layer,
-    vocabulary_vectors,
-    window_forward,
-    window_function,
-)
+from reportgen.models.tokens import vocabulary_vectors
+from reportgen.models.view import ModelView
 from reportgen.records import AnalysisResult, ChartSpec, Presentation
 
 NAME = "optimization"
@@ -113,7 +109,7 @@ class Params:
         return problems
 
 
-def skip_reason(model: ModelAdapter) -> str | None:
+def skip_reason(model: ModelView) -> str | None:
     from reportgen.analyses import hidden_saliency
 
     return hidden_saliency.skip_reason(model)
@@ -138,7 +134,7 @@ def similarity(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.where(count > 0, pair_sum / count.clamp(min=1), torch.zeros_like(count))
 
 
-def objective(adapter: ModelAdapter, layer, x: torch.Tensor, mask: torch.Tensor, target: torch.Tensor,
+def objective(adapter: ModelView, layer, x: torch.Tensor, mask: torch.Tensor, target: torch.Tensor,
               l1: float, l2: float, forward=None) -> tuple[torch.Tensor, ...]:
     """(objective, activation term, norm term, similarity term, activation cosine), each (N,), for
     windows x (N, S, E). ``forward``: the window function (default ``window_forward``)."""
@@ -162,7 +158,7 @@ def xavier_start(keys: list[tuple[int, int]], seed: int, size: int, dim: int) ->
     return torch.stack(rows)
 
 
-def optimise(adapter: ModelAdapter, layer, start: torch.Tensor, mask: torch.Tensor, target: torch.Tensor,
+def optimise(adapter: ModelView, layer, start: torch.Tensor, mask: torch.Tensor, target: torch.Tensor,
              l1: float, l2: float, params: Params) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
     """Adam on every problem at once -> (optimised x (N, S, E), steps run (N,), converged (N,)).
 
@@ -177,7 +173,7 @@ def optimise(adapter: ModelAdapter, layer, start: torch.Tensor, mask: torch.Tens
     calm = torch.zeros(n, dtype=torch.long, device=x.device)
     steps = torch.zeros(n, dtype=torch.long, device=x.device)
     last = None
-    with adapter.gradients():
+    with gradients(adapter.module):
         for _ in range(params.steps):
             if not active.any():
                 break
@@ -212,12 +208,10 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     size, dim = layer.field.size, table.size(1)
     preds = ctx.upstream["hidden_saliency"].tables["predictions"]
     preds = preds[preds["model"] == model.name].set_index("example_id")
-    parts: dict[int, tuple] = {}  # chunk start -> its rows (chunks split across torchrun ranks)
-    chunks = my_batches(range(0, len(keys), params.chunk))
-    for lo in each_batch(chunks, total=len(chunks), desc=f"optimization {model.name}",
-                         enabled=ctx.progress):
-        problems, neighbours, projection = parts.setdefault(lo, ([], [], []))
-        part = slice(lo, lo + params.chunk)
+
+    def one_chunk(lo: int, hi: int) -> tuple[list, list, list]:
+        problems, neighbours, projection = [], [], []
+        part = slice(lo, hi)
         start = xavier_start(keys[part], ctx.seed, size, dim)
         x, steps, converged = optimise(model, layer, start, masks[part], targets[part], l1, l2, params)
         with torch.no_grad():
@@ -241,10 +235,13 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
             neighbours += [(model.name, example_id, rank, j + 1, words[i], float(c))
                            for j, (i, c) in enumerate(zip(idx, sims, strict=True))]
             projection.append((model.name, example_id, rank, 0, "x_overall", *map(float, coords[r, 0])))
-            projection += [(model.name, example_id, rank, j + 1, words[i], *map(float, coords[r, j + 1]))
-                           for j, i in enumerate(idx)]
+            projection += [(model.name, example_id, rank, j + 1, words[i],
+                            *map(float, coords[r, j + 1])) for j, i in enumerate(idx)]
+        return problems, neighbours, projection
+
     problems, neighbours, projection = [], [], []
-    for chunk_problems, chunk_neighbours, chunk_projection in gather_batches(parts):
+    gathered = ctx.map_batches(len(keys), one_chunk, size=params.chunk, desc="optimization")
+    for chunk_problems, chunk_neighbours, chunk_projection in gathered:
         problems += chunk_problems
         neighbours += chunk_neighbours
         projection += chunk_projection
@@ -264,7 +261,7 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     )
 
 
-def _problems(model: ModelAdapter, layer, ctx: RunContext, locations: pd.DataFrame):
+def _problems(model: ModelView, layer, ctx: RunContext, locations: pd.DataFrame):
     """Targets a' (N, C), window masks (N, S), keys (example, rank) and spans, from the real input."""
     targets, masks, keys, spans = [], [], [], []
     by_example = {eid: rows for eid, rows in locations.groupby("example_id", sort=True)}

@@ -37,7 +37,9 @@ import torch
 from reportgen.analyses.base import RunContext
 from reportgen.analyses.spec import AnalysisSpec, combine_per_model
 from reportgen.chart_layout import chart_spec, label_width, wrap_by_model
-from reportgen.models.adapter import ModelAdapter
+from reportgen.models.states import unit_features
+from reportgen.models.tokens import display_tokens, token_flags, word_spans
+from reportgen.models.view import ModelView, NotApplicable
 from reportgen.records import AnalysisResult, ChartSpec, Presentation
 
 NAME = "representations"
@@ -93,30 +95,35 @@ class Params:
         return problems
 
 
-def skip_reason(model: ModelAdapter) -> str | None:
+def skip_reason(model: ModelView) -> str | None:
     if not model.is_classifier:
         return f"{model.name} is a {model.task} model; representations reads a classifier's sentence vector"
     return None
 
 
-def known(model: ModelAdapter, phrase: str) -> bool:
+def known(model: ModelView, phrase: str) -> bool:
     """Every word of ``phrase`` is in the model's vocabulary (word models; for a model with its own
     tokenizer: no piece is its unknown token)."""
-    enc = model.encoder
+    enc = text_encoder(model)
     if enc is None or hasattr(enc, "known"):  # Transformers, or the model's own tokenizer
-        from reportgen.models.internals import token_flags
-
         return "unk" not in token_flags(model, model.encode([phrase]))[0]
     if enc.kind != "word" or enc.vocab is None:
         return True
     return all(t in enc.vocab for t in enc.tokens(phrase))
 
 
-@torch.no_grad()
-def represent(model: ModelAdapter, texts: list[str]) -> np.ndarray:
-    """(N, D) the representation the output layer reads (``features``), else the best final view."""
-    from reportgen.models.internals import unit_features
+def text_encoder(model: ModelView):
+    """The model's reportgen encoder, None for a model that reads its own word pieces."""
+    try:
+        return model.text_encoder()
+    except NotApplicable:
+        return None
 
+
+@torch.no_grad()
+def represent(model: ModelView, texts: list[str]) -> np.ndarray:
+    """(N, D) the representation the output layer reads (``features``), else the best final
+    view."""
     feats = unit_features(model, model.encode(texts))
     key = "features" if "features" in feats else next((k for k in feats if k.endswith(":final")),
                                                        next(iter(feats)))
@@ -163,10 +170,10 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     )
 
 
-def _tsne(model: ModelAdapter, phrases, vectors: np.ndarray, params: Params, seed: int) -> pd.DataFrame:
+def _tsne(model: ModelView, phrases, vectors: np.ndarray, params: Params, seed: int) -> pd.DataFrame:
     from sklearn.manifold import TSNE
 
-    enc = model.encoder
+    enc = text_encoder(model)
     words: list[str] = []
     if enc is not None and enc.vocab is not None and params.random_words:
         rng = np.random.default_rng(seed)
@@ -183,12 +190,10 @@ def _tsne(model: ModelAdapter, phrases, vectors: np.ndarray, params: Params, see
 
 
 @torch.no_grad()
-def _concessive(model: ModelAdapter) -> tuple[pd.DataFrame, list[float]]:
+def _concessive(model: ModelView) -> tuple[pd.DataFrame, list[float]]:
     """Representation at every step of each concessive sentence (recurrent models: the state after
     each word; others: the final representation of each prefix), and |difference| of the finals.
     Steps are the words a reader sees: word pieces joined, special tokens ([CLS]) left out."""
-    from reportgen.models.internals import display_tokens, word_spans
-
     rows, changes = [], []
     for k, (base, longer) in enumerate(CONCESSIVE):
         if not (known(model, base) and known(model, longer)):
@@ -207,7 +212,7 @@ def _concessive(model: ModelAdapter) -> tuple[pd.DataFrame, list[float]]:
     return pd.DataFrame(rows, columns=TABLES["over_time"]), changes
 
 
-def _composition(model: ModelAdapter) -> pd.DataFrame:
+def _composition(model: ModelView) -> pd.DataFrame:
     rows = []
     for first, second, whole in CLAUSES:
         if not all(known(model, s) for s in (first, second, whole)):

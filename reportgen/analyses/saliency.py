@@ -55,14 +55,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import altair as alt
 import numpy as np
 import pandas as pd
 import torch
 
 from reportgen import distributed
-from reportgen.analyses.base import RunContext, each_batch
-from reportgen.analyses.examples import pick_examples, token_rows
+from reportgen.analyses.base import RunContext
+from reportgen.analyses.saliency_views import present
 from reportgen.analyses.sampling import kept_ids, sampling_note
 from reportgen.analyses.spec import AnalysisSpec, PlanFacts
 from reportgen.analyses.words import (
@@ -72,11 +71,12 @@ from reportgen.analyses.words import (
     text_shares,
     word_frame,
 )
-from reportgen.chart_layout import chart_spec, facet_columns, label_width, wrap_by_model
-from reportgen.distributed import gather_batches, my_batches
-from reportgen.models.adapter import ModelAdapter
-from reportgen.models.internals import display_tokens, full_lengths, token_flags
-from reportgen.records import AnalysisResult, ChartSpec, Presentation, TokenView
+from reportgen.distributed import gather_batches
+from reportgen.models.common import gradients
+from reportgen.models.facts import class_index
+from reportgen.models.tokens import display_tokens, full_lengths, token_flags
+from reportgen.models.view import ModelView, NotApplicable
+from reportgen.records import AnalysisResult
 
 NAME = "saliency"
 VERSION = 6  # 6: per-token rows for the run's sample, metrics streamed over every example; 5: word pieces joined into words, special tokens out of shares; 4: Li et al.'s sentences
@@ -149,7 +149,7 @@ class Params:
         return problems
 
 
-def skip_reason(model: ModelAdapter) -> str | None:
+def skip_reason(model: ModelView) -> str | None:
     if model.task not in ("classify", "autoencode"):
         return (f"{model.name} is a {model.task} model; saliency needs a classifier or a "
                 "sequence-to-sequence autoencoder")
@@ -165,8 +165,20 @@ class SaliencyBatch:
     probs: np.ndarray  # (B, K) class probabilities, from the same forward pass
 
 
+@dataclass
+class SaliencyParts:
+    """What one batch of ``compute`` hands back, gathered in batch order across ranks."""
+
+    tokens: pd.DataFrame  # the ``tokens`` rows of the kept examples
+    pieces: pd.DataFrame  # the ``pieces`` rows of the kept examples
+    predictions: pd.DataFrame  # every example's prediction
+    texts: pd.DataFrame  # per data example: top share, words, entropy (``words.text_shares``)
+    merged: bool  # some word was joined from pieces, or a special token was set apart
+    dimensions: list[pd.DataFrame]  # the heatmap examples' token x dimension rows
+
+
 def token_saliency(
-    model: ModelAdapter, texts: list[str], targets: list[int] | None = None
+    model: ModelView, texts: list[str], targets: list[int] | None = None
 ) -> tuple[list[list[str]], list[np.ndarray], list[np.ndarray], np.ndarray]:
     """Saliency of one batch: per example, tokens, the (T, E) |gradient| matrix, the (T,) token
     saliency, and the (B,) predicted class indices (``saliency_batch`` without the probabilities)."""
@@ -174,12 +186,12 @@ def token_saliency(
     return out.tokens, out.mats, out.vecs, out.predicted
 
 
-def saliency_batch(model: ModelAdapter, texts: list[str], targets: list[int] | None = None) -> SaliencyBatch:
+def saliency_batch(model: ModelView, texts: list[str], targets: list[int] | None = None) -> SaliencyBatch:
     """Saliency of one batch, and the probabilities of the forward pass it differentiates (so the
     analysis needs no second pass for the confidence). ``targets`` None means differentiate the
     predicted class."""
     batch = model.encode(texts)
-    with model.gradients():
+    with gradients(model.module):
         emb = model.embed(batch.ids).detach().requires_grad_(True)  # (B, T, E) or (B, T, C, E)
         logits = model.forward_from_embeddings(emb, batch.mask)  # (B, K)
         predicted = logits.argmax(-1)  # (B,)
@@ -209,7 +221,7 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     bad_ids = [i for i in params.example_ids if i >= n_data]
     if bad_ids:
         raise ValueError(f"saliency.example_ids {bad_ids} are past the {n_data} evaluated examples")
-    yours = [*params.sentences, *(_paper_sentences(model) if params.paper_sentences else [])]
+    yours = [*params.sentences, *(paper_sentences(model) if params.paper_sentences else [])]
     texts += yours
     labels = [ex.label for ex in ctx.examples] + [None] * len(yours)
     empty = {name: pd.DataFrame(columns=cols) for name, cols in TABLES.items()}
@@ -228,13 +240,12 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     # per-token rows are kept for the run's sample and the examples a page always shows; the
     # metrics and the word ranking stream over every example (analyses.sampling)
     keep = kept_ids(ctx.detail_ids(), [*heat_ids, *params.example_ids])
-    label_idx = model.class_index(labels) if params.target == "label" else None
+    label_idx = class_index(model, labels) if params.target == "label" else None
     lengths = full_lengths(model, texts)
-    parts: dict[int, tuple] = {}  # batch start -> its frames (batches split across torchrun ranks)
     word_totals: dict[tuple[str, str], list[int]] = {}  # this rank's word ranking sums (exact)
-    starts = my_batches(range(0, len(texts), ctx.batch_size))
-    for start in each_batch(starts, total=len(starts), desc=f"saliency {model.name}", enabled=ctx.progress):
-        chunk = texts[start : start + ctx.batch_size]
+
+    def one_batch(start: int, stop: int) -> SaliencyParts:
+        chunk = texts[start:stop]
         targets = None
         if label_idx is not None:
             targets = [int(i) for i in label_idx[start : start + len(chunk)]]
@@ -257,23 +268,28 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
         data_words = words[words["example_id"] < n_data]
         _add_word_sums(word_totals, data_words)
         pieces_part = _piece_frame(model.name, ids, tokens, vecs, owners)
-        parts[start] = (words[words["example_id"].isin(keep)], pieces_part[pieces_part["example_id"].isin(keep)],
-                        predictions_df, text_shares(data_words), None, merged_anything(words),
-                        [_dimension_frame(model.name, i, toks, mat)
-                         for i, toks, mat in zip(ids, tokens, mats, strict=True) if i in heat_ids])
-    gathered = gather_batches(parts)
-    token_frames = [g[0] for g in gathered]
+        return SaliencyParts(
+            tokens=words[words["example_id"].isin(keep)],
+            pieces=pieces_part[pieces_part["example_id"].isin(keep)],
+            predictions=predictions_df,
+            texts=text_shares(data_words),
+            merged=merged_anything(words),
+            dimensions=[_dimension_frame(model.name, i, toks, mat)
+                        for i, toks, mat in zip(ids, tokens, mats, strict=True) if i in heat_ids])
+
+    gathered = ctx.map_batches(len(texts), one_batch, desc="saliency")
+    token_frames = [g.tokens for g in gathered]
     tokens_df = pd.concat(token_frames, ignore_index=True) if token_frames else empty["tokens"]
-    predictions = pd.concat([g[2] for g in gathered], ignore_index=True)
-    per_text = pd.concat([g[3] for g in gathered], ignore_index=True)
-    dim_frames = [d for g in gathered for d in g[6]]
+    predictions = pd.concat([g.predictions for g in gathered], ignore_index=True)
+    per_text = pd.concat([g.texts for g in gathered], ignore_index=True)
+    dim_frames = [d for g in gathered for d in g.dimensions]
     notes = [note]
     if (sampled := sampling_note(len(ctx.detail_ids()), n_data, ctx.seed, what="Per-token rows and texts")):
         notes.append(sampled + " The heatmap examples and your own ids are kept too. The top-token "
                      "share, its spread and the word ranking cover every example.")
     pieces = empty["pieces"]
-    if any(g[5] for g in gathered):  # the words differ from the tokens the model reads
-        pieces = pd.concat([g[1] for g in gathered], ignore_index=True)
+    if any(g.merged for g in gathered):  # the words differ from the tokens the model reads
+        pieces = pd.concat([g.pieces for g in gathered], ignore_index=True)
         joined = int((tokens_df["pieces"] > 1).sum())
         notes.append(
             "Word pieces are joined back into words: a word's saliency is the sum of its pieces' "
@@ -318,9 +334,12 @@ PAPER_SENTENCES = (
 )
 
 
-def _paper_sentences(model: ModelAdapter) -> list[str]:
+def paper_sentences(model: ModelView) -> list[str]:
     """Li et al. (2016)'s three sentences, when the model's vocabulary holds every word."""
-    enc = model.encoder
+    try:
+        enc = model.text_encoder()
+    except NotApplicable:  # a model that reads its own word pieces
+        enc = None
     if enc is not None and hasattr(enc, "known"):  # the model's own tokenizer
         return [s for s in PAPER_SENTENCES if enc.known(s)]
     if enc is None or enc.kind != "word" or enc.vocab is None:
@@ -348,7 +367,7 @@ def combine(results: dict[str, AnalysisResult], params: Params) -> AnalysisResul
     return AnalysisResult(tables=tables, metrics=metrics, notes=first.notes)
 
 
-def decoding_saliency(model: ModelAdapter, texts: list[str]) -> tuple[list[list[str]], list[np.ndarray], list[list[int]]]:
+def decoding_saliency(model: ModelView, texts: list[str]) -> tuple[list[list[str]], list[np.ndarray], list[list[int]]]:
     """Per example: input tokens, the (T_out, T_in) saliency matrix, the reconstructed token ids.
 
     Row t is the L2 norm over embedding dimensions of d log p(y_t) / d e, where y_t is the token the
@@ -356,7 +375,7 @@ def decoding_saliency(model: ModelAdapter, texts: list[str]) -> tuple[list[list[
     """
     batch = model.encode(texts)
     assert batch.mask is not None
-    with model.gradients():
+    with gradients(model.module):
         emb = model.embed(batch.ids).detach().requires_grad_(True)  # (B, T, E)
         logp = torch.log_softmax(model.forward_from_embeddings(emb, batch.mask).float(), -1)  # (B, T, V)
         best = logp.argmax(-1)  # (B, T)
@@ -371,7 +390,8 @@ def decoding_saliency(model: ModelAdapter, texts: list[str]) -> tuple[list[list[
     return batch.tokens, [matrix[i, :n, :n] for i, n in enumerate(lengths)], [ids[i][:n] for i, n in enumerate(lengths)]
 
 
-def _decoding_table(model: ModelAdapter, texts: list[str], batch_size: int) -> pd.DataFrame:
+def _decoding_table(model: ModelView, texts: list[str], batch_size: int) -> pd.DataFrame:
+    encoder = model.text_encoder()
     frames = []
     for start in range(0, len(texts), batch_size):
         tokens, mats, outs = decoding_saliency(model, texts[start : start + batch_size])
@@ -381,7 +401,8 @@ def _decoding_table(model: ModelAdapter, texts: list[str], batch_size: int) -> p
                 "model": model.name,
                 "example_id": start + offset,
                 "output_position": np.repeat(np.arange(n), n),
-                "output_token": np.repeat(np.array([model.encoder.token_text(i) for i in out], dtype=object), n),
+                "output_token": np.repeat(np.array([encoder.token_text(i) for i in out],
+                                                   dtype=object), n),
                 "input_position": np.tile(np.arange(n), n),
                 "input_token": np.tile(np.array(toks, dtype=object), n),
                 "saliency": mat.reshape(-1).astype(float),
@@ -461,165 +482,6 @@ def _word_table(totals: list[dict[tuple[str, str], list[int]]], params: Params) 
     return grouped.sort_values(["model", "mean_share", "word"], ascending=[True, False, True],
                                kind="stable").reset_index(drop=True)[TABLES["words"]]
 
-
-# -- presentation: tables -> charts and token views (no torch) --------------------------------
-def present(result: AnalysisResult, params: Params) -> Presentation:
-    tokens, dims, words = result.tables["tokens"], result.tables["dimensions"], result.tables["words"]
-    predictions = result.tables["predictions"]
-    charts: list[ChartSpec] = []
-    for example_id, frame in dims.groupby("example_id", sort=True):
-        charts.append(_heatmap(int(example_id), frame, predictions, params.heatmap_dimensions))
-    if not words.empty:
-        top = words.groupby("model", sort=False).head(params.top_words)
-        bars = (
-            alt.Chart(top)
-            .mark_bar()
-            .encode(
-                x=alt.X("mean_share:Q", title="mean share of the sentence's saliency",
-                        axis=alt.Axis(format="%")),
-                y=alt.Y("word:N", sort="-x", title=None),
-                color=alt.Color("model:N", legend=None),
-                tooltip=["model", "word", alt.Tooltip("mean_share:Q", format=".1%"),
-                         alt.Tooltip("mean_saliency:Q", format=".3g"), "count"],
-            )
-            .properties(height=alt.Step(14))
-        )
-        bars = wrap_by_model(bars, list(dict.fromkeys(top["model"])), narrowest=150, widest=220,
-                             each=label_width(top["word"])).resolve_scale(y="independent", x="independent")
-        charts.append(
-            ChartSpec(
-                "top-words",
-                "Most salient words over the data",
-                chart_spec(bars),
-                "Mean share of the sentence's saliency that falls on each word (word pieces joined, "
-                "their saliencies summed), over texts of two or more words; words seen at least "
-                f"{params.min_word_count} times, unknown words and special tokens left out.",
-            )
-        )
-    decoding = result.tables.get("decoding")
-    if decoding is not None and not decoding.empty:
-        shown = sorted(decoding["example_id"].unique())[: max(params.heatmap_examples, 1)]
-        for example_id in shown:
-            charts.append(_decoding_heatmap(int(example_id), decoding[decoding["example_id"] == example_id]))
-    views = [_token_view(tokens, predictions, result.tables["examples"], params)] if not tokens.empty else []
-    return Presentation(charts=charts, token_views=views)
-
-
-def _decoding_heatmap(example_id: int, frame: pd.DataFrame) -> ChartSpec:
-    frame = pd.DataFrame(
-        {
-            "model": frame["model"],
-            "output": frame["output_position"].map("{:02d}".format) + " " + frame["output_token"].astype(str),
-            "input": frame["input_position"].map("{:02d}".format) + " " + frame["input_token"].astype(str),
-            "saliency": frame["saliency"].map(lambda v: float(f"{v:.3g}")),
-        }
-    )
-    chart = (
-        alt.Chart(frame)
-        .mark_rect()
-        .encode(
-            x=alt.X("input:N", sort=sorted(frame["input"].unique()), title="input token"),
-            y=alt.Y("output:N", sort=sorted(frame["output"].unique()), title="decoding step (reconstructed token)"),
-            color=alt.Color("saliency:Q", scale=alt.Scale(scheme="oranges"), title="saliency"),
-            tooltip=["output", "input", alt.Tooltip("saliency:Q", format=".3g")],
-        )
-        .properties(width=alt.Step(18), height=alt.Step(16))
-    )
-    models = list(dict.fromkeys(frame["model"]))
-    panel = 18 * frame["input"].nunique() + label_width(frame["output"]) + 40  # cells, axis, title
-    chart = chart.facet(facet=alt.Facet("model:N", title=None, sort=models),
-                        columns=facet_columns(len(models), panel, reserved=70))  # 70: the legend
-    return ChartSpec(
-        f"decoding-{example_id}",
-        f"Saliency of each input token for each decoding step, example {example_id}",
-        chart_spec(chart),
-        "Rows: decoding steps; columns: input tokens (Li et al. 2016's seq2seq heatmaps).",
-    )
-
-
-def _heatmap(example_id: int, frame: pd.DataFrame, predictions: pd.DataFrame, top: int) -> ChartSpec:
-    """Token x dimension heatmap, one panel per model; colour relative to each panel's maximum.
-
-    Embeddings wider than ``top`` show their ``top`` most salient dimensions in this sentence
-    (per model), so each cell stays wide enough to read; the caption says what share they hold."""
-    frame, kept = _top_dimensions(frame, top)
-    peak = frame.groupby("model", sort=False)["saliency"].transform("max")
-    frame = frame.assign(relative=frame["saliency"] / peak.where(peak > 0, 1.0))
-    # one row per (model, token) holding its dimensions as arrays, expanded in the browser by a
-    # flatten transform: a 300-d heatmap ships as ~15x fewer bytes than one object per cell
-    packed = pd.DataFrame(
-        [
-            {
-                "model": model,
-                "row": f"{position:02d} {cells['token'].iloc[0]}",
-                "relative": cells.sort_values("dimension")["relative"].round(3).tolist(),
-                "saliency": [float(f"{v:.3g}") for v in cells.sort_values("dimension")["saliency"]],
-                "dims": cells.sort_values("dimension")["dimension"].astype(int).tolist(),
-            }
-            for (model, position), cells in frame.groupby(["model", "position"], sort=False)
-        ]
-    )
-    models = list(dict.fromkeys(frame["model"]))
-    chart = (
-        alt.Chart(packed)
-        .transform_flatten(["relative", "saliency", "dims"])
-        .transform_calculate(dimension="datum.dims")
-        .mark_rect()
-        .encode(
-            x=alt.X("dimension:O", title="embedding dimension",
-                    axis=alt.Axis(labels=bool(kept), ticks=False, labelFontSize=8)),
-            y=alt.Y("row:N", sort=sorted(packed["row"].unique()), title=None),
-            color=alt.Color("relative:Q", scale=alt.Scale(scheme="blues", domain=[0, 1]),
-                            title="relative"),
-            tooltip=["model", alt.Tooltip("row:N", title="token"), "dimension:O",
-                     alt.Tooltip("saliency:Q", format=".3g")],
-        )
-        .properties(height=alt.Step(16))
-    )
-    chart = wrap_by_model(chart, models, narrowest=110, widest=260, each=label_width(packed["row"]),
-                          reserved=70).resolve_scale(x="independent")  # 70: the colour legend
-    sample = predictions[predictions["example_id"] == example_id]
-    label = sample["label"].iloc[0] if not sample.empty else None
-    caption = "Colour: |dS/de| relative to the largest value in the same panel; hover for raw values."
-    if kept:
-        caption += f" {kept}"
-    return ChartSpec(
-        f"heatmap-{example_id}",
-        f"Token x dimension saliency, example {example_id}",
-        chart_spec(chart),
-        f"Gold label: {label}. {caption}" if label is not None else caption,
-    )
-
-
-def _top_dimensions(frame: pd.DataFrame, top: int) -> tuple[pd.DataFrame, str]:
-    """Keep each model's ``top`` dimensions with the most saliency in this sentence, in index
-    order; also say (for the caption) how much of the total they hold."""
-    dims = frame.groupby("model", sort=False)["dimension"].nunique()
-    if top <= 0 or int(dims.max()) <= top:
-        return frame, ""
-    totals = frame.groupby(["model", "dimension"], sort=False)["saliency"].sum().reset_index()
-    best = totals.sort_values(["model", "saliency", "dimension"], ascending=[True, False, True],
-                              kind="stable").groupby("model", sort=False).head(top)
-    held = best.groupby("model")["saliency"].sum() / totals.groupby("model")["saliency"].sum()
-    kept = frame.merge(best[["model", "dimension"]], on=["model", "dimension"])
-    share = ", ".join(f"{m} {v:.0%}" for m, v in held.items())
-    return kept, (f"Shown: the {top} of {int(dims.max())} embedding dimensions with the most "
-                  f"saliency in this sentence, per model (they hold {share} of it).")
-
-
-def _token_view(tokens: pd.DataFrame, predictions: pd.DataFrame, examples: pd.DataFrame,
-                params: Params) -> TokenView:
-    yours = [*params.example_ids, *examples.loc[examples["source"] == "yours", "example_id"]]
-    kept = predictions[predictions["example_id"].isin(tokens["example_id"].unique())]  # the sample
-    picked = pick_examples(kept, params.token_view_examples + len(yours), yours)
-    return TokenView(
-        "tokens",
-        "Saliency of each token, on examples chosen to be worth reading",
-        token_rows(tokens, predictions, picked, "saliency"),
-        "Shading: token saliency relative to the most salient token of the same sentence and "
-        "model. Shown: your own sentences and ids (config), texts the models disagree on, each "
-        "model's most confident errors, then confident right answers.",
-    )
 
 def check_plan(params: Params, facts: PlanFacts) -> list[str]:
     """Settings that cannot work on this run's data (found before any compute)."""

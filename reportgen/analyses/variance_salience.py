@@ -28,14 +28,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from reportgen.analyses.base import RunContext, each_batch
+from reportgen.analyses.base import RunContext
 from reportgen.analyses.examples import pick_examples, token_rows
 from reportgen.analyses.sampling import kept_ids, sampling_note
 from reportgen.analyses.spec import AnalysisSpec, combine_per_model
 from reportgen.analyses.words import shares_summary, text_shares, word_frame
 from reportgen.data.encoding import EncodedBatch
-from reportgen.distributed import gather_batches, my_batches
-from reportgen.models.adapter import ModelAdapter
+from reportgen.models.facts import predict_proba
+from reportgen.models.tokens import display_tokens, token_flags
+from reportgen.models.view import ModelView
 from reportgen.records import AnalysisResult, Presentation, TokenView
 
 NAME = "variance_salience"
@@ -75,17 +76,16 @@ class Params:
                 if getattr(self, n) < 0]
 
 
-def skip_reason(model: ModelAdapter) -> str | None:
-    if model.encoder is not None and model.encoder.kind in ("word_chars", "byte", "char"):
-        return (f"{model.name} reads {model.encoder.kind.replace('_', ' ')}; variance salience is "
+def skip_reason(model: ModelView) -> str | None:
+    if model.input_kind in ("word_chars", "byte", "char"):
+        return (f"{model.name} reads {model.input_kind.replace('_', ' ')}; variance salience is "
                 "defined on word embeddings")
     return None
 
 
-def word_mask(model: ModelAdapter, batch: EncodedBatch) -> torch.Tensor:
-    """(B, T) bool: the real tokens that are not special tokens (the sentence's words and pieces)."""
-    from reportgen.models.internals import token_flags
-
+def word_mask(model: ModelView, batch: EncodedBatch) -> torch.Tensor:
+    """(B, T) bool: the real tokens that are not special tokens (the sentence's words and
+    pieces)."""
     assert batch.mask is not None
     mask = batch.mask.clone()
     for b, row in enumerate(token_flags(model, batch)):
@@ -105,22 +105,20 @@ def variance_salience(emb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def compute(ctx: RunContext, params: Params) -> AnalysisResult:
-    from reportgen.models.internals import display_tokens, token_flags
-
     model = ctx.model
     texts = [ex.text for ex in ctx.examples]
     heat = set(range(min(params.heatmap_examples, len(texts))))
     keep = kept_ids(ctx.detail_ids(), heat)  # per-token rows: the run's sample (analyses.sampling)
     word_frames, dim_frames, predictions, shares_parts = [], [], [], []
-    parts: dict[int, tuple] = {}  # batch start -> its rows (batches split across torchrun ranks)
-    starts = my_batches(range(0, len(texts), ctx.batch_size))
-    for lo in each_batch(starts, total=len(starts), desc=f"variance_salience {model.name}",
-                         enabled=ctx.progress):
+
+    def one_batch(lo: int, hi: int) -> tuple:
         batch_dims, batch_predictions = [], []
-        chunk = texts[lo : lo + ctx.batch_size]
+        chunk = texts[lo:hi]
         batch = model.encode(chunk)
-        sal = variance_salience(model.embed(batch.ids).float(), word_mask(model, batch)).cpu().numpy()  # (B, T, E)
-        probs = model.predict_proba(chunk, batch_size=len(chunk)) if model.is_classifier else None
+        emb = model.embed(batch.ids).float()
+        sal = variance_salience(emb, word_mask(model, batch)).cpu().numpy()  # (B, T, E)
+        probs = (predict_proba(model, chunk, batch_size=len(chunk)) if model.is_classifier
+                 else None)
         per_token = [sal[b, : len(toks)].sum(-1) for b, toks in enumerate(batch.tokens)]  # (T,) each
         words, _ = word_frame(model.name, range(lo, lo + len(chunk)), display_tokens(model, batch),
                               per_token, token_flags(model, batch), "salience")
@@ -135,8 +133,10 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
             if probs is not None:
                 batch_predictions.append((model.name, i, ctx.examples[i].label,
                                           model.classes[int(probs[b].argmax())], float(probs[b].max())))
-        parts[lo] = (words[words["example_id"].isin(keep)], batch_dims, batch_predictions, text_shares(words))
-    for words, batch_dims, batch_predictions, batch_shares in gather_batches(parts):
+        return words[words["example_id"].isin(keep)], batch_dims, batch_predictions, text_shares(words)
+
+    gathered = ctx.map_batches(len(texts), one_batch, desc="variance_salience")
+    for words, batch_dims, batch_predictions, batch_shares in gathered:
         word_frames.append(words)
         dim_frames += batch_dims
         predictions += batch_predictions
@@ -170,10 +170,10 @@ def combine(results: dict[str, AnalysisResult], params: Params) -> AnalysisResul
 
 
 def present(result: AnalysisResult, params: Params) -> Presentation:
-    from reportgen.analyses.saliency import _heatmap
+    from reportgen.analyses.saliency_views import heatmap
 
     tokens, predictions = result.tables["tokens"], result.tables["predictions"]
-    charts = [_heatmap(int(i), frame.rename(columns={"salience": "saliency"}), predictions, 32)
+    charts = [heatmap(int(i), frame.rename(columns={"salience": "saliency"}), predictions, 32)
               for i, frame in result.tables["dimensions"].groupby("example_id", sort=True)]
     for chart in charts:
         chart.name = chart.name.replace("heatmap", "variance")

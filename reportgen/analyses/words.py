@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from reportgen.models.internals import TokenText, word_spans
+from reportgen.models.tokens import TokenText, word_spans
 
 SPECIAL = "special"
 

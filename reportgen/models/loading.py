@@ -2,7 +2,7 @@
 
 - a path to a checkpoint written by ``reportgen train`` (loaded with ``weights_only=True``);
 - ``FILE.py:FUNC`` or ``package.module:FUNC``: the user's own code, run because the SPEC names it;
-  ``FUNC()`` returns a ``reportgen.models.adapter.UserModel``;
+  ``FUNC()`` returns a ``reportgen.models.user.UserModel``;
 - ``hf:DIR_OR_NAME``: a Transformers sequence classifier (optional extra);
 - ``demo``: the demo models, trained on first use and cached (see ``reportgen.models.demo_models``).
 """
@@ -17,8 +17,10 @@ from pathlib import Path
 import torch
 
 from reportgen.errors import BadInput
-from reportgen.models.adapter import HookedAdapter, ModelAdapter, UserModel
 from reportgen.models.checkpoint import Checkpoint, load_checkpoint
+from reportgen.models.reference import ReferenceAdapter
+from reportgen.models.user import UserAdapter, UserModel
+from reportgen.models.view import ModelView
 
 MODEL_FORMATS: dict[str, str] = {
     "FILE.pt": "a checkpoint written by 'reportgen train'",
@@ -29,7 +31,8 @@ MODEL_FORMATS: dict[str, str] = {
 }
 
 
-def adapter_from_checkpoint(ckpt: Checkpoint, *, name: str, source: str, device: torch.device) -> ModelAdapter:
+def adapter_from_checkpoint(ckpt: Checkpoint, *, name: str, source: str,
+                            device: torch.device) -> ReferenceAdapter:
     from reportgen.models.architectures import ARCHITECTURES
 
     if ckpt.arch not in ARCHITECTURES:
@@ -40,7 +43,7 @@ def adapter_from_checkpoint(ckpt: Checkpoint, *, name: str, source: str, device:
         module.load_state_dict(ckpt.state_dict)
     except RuntimeError as exc:
         raise BadInput(f"checkpoint {source!r} does not match its architecture: {str(exc).splitlines()[0]}") from None
-    adapter = ModelAdapter(
+    adapter = ReferenceAdapter(
         module,
         ckpt.encoder,
         ckpt.classes,
@@ -55,7 +58,7 @@ def adapter_from_checkpoint(ckpt: Checkpoint, *, name: str, source: str, device:
     return adapter
 
 
-def load_model(spec: str, *, device: torch.device, name: str | None = None) -> ModelAdapter:
+def load_model(spec: str, *, device: torch.device, name: str | None = None) -> ModelView:
     """Load one (non-demo) model SPEC."""
     if spec.startswith("hf:"):
         from reportgen.models.hf import HFAdapter
@@ -71,7 +74,7 @@ def load_model(spec: str, *, device: torch.device, name: str | None = None) -> M
             user.name = name
         elif user.name is None:
             user.name = func
-        adapter = HookedAdapter(user, source=spec, device=device)
+        adapter = UserAdapter(user, source=spec, device=device)
         if path_part.endswith(".py"):
             adapter.code_files.append(str(Path(path_part).resolve()))
         else:  # package.module:FUNC: the module's file, whose build() may change
@@ -131,7 +134,7 @@ def _describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {text}{where}"
 
 
-def unique_names(adapters: list[ModelAdapter]) -> None:
+def unique_names(adapters: list[ModelView]) -> None:
     """Make model names unique within a report (``lstm``, ``lstm-2``, ...)."""
     seen: dict[str, int] = {}
     for a in adapters:

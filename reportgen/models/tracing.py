@@ -28,8 +28,11 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from reportgen.models.common import gradients
+
 if TYPE_CHECKING:
-    from reportgen.models.adapter import ModelAdapter
+    from reportgen.data.encoding import EncodedBatch
+    from reportgen.models.view import ModelView
 
 TRACED_TYPES = (nn.Conv1d, nn.Conv2d, nn.MaxPool1d, nn.AvgPool1d)
 MAX_NODES = 20_000  # autograd nodes visited per layer, at most
@@ -65,7 +68,8 @@ def _parent(start, outputs: dict[int, str], own: str) -> str | None:
     return None
 
 
-def trace_conv_chains(adapter: ModelAdapter, texts: list[str]) -> ConvTrace:
+def trace_conv_chains(adapter: ModelView, batch: EncodedBatch) -> ConvTrace:
+    """The conv/pool chains of ``adapter``'s module, from one forward pass on ``batch``."""
     module = adapter.module
     candidates = {n: m for n, m in module.named_modules() if isinstance(m, TRACED_TYPES)}
     found = ConvTrace()
@@ -83,8 +87,7 @@ def trace_conv_chains(adapter: ModelAdapter, texts: list[str]) -> ConvTrace:
 
     handles = [m.register_forward_hook(hook(n)) for n, m in candidates.items()]
     try:
-        batch = adapter.encode(texts)
-        with adapter.gradients():
+        with gradients(module):
             emb = adapter.embed(batch.ids).detach().requires_grad_(True)  # (B, T, E)
             adapter.forward_from_embeddings(emb, batch.mask)
     finally:

@@ -35,7 +35,9 @@ from reportgen.analyses.spec import AnalysisSpec
 from reportgen.data.dataset import Dataset, Example
 from reportgen.device import device_key
 from reportgen.errors import BadInput
-from reportgen.models.adapter import ModelAdapter, UserCodeError
+from reportgen.models.facts import fingerprint
+from reportgen.models.user import UserCodeError
+from reportgen.models.view import ModelView
 from reportgen.records import AnalysisRecord, AnalysisResult
 from reportgen.run.batch_plan import BatchPlan
 from reportgen.seeding import seed_everything
@@ -72,7 +74,7 @@ class RunSettings:
                 h.update((ex.label or "").encode() + b"\x01")
             self.data_key = h.hexdigest()[:20]
 
-    def batch_for(self, model: ModelAdapter) -> int:
+    def batch_for(self, model: ModelView) -> int:
         """The model's batch size: planned for this run, else ``batch_size`` (1 if never padded)."""
         return self.batches.size(model)
 
@@ -82,13 +84,13 @@ class RunSettings:
         return detail_sample(len(self.examples), self.detail_examples, self.seed)
 
 
-def result_key(name: str, spec: AnalysisSpec, params: Any, model: ModelAdapter, run: RunSettings,
+def result_key(name: str, spec: AnalysisSpec, params: Any, model: ModelView, run: RunSettings,
                upstream_keys: dict[str, str]) -> str:
     return cache.digest(
         name,
         spec.version,
         dataclasses.asdict(params),
-        model.fingerprint(),
+        fingerprint(model),
         model.name,
         run.data_key,
         run.seed,
@@ -104,7 +106,7 @@ def result_key(name: str, spec: AnalysisSpec, params: Any, model: ModelAdapter, 
     )
 
 
-def run_analysis(name: str, params: Any, models: list[ModelAdapter], run: RunSettings) -> AnalysisRecord:
+def run_analysis(name: str, params: Any, models: list[ModelView], run: RunSettings) -> AnalysisRecord:
     """One analysis over every model it applies to: cached or computed per model, then combined."""
     spec = analyses.spec(name)
     record = AnalysisRecord(
@@ -213,7 +215,7 @@ def _compute(name: str, spec: AnalysisSpec, params: Any, ctx: RunContext, run: R
                               {n: k for n, (k, _) in upstream.items()})
 
 
-def _halving_key(name: str, spec: AnalysisSpec, params: Any, model: ModelAdapter, run: RunSettings,
+def _halving_key(name: str, spec: AnalysisSpec, params: Any, model: ModelView, run: RunSettings,
                  size: int) -> str:
     """What running out of GPU memory in one analysis depends on: the analysis and its parameters,
     the model, the texts (and the sample), the GPU, the precision, the code, the size the probe
@@ -221,13 +223,13 @@ def _halving_key(name: str, spec: AnalysisSpec, params: Any, model: ModelAdapter
     analysis started at."""
     gpu = (torch.cuda.get_device_name(run.device), torch.cuda.get_device_properties(run.device).total_memory) \
         if run.device.type == "cuda" else ()
-    return cache.digest("halving", name, spec.version, dataclasses.asdict(params), model.fingerprint(),
+    return cache.digest("halving", name, spec.version, dataclasses.asdict(params), fingerprint(model),
                         model.name, run.data_key, len(run.sample), str(run.device), gpu,
                         analysis_precision(spec, run.precision), run.batches.probed[model.name],
                         size, __version__, torch.__version__)
 
 
-def _adopt_earlier_halving(name: str, spec: AnalysisSpec, params: Any, model: ModelAdapter,
+def _adopt_earlier_halving(name: str, spec: AnalysisSpec, params: Any, model: ModelView,
                            run: RunSettings, record: AnalysisRecord) -> None:
     """Start this analysis, and the rest of the run, at the batch size that an earlier auto run of
     it halved to after running out of GPU memory at the same point. That run cached its results
@@ -247,7 +249,7 @@ def _adopt_earlier_halving(name: str, spec: AnalysisSpec, params: Any, model: Mo
                         f"memory here at {size}.")
 
 
-def _upstream_gap(spec: AnalysisSpec, model: ModelAdapter, run: RunSettings) -> str | None:
+def _upstream_gap(spec: AnalysisSpec, model: ModelView, run: RunSettings) -> str | None:
     for need in spec.needs:
         if model.name not in run.results.get(need, {}):
             return f"{model.name}: {spec.name} needs {need}, which did not run for this model"

@@ -17,7 +17,9 @@ import torch
 from reportgen.config import RunConfig
 from reportgen.data.dataset import Dataset, Example
 from reportgen.errors import BadInput
-from reportgen.models.adapter import ModelAdapter
+from reportgen.models.facts import class_index
+from reportgen.models.verify import verify
+from reportgen.models.view import ModelView
 
 
 # -- data ---------------------------------------------------------------------------------------
@@ -62,11 +64,11 @@ def select_examples(dataset: Dataset, config: RunConfig) -> tuple[list[Example],
 
 
 # -- models -------------------------------------------------------------------------------------
-def load_models(config: RunConfig, device: torch.device, root: Path, progress: bool) -> list[ModelAdapter]:
+def load_models(config: RunConfig, device: torch.device, root: Path, progress: bool) -> list[ModelView]:
     from reportgen.models.loading import adapter_from_checkpoint, load_model, unique_names
 
     specs = list(config.models) or ["demo"]
-    adapters: list[ModelAdapter] = []
+    adapters: list[ModelView] = []
     for spec in specs:
         if spec == "demo":
             from reportgen import distributed
@@ -87,7 +89,7 @@ def load_models(config: RunConfig, device: torch.device, root: Path, progress: b
     return adapters
 
 
-def check_models(models: list[ModelAdapter], examples: list[Example]) -> None:
+def check_models(models: list[ModelView], examples: list[Example]) -> None:
     """Every model must reproduce its own forward through the adapter and know the data's labels.
 
     Checked on the first 16 texts plus the shortest and the longest ones, where models that need
@@ -97,9 +99,9 @@ def check_models(models: list[ModelAdapter], examples: list[Example]) -> None:
     texts = [examples[i].text for i in chosen]
     labels = [ex.label for ex in examples]
     for m in models:
-        m.verify(texts)
+        verify(m, texts)
         if m.is_classifier:
-            m.class_index(labels)
+            class_index(m, labels)
 
 
 def library_versions() -> dict[str, str]:

@@ -29,7 +29,8 @@ from reportgen.data.dataset import Example
 from reportgen.device import describe_device, device_key, resolve_device
 from reportgen.errors import BadInput
 from reportgen.evaluation import data_card, describe_evaluation, measures, model_card, warn_overlap
-from reportgen.models.adapter import ModelAdapter
+from reportgen.models.facts import fingerprint
+from reportgen.models.view import ModelView
 from reportgen.records import RunRecord
 from reportgen.run.analysis import RunSettings, represent, run_analysis
 from reportgen.run.batch_plan import BatchPlan
@@ -134,13 +135,13 @@ def _build(config: RunConfig, out: Path) -> RunRecord:
     return record
 
 
-def measured_on_texts(m: ModelAdapter, examples: list[Example], batch_size: int, run: RunSettings) -> dict:
+def measured_on_texts(m: ModelView, examples: list[Example], batch_size: int, run: RunSettings) -> dict:
     """The model card's ``measures``: from the cache when the same model ran on the same texts
     with the same batch size on the same kind of device, under the same measuring code, before
     (unless --no-cache). Every torchrun rank reads the cache, or none does."""
     from reportgen import distributed
 
-    key = cache.digest("measures", m.fingerprint(), m.name, run.data_key, batch_size,
+    key = cache.digest("measures", fingerprint(m), m.name, run.data_key, batch_size,
                        device_key(run.device), __version__, torch.__version__, measuring_code())
     found = None if run.no_cache else cache.load_measures(run.root, key)
     if not distributed.all_agree(found is not None):
