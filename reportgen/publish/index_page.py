@@ -118,12 +118,22 @@ def stylesheet() -> tuple[str, bytes]:
     return f"assets/runs-{hashlib.sha256(css).hexdigest()[:10]}.css", css
 
 
-def _headline_text(h: dict[str, Any]) -> str:
-    metric = str(h.get("metric", ""))
-    if h.get("value") is not None:
-        return format_value(h["value"], metric)
-    per_model = h.get("per_model") or {}
-    return ", ".join(f"{m} {format_value(v, metric)}" for m, v in per_model.items())
+def _headline_values(h: dict[str, Any]) -> list[str]:
+    """``["rnn 26.0% (uniform 11.3%)", ...]``: per model when the report has per-model values
+    (a value pooled over models is never the headline), else the one value."""
+    metric, baseline = str(h.get("metric", "")), h.get("baseline")
+    short = str(baseline).split("_")[0] if baseline else ""
+
+    def shown(value: object, base: object) -> str:
+        text = format_value(value, metric)
+        return f"{text} ({short} {format_value(base, str(baseline))})" if base is not None \
+            else text
+
+    per_model = h.get("per_model") if isinstance(h.get("per_model"), dict) else {}
+    bases = h.get("baseline_per_model") if isinstance(h.get("baseline_per_model"), dict) else {}
+    if per_model:
+        return [f"{m} {shown(v, bases.get(m))}" for m, v in per_model.items()]
+    return [shown(h.get("value"), h.get("baseline_value"))]
 
 
 def when(created: object) -> str:
@@ -155,7 +165,7 @@ def _run_view(e: dict[str, Any]) -> dict[str, Any]:
                  "examples": format_value(data.get("examples"))},
         "headlines": [
             {"title": str(h.get("title", "")), "metric": str(h.get("metric", "")),
-             "value": _headline_text(h)}
+             "values": _headline_values(h)}
             for h in e.get("headlines") or [] if isinstance(h, dict)
         ],
     }

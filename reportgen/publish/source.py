@@ -115,8 +115,18 @@ def _number(value: object) -> float | None:
     return float(value)
 
 
+def _per_model(metrics: dict[str, Any], metric: str) -> dict[str, float]:
+    """``{"rnn": 0.26, ...}`` from ``{"rnn.top_token_share": 0.26, ...}``."""
+    return {
+        _text(key[: -len(metric) - 1]): float(v)
+        for key, v in metrics.items()
+        if isinstance(key, str) and key.endswith(f".{metric}") and _number(v) is not None
+    }
+
+
 def _headlines(analyses: object) -> list[dict[str, Any]]:
-    """Each analysis's headline metric, overall or per model, as report.json gives it."""
+    """Each analysis's headline metric per model (and overall), beside its baseline, as
+    report.json gives them."""
     rows: list[dict[str, Any]] = []
     if not isinstance(analyses, dict):
         return rows
@@ -126,17 +136,17 @@ def _headlines(analyses: object) -> list[dict[str, Any]]:
         metrics, metric = a.get("metrics"), a.get("headline")
         if not isinstance(metrics, dict) or not isinstance(metric, str) or not metric:
             continue
-        per_model = {
-            _text(key[: -len(metric) - 1]): _number(v)
-            for key, v in metrics.items()
-            if isinstance(key, str) and key.endswith(f".{metric}") and _number(v) is not None
-        }
-        value = _number(metrics.get(metric))
+        baselines = a.get("baselines") if isinstance(a.get("baselines"), dict) else {}
+        baseline = baselines.get(metric) if isinstance(baselines.get(metric), str) else None
+        per_model, value = _per_model(metrics, metric), _number(metrics.get(metric))
         if value is None and not per_model:
             continue
         rows.append({
             "analysis": _text(name), "title": _text(a.get("title") or name),
             "metric": _text(metric), "value": value, "per_model": per_model,
+            "baseline": _text(baseline) if baseline else None,
+            "baseline_value": _number(metrics.get(baseline)) if baseline else None,
+            "baseline_per_model": _per_model(metrics, baseline) if baseline else {},
         })
     return rows
 
