@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ from reportgen.device import device_key
 from reportgen.errors import BadInput
 from reportgen.models.facts import fingerprint
 from reportgen.models.user import UserCodeError
-from reportgen.models.view import ModelView
+from reportgen.models.view import ModelView, NotApplicable
 from reportgen.records import AnalysisRecord, AnalysisResult
 from reportgen.run.batch_plan import BatchPlan
 from reportgen.seeding import seed_everything
@@ -110,7 +109,8 @@ def run_analysis(name: str, params: Any, models: list[ModelView], run: RunSettin
     """One analysis over every model it applies to: cached or computed per model, then combined."""
     spec = analyses.spec(name)
     record = AnalysisRecord(
-        name=name, title=spec.title, status="ok", headline=spec.headline, method=spec.method,
+        name=name, title=spec.title, status="ok", headline=spec.headline,
+        headline_label=spec.headline_label, reference=spec.reference, method=spec.method,
         how_to_read=spec.how_to_read, citation=spec.citation,
         params=dataclasses.asdict(params), baselines=dict(spec.baselines),
     )
@@ -143,13 +143,24 @@ def run_analysis(name: str, params: Any, models: list[ModelView], run: RunSettin
                                  run.batch_for(model),
                                  upstream={n: r for n, (_, r) in upstream.items()},
                                  sample=run.sample)
-                result, key = _compute(name, spec, params, ctx, run, record, upstream, key)
+                try:
+                    result, key = _compute(name, spec, params, ctx, run, record, upstream, key)
+                except NotApplicable as exc:  # found only while computing: skipped, not failed
+                    why = str(exc) or f"{name} does not apply to {model.name}"
+                    record.skipped_models[model.name] = why
+                    record.notes.append(f"Skipped: {why}")
+                    continue
                 if distributed.is_main():
                     cache.save_result(run.root, name, key, result)
             else:
                 cached.append(model.name)
             per_model[model.name] = result
             run.results[name][model.name] = (key, result)
+        if not per_model:  # every model turned out not to apply
+            record.status = "skipped"
+            record.reason = "; ".join(record.skipped_models.values())
+            record.notes = []
+            return record
         result = spec.combine(per_model, params)
         # the charts too are kept: the same results, parameters and drawing code draw the same page
         shown = cache.digest(name, spec.version, dataclasses.asdict(params), __version__,
@@ -167,8 +178,9 @@ def run_analysis(name: str, params: Any, models: list[ModelView], run: RunSettin
     except BadInput:
         raise
     except Exception as exc:  # noqa: BLE001 - one failing analysis must not sink the report
-        if not run.quiet:
-            traceback.print_exc(file=sys.stderr)
+        # no traceback on the terminal: the report keeps it (logs/<name>.txt) and the command
+        # names the failure and exits non-zero once the report is written
+        record.log = traceback.format_exc()
         record.status, record.reason = "failed", f"{type(exc).__name__}: {exc}"
         record.seconds = round(time.perf_counter() - started, 3)
         run.results[name] = {}
@@ -180,6 +192,7 @@ def run_analysis(name: str, params: Any, models: list[ModelView], run: RunSettin
         )
     record.seconds = round(time.perf_counter() - started, 3)
     record.metrics = {k: float(v) for k, v in result.metrics.items()}
+    record.labels = dict(result.labels)
     record.tables = result.tables
     record.notes += result.notes
     record.charts = presentation.charts
@@ -268,7 +281,8 @@ def represent(record: AnalysisRecord) -> None:
     spec = analyses.spec(record.name)
     fields = {f.name for f in dataclasses.fields(spec.params)}
     params = spec.params(**{k: _as_field(v) for k, v in record.params.items() if k in fields})
-    result = AnalysisResult(tables=record.tables, metrics=dict(record.metrics), notes=[])
+    result = AnalysisResult(tables=record.tables, metrics=dict(record.metrics), notes=[],
+                            labels=dict(record.labels))
     presentation = spec.present(result, params)
     record.charts = presentation.charts
     record.token_views = presentation.token_views
