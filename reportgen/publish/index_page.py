@@ -118,9 +118,10 @@ def stylesheet() -> tuple[str, bytes]:
     return f"assets/runs-{hashlib.sha256(css).hexdigest()[:10]}.css", css
 
 
-def _headline_values(h: dict[str, Any]) -> list[str]:
-    """``["rnn 26.0% (uniform 11.3%)", ...]``: per model when the report has per-model values
-    (a value pooled over models is never the headline), else the one value."""
+def _headline_values(h: dict[str, Any], models: list[str]) -> list[str]:
+    """``["rnn 26.0% (uniform 11.3%)", ...]``: per model, in the report's order of ``models``,
+    when the report has per-model values (a value pooled over models is never the headline),
+    else the one value. (``runs.json`` is written with sorted keys: the order is not kept.)"""
     metric, baseline = str(h.get("metric", "")), h.get("baseline")
     short = str(baseline).split("_")[0] if baseline else ""
 
@@ -132,7 +133,9 @@ def _headline_values(h: dict[str, Any]) -> list[str]:
     per_model = h.get("per_model") if isinstance(h.get("per_model"), dict) else {}
     bases = h.get("baseline_per_model") if isinstance(h.get("baseline_per_model"), dict) else {}
     if per_model:
-        return [f"{m} {shown(v, bases.get(m))}" for m, v in per_model.items()]
+        rank = {name: i for i, name in enumerate(models)}
+        ordered = sorted(per_model, key=lambda m: (rank.get(m, len(rank)), m))
+        return [f"{m} {shown(per_model[m], bases.get(m))}" for m in ordered]
     return [shown(h.get("value"), h.get("baseline_value"))]
 
 
@@ -149,6 +152,7 @@ def when(created: object) -> str:
 
 def _run_view(e: dict[str, Any]) -> dict[str, Any]:
     data = e.get("data") if isinstance(e.get("data"), dict) else {}
+    names = [str(m.get("name", "")) for m in e.get("models") or [] if isinstance(m, dict)]
     return {
         "id": e["id"],
         "href": f"{e['path']}index.html",
@@ -165,7 +169,7 @@ def _run_view(e: dict[str, Any]) -> dict[str, Any]:
                  "examples": format_value(data.get("examples"))},
         "headlines": [
             {"title": str(h.get("title", "")), "metric": str(h.get("metric", "")),
-             "values": _headline_values(h)}
+             "values": _headline_values(h, names)}
             for h in e.get("headlines") or [] if isinstance(h, dict)
         ],
     }
