@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from reportgen.errors import BadInput
-from reportgen.site.output_dir import MANIFEST_NAME
+from reportgen.site.manifest import MANIFEST_NAME
 
 REPORT_FILES = ("report.json", "index.html")
 COMPARE_FILES = ("compare.json", "compare.html")
