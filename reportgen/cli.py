@@ -305,8 +305,10 @@ def _summary_line(record: object, out: str, head: str | None = None) -> str:
 
 
 from reportgen.publish.command import publish as _publish  # noqa: E402
+from reportgen.review.command import compare as _compare
 
 main.add_command(_publish)
+main.add_command(_compare)
 
 
 if __name__ == "__main__":
