@@ -13,10 +13,12 @@ Cost: one hash per evaluated text and one batched prediction pass per classifier
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from collections import Counter
 
 import numpy as np
+import pandas as pd
 
 from reportgen.data.dataset import WHOLE, Dataset, Example, text_hash
 from reportgen.data.tokenize import word_tokens
@@ -101,7 +103,9 @@ def measures(m: ModelView, examples: list[Example], batch_size: int) -> dict:
     if m.task in SEQUENCE_METRICS:
         accuracy = facts.sequence_accuracy(m, [ex.text for ex in examples], batch_size=size)
     return {"accuracy": accuracy, "confusion": confusion,
-            "unknown_share": unknown_share(m, [ex.text for ex in examples], size)}
+            "unknown_share": unknown_share(m, [ex.text for ex in examples], size),
+            # per evaluated example, in order: what reportgen compare pairs two reports on
+            "probabilities": np.round(probs, 6).tolist() if m.is_classifier else None}
 
 
 def model_card(m: ModelView, examples: list[Example], batch_size: int, evaluated: str,
@@ -139,7 +143,30 @@ def model_card(m: ModelView, examples: list[Example], batch_size: int, evaluated
         unknown_share=measured["unknown_share"],
         tokenizer=facts.tokenizer_description(m),
         reading=facts.reading(m),
+        predictions=prediction_table(m, examples, measured.get("probabilities")),
     )
+
+
+def prediction_table(m: ModelView, examples: list[Example],
+                     probabilities: list | None) -> pd.DataFrame | None:
+    """Every evaluated example's prediction: ``example_id`` (its row in the evaluated data),
+    ``label``, ``predicted`` and ``p0``.. (the probability of each of the model's classes, in order)."""
+    if probabilities is None or len(probabilities) != len(examples):
+        return None
+    probs = np.asarray(probabilities, dtype=np.float64).reshape(len(examples), -1)  # (N, K)
+    frame = pd.DataFrame({"example_id": np.arange(len(examples), dtype=np.int64),
+                          "label": [ex.label for ex in examples],
+                          "predicted": [m.classes[int(i)] for i in probs.argmax(1)]})
+    return frame.assign(**{f"p{k}": probs[:, k] for k in range(probs.shape[1])})
+
+
+def examples_fingerprint(examples: list[Example]) -> str:
+    """A short hash of the evaluated examples' texts and labels, in order."""
+    h = hashlib.sha256()
+    for ex in examples:
+        h.update(ex.text.encode("utf-8", "surrogatepass") + b"\x00")
+        h.update((ex.label or "").encode() + b"\x01")
+    return h.hexdigest()[:16]
 
 
 def unknown_share(m: ModelView, texts: list[str], batch_size: int) -> float | None:
@@ -167,4 +194,5 @@ def data_card(dataset: Dataset, split: str, examples: list[Example], total: int,
         labelled=sum(counts.values()),
         label_map=dict(label_map or {}),
         detail_examples=detail_examples or len(examples),
+        fingerprint=examples_fingerprint(examples),
     )
