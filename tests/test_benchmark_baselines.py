@@ -55,13 +55,16 @@ def test_the_check_finds_numbers_apart_and_words_that_differ() -> None:
 
 
 def test_patches_are_undone_even_after_an_error() -> None:
+    from reportgen.models import facts
+
     model = reference("kim-cnn")
     before = (representations.represent, neuron_sweep._per_token, optimization.window_function)
+    plain = facts.predict_proba
     for name in ("representations", "neuron_sweep", "optimization"):
         with pytest.raises(RuntimeError), ab.one_at_a_time(name, model):
-            assert "predict_proba" in vars(model)
+            assert facts.predict_proba is not plain and neuron_sweep.predict_proba is not plain
             raise RuntimeError
-    assert "predict_proba" not in vars(model)
+    assert facts.predict_proba is plain and neuron_sweep.predict_proba is plain
     assert (representations.represent, neuron_sweep._per_token, optimization.window_function) == before
 
 

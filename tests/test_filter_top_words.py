@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
+from reportgen.analyses import filter_chars
 from reportgen.analyses import filter_top_words as ftw
 from reportgen.analyses.base import RunContext
 from reportgen.data.dataset import Dataset, Example
@@ -114,9 +115,9 @@ def test_narrow_slots_equal_full_width_slots() -> None:
             conv.bias.uniform_(0.5, 1.0)  # all-padding windows fire: their f(bias) matters
     adapter = ModelAdapter(model, enc, ["a", "b"], name="c", arch="char-cnn", source="t")
     layers = ftw.conv_layers(adapter)
-    assert ftw._trimming_is_exact(adapter, layers, words, widest=7)
-    fast = ftw.char_activations(adapter, layers, words, chunk=2)
-    slow = {layer.name: ftw._pooled(adapter, layers, words, enc.max_word_len + 2, False)[layer.name]
+    assert filter_chars._trimming_is_exact(adapter, layers, words, widest=7)
+    fast = filter_chars.char_activations(adapter, layers, words, chunk=2)
+    slow = {layer.name: filter_chars._pooled(adapter, layers, words, enc.max_word_len + 2, False)[layer.name]
             for layer in layers}
     for name, expected in slow.items():
         np.testing.assert_allclose(fast[name], expected, rtol=1e-5, atol=1e-6)

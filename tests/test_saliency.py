@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from reportgen.analyses import saliency, saliency_views
+from reportgen.analyses import saliency, saliency_tables, saliency_views
 from reportgen.analyses.base import RunContext
 from reportgen.data.dataset import Dataset, Example
 from reportgen.data.encoding import TextEncoder
@@ -128,7 +128,7 @@ def test_decoding_saliency_of_a_context_free_autoencoder() -> None:
 
     adapter = HookedAdapter(tied_copy_model(), source="t", device="cpu")
     adapter.task = "autoencode"
-    _tokens, mats, outs = saliency.decoding_saliency(adapter, ["a b a", "b"])
+    _tokens, mats, outs = saliency_tables.decoding_saliency(adapter, ["a b a", "b"])
     assert outs == [[2, 3, 2], [3]]  # reconstructs a b a / b
     expected = math.sqrt(10) / (math.e + 3)
     np.testing.assert_allclose(mats[0], np.diag([expected] * 3), atol=1e-7, rtol=1e-6)
@@ -149,9 +149,9 @@ def test_seq2seq_decoding_batched_equals_one_at_a_time() -> None:
     torch.manual_seed(0)
     adapter = ModelAdapter(cls(cls.default_config(encoder.n_tokens, 0)), encoder, [], name="ae",
                            arch="seq2seq-ae", source="t", task="autoencode")
-    _, mats, outs = saliency.decoding_saliency(adapter, texts)
+    _, mats, outs = saliency_tables.decoding_saliency(adapter, texts)
     for i, text in enumerate(texts):
-        _, mats1, outs1 = saliency.decoding_saliency(adapter, [text])
+        _, mats1, outs1 = saliency_tables.decoding_saliency(adapter, [text])
         assert outs1[0] == outs[i]
         np.testing.assert_allclose(mats1[0], mats[i], rtol=1e-4, atol=1e-7)
 

@@ -33,23 +33,33 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import altair as alt
 import numpy as np
 import pandas as pd
 import torch
 
 from reportgen import distributed
 from reportgen.analyses.base import RunContext
+from reportgen.analyses.filter_chars import (
+    cannot_fire,
+    char_activations,
+    char_effective_weights,
+    char_weight_cells,
+)
+from reportgen.analyses.filter_top_words_views import present
+from reportgen.analyses.filter_windows import (
+    merge_windows,
+    tie_safe,
+    valid_locations,
+    window_tokens,
+)
 from reportgen.analyses.patterns import best_patterns, class_features, word_features
 from reportgen.analyses.spec import AnalysisSpec, combine_per_model
-from reportgen.chart_layout import chart_spec, facet_columns, label_width
-from reportgen.data.encoding import BOW, EOW
 from reportgen.distributed import gather_batches
 from reportgen.models.conv import ConvLayer, conv1d_weight, conv_layers, location_span
-from reportgen.models.hooks import capture, stop_after, to_btc
+from reportgen.models.hooks import capture, to_btc
 from reportgen.models.tokens import vocabulary_vectors
 from reportgen.models.view import ModelView, NotApplicable
-from reportgen.records import AnalysisResult, ChartSpec, Presentation
+from reportgen.records import AnalysisResult
 
 NAME = "filter_top_words"
 VERSION = 2
@@ -149,7 +159,7 @@ def _char_filters(ctx: RunContext, params: Params, layers: list[ConvLayer]) -> A
             order = np.argsort(-a[:, f], kind="stable")[: params.top_words]
             fired = a[:, f] > 0
             rows.append([model.name, layer.name, layer.field.size, f, float(fired.mean()),
-                         _cannot_fire(eff[f], float(bias[f])), bool(not fired.any()),
+                         cannot_fire(eff[f], float(bias[f])), bool(not fired.any()),
                          float(a[:, f].max()), names[best[u]] if best[u] >= 0 else "",
                          float(strength[u]), 0, ", ".join(words[i] for i in order[:5])])
             top_rows += [[model.name, layer.name, f, r + 1, words[i], float(a[i, f]), -1]
@@ -160,7 +170,7 @@ def _char_filters(ctx: RunContext, params: Params, layers: list[ConvLayer]) -> A
     shown = filters.nsmallest(params.shown_filters, "interpretability_rank")
     weight_rows = [[model.name, r.layer, int(r.filter), j, token, float(w)]
                    for r in shown.itertuples()
-                   for j, token, w in _char_weight_cells(model, weights[r.layer][0][int(r.filter)])]
+                   for j, token, w in char_weight_cells(model, weights[r.layer][0][int(r.filter)])]
     return AnalysisResult(
         tables={"filters": filters, "top_words": pd.DataFrame(top_rows, columns=TABLES["top_words"]),
                 "patterns": pd.DataFrame(pattern_rows, columns=TABLES["patterns"]),
@@ -169,115 +179,6 @@ def _char_filters(ctx: RunContext, params: Params, layers: list[ConvLayer]) -> A
         notes=[(f"{model.name}: {len(words):,} words (the vocabulary, then the evaluated texts' "
                f"words); {features.shape[1]} candidate features.")],
     )
-
-
-@torch.no_grad()
-def char_activations(model: ModelView, layers: list[ConvLayer], words: list[str],
-                     chunk: int) -> dict[str, np.ndarray]:
-    """Layer -> (W, filters): each filter's max-pooled activation over each word's characters.
-
-    Words are run shortest first, each chunk only as wide as its longest word needs (plus the
-    widest filter), instead of every word padded to the encoder's full width: the windows left out
-    hold padding only, and each gives the same activation, f(bias), which is added back. That
-    shortcut is used only when it reproduces the full-width result on probe words
-    (``_trimming_is_exact``); otherwise every word runs at full width.
-    """
-    enc = model.text_encoder()
-    full = enc.max_word_len + 2
-    widest = max(layer.field.size for layer in layers)
-    trim = _trimming_is_exact(model, layers, words, widest)
-    order = sorted(range(len(words)), key=lambda i: len(words[i]))
-    out = {layer.name: np.zeros((len(words), _channels(model, layer)), dtype=np.float32)
-           for layer in layers}
-    for lo in range(0, len(order), chunk):
-        idx = order[lo : lo + chunk]
-        part = [words[i] for i in idx]
-        width = full
-        if trim:
-            width = min(full, max(len(enc.spell(w)) for w in part) + widest - 1)
-        pooled = _pooled(model, layers, part, width, padded_windows=width < full)
-        for layer in layers:
-            out[layer.name][idx] = pooled[layer.name]
-    return out
-
-
-def _channels(model: ModelView, layer: ConvLayer) -> int:
-    return int(dict(model.module.named_modules())[layer.name].out_channels)
-
-
-@torch.no_grad()
-def _pooled(model: ModelView, layers: list[ConvLayer], words: list[str], width: int,
-            padded_windows: bool) -> dict[str, np.ndarray]:
-    """One forward pass of ``words`` spelled into ``width`` character slots -> layer -> (W, F).
-    ``padded_windows``: also count the all-padding windows a full-width slot would have."""
-    ids = torch.zeros(len(words), 1, width, dtype=torch.long)  # (W, 1, C): one word per text
-    enc = model.text_encoder()
-    for i, w in enumerate(words):
-        spelled = enc.spell(w)[:width]
-        ids[i, 0, : len(spelled)] = torch.tensor(spelled)
-    ids = ids.to(model.device)
-    mask = torch.ones(len(words), 1, dtype=torch.bool, device=model.device)
-    modules = dict(model.module.named_modules())
-    with capture(model.module, [layer.read_at for layer in layers]) as seen, \
-            stop_after(model.module, layers[-1].read_at):
-        model.forward_from_embeddings(model.embed(ids), mask)
-    out = {}
-    for layer in layers:
-        maps = to_btc(seen[layer.read_at], layer.layout)  # (W, L, n_k)
-        pooled = maps.max(1).values.float()  # (W, n_k)
-        if padded_windows:
-            conv = modules[layer.name]
-            bias = conv.bias.float() if conv.bias is not None else torch.zeros(conv.out_channels)
-            pooled = torch.maximum(pooled, torch.relu(bias.to(pooled.device))[None])
-        out[layer.name] = pooled.cpu().numpy()
-    return out
-
-
-@torch.no_grad()
-def _trimming_is_exact(model: ModelView, layers: list[ConvLayer], words: list[str],
-                       widest: int, probes: int = 64) -> bool:
-    """Whether narrow slots plus f(bias) for the all-padding windows equal full-width slots."""
-    enc = model.text_encoder()
-    full = enc.max_word_len + 2
-    shorter = sorted(words, key=len)[: max(1, len(words) // 2)]  # the words that get trimmed
-    sample = shorter[:: max(1, len(shorter) // probes)][:probes]
-    if not sample:
-        return False
-    width = max(len(enc.spell(w)) for w in sample) + widest - 1
-    if width >= full:
-        return False
-    short = _pooled(model, layers, sample, width, padded_windows=True)
-    exact = _pooled(model, layers, sample, full, padded_windows=False)
-    return all(np.allclose(short[n], exact[n], rtol=1e-5, atol=1e-6) for n in exact)
-
-
-def char_effective_weights(model: ModelView, layer: ConvLayer) -> tuple[np.ndarray, np.ndarray]:
-    """(filters, k, characters) effective weights = character embedding . filter weights at each
-    window position, and the biases (filters,)."""
-    conv = dict(model.module.named_modules())[layer.name]
-    n_chars = model.text_encoder().n_tokens
-    emb = model.embed(torch.arange(n_chars, device=model.device)[None, None])[0, 0]
-    eff = torch.einsum("ce,fek->fkc", emb.float(), conv.weight.float())  # (F, k, V)
-    bias = conv.bias.float() if conv.bias is not None else torch.zeros(conv.out_channels)
-    return eff.detach().float().cpu().numpy(), bias.detach().cpu().numpy()  # float: autocast's bf16
-
-
-def _cannot_fire(eff: np.ndarray, bias: float) -> bool:
-    """Dead: even the best character at every window position (or padding, which adds 0) leaves
-    the pre-activation at or below zero. For width 1 this is the blog's rule: no effective weight
-    exceeds the magnitude of the (negative) bias."""
-    return bool(np.clip(eff.max(-1), 0, None).sum() + bias <= 0)
-
-
-def _char_weight_cells(model: ModelView, eff: np.ndarray):
-    """(position, character, weight) of one filter, without the cells no word can produce."""
-    itos = model.text_encoder().char_vocab.itos
-    for j in range(eff.shape[0]):
-        for c, ch in enumerate(itos):
-            if c == 0 or ch == "<unk>" or (ch == BOW and j > 0) or (ch == EOW and j == 0):
-                continue
-            shown = {BOW: "⟨bow⟩", EOW: "⟨eow⟩"}.get(ch, ch)
-            yield j, shown, eff[j, c]
 
 
 # -- word CNNs: filters over the windows of the evaluated texts -----------------------------------
@@ -298,17 +199,17 @@ def _word_filters(ctx: RunContext, params: Params, layers: list[ConvLayer]) -> A
         maxima = {}
         for layer in layers:
             acts = to_btc(seen[layer.read_at], layer.layout).float()  # (B, L, C)
-            valid = _valid_locations(layer, batch.tokens, acts.size(1)).to(acts.device)  # (B, L)
+            valid = valid_locations(layer, batch.tokens, acts.size(1)).to(acts.device)  # (B, L)
             masked = acts.masked_fill(~valid[..., None], float("-inf"))
             total[layer.name] += int(valid.sum())
             maxima[layer.name] = masked.max(1).values.clamp(min=0).cpu().numpy()  # (B, C)
             flat = masked.reshape(-1, acts.size(-1))  # (B*L, C), rows by (text, location)
             ids = torch.arange(flat.size(0), device=flat.device)
             where = torch.stack([ids // acts.size(1) + lo, ids % acts.size(1)], 1)  # (B*L, 2)
-            idx = _tie_safe(flat).sort(dim=0, descending=True, stable=True).indices[:k]  # (k, C)
+            idx = tie_safe(flat).sort(dim=0, descending=True, stable=True).indices[:k]  # (k, C)
             vals = flat.gather(0, idx)  # ties: the earlier window
             cand = (vals.T.cpu(), where[idx].permute(1, 0, 2).cpu())  # (C, k), (C, k, 2)
-            best_vals[layer.name] = _merge(best_vals[layer.name], cand, k)
+            best_vals[layer.name] = merge_windows(best_vals[layer.name], cand, k)
             hits = ((acts > 0) & valid[..., None]).sum((0, 1)).cpu().numpy()
             fired[layer.name] += hits.astype(np.int64)
         return maxima
@@ -323,10 +224,10 @@ def _word_filters(ctx: RunContext, params: Params, layers: list[ConvLayer]) -> A
     total = {layer.name: 0 for layer in layers}
     for rank_best, rank_fired, rank_total in summaries:
         for name in best_vals:
-            best_vals[name] = _merge(best_vals[name], rank_best[name], k)
+            best_vals[name] = merge_windows(best_vals[name], rank_best[name], k)
             fired[name] = fired[name] + rank_fired[name]
             total[name] += rank_total[name]
-    tokens_of = _tokens_of(model, texts, best_vals, batch_size)
+    tokens_of = window_tokens(model, texts, best_vals, batch_size)
     rows, top_rows, pattern_rows = [], [], []
     labels = [ex.label for ex in ctx.examples]
     text_feats = _text_features(texts, labels, model.classes)
@@ -368,56 +269,6 @@ def _word_filters(ctx: RunContext, params: Params, layers: list[ConvLayer]) -> A
         notes=[(f"{model.name}: {len(layers)} conv layers over {len(texts):,} texts; patterns are "
                "tested per text (a filter's strongest location in it).")],
     )
-
-
-def _valid_locations(layer: ConvLayer, tokens: list[list[str]], n_loc: int) -> torch.Tensor:
-    """(B, L) True where the location sees the text (same-length layers: inside it)."""
-    width = max(len(t) for t in tokens) if tokens else 0
-    loc = torch.arange(n_loc)
-    start = layer.field.offset + loc * layer.field.jump  # (L,)
-    n = torch.tensor([len(t) for t in tokens])[:, None]  # (B, 1)
-    ok = (start[None] <= n - 1) & (start[None] + layer.field.size - 1 >= 0)
-    if n_loc == width:  # 'same' padding: location i is token i
-        ok &= loc[None] < n
-    return ok
-
-
-def _tie_safe(acts: torch.Tensor) -> torch.Tensor:
-    """Sort keys: activations rounded to 5 significant digits. Windows that compute the same value
-    (unknown words, padding around them) differ in the last float bits (about 1e-7 of their size)
-    with the batch they ran in; rounded, they tie, and ties go to the earlier (text, location), so
-    the top windows do not depend on the batch size. Relative, so filters with small activations
-    keep their order. The values reported are the activations themselves."""
-    step = torch.pow(10.0, torch.floor(torch.log10(acts.abs().clamp(min=1e-30))) - 4)
-    return torch.where(torch.isfinite(acts), torch.round(acts / step) * step, acts)
-
-
-def _merge(best, cand, k: int):
-    """Two sets of top windows per filter (values (C, n), where (C, n, 2) = (text, location)) ->
-    the best ``k`` of both, ties to the earlier (text, location): a total order, so merging batches
-    or ranks in any grouping gives the same windows."""
-    if best is None:
-        return cand
-    if cand is None:
-        return best
-    vals = torch.cat([best[0], cand[0]], 1)
-    where = torch.cat([best[1], cand[1]], 1)
-    first = (where[..., 0] * (int(where[..., 1].max()) + 1) + where[..., 1]).argsort(dim=1, stable=True)
-    vals, where = vals.gather(1, first), where.gather(1, first[..., None].expand(-1, -1, 2))
-    idx = _tie_safe(vals).sort(dim=1, descending=True, stable=True).indices[:, :k]
-    return vals.gather(1, idx), torch.gather(where, 1, idx[..., None].expand(-1, -1, 2))
-
-
-def _tokens_of(model: ModelView, texts: list[str], best: dict, batch_size: int) -> dict[int, list[str]]:
-    """The tokens of the texts that hold a top window (only those: no token list per text is
-    kept while streaming)."""
-    ids = sorted({int(i) for vals, where in best.values() if vals is not None
-                  for i in where[..., 0][vals > float("-inf")].tolist()})
-    tokens: dict[int, list[str]] = {}
-    for lo in range(0, len(ids), batch_size):
-        chunk = ids[lo : lo + batch_size]
-        tokens.update(zip(chunk, model.encode([texts[i] for i in chunk]).tokens, strict=True))
-    return tokens
 
 
 def _first_layer_dead(model: ModelView, layer: ConvLayer) -> np.ndarray:
@@ -492,87 +343,6 @@ def combine(results: dict[str, AnalysisResult], params: Params) -> AnalysisResul
     merged.metrics.update(_metrics(filters))
     return merged
 
-
-# -- presentation -----------------------------------------------------------------------------------
-def present(result: AnalysisResult, params: Params) -> Presentation:
-    filters = result.tables["filters"]
-    if filters.empty:
-        return Presentation()
-    charts = [_most_interpretable(filters), _shares(filters)]
-    weights = result.tables["weights"]
-    if not weights.empty:
-        charts.append(_weights(weights, filters))
-    charts.append(_explorer(filters))
-    return Presentation(charts=charts)
-
-
-def _most_interpretable(filters: pd.DataFrame) -> ChartSpec:
-    best = filters[~filters["dead"]].sort_values(["model", "interpretability_rank"]).groupby("model").head(12)
-    frame = best.assign(
-        label=best["layer"] + " #" + best["filter"].astype(str),
-        text=best["best_pattern"] + " (ρ = " + best["pattern_strength"].round(2).astype(str) + "): "
-        + best["top_words"].str.slice(0, 70),
-    )
-    chart = alt.Chart(frame).mark_text(align="left", fontSize=11).encode(
-        y=alt.Y("label:N", sort=None, title=None), x=alt.value(4), text="text:N",
-        tooltip=["model", "layer", "filter", "best_pattern", alt.Tooltip("pattern_strength:Q", format=".2f"),
-                 alt.Tooltip("firing_share:Q", format=".1%"), "top_words"],
-    ).properties(width=620, height=alt.Step(16)).facet(
-        row=alt.Row("model:N", title=None)).resolve_scale(y="independent")
-    return ChartSpec("interpretable", "The most interpretable filters and what they detect",
-                     chart_spec(chart), "Best feature by rank correlation with the filter's "
-                     "activation; then its top words or n-grams.")
-
-
-def _shares(filters: pd.DataFrame) -> ChartSpec:
-    frame = filters[["model", "layer", "width", "firing_share"]].assign(
-        group=lambda f: np.where(f["layer"].str.contains("convs") & (f.groupby("model")["width"]
-                                 .transform("nunique") > 1), "width " + f["width"].astype(str), f["layer"]))
-    chart = alt.Chart(frame).mark_boxplot(extent="min-max").encode(
-        x=alt.X("firing_share:Q", title="share of words (or locations) the filter fires on",
-                axis=alt.Axis(format="%")),
-        y=alt.Y("group:N", title=None, sort=None),
-    ).properties(width=420, height=alt.Step(18)).facet(
-        row=alt.Row("model:N", title=None)).resolve_scale(y="independent")
-    return ChartSpec("firing-shares", "How often filters fire, by width or layer", chart_spec(chart),
-                     "lm_1b's filters mostly fire on 10-20% of words, narrower ones less often.")
-
-
-def _weights(weights: pd.DataFrame, filters: pd.DataFrame) -> ChartSpec:
-    frame = weights.assign(panel=weights["model"] + " " + weights["layer"] + " #" + weights["filter"].astype(str))
-    panels = []
-    for panel in dict.fromkeys(frame["panel"]):  # one chart per filter: its own tokens on the y axis
-        panels.append(alt.Chart(frame[frame["panel"] == panel]).mark_rect().encode(
-            x=alt.X("position:O", title="window position"),
-            y=alt.Y("token:N", title=None,
-                    sort=alt.EncodingSortField("weight", op="max", order="descending")),
-            color=alt.Color("weight:Q", title="weight",
-                            scale=alt.Scale(scheme="redblue", domainMid=0, reverse=True)),
-            tooltip=["panel", "position", "token", alt.Tooltip("weight:Q", format=".3f")],
-        ).properties(width=alt.Step(22), height=alt.Step(9), title=panel))
-    # each panel: its window positions and its own token axis (or its title, if wider), then its
-    # own colour legend
-    plot = int(frame.groupby("panel")["position"].nunique().max()) * 22 + label_width(frame["token"].unique())
-    title = 7.5 * max(len(panel) for panel in frame["panel"].unique())  # 13 px bold
-    columns = facet_columns(len(panels), max(plot, title) + 60)
-    chart = alt.concat(*panels, columns=columns).resolve_scale(color="independent")
-    return ChartSpec("weights", "Effective weights of the most interpretable filters", chart_spec(chart),
-                     "Character (or word) embedding dotted with the filter's weights at each window "
-                     "position; impossible cells (markers out of place, padding) left out.")
-
-
-def _explorer(filters: pd.DataFrame) -> ChartSpec:
-    from reportgen.chart_explorer import explorer_chart
-
-    frame = filters.assign(filter_id=filters["layer"] + " #" + filters["filter"].astype(str))
-    return explorer_chart(
-        frame, ["model", "filter_id", "width", "firing_share", "best_pattern", "pattern_strength",
-                "top_words"],
-        name="explorer", title="Every filter", search=["model", "filter_id", "best_pattern", "top_words"],
-        sort="interpretability_rank", descending=False,
-        caption="Search by filter id (e.g. 'convs.3 #12'), word or pattern; page with the slider.",
-        formats={"firing_share": ".1%", "pattern_strength": ".2f"},
-    )
 
 SPEC = AnalysisSpec(
     name=NAME,

@@ -39,14 +39,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import altair as alt
 import numpy as np
 import pandas as pd
 import torch
 
 from reportgen.analyses.base import RunContext, map_batches
+from reportgen.analyses.neuron_sweep_views import present
 from reportgen.analyses.spec import AnalysisSpec, combine_per_model
-from reportgen.chart_layout import chart_spec, wrap_by_model
+from reportgen.analyses.unit_probes import (
+    _threshold,
+    choose_source,
+    l1_probe,
+    orientation,
+    zero_shot,
+)
 from reportgen.models.facts import predict_proba
 from reportgen.models.generation import generate
 from reportgen.models.recurrence import recurrent_modules
@@ -58,7 +64,7 @@ from reportgen.models.states import (
     unit_states,
 )
 from reportgen.models.view import ModelView, NotApplicable
-from reportgen.records import AnalysisResult, ChartSpec, Presentation, TokenScores, TokenView
+from reportgen.records import AnalysisResult
 
 NAME = "neuron_sweep"
 VERSION = 6  # 6: at most max_train fitting texts without a train split too; 3: zero-shot of units ranked 2-5; 2: best view of the units, samples at the bounds
@@ -97,14 +103,6 @@ TABLES = {
     "samples": ["model", "prompt", "value", "text"],
 }
 CURVE_SIZES = (0, 10, 20, 50, 100, 200, 500, 1000)
-
-
-def _l1() -> dict:
-    """An L1 penalty: scikit-learn 1.8 moved it from ``penalty`` to ``l1_ratio``."""
-    import sklearn
-
-    return {"l1_ratio": 1.0} if tuple(int(x) for x in sklearn.__version__.split(".")[:2]) >= (1, 8) \
-        else {"penalty": "l1"}
 
 
 @dataclass(frozen=True)
@@ -158,19 +156,6 @@ def features(model: ModelView, texts: list[str], batch_size: int, progress: str 
             if _unit_layer(model, name) in clampable}
 
 
-def _choose_source(train: dict, dev: dict, y_train, y_dev, seed: int) -> tuple[str, dict[str, float]]:
-    """The view of the units whose L1 probe does best on the dev split (ties: the first offered,
-    so the representation the output reads wins a tie)."""
-    from sklearn.preprocessing import StandardScaler
-
-    scores = {}
-    for name, values in train.items():
-        scaler = StandardScaler().fit(values)
-        probe = _l1_probe(scaler.transform(values), y_train, scaler.transform(dev[name]), y_dev, seed)
-        scores[name] = float(probe.score(scaler.transform(dev[name]), y_dev))
-    return max(scores, key=lambda k: scores[k]), scores
-
-
 def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     from sklearn.preprocessing import StandardScaler
 
@@ -183,26 +168,26 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     bar = (lambda part: f"neuron_sweep {model.name} ({part} texts)") if ctx.progress else (lambda part: "")
     f_train, f_dev = (features(model, [ex.text for ex in part], ctx.batch_size, bar(name))
                       for name, part in (("train", train), ("dev", dev)))
-    source, dev_scores = _choose_source(f_train, f_dev, y_train, y_dev, ctx.seed)
+    source, dev_scores = choose_source(f_train, f_dev, y_train, y_dev, ctx.seed)
     x_train, x_dev = f_train[source], f_dev[source]
     x_test = features(model, [ex.text for ex in test], ctx.batch_size, bar("evaluated"))[source]
     scaler = StandardScaler().fit(x_train)
     s_train, s_dev, s_test = (scaler.transform(x) for x in (x_train, x_dev, x_test))
-    probe = _l1_probe(s_train, y_train, s_dev, y_dev, ctx.seed)
+    probe = l1_probe(s_train, y_train, s_dev, y_dev, ctx.seed)
     weights = np.abs(probe.coef_).max(0)  # (U,)
     order = np.argsort(-weights, kind="stable")
     top = int(order[0])
     sign = float(np.sign(probe.coef_[0, top] if len(classes) == 2 else 1.0) or 1.0)
     all_acc = float(probe.score(s_test, y_test))
-    top_acc = _zero_shot(s_train[:, top], s_test[:, top], y_test, sign) if len(classes) == 2 else float("nan")
+    top_acc = zero_shot(s_train[:, top], s_test[:, top], y_test, sign) if len(classes) == 2 else float("nan")
     rng = np.random.default_rng(ctx.seed)
     random_units = rng.choice(s_train.shape[1], size=min(params.random_units, s_train.shape[1]), replace=False)
-    random_acc = [_zero_shot(s_train[:, u], s_test[:, u], y_test,
-                             _orientation(s_train[:, u], y_train)) for u in random_units] if len(classes) == 2 else []
+    random_acc = [zero_shot(s_train[:, u], s_test[:, u], y_test,
+                             orientation(s_train[:, u], y_train)) for u in random_units] if len(classes) == 2 else []
     units = pd.DataFrame({"model": model.name, "unit": np.arange(weights.size), "weight": weights,
                           "rank": np.argsort(order) + 1})
     ranked = [(model.name, f"unit ranked {r + 1}", int(u),
-               _zero_shot(s_train[:, u], s_test[:, u], y_test, _orientation(s_train[:, u], y_train)))
+               zero_shot(s_train[:, u], s_test[:, u], y_test, orientation(s_train[:, u], y_train)))
               for r, u in enumerate(order[1:5], start=1)] if len(classes) == 2 else []
     zero = pd.DataFrame([(model.name, "top unit", top, top_acc), *ranked, (model.name, "all units", -1, all_acc),
                          *[(model.name, "random unit", int(u), a) for u, a in zip(random_units[: len(random_acc)], random_acc, strict=True)]],
@@ -263,60 +248,6 @@ def _splits(ctx: RunContext, params: Params):
     return fit[cut:], fit[:cut], [test[i] for i in order[half:]]
 
 
-def _l1_probe(x, y, x_dev, y_dev, seed: int):
-    from sklearn.linear_model import LogisticRegression
-
-    best, best_acc = None, -1.0
-    for c in (0.01, 0.03, 0.1, 0.3, 1.0, 3.0):
-        clf = LogisticRegression(C=c, solver="liblinear", random_state=seed, max_iter=2000, **_l1())
-        if len(np.unique(y)) > 2:  # liblinear fits two classes: one L1 probe per class against the rest
-            clf = _one_vs_rest(clf, x, y)
-        else:
-            clf.fit(x, y)
-        acc = clf.score(x_dev, y_dev) if len(y_dev) else clf.score(x, y)
-        if acc > best_acc + 1e-9:
-            best, best_acc = clf, acc
-    assert best is not None
-    return best
-
-
-def _one_vs_rest(estimator, x, y):
-    """``estimator`` fitted one class against the rest per class (AG News: 4 probes), with
-    ``coef_`` (K, U) stacked from the per-class probes as a multinomial model would have it."""
-    from sklearn.multiclass import OneVsRestClassifier
-
-    clf = OneVsRestClassifier(estimator).fit(x, y)
-    clf.coef_ = np.vstack([e.coef_ for e in clf.estimators_])  # (K, U)
-    clf.C = estimator.C
-    return clf
-
-
-def _threshold(values: np.ndarray) -> float:
-    """Midpoint between the two clusters of ``values`` (1-D 2-means), found without labels."""
-    lo, hi = np.percentile(values, 25), np.percentile(values, 75)
-    for _ in range(50):
-        mid = (lo + hi) / 2
-        left, right = values[values <= mid], values[values > mid]
-        if not len(left) or not len(right):
-            break
-        new = (left.mean(), right.mean())
-        if np.allclose(new, (lo, hi)):
-            break
-        lo, hi = new
-    return float((lo + hi) / 2)
-
-
-def _orientation(values: np.ndarray, y: np.ndarray) -> float:
-    """The side of the unit that class 1 is on (the sign of its correlation with the label)."""
-    c = np.corrcoef(values, y)[0, 1] if values.std() > 0 else 0.0
-    return 1.0 if not np.isfinite(c) or c >= 0 else -1.0
-
-
-def _zero_shot(train_values: np.ndarray, test_values: np.ndarray, y_test: np.ndarray, sign: float) -> float:
-    threshold = _threshold(train_values * sign)
-    return float(((test_values * sign > threshold).astype(int) == y_test).mean())
-
-
 def _learning_curve(name, s_train, y_train, s_test, y_test, top, sign, params: Params, seed: int) -> pd.DataFrame:
     from sklearn.linear_model import LogisticRegression
 
@@ -327,7 +258,7 @@ def _learning_curve(name, s_train, y_train, s_test, y_test, top, sign, params: P
         for s in range(params.seeds if 0 < n < len(y_train) else 1):
             rng = np.random.default_rng(seed * 1000 + s)
             if n == 0:
-                top_acc = _zero_shot(s_train[:, top], s_test[:, top], y_test, sign) if k == 2 else 1 / k
+                top_acc = zero_shot(s_train[:, top], s_test[:, top], y_test, sign) if k == 2 else 1 / k
                 all_acc = float(np.mean(y_test == np.bincount(y_test).argmax()))  # no labels: a constant
             else:
                 idx = rng.permutation(len(y_train))[:n]
@@ -462,74 +393,6 @@ def combine(results: dict[str, AnalysisResult], params: Params) -> AnalysisResul
     merged.metrics["top_unit"] = first.metrics["top_unit"]
     return merged
 
-
-# -- presentation ------------------------------------------------------------------------------
-def _models(frame: pd.DataFrame) -> list[str]:
-    return list(dict.fromkeys(frame["model"]))
-
-
-def present(result: AnalysisResult, params: Params) -> Presentation:
-    t = result.tables
-    charts = []
-    if not t["units"].empty:
-        charts.append(ChartSpec("weights", "L1 weight of every unit", chart_spec(
-            alt.Chart(t["units"]).mark_bar().encode(
-                x=alt.X("unit:O", axis=alt.Axis(labels=False, ticks=False), sort=None),
-                y=alt.Y("weight:Q", title="|weight|"),
-                color=alt.condition("datum.rank == 1", alt.value("#c0392b"), alt.value("#4c78a8")),
-                tooltip=["model", "unit", alt.Tooltip("weight:Q", format=".3g"), "rank"],
-            ).properties(width=600, height=120).facet(row=alt.Row("model:N", title=None))),
-            "Red: the top unit."))
-    if not t["learning_curve"].empty:
-        curve = t["learning_curve"]
-        base = alt.Chart(curve).encode(x=alt.X("labelled:Q", scale=alt.Scale(type="symlog"),
-                                               title="labelled training texts"),
-                                       color=alt.Color("units:N", title=None))
-        band = base.mark_errorband(extent="ci").encode(y=alt.Y("accuracy:Q", title="test accuracy"))
-        line = base.mark_line(point=True).encode(y="mean(accuracy):Q")
-        charts.append(ChartSpec("learning-curve", "Accuracy against labelled texts", chart_spec(
-            alt.layer(band, line).properties(width=420, height=220).facet(row=alt.Row("model:N", title=None))),
-            f"Mean over {params.seeds} seeds, band: 95% interval."))
-    if not t["sweep"].empty:
-        charts.append(ChartSpec("sweep", "Class probability with the top unit held fixed", chart_spec(
-            wrap_by_model(alt.Chart(t["sweep"]).mark_line(point=True).encode(
-                x=alt.X("value:Q", title="unit value (clamped at every step)"),
-                y=alt.Y("probability:Q", title="mean probability", scale=alt.Scale(domain=[0, 1])),
-                color="class:N", tooltip=["model", "value", "class", alt.Tooltip("probability:Q", format=".3f")],
-            ).properties(height=200), _models(t["sweep"]), narrowest=240, widest=360, each=50,
-                reserved=80)),
-            f"Mean over {params.sweep_texts} test texts."))
-    if not t["moves"].empty:
-        charts.append(ChartSpec("moves", "Where the top unit moves", chart_spec(
-            alt.Chart(t["moves"]).mark_bar().encode(
-                x=alt.X("mean_abs_change:Q", title="mean |change| from the previous token"),
-                y=alt.Y("token_kind:N", title=None), tooltip=["model", "token_kind", "steps"],
-            ).properties(width=300, height=alt.Step(18)).facet(row=alt.Row("model:N", title=None))),
-            "By the kind of token just read."))
-    if not t["lengths"].empty:
-        charts.append(ChartSpec("lengths", "Lengths of texts the top unit gets right and wrong", chart_spec(
-            wrap_by_model(alt.Chart(t["lengths"]).transform_joinaggregate(n="count()", groupby=["model", "outcome"])
-            .transform_calculate(share="1 / datum.n").mark_line(interpolate="step").encode(
-                x=alt.X("length:Q", bin=alt.Bin(maxbins=30), title="words per text"),
-                y=alt.Y("sum(share):Q", title="share of the group", axis=alt.Axis(format="%")),
-                color=alt.Color("outcome:N", title=None),
-            ).properties(height=180), _models(t["lengths"]), narrowest=240, widest=360, each=50,
-                reserved=80)),
-            "Distributions of text length: right and wrong (top unit, zero-shot) against all."))
-    views = []
-    traces = t["traces"]
-    if not traces.empty:
-        rows = []
-        for (model, example_id), cells in traces.groupby(["model", "example_id"], sort=False):
-            cells = cells.sort_values("position")
-            peak = float(cells["value"].abs().max()) or 1.0
-            rows.append(TokenScores(str(model), int(example_id), cells["token"].astype(str).tolist(),
-                                    (cells["value"] / peak).round(4).tolist(),
-                                    caption=f"top unit zero-shot: {cells['outcome'].iloc[0]}"))
-        views.append(TokenView("traces", "The top unit at every token", rows,
-                               "Red: high, blue: low (relative to the text's largest magnitude).",
-                               signed=True))
-    return Presentation(charts=charts, token_views=views)
 
 SPEC = AnalysisSpec(
     name=NAME,

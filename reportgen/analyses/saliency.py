@@ -61,11 +61,17 @@ import torch
 
 from reportgen import distributed
 from reportgen.analyses.base import RunContext
+from reportgen.analyses.saliency_tables import (
+    add_word_sums,
+    decoding_table,
+    diagonal_share,
+    dimension_frame,
+    word_table,
+)
 from reportgen.analyses.saliency_views import present
 from reportgen.analyses.sampling import kept_ids, sampling_note
 from reportgen.analyses.spec import AnalysisSpec, PlanFacts
 from reportgen.analyses.words import (
-    counted_words,
     merged_anything,
     shares_summary,
     text_shares,
@@ -229,12 +235,13 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
                              "source": ["data"] * n_data + ["yours"] * len(yours)})
     note = f"Gradients of the {params.target} class score; token saliency = L2 norm over dimensions."
     if model.task == "autoencode":
-        frame = _decoding_table(model, texts[: params.decoding_examples], ctx.batch_size)
+        frame = decoding_table(model, texts[: params.decoding_examples], ctx.batch_size,
+                                TABLES["decoding"])
         keep = kept_ids(ctx.detail_ids(), [*range(params.decoding_examples), *range(n_data, len(texts))])
         return AnalysisResult(
             tables={**empty, "examples": examples[examples["example_id"].isin(keep)].reset_index(drop=True),
                     "decoding": frame},
-            metrics={"examples": float(n_data), "diagonal_share": _diagonal_share(frame)}, notes=[note],
+            metrics={"examples": float(n_data), "diagonal_share": diagonal_share(frame)}, notes=[note],
         )
     heat_ids = set(_heatmap_examples(ctx, params)) | set(range(n_data, len(texts)))
     # per-token rows are kept for the run's sample and the examples a page always shows; the
@@ -266,7 +273,7 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
             "truncated": [max(0, full - len(t)) for full, t in zip(lengths[start:], tokens, strict=False)],
         })
         data_words = words[words["example_id"] < n_data]
-        _add_word_sums(word_totals, data_words)
+        add_word_sums(word_totals, data_words)
         pieces_part = _piece_frame(model.name, ids, tokens, vecs, owners)
         return SaliencyParts(
             tokens=words[words["example_id"].isin(keep)],
@@ -274,7 +281,7 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
             predictions=predictions_df,
             texts=text_shares(data_words),
             merged=merged_anything(words),
-            dimensions=[_dimension_frame(model.name, i, toks, mat)
+            dimensions=[dimension_frame(model.name, i, toks, mat)
                         for i, toks, mat in zip(ids, tokens, mats, strict=True) if i in heat_ids])
 
     gathered = ctx.map_batches(len(texts), one_batch, desc="saliency")
@@ -301,7 +308,8 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
         tables={**empty, "tokens": tokens_df, "pieces": pieces,
                 "predictions": predictions[TABLES["predictions"]],
                 "dimensions": pd.concat(dim_frames, ignore_index=True) if dim_frames else empty["dimensions"],
-                "words": _word_table(gather_batches({distributed.rank(): word_totals}), params),
+                "words": word_table(gather_batches({distributed.rank(): word_totals}),
+                                     params.min_word_count, TABLES["words"]),
                 "examples": examples,
                 "texts": _texts_table(per_text)},
         metrics={"examples": float(n_data), **shares_summary(per_text)},
@@ -367,59 +375,6 @@ def combine(results: dict[str, AnalysisResult], params: Params) -> AnalysisResul
     return AnalysisResult(tables=tables, metrics=metrics, notes=first.notes)
 
 
-def decoding_saliency(model: ModelView, texts: list[str]) -> tuple[list[list[str]], list[np.ndarray], list[list[int]]]:
-    """Per example: input tokens, the (T_out, T_in) saliency matrix, the reconstructed token ids.
-
-    Row t is the L2 norm over embedding dimensions of d log p(y_t) / d e, where y_t is the token the
-    model reconstructs (its argmax) at step t. One backward pass per step, batched over examples.
-    """
-    batch = model.encode(texts)
-    assert batch.mask is not None
-    with gradients(model.module):
-        emb = model.embed(batch.ids).detach().requires_grad_(True)  # (B, T, E)
-        logp = torch.log_softmax(model.forward_from_embeddings(emb, batch.mask).float(), -1)  # (B, T, V)
-        best = logp.argmax(-1)  # (B, T)
-        picked = logp.gather(2, best[..., None]).squeeze(-1) * batch.mask  # (B, T)
-        rows = []
-        for t in range(picked.shape[1]):
-            (grad,) = torch.autograd.grad(picked[:, t].sum(), emb, retain_graph=True)  # (B, T, E)
-            rows.append(grad.float().pow(2).sum(-1).sqrt())  # (B, T_in)
-    matrix = torch.stack(rows, 1).cpu().numpy()  # (B, T_out, T_in)
-    lengths = [len(t) for t in batch.tokens]
-    ids = best.cpu().tolist()
-    return batch.tokens, [matrix[i, :n, :n] for i, n in enumerate(lengths)], [ids[i][:n] for i, n in enumerate(lengths)]
-
-
-def _decoding_table(model: ModelView, texts: list[str], batch_size: int) -> pd.DataFrame:
-    encoder = model.text_encoder()
-    frames = []
-    for start in range(0, len(texts), batch_size):
-        tokens, mats, outs = decoding_saliency(model, texts[start : start + batch_size])
-        for offset, (toks, mat, out) in enumerate(zip(tokens, mats, outs, strict=True)):
-            n = len(toks)
-            frames.append(pd.DataFrame({
-                "model": model.name,
-                "example_id": start + offset,
-                "output_position": np.repeat(np.arange(n), n),
-                "output_token": np.repeat(np.array([encoder.token_text(i) for i in out],
-                                                   dtype=object), n),
-                "input_position": np.tile(np.arange(n), n),
-                "input_token": np.tile(np.array(toks, dtype=object), n),
-                "saliency": mat.reshape(-1).astype(float),
-            }))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=TABLES["decoding"])
-
-
-def _diagonal_share(frame: pd.DataFrame) -> float:
-    """Mean over (example, output step) of the share of saliency on the same input position."""
-    if frame.empty:
-        return 0.0
-    totals = frame.groupby(["example_id", "output_position"])["saliency"].transform("sum")
-    share = frame["saliency"] / totals.where(totals > 0, 1.0)
-    diagonal = frame["output_position"] == frame["input_position"]
-    return float(share[diagonal].mean())
-
-
 def _heatmap_examples(ctx: RunContext, params: Params) -> list[int]:
     """The user's example ids, then the first examples of 4 to 14 words (readable heatmaps; the
     same for every model, so heatmaps compare models on one sentence)."""
@@ -427,60 +382,6 @@ def _heatmap_examples(ctx: RunContext, params: Params) -> list[int]:
     readable = [i for i, n in enumerate(lengths) if 4 <= n <= 14] or list(range(len(ctx.examples)))
     return list(dict.fromkeys([*params.example_ids, *readable]))[: max(params.heatmap_examples,
                                                                        len(params.example_ids))]
-
-
-def _dimension_frame(model: str, example_id: int, tokens: list[str], mat: np.ndarray) -> pd.DataFrame:
-    t, e = mat.shape
-    return pd.DataFrame(
-        {
-            "model": model,
-            "example_id": example_id,
-            "position": np.repeat(np.arange(t), e),
-            "token": np.repeat(np.array(tokens, dtype=object), e),
-            "dimension": np.tile(np.arange(e), t),
-            "saliency": mat.reshape(-1).astype(float),
-        }
-    )
-
-
-FIXED_POINT = 2**32  # word ranking sums are kept as integers of 2^-32: exact in any order
-
-
-def _add_word_sums(totals: dict[tuple[str, str], list[int]], tokens: pd.DataFrame) -> None:
-    """Add one batch to the word ranking's running sums: per (model, word), saliency and share in
-    fixed point (Python integers, so the sums do not depend on how batches are grouped or split
-    across ranks) and the count, over texts of two or more words (a one-word text gives its word a
-    share of 1 by definition), known words only (special tokens are not words). Memory: one entry
-    per word type, however many texts stream by."""
-    tokens = counted_words(tokens)
-    sizes = tokens.groupby(["model", "example_id"])["position"].transform("size")
-    kept = tokens[(sizes > 1) & (tokens["flag"] == "")]
-    saliency = np.round(kept["saliency"].to_numpy(np.float64) * FIXED_POINT).astype(np.int64)
-    share = np.round(kept["share"].to_numpy(np.float64) * FIXED_POINT).astype(np.int64)
-    for model, word, s_, h in zip(kept["model"], kept["token"], saliency.tolist(), share.tolist(), strict=True):
-        entry = totals.setdefault((model, word), [0, 0, 0])
-        entry[0] += s_
-        entry[1] += h
-        entry[2] += 1
-
-
-def _word_table(totals: list[dict[tuple[str, str], list[int]]], params: Params) -> pd.DataFrame:
-    """Words ranked by their mean share of the sentence's saliency: every rank's sums added up,
-    words seen at least ``min_word_count`` times."""
-    merged: dict[tuple[str, str], list[int]] = {}
-    for part in totals:
-        for key, (s_, h, c) in part.items():
-            entry = merged.setdefault(key, [0, 0, 0])
-            entry[0] += s_
-            entry[1] += h
-            entry[2] += c
-    rows = [(m, w, s_ / FIXED_POINT / c, h / FIXED_POINT / c, c)
-            for (m, w), (s_, h, c) in merged.items() if c >= params.min_word_count]
-    if not rows:
-        return pd.DataFrame(columns=TABLES["words"])
-    grouped = pd.DataFrame(rows, columns=TABLES["words"])
-    return grouped.sort_values(["model", "mean_share", "word"], ascending=[True, False, True],
-                               kind="stable").reset_index(drop=True)[TABLES["words"]]
 
 
 def check_plan(params: Params, facts: PlanFacts) -> list[str]:

@@ -25,7 +25,11 @@ if TYPE_CHECKING:
 
 
 def present(result: AnalysisResult, params: Params) -> Presentation:
-    tokens, dims, words = result.tables["tokens"], result.tables["dimensions"], result.tables["words"]
+    tokens, dims, words = (
+        result.tables["tokens"],
+        result.tables["dimensions"],
+        result.tables["words"],
+    )
     predictions = result.tables["predictions"]
     charts: list[ChartSpec] = []
     for example_id, frame in dims.groupby("example_id", sort=True):
@@ -36,23 +40,37 @@ def present(result: AnalysisResult, params: Params) -> Presentation:
             alt.Chart(top)
             .mark_bar()
             .encode(
-                x=alt.X("mean_share:Q", title="mean share of the sentence's saliency",
-                        axis=alt.Axis(format="%")),
+                x=alt.X(
+                    "mean_share:Q",
+                    title="mean share of the sentence's saliency",
+                    axis=alt.Axis(format="%"),
+                ),
                 y=alt.Y("word:N", sort="-x", title=None),
                 color=alt.Color("model:N", legend=None),
-                tooltip=["model", "word", alt.Tooltip("mean_share:Q", format=".1%"),
-                         alt.Tooltip("mean_saliency:Q", format=".3g"), "count"],
+                tooltip=[
+                    "model",
+                    "word",
+                    alt.Tooltip("mean_share:Q", format=".1%"),
+                    alt.Tooltip("mean_saliency:Q", format=".3g"),
+                    "count",
+                ],
             )
             .properties(height=alt.Step(14))
         )
-        bars = wrap_by_model(bars, list(dict.fromkeys(top["model"])), narrowest=150, widest=220,
-                             each=label_width(top["word"])).resolve_scale(y="independent", x="independent")
+        bars = wrap_by_model(
+            bars,
+            list(dict.fromkeys(top["model"])),
+            narrowest=150,
+            widest=220,
+            each=label_width(top["word"]),
+        ).resolve_scale(y="independent", x="independent")
         charts.append(
             ChartSpec(
                 "top-words",
                 "Most salient words over the data",
                 chart_spec(bars),
-                "Mean share of the sentence's saliency that falls on each word (word pieces joined, "
+                "Mean share of the sentence's saliency that falls on each word (word pieces "
+                "joined, "
                 "their saliencies summed), over texts of two or more words; words seen at least "
                 f"{params.min_word_count} times, unknown words and special tokens left out.",
             )
@@ -61,8 +79,14 @@ def present(result: AnalysisResult, params: Params) -> Presentation:
     if decoding is not None and not decoding.empty:
         shown = sorted(decoding["example_id"].unique())[: max(params.heatmap_examples, 1)]
         for example_id in shown:
-            charts.append(_decoding_heatmap(int(example_id), decoding[decoding["example_id"] == example_id]))
-    views = [_token_view(tokens, predictions, result.tables["examples"], params)] if not tokens.empty else []
+            charts.append(
+                _decoding_heatmap(int(example_id), decoding[decoding["example_id"] == example_id])
+            )
+    views = (
+        [_token_view(tokens, predictions, result.tables["examples"], params)]
+        if not tokens.empty
+        else []
+    )
     return Presentation(charts=charts, token_views=views)
 
 
@@ -70,8 +94,12 @@ def _decoding_heatmap(example_id: int, frame: pd.DataFrame) -> ChartSpec:
     frame = pd.DataFrame(
         {
             "model": frame["model"],
-            "output": frame["output_position"].map("{:02d}".format) + " " + frame["output_token"].astype(str),
-            "input": frame["input_position"].map("{:02d}".format) + " " + frame["input_token"].astype(str),
+            "output": frame["output_position"].map("{:02d}".format)
+            + " "
+            + frame["output_token"].astype(str),
+            "input": frame["input_position"].map("{:02d}".format)
+            + " "
+            + frame["input_token"].astype(str),
             "saliency": frame["saliency"].map(lambda v: float(f"{v:.3g}")),
         }
     )
@@ -80,7 +108,11 @@ def _decoding_heatmap(example_id: int, frame: pd.DataFrame) -> ChartSpec:
         .mark_rect()
         .encode(
             x=alt.X("input:N", sort=sorted(frame["input"].unique()), title="input token"),
-            y=alt.Y("output:N", sort=sorted(frame["output"].unique()), title="decoding step (reconstructed token)"),
+            y=alt.Y(
+                "output:N",
+                sort=sorted(frame["output"].unique()),
+                title="decoding step (reconstructed token)",
+            ),
             color=alt.Color("saliency:Q", scale=alt.Scale(scheme="oranges"), title="saliency"),
             tooltip=["output", "input", alt.Tooltip("saliency:Q", format=".3g")],
         )
@@ -88,8 +120,10 @@ def _decoding_heatmap(example_id: int, frame: pd.DataFrame) -> ChartSpec:
     )
     models = list(dict.fromkeys(frame["model"]))
     panel = 18 * frame["input"].nunique() + label_width(frame["output"]) + 40  # cells, axis, title
-    chart = chart.facet(facet=alt.Facet("model:N", title=None, sort=models),
-                        columns=facet_columns(len(models), panel, reserved=70))  # 70: the legend
+    chart = chart.facet(
+        facet=alt.Facet("model:N", title=None, sort=models),
+        columns=facet_columns(len(models), panel, reserved=70),
+    )  # 70: the legend
     return ChartSpec(
         f"decoding-{example_id}",
         f"Saliency of each input token for each decoding step, example {example_id}",
@@ -127,21 +161,32 @@ def heatmap(example_id: int, frame: pd.DataFrame, predictions: pd.DataFrame, top
         .transform_calculate(dimension="datum.dims")
         .mark_rect()
         .encode(
-            x=alt.X("dimension:O", title="embedding dimension",
-                    axis=alt.Axis(labels=bool(kept), ticks=False, labelFontSize=8)),
+            x=alt.X(
+                "dimension:O",
+                title="embedding dimension",
+                axis=alt.Axis(labels=bool(kept), ticks=False, labelFontSize=8),
+            ),
             y=alt.Y("row:N", sort=sorted(packed["row"].unique()), title=None),
-            color=alt.Color("relative:Q", scale=alt.Scale(scheme="blues", domain=[0, 1]),
-                            title="relative"),
-            tooltip=["model", alt.Tooltip("row:N", title="token"), "dimension:O",
-                     alt.Tooltip("saliency:Q", format=".3g")],
+            color=alt.Color(
+                "relative:Q", scale=alt.Scale(scheme="blues", domain=[0, 1]), title="relative"
+            ),
+            tooltip=[
+                "model",
+                alt.Tooltip("row:N", title="token"),
+                "dimension:O",
+                alt.Tooltip("saliency:Q", format=".3g"),
+            ],
         )
         .properties(height=alt.Step(16))
     )
-    chart = wrap_by_model(chart, models, narrowest=110, widest=260, each=label_width(packed["row"]),
-                          reserved=70).resolve_scale(x="independent")  # 70: the colour legend
+    chart = wrap_by_model(
+        chart, models, narrowest=110, widest=260, each=label_width(packed["row"]), reserved=70
+    ).resolve_scale(x="independent")  # 70: the colour legend
     sample = predictions[predictions["example_id"] == example_id]
     label = sample["label"].iloc[0] if not sample.empty else None
-    caption = "Colour: |dS/de| relative to the largest value in the same panel; hover for raw values."
+    caption = (
+        "Colour: |dS/de| relative to the largest value in the same panel; hover for raw values."
+    )
     if kept:
         caption += f" {kept}"
     return ChartSpec(
@@ -159,17 +204,25 @@ def _top_dimensions(frame: pd.DataFrame, top: int) -> tuple[pd.DataFrame, str]:
     if top <= 0 or int(dims.max()) <= top:
         return frame, ""
     totals = frame.groupby(["model", "dimension"], sort=False)["saliency"].sum().reset_index()
-    best = totals.sort_values(["model", "saliency", "dimension"], ascending=[True, False, True],
-                              kind="stable").groupby("model", sort=False).head(top)
+    best = (
+        totals.sort_values(
+            ["model", "saliency", "dimension"], ascending=[True, False, True], kind="stable"
+        )
+        .groupby("model", sort=False)
+        .head(top)
+    )
     held = best.groupby("model")["saliency"].sum() / totals.groupby("model")["saliency"].sum()
     kept = frame.merge(best[["model", "dimension"]], on=["model", "dimension"])
     share = ", ".join(f"{m} {v:.0%}" for m, v in held.items())
-    return kept, (f"Shown: the {top} of {int(dims.max())} embedding dimensions with the most "
-                  f"saliency in this sentence, per model (they hold {share} of it).")
+    return kept, (
+        f"Shown: the {top} of {int(dims.max())} embedding dimensions with the most "
+        f"saliency in this sentence, per model (they hold {share} of it)."
+    )
 
 
-def _token_view(tokens: pd.DataFrame, predictions: pd.DataFrame, examples: pd.DataFrame,
-                params: Params) -> TokenView:
+def _token_view(
+    tokens: pd.DataFrame, predictions: pd.DataFrame, examples: pd.DataFrame, params: Params
+) -> TokenView:
     yours = [*params.example_ids, *examples.loc[examples["source"] == "yours", "example_id"]]
     kept = predictions[predictions["example_id"].isin(tokens["example_id"].unique())]  # the sample
     picked = pick_examples(kept, params.token_view_examples + len(yours), yours)

@@ -16,5 +16,15 @@ from reportgen.models.view import ModelView
 ModelAdapter = ReferenceAdapter
 HookedAdapter = UserAdapter
 
-__all__ = ["HookedAdapter", "ModelAdapter", "ModelView", "ReceptiveField", "ReferenceAdapter",
-           "UserAdapter", "UserCodeError", "UserModel", "read_logits", "receptive_fields"]
+__all__ = [
+    "HookedAdapter",
+    "ModelAdapter",
+    "ModelView",
+    "ReceptiveField",
+    "ReferenceAdapter",
+    "UserAdapter",
+    "UserCodeError",
+    "UserModel",
+    "read_logits",
+    "receptive_fields",
+]

@@ -127,13 +127,16 @@ def encoder_vocabulary(
             raise NotApplicable(f"{name} builds words from characters but has no word_vectors")
         words = enc.vocab.itos
         width = enc.max_word_len + 2
-        ids = torch.tensor([enc.spell(w) + [0] * (width - len(enc.spell(w))) for w in words],
-                           device=device)  # (V, C)
-        vectors = torch.cat([word_vectors(embed(chunk[:, None]))[:, 0]
-                             for chunk in ids.split(1024)])  # (V, D)
+        ids = torch.tensor(
+            [enc.spell(w) + [0] * (width - len(enc.spell(w))) for w in words], device=device
+        )  # (V, C)
+        vectors = torch.cat(
+            [word_vectors(embed(chunk[:, None]))[:, 0] for chunk in ids.split(1024)]
+        )  # (V, D)
         special = [i < 2 for i in range(len(words))]
-        return VocabVectors(list(words), vectors, np.asarray(special, dtype=bool),
-                            "char-cnn word vectors")
+        return VocabVectors(
+            list(words), vectors, np.asarray(special, dtype=bool), "char-cnn word vectors"
+        )
     n = min(enc.n_tokens, rows) if enc.n_tokens and rows else enc.n_tokens or rows or 0
     ids = torch.arange(n, device=device)[None]  # (1, V)
     vectors = embed(ids)[0]  # (V, E)

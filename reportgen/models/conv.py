@@ -38,7 +38,9 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class ConvLayer:
     name: str  # the Conv1d / pool module
-    read_at: str  # the module whose output is read: a hook point after the nonlinearity, else ``name``
+    read_at: (
+        str  # the module whose output is read: a hook point after the nonlinearity, else ``name``
+    )
     layout: str  # axes of that output, "B C T" or "B T C"
     field: ReceptiveField  # in input positions of ``axis``
     chain: int  # which sequential chain of the model (Kim's parallel widths are separate chains)
@@ -67,8 +69,19 @@ def conv_layers(adapter: ModelView) -> list[ConvLayer]:
             else:  # a Conv2d over the text (kernel (k, E)) keeps a width-1 axis, as do its acts
                 layout = "B C T 1" if isinstance(modules[name], nn.Conv2d) else "B C T"
             channels = getattr(modules[name], "out_channels", None)
-            layers.append(ConvLayer(name, read_at, layout, field_, c, depth, channels, found.axis,
-                                    activated=read_at != name))
+            layers.append(
+                ConvLayer(
+                    name,
+                    read_at,
+                    layout,
+                    field_,
+                    c,
+                    depth,
+                    channels,
+                    found.axis,
+                    activated=read_at != name,
+                )
+            )
     return layers
 
 
@@ -80,8 +93,10 @@ def conv_layer(adapter: ModelView, name: str | None = None) -> ConvLayer:
     for layer in layers:
         if name in (layer.name, layer.read_at):
             return layer
-    raise NotApplicable(f"{adapter.name} has no conv layer {name!r} "
-                        f"(layers: {', '.join(layer.name for layer in layers)})")
+    raise NotApplicable(
+        f"{adapter.name} has no conv layer {name!r} "
+        f"(layers: {', '.join(layer.name for layer in layers)})"
+    )
 
 
 def conv1d_weight(conv: nn.Module) -> torch.Tensor:
@@ -145,7 +160,10 @@ def window_forward(
         emb, token_mask = window[:, None], mask.any(1, keepdim=True)  # (N, 1, S, E), (N, 1)
     else:
         emb, token_mask = window * mask[..., None].to(window.dtype), mask
-    with capture(adapter.module, [layer.read_at]) as seen, stop_after(adapter.module, layer.read_at):
+    with (
+        capture(adapter.module, [layer.read_at]) as seen,
+        stop_after(adapter.module, layer.read_at),
+    ):
         adapter.forward_from_embeddings(emb, token_mask)
     acts = to_btc(seen[layer.read_at], layer.layout)  # (N', L, C); for chars N' = N words
     return acts[:, location]  # (N, C)
@@ -162,7 +180,12 @@ def window_function(adapter: ModelView, layer: ConvLayer, probes: int = 64):
     """
     conv = dict(adapter.module.named_modules())[layer.name]
     generic = lambda x, mask=None: window_forward(adapter, layer, x, mask)
-    if layer.depth != 1 or layer.axis != "tokens" or not isinstance(conv, nn.Conv1d) or conv.groups != 1:
+    if (
+        layer.depth != 1
+        or layer.axis != "tokens"
+        or not isinstance(conv, nn.Conv1d)
+        or conv.groups != 1
+    ):
         return generic
     k, d = conv.kernel_size[0], conv.dilation[0]
     weight = conv.weight.detach().permute(0, 2, 1).reshape(conv.out_channels, -1)  # (C, k * E)
@@ -187,6 +210,8 @@ def window_function(adapter: ModelView, layer: ConvLayer, probes: int = 64):
         expected = generic(x, mask)
         for shortcut in (relu, linear):
             got = shortcut(x, mask)
-            if torch.allclose(got, expected, rtol=1e-5, atol=1e-5 * float(expected.abs().max()) + 1e-6):
+            if torch.allclose(
+                got, expected, rtol=1e-5, atol=1e-5 * float(expected.abs().max()) + 1e-6
+            ):
                 return shortcut
     return generic

@@ -34,8 +34,19 @@ if TYPE_CHECKING:
 def fingerprint(view: ModelView) -> str:
     """Hash of what the model computes: weights, code, vocabulary, classes, task, batching."""
     h = hashlib.sha256()
-    h.update(repr((view.arch, view.task, view.classes, view.pad_batches, view.min_len,
-                   view.embedding_name, view.settings())).encode())
+    h.update(
+        repr(
+            (
+                view.arch,
+                view.task,
+                view.classes,
+                view.pad_batches,
+                view.min_len,
+                view.embedding_name,
+                view.settings(),
+            )
+        ).encode()
+    )
     h.update(code_fingerprint(view).encode())
     for k, v in sorted(view.module.state_dict().items()):
         h.update(k.encode())
@@ -129,10 +140,16 @@ def embedding_description(view: ModelView) -> str:
     if not view.embedding_name:
         return ""
     module = dict(view.module.named_modules())[view.embedding_name]
-    size = (f"{module.num_embeddings:,} x {module.embedding_dim}"
-            if isinstance(module, nn.Embedding) else "")
-    what = ("character embeddings (words spelled out)" if view.input_kind == "word_chars"
-            else "token embeddings")
+    size = (
+        f"{module.num_embeddings:,} x {module.embedding_dim}"
+        if isinstance(module, nn.Embedding)
+        else ""
+    )
+    what = (
+        "character embeddings (words spelled out)"
+        if view.input_kind == "word_chars"
+        else "token embeddings"
+    )
     return f"{view.embedding_name}: {what}" + (f", {size}" if size else "")
 
 
@@ -152,6 +169,8 @@ def reading(view: ModelView) -> list[str]:
     if view.output_note:
         notes.append(f"logits: {view.output_note}")
     if view.min_len > 1:
-        notes.append(f"texts shorter than {view.min_len} tokens are padded to {view.min_len} "
-                     "(the model's minimum length)")
+        notes.append(
+            f"texts shorter than {view.min_len} tokens are padded to {view.min_len} "
+            "(the model's minimum length)"
+        )
     return notes

@@ -59,7 +59,9 @@ def generate_ids(
             scores = logits[0].float().cpu()
             scores[0] = float("-inf")  # never emit padding
             if temperature > 0:
-                token = int(torch.multinomial(torch.softmax(scores / temperature, -1), 1, generator=gen))
+                token = int(
+                    torch.multinomial(torch.softmax(scores / temperature, -1), 1, generator=gen)
+                )
             else:
                 token = int(scores.argmax())
             generated.append(token)

@@ -45,15 +45,29 @@ from reportgen.models.tokens import marks_word_starts, piece_row
 from reportgen.models.view import ConvChains, NotApplicable, Step, TokenText, VocabVectors
 from reportgen.records import LayerCard
 
-_TORCH_ACTIVATIONS = (nn.ReLU, nn.GELU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU, nn.ELU, nn.SiLU,
-                      nn.ReLU6, nn.Mish)
+_TORCH_ACTIVATIONS = (
+    nn.ReLU,
+    nn.GELU,
+    nn.Tanh,
+    nn.Sigmoid,
+    nn.LeakyReLU,
+    nn.ELU,
+    nn.SiLU,
+    nn.ReLU6,
+    nn.Mish,
+)
 
 
 def looks_local(name: str) -> bool:
     """True when ``name`` can only mean a folder on this machine, never a hub id ("org/name")."""
     if Path(name).expanduser().exists():
         return True
-    if name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1 or name.endswith("/"):
+    if (
+        name.startswith((".", "/", "~"))
+        or "\\" in name
+        or name.count("/") > 1
+        or name.endswith("/")
+    ):
         return True
     return "/" in name and Path(name.split("/")[0]).is_dir()
 
@@ -80,8 +94,9 @@ def quiet_transformers() -> Iterator[None]:
 class HFAdapter:
     """``ModelView`` of a Transformers sequence classifier and its own tokenizer."""
 
-    def __init__(self, name_or_dir: str, *, source: str, device: torch.device | str,
-                 max_len: int = 128):
+    def __init__(
+        self, name_or_dir: str, *, source: str, device: torch.device | str, max_len: int = 128
+    ):
         try:
             from transformers import AutoModelForSequenceClassification, AutoTokenizer
         except ImportError:
@@ -92,18 +107,23 @@ class HFAdapter:
         folder = Path(name_or_dir).expanduser()
         if local and not folder.is_dir():
             if folder.exists():
-                raise BadInput(f"model {source!r}: {name_or_dir!r} is a file, not the folder that "
-                               "save_pretrained writes")
+                raise BadInput(
+                    f"model {source!r}: {name_or_dir!r} is a file, not the folder that "
+                    "save_pretrained writes"
+                )
             raise BadInput(f"model {source!r}: no such folder {name_or_dir!r}")
         if local and not (folder / "config.json").is_file():
-            raise BadInput(f"model {source!r}: folder {name_or_dir!r} has no config.json (hf: needs "
-                           "a folder written by save_pretrained, or a hub name)")
+            raise BadInput(
+                f"model {source!r}: folder {name_or_dir!r} has no config.json (hf: needs "
+                "a folder written by save_pretrained, or a hub name)"
+            )
         where = str(folder) if local else name_or_dir
         try:
             with quiet_transformers():
                 tokenizer = AutoTokenizer.from_pretrained(where, trust_remote_code=False)
                 model = AutoModelForSequenceClassification.from_pretrained(
-                    where, trust_remote_code=False)
+                    where, trust_remote_code=False
+                )
         except (OSError, ValueError, KeyError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise BadInput(f"cannot load Transformers model {name_or_dir!r}: {first}") from None
@@ -111,8 +131,9 @@ class HFAdapter:
         self.tokenizer = tokenizer
         positions = getattr(model.config, "max_position_embeddings", None)
         # RoBERTa-style models start positions after the padding index: keep 2 positions spare
-        self.max_len = min(max_len, int(tokenizer.model_max_length),
-                           positions - 2 if positions else max_len)
+        self.max_len = min(
+            max_len, int(tokenizer.model_max_length), positions - 2 if positions else max_len
+        )
         self.module = model.to(device).eval()
         self.classes = [str(id2label.get(i, i)) for i in range(model.config.num_labels)]
         self.name = name_or_dir.rstrip("/").split("/")[-1]
@@ -144,17 +165,21 @@ class HFAdapter:
 
     def encode(self, texts: Sequence[str]) -> EncodedBatch:
         enc = self.tokenizer(
-            list(texts), padding=True, truncation=True, max_length=self.max_len,
-            return_tensors="pt"
+            list(texts), padding=True, truncation=True, max_length=self.max_len, return_tensors="pt"
         )
         ids = enc["input_ids"]  # (B, T)
-        tokens = [self.tokenizer.convert_ids_to_tokens(row[m.bool()])
-                  for row, m in zip(ids, enc["attention_mask"], strict=True)]
+        tokens = [
+            self.tokenizer.convert_ids_to_tokens(row[m.bool()])
+            for row, m in zip(ids, enc["attention_mask"], strict=True)
+        ]
         unk = self.tokenizer.unk_token
-        flags = [["special" if t in self._special else "unk" if t == unk else "" for t in toks]
-                 for toks in tokens]
-        return EncodedBatch(ids.to(self.device), tokens,
-                            enc["attention_mask"].bool().to(self.device), flags)
+        flags = [
+            ["special" if t in self._special else "unk" if t == unk else "" for t in toks]
+            for toks in tokens
+        ]
+        return EncodedBatch(
+            ids.to(self.device), tokens, enc["attention_mask"].bool().to(self.device), flags
+        )
 
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         return self.module.get_input_embeddings()(ids)  # (B, T, E)
@@ -201,8 +226,11 @@ class HFAdapter:
         return len(self.tokenizer)
 
     def settings(self) -> dict:
-        return {"tokenizer": type(self.tokenizer).__name__, "vocabulary": len(self.tokenizer),
-                "max_len": self.max_len}
+        return {
+            "tokenizer": type(self.tokenizer).__name__,
+            "vocabulary": len(self.tokenizer),
+            "max_len": self.max_len,
+        }
 
     def full_lengths(self, texts: Sequence[str]) -> list[int]:
         return [len(ids) for ids in self.tokenizer(list(texts), truncation=False)["input_ids"]]
@@ -235,19 +263,32 @@ class HFAdapter:
         modules = dict(self.module.named_modules())
         points: list[str] = []
         for block in self._blocks:
-            found = next((f"{block}.{sub}" for sub, m in modules[block].named_modules()
-                          if sub and _is_activation(m)
-                          and not any(a in sub for a in ("attention", "attn"))), None)
+            found = next(
+                (
+                    f"{block}.{sub}"
+                    for sub, m in modules[block].named_modules()
+                    if sub
+                    and _is_activation(m)
+                    and not any(a in sub for a in ("attention", "attn"))
+                ),
+                None,
+            )
             if found is None:
-                raise NotApplicable(f"{self.name}: layer {block} has no feed-forward activation "
-                                    "module to read its MLP units at")
+                raise NotApplicable(
+                    f"{self.name}: layer {block} has no feed-forward activation "
+                    "module to read its MLP units at"
+                )
             points.append(found)
         if not points:
-            raise NotApplicable(f"{self.name}: no Transformer layers found (no nn.ModuleList of "
-                                "config.num_hidden_layers layers)")
+            raise NotApplicable(
+                f"{self.name}: no Transformer layers found (no nn.ModuleList of "
+                "config.num_hidden_layers layers)"
+            )
         if len({id(modules[p]) for p in points}) < len(points):
-            raise NotApplicable(f"{self.name}: its layers share one activation module, so their "
-                                "MLP units cannot be read per layer")
+            raise NotApplicable(
+                f"{self.name}: its layers share one activation module, so their "
+                "MLP units cannot be read per layer"
+            )
         return points
 
     def layer_states(self, batch: EncodedBatch) -> dict[str, torch.Tensor]:
@@ -255,8 +296,9 @@ class HFAdapter:
         the module that outputs them."""
         assert batch.mask is not None
         with torch.no_grad():
-            out = self.module(input_ids=batch.ids, attention_mask=batch.mask.long(),
-                              output_hidden_states=True)
+            out = self.module(
+                input_ids=batch.ids, attention_mask=batch.mask.long(), output_hidden_states=True
+            )
         names = [self._states_root, *self._blocks]
         states = out.hidden_states
         if len(states) != len(names):  # an unusual layout: number the states instead
@@ -269,8 +311,11 @@ class HFAdapter:
     def output_layer(self) -> str:
         """The last linear layer producing the class scores (BERT, DistilBERT: ``classifier``;
         RoBERTa: ``classifier.out_proj``); its input is the sentence vector the output reads."""
-        found = [n for n, m in self.module.named_modules()
-                 if isinstance(m, nn.Linear) and m.out_features == self.module.config.num_labels]
+        found = [
+            n
+            for n, m in self.module.named_modules()
+            if isinstance(m, nn.Linear) and m.out_features == self.module.config.num_labels
+        ]
         if not found:
             raise NotApplicable(f"{self.name}: no linear layer gives its {self.n_classes} scores")
         return found[-1]
@@ -280,8 +325,9 @@ class HFAdapter:
         special = set(self.tokenizer.all_special_ids)
         n = weight.size(0)
         texts = [str(t) for t in self.tokenizer.convert_ids_to_tokens(list(range(n)))]
-        return VocabVectors(texts, weight, np.array([i in special for i in range(n)], dtype=bool),
-                            "embedding")
+        return VocabVectors(
+            texts, weight, np.array([i in special for i in range(n)], dtype=bool), "embedding"
+        )
 
     def generation_step(self) -> Step:
         raise NotApplicable(f"{self.name} is a classifier, not a language model")
@@ -291,8 +337,10 @@ class HFAdapter:
         (byte BPE) and '▁word' (SentencePiece) start a new word, and with those tokenizers an
         unmarked piece continues the word before (unless that is a special token). The unknown
         token is not special: it stands for a word of the text."""
-        return [piece_row(toks, [t in self._special for t in toks], self._bpe_marks)
-                for toks in batch.tokens]
+        return [
+            piece_row(toks, [t in self._special for t in toks], self._bpe_marks)
+            for toks in batch.tokens
+        ]
 
     # -- layers --------------------------------------------------------------------------------
     @cached_property

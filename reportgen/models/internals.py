@@ -20,7 +20,8 @@ per-position states, units, clamping), ``generation`` and ``tokens`` (display, w
   units, ``mlp_units``);
 - ``output_features``: the vector the output layer reads (the ``features`` hook point, or the input
   of an adapter's ``output_layer``);
-- ``unit_features``: one vector of units per text (that vector, final states, units pooled over time);
+- ``unit_features``: one vector of units per text (that vector, final states, units pooled over
+  time);
 - ``clamp_units`` / ``generate``: hold units fixed at every step, for classifiers and for
   generating text from a language model (the sentiment-neuron sweeps);
 - ``vocabulary_vectors``: the vectors of every vocabulary entry with special tokens marked (for the
@@ -70,11 +71,36 @@ from reportgen.models.tokens import (
 from reportgen.models.view import NotApplicable, TokenText, VocabVectors
 
 __all__ = [
-    "ConvLayer", "NotApplicable", "ReceptiveField", "TokenText", "VocabVectors", "WordSpan",
-    "clamp_units", "conv1d_weight", "conv_activations", "conv_layer", "conv_layers",
-    "display_tokens", "following_activation", "full_lengths", "generate", "generate_ids",
-    "location_span", "marks_word_starts", "mlp_units", "output_features", "output_layer",
-    "piece_row", "receptive_fields", "recurrent_states", "sequence_states", "token_flags",
-    "unit_features", "unit_states", "vocabulary_vectors", "window_forward", "window_function",
+    "ConvLayer",
+    "NotApplicable",
+    "ReceptiveField",
+    "TokenText",
+    "VocabVectors",
+    "WordSpan",
+    "clamp_units",
+    "conv1d_weight",
+    "conv_activations",
+    "conv_layer",
+    "conv_layers",
+    "display_tokens",
+    "following_activation",
+    "full_lengths",
+    "generate",
+    "generate_ids",
+    "location_span",
+    "marks_word_starts",
+    "mlp_units",
+    "output_features",
+    "output_layer",
+    "piece_row",
+    "receptive_fields",
+    "recurrent_states",
+    "sequence_states",
+    "token_flags",
+    "unit_features",
+    "unit_states",
+    "vocabulary_vectors",
+    "window_forward",
+    "window_function",
     "word_spans",
 ]

@@ -31,18 +31,23 @@ MODEL_FORMATS: dict[str, str] = {
 }
 
 
-def adapter_from_checkpoint(ckpt: Checkpoint, *, name: str, source: str,
-                            device: torch.device) -> ReferenceAdapter:
+def adapter_from_checkpoint(
+    ckpt: Checkpoint, *, name: str, source: str, device: torch.device
+) -> ReferenceAdapter:
     from reportgen.models.architectures import ARCHITECTURES
 
     if ckpt.arch not in ARCHITECTURES:
-        raise BadInput(f"checkpoint {source!r} has unknown architecture {ckpt.arch!r}", choices=ARCHITECTURES)
+        raise BadInput(
+            f"checkpoint {source!r} has unknown architecture {ckpt.arch!r}", choices=ARCHITECTURES
+        )
     cls = ARCHITECTURES[ckpt.arch]
     module = cls(ckpt.config)
     try:
         module.load_state_dict(ckpt.state_dict)
     except RuntimeError as exc:
-        raise BadInput(f"checkpoint {source!r} does not match its architecture: {str(exc).splitlines()[0]}") from None
+        raise BadInput(
+            f"checkpoint {source!r} does not match its architecture: {str(exc).splitlines()[0]}"
+        ) from None
     adapter = ReferenceAdapter(
         module,
         ckpt.encoder,
@@ -120,7 +125,9 @@ def _call_user_function(target: str, func: str, spec: str) -> UserModel:
     except Exception as exc:  # noqa: BLE001
         raise BadInput(f"model {spec!r}: {func}() raised {_describe(exc)}") from None
     if not isinstance(user, UserModel):
-        raise BadInput(f"model {spec!r}: {func}() must return reportgen.UserModel, got {type(user).__name__}")
+        raise BadInput(
+            f"model {spec!r}: {func}() must return reportgen.UserModel, got {type(user).__name__}"
+        )
     return user
 
 
@@ -128,7 +135,11 @@ def _describe(exc: Exception) -> str:
     """``Type: first line of the message``, and where in the user's file it was raised."""
     import traceback
 
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if "reportgen" not in Path(f.filename).parts]
+    frames = [
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
+        if "reportgen" not in Path(f.filename).parts
+    ]
     where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {text}{where}"

@@ -54,7 +54,8 @@ class ReferenceAdapter:
         self.training: dict = {}
         self.output_note = ""
         self.embedding_name = next(
-            (n for n, m in module.named_modules() if isinstance(m, nn.Embedding)), "")
+            (n for n, m in module.named_modules() if isinstance(m, nn.Embedding)), ""
+        )
 
     # -- the core ------------------------------------------------------------------------------
     @property
@@ -144,8 +145,9 @@ class ReferenceAdapter:
 
     def vocabulary(self) -> VocabVectors:
         word_vectors = getattr(self.module, "word_vectors", None)  # the character CNN's
-        return encoder_vocabulary(self.name, self.encoder, self.embed, self.device,
-                                  word_vectors=word_vectors)
+        return encoder_vocabulary(
+            self.name, self.encoder, self.embed, self.device, word_vectors=word_vectors
+        )
 
     def generation_step(self) -> Step:
         step = getattr(self.module, "step", None)  # a reference language model's

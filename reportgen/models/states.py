@@ -65,13 +65,19 @@ def sequence_states(adapter: ModelView, batch: EncodedBatch) -> dict[str, torch.
         return adapter.layer_states(batch)  # Transformers: every layer's hidden states
     except NotApplicable:
         pass
-    points = {n: p for n, p in _hook_points(adapter).items()
-              if p.layout.replace(" ", "") in ("BTC", "BCT")}
+    points = {
+        n: p
+        for n, p in _hook_points(adapter).items()
+        if p.layout.replace(" ", "") in ("BTC", "BCT")
+    }
     if points:
         with torch.no_grad(), capture(adapter.module, list(points)) as seen:
             adapter.forward_from_embeddings(adapter.embed(batch.ids), batch.mask)
-        return {n: to_btc(seen[n], points[n].layout) for n in points if n in seen
-                and seen[n].size(0) == batch.ids.size(0)}
+        return {
+            n: to_btc(seen[n], points[n].layout)
+            for n in points
+            if n in seen and seen[n].size(0) == batch.ids.size(0)
+        }
     states: dict[str, torch.Tensor] = {}
     if _recurrent(adapter):
         states.update({n: t.outputs for n, t in recurrent_states(adapter, batch).items()})
@@ -161,8 +167,9 @@ def unit_features(adapter: ModelView, batch: EncodedBatch) -> dict[str, torch.Te
             m = mask
         w = m[..., None].to(states.dtype)  # (B, L, 1)
         out[f"{name}:mean"] = (states * w).sum(1) / w.sum(1).clamp(min=1)
-        out[f"{name}:max"] = states.masked_fill(~m[..., None], float("-inf")).max(1).values.nan_to_num(
-            neginf=0.0)
+        out[f"{name}:max"] = (
+            states.masked_fill(~m[..., None], float("-inf")).max(1).values.nan_to_num(neginf=0.0)
+        )
     return out
 
 
@@ -183,8 +190,9 @@ def _hidden(trace: RecurrentTrace) -> int:
 
 
 @contextmanager
-def clamp_units(adapter: ModelView, layer: str, units: dict[int, float],
-                cell: bool = False) -> Iterator[None]:
+def clamp_units(
+    adapter: ModelView, layer: str, units: dict[int, float], cell: bool = False
+) -> Iterator[None]:
     """Hold ``units`` of ``layer`` at fixed values during the block.
 
     A recurrent module is re-run step by step with the units set after every step, so the clamp

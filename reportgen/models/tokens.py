@@ -28,12 +28,23 @@ from reportgen.models.view import TokenText, VocabVectors
 if TYPE_CHECKING:
     from reportgen.models.view import ModelView
 
-__all__ = ["TokenText", "VocabVectors", "WordSpan", "display_tokens", "full_lengths",
-           "marks_word_starts", "piece_row", "token_flags", "vocabulary_vectors", "word_spans"]
+__all__ = [
+    "TokenText",
+    "VocabVectors",
+    "WordSpan",
+    "display_tokens",
+    "full_lengths",
+    "marks_word_starts",
+    "piece_row",
+    "token_flags",
+    "vocabulary_vectors",
+    "word_spans",
+]
 
 
-def piece_row(tokens: Sequence[str], special: Sequence[bool],
-              starts_marked: bool) -> list[TokenText]:
+def piece_row(
+    tokens: Sequence[str], special: Sequence[bool], starts_marked: bool
+) -> list[TokenText]:
     """Subword tokens as display tokens: special ones stand alone; '##ing' (WordPiece) joins the
     piece before; 'Ġword' / '▁word' (byte BPE, SentencePiece) start a word, and where a tokenizer
     marks starts (``starts_marked``), an unmarked piece continues the word before it."""
@@ -64,8 +75,10 @@ def token_flags(view: ModelView, batch: EncodedBatch) -> list[list[str]]:
         return [list(row) for row in batch.flags]
     if view.input_kind in ("word", "char"):
         ids = batch.ids.cpu()
-        return [["unk" if int(ids[i, j]) == UNK_ID else "" for j in range(len(toks))]
-                for i, toks in enumerate(batch.tokens)]
+        return [
+            ["unk" if int(ids[i, j]) == UNK_ID else "" for j in range(len(toks))]
+            for i, toks in enumerate(batch.tokens)
+        ]
     return [[""] * len(toks) for toks in batch.tokens]  # bytes, spelled words: nothing unknown
 
 

@@ -47,9 +47,14 @@ class ConvTrace:
 def text_conv2d(module: nn.Conv2d, input_shape: torch.Size, output_shape: torch.Size) -> bool:
     """Whether a Conv2d slides over the text only: input (B, 1, T, E), kernel (k, E), output
     (B, C, T', 1) (no padding across the embedding, one input channel)."""
-    return (len(input_shape) == 4 and module.in_channels == 1 and module.groups == 1
-            and module.kernel_size[1] == input_shape[3] and len(output_shape) == 4
-            and output_shape[3] == 1)
+    return (
+        len(input_shape) == 4
+        and module.in_channels == 1
+        and module.groups == 1
+        and module.kernel_size[1] == input_shape[3]
+        and len(output_shape) == 4
+        and output_shape[3] == 1
+    )
 
 
 def _parent(start, outputs: dict[int, str], own: str) -> str | None:
@@ -83,6 +88,7 @@ def trace_conv_chains(adapter: ModelView, batch: EncodedBatch) -> ConvTrace:
             if name not in seen and inputs and isinstance(output, torch.Tensor):
                 seen[name] = (inputs[0].grad_fn, output.grad_fn, inputs[0].shape, output.shape)
                 order.append(name)
+
         return record
 
     handles = [m.register_forward_hook(hook(n)) for n, m in candidates.items()]
@@ -96,9 +102,11 @@ def trace_conv_chains(adapter: ModelView, batch: EncodedBatch) -> ConvTrace:
     for name in list(order):
         m = candidates[name]
         if isinstance(m, nn.Conv2d) and not text_conv2d(m, seen[name][2], seen[name][3]):
-            found.notes.append(f"{name}: a Conv2d whose kernel {tuple(m.kernel_size)} does not span "
-                               f"its input's last axis {tuple(seen[name][2])[-1:]} with one input "
-                               "channel, so it does not slide over the text alone; left out")
+            found.notes.append(
+                f"{name}: a Conv2d whose kernel {tuple(m.kernel_size)} does not span "
+                f"its input's last axis {tuple(seen[name][2])[-1:]} with one input "
+                "channel, so it does not slide over the text alone; left out"
+            )
             order.remove(name)
     for name in candidates:
         if name not in seen:

@@ -39,12 +39,9 @@ import math
 import random
 import sys
 import time
-from collections import Counter
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
@@ -52,13 +49,21 @@ from tqdm import tqdm
 from reportgen.data.dataset import Dataset, Example, text_hash
 from reportgen.data.encoding import TextEncoder
 from reportgen.data.tokenize import word_tokens
-from reportgen.data.vocab import PAD, UNK, Vocab
 from reportgen.device import resolve_device
 from reportgen.errors import BadInput
 from reportgen.models.architectures import get_architecture
 from reportgen.models.base import TextModel
 from reportgen.models.checkpoint import Checkpoint
 from reportgen.models.embeddings import load_vectors, read_vectors
+from reportgen.models.train_data import (
+    HELD_OUT,
+    check_labels,
+    collate,
+    encoded_rows,
+    length_batches,
+    make_splits,
+    word_vocab,
+)
 
 TRAIN_DEFAULTS: dict[str, Any] = {
     "epochs": 10,
@@ -70,128 +75,6 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "min_freq": 2,
 }
 DEFAULT_MAX_LEN = {"word": 64, "word_chars": 64, "char": 400, "byte": 400}
-HELD_OUT = 0.1  # share of train carved out for a missing dev or test split
-MIN_TRAIN = 10  # fewer training examples than this (after carving dev/test) is refused
-COLUMN_FORMATS = ("csv", "tsv", "jsonl", "hf")  # data whose labels come from --label-col
-
-
-# -- data ------------------------------------------------------------------------------------------
-def _carve(pool: list[Example], rng: random.Random) -> tuple[list[Example], list[Example]]:
-    """Split off a seeded HELD_OUT share: (rest, held out), each in the pool's order."""
-    order = list(range(len(pool)))
-    rng.shuffle(order)
-    held = set(order[: max(1, round(HELD_OUT * len(pool)))])
-    return [e for i, e in enumerate(pool) if i not in held], [e for i, e in enumerate(pool) if i in held]
-
-
-def _splits(dataset: Dataset, seed: int) -> tuple[dict[str, list[Example]], dict[str, str]]:
-    """(train/dev/test examples, where each comes from). Without a train split, all three are carved
-    from the whole data, so a dev or test split is never trained on as well."""
-    rng = random.Random(seed)
-    given = {name: exs for name, exs in dataset.splits.items() if exs}
-    if given.get("train"):
-        pool, sources = list(given["train"]), {"train": "train"}
-    else:
-        pool, sources, given = list(dataset.split("all")), {"train": "all"}, {}
-    total = len(pool)
-    out: dict[str, list[Example]] = {}
-    for name in ("test", "dev"):
-        if given.get(name):
-            out[name], sources[name] = list(given[name]), name
-        else:
-            pool, out[name] = _carve(pool, rng)
-            sources[name] = f"seeded {HELD_OUT:.0%} of {sources['train']} (seed {seed})"
-    out["train"] = pool
-    if len(pool) < MIN_TRAIN:
-        carved = [f"{len(out[n])} for {n}" for n in ("dev", "test") if n not in given]
-        after = f" after holding out {' and '.join(carved)}" if carved else ""
-        raise BadInput(
-            f"dataset {dataset.spec!r} has too few training examples to train on: {len(pool)} of "
-            f"{total} left in the train split{after}; at least {MIN_TRAIN} are needed"
-        )
-    for name in ("dev", "test"):
-        if not out[name]:
-            raise BadInput(f"dataset {dataset.spec!r} leaves no {name} examples after splitting; "
-                           "give the data a larger train split or its own dev and test splits")
-    return out, sources
-
-
-def _check_labels(dataset: Dataset, splits: dict[str, list[Example]], label_col: str | None = None
-                  ) -> list[str]:
-    """The classes (the dataset's); ``BadInput`` unless the train split has at least two of them."""
-    classes = list(dataset.classes)
-    if any(ex.label is None for exs in splits.values() for ex in exs):
-        raise BadInput(
-            f"dataset {dataset.spec!r} has examples without a label; training a classifier needs "
-            "labelled texts (for csv/tsv/jsonl, name the column with --label-col)"
-        )
-    counts = Counter(ex.label for ex in splits["train"])  # what the model actually learns from
-    if len(counts) < 2:
-        found = ", ".join(f"{c!r} in all {n:,} examples" for c, n in counts.items()) or "none"
-        outside = {ex.label for name, exs in splits.items() if name != "train" for ex in exs}
-        elsewhere = [c for c in classes if c in outside and c not in counts]
-        where = (f"; {', '.join(map(repr, elsewhere))} only outside the train split" if elsewhere
-                 else "")
-        column = ""
-        if dataset.spec.partition(":")[0] in COLUMN_FORMATS:
-            column = (f"; the labels come from column {label_col or 'label'!r} (choose the label "
-                      "column with --label-col)")
-        raise BadInput(
-            f"the train split of {dataset.spec!r} has only one class ({found}{where}); "
-            f"a classifier needs at least two{column}"
-        )
-    return classes
-
-
-def _word_vocab(texts: Sequence[str], min_freq: int, with_vectors: set[str] | None) -> Vocab:
-    """Words seen >= min_freq times, plus words seen once that have a pretrained vector."""
-    counts = Counter(w for t in texts for w in word_tokens(t))
-    keep = [
-        w for w, c in counts.items()
-        if c >= min_freq or (with_vectors is not None and w in with_vectors)
-    ]
-    keep.sort(key=lambda w: (-counts[w], w))
-    return Vocab([PAD, UNK, *(w for w in keep if w not in (PAD, UNK))])
-
-
-def _rows(encoder: TextEncoder, texts: Sequence[str]) -> list[np.ndarray]:
-    """Each text's ids: (L,) or, for word_chars, (L, C)."""
-    if encoder.kind != "word_chars":
-        return [np.asarray(encoder.token_ids(t), dtype=np.int64) for t in texts]
-    width = encoder.max_word_len + 2
-    rows = []
-    for t in texts:
-        spelled = encoder.token_ids(t)
-        row = np.zeros((len(spelled), width), dtype=np.int64)
-        for j, chars in enumerate(spelled):
-            row[j, : len(chars)] = chars
-        rows.append(row)
-    return rows
-
-
-def _collate(rows: Sequence[np.ndarray], min_len: int) -> torch.Tensor:
-    """Pad rows -> ids (B, T) or (B, T, C)."""
-    width = max([min_len, 1, *(len(r) for r in rows)])
-    ids = np.zeros((len(rows), width, *rows[0].shape[1:]), dtype=np.int64)
-    for i, r in enumerate(rows):
-        ids[i, : len(r)] = r
-    return torch.from_numpy(ids)
-
-
-def _batches(lengths: Sequence[int], size: int, rng: random.Random | None) -> list[list[int]]:
-    """Index batches of similar lengths; shuffled when ``rng`` is given, else sorted by length."""
-    order = list(range(len(lengths)))
-    if rng is None:
-        order.sort(key=lambda i: lengths[i])
-        return [order[s : s + size] for s in range(0, len(order), size)]
-    rng.shuffle(order)
-    out = []
-    chunk = size * 20
-    for s in range(0, len(order), chunk):
-        part = sorted(order[s : s + chunk], key=lambda i: lengths[i])
-        out += [part[j : j + size] for j in range(0, len(part), size)]
-    rng.shuffle(out)
-    return out
 
 
 # -- losses and scores ------------------------------------------------------------------------------
@@ -215,12 +98,13 @@ def _batch_loss(
 
 
 @torch.no_grad()
-def _evaluate(model: TextModel, data: dict[str, Any], device: torch.device, batch_size: int,
-              min_len: int) -> dict[str, float]:
+def _evaluate(
+    model: TextModel, data: dict[str, Any], device: torch.device, batch_size: int, min_len: int
+) -> dict[str, float]:
     model.eval()
     total, correct, count = 0.0, 0, 0
-    for idx in _batches(data["lengths"], batch_size, None):
-        ids = _collate([data["rows"][i] for i in idx], min_len).to(device)
+    for idx in length_batches(data["lengths"], batch_size, None):
+        ids = collate([data["rows"][i] for i in idx], min_len).to(device)
         labels = data["labels"][idx].to(device) if data["labels"] is not None else None
         loss, c, n = _batch_loss(model, ids, labels)
         total, correct, count = total + float(loss), correct + c, count + n
@@ -229,8 +113,9 @@ def _evaluate(model: TextModel, data: dict[str, Any], device: torch.device, batc
 
 
 # -- the entry point ----------------------------------------------------------------------------------
-def _settings(cls: type[TextModel], config: dict[str, Any], overrides: dict[str, Any],
-              epochs: int | None) -> dict[str, Any]:
+def _settings(
+    cls: type[TextModel], config: dict[str, Any], overrides: dict[str, Any], epochs: int | None
+) -> dict[str, Any]:
     settings = {**TRAIN_DEFAULTS, **getattr(cls, "train_defaults", {})}
     unknown = sorted(k for k in overrides if k not in settings and k not in config)
     if unknown:
@@ -275,9 +160,12 @@ def train_model(
     cls = get_architecture(arch)
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     overrides = dict(overrides or {})
-    splits, sources = _splits(dataset, seed)
-    classes = (_check_labels(dataset, splits, label_col) if cls.task == "classify"
-               else list(dataset.classes))
+    splits, sources = make_splits(dataset, seed)
+    classes = (
+        check_labels(dataset, splits, label_col)
+        if cls.task == "classify"
+        else list(dataset.classes)
+    )
     settings = _settings(cls, cls.default_config(1, 2), overrides, epochs)
     if max_len is not None and max_len < 1:
         raise BadInput(f"max_len must be at least 1, got {max_len}")
@@ -287,17 +175,21 @@ def train_model(
     vectors, vec_dim = None, None
     if embeddings is not None:
         if cls.encoder_kind != "word" or "emb_dim" not in cls.default_config(1, 2):
-            raise BadInput(f"--embeddings needs a word-level architecture; {arch!r} reads "
-                           f"{cls.encoder_kind} ids")
+            raise BadInput(
+                f"--embeddings needs a word-level architecture; {arch!r} reads "
+                f"{cls.encoder_kind} ids"
+            )
         vocab_words = {w for t in train_texts for w in word_tokens(t)}
         vectors, vec_dim = read_vectors(embeddings, wanted=vocab_words)
         if "emb_dim" in overrides and overrides["emb_dim"] != vec_dim:
-            raise BadInput(f"emb_dim={overrides['emb_dim']} differs from the {vec_dim}-d vectors "
-                           f"in {str(embeddings)!r}")
+            raise BadInput(
+                f"emb_dim={overrides['emb_dim']} differs from the {vec_dim}-d vectors "
+                f"in {str(embeddings)!r}"
+            )
         overrides["emb_dim"] = vec_dim
     if cls.encoder_kind == "word":
         with_vectors = None if vectors is None else {*vectors, *(w.lower() for w in vectors)}
-        vocab = _word_vocab(train_texts, settings["min_freq"], with_vectors)
+        vocab = word_vocab(train_texts, settings["min_freq"], with_vectors)
         encoder = TextEncoder("word", vocab, max_len=max_len)
     else:
         encoder = TextEncoder.fit(cls.encoder_kind, train_texts, max_len, settings["min_freq"])
@@ -312,14 +204,16 @@ def train_model(
     class_index = {c: i for i, c in enumerate(classes)}
     data = {}
     for name, exs in splits.items():
-        rows = _rows(encoder, [ex.text for ex in exs])
-        labels = (torch.tensor([class_index[ex.label] for ex in exs]) if cls.task == "classify"
-                  else None)
+        rows = encoded_rows(encoder, [ex.text for ex in exs])
+        labels = (
+            torch.tensor([class_index[ex.label] for ex in exs]) if cls.task == "classify" else None
+        )
         data[name] = {"rows": rows, "lengths": [len(r) for r in rows], "labels": labels}
 
     fork_devices = [dev.index or 0] if dev.type == "cuda" else []
-    with torch.random.fork_rng(devices=fork_devices), torch.backends.cudnn.flags(
-        enabled=True, benchmark=False, deterministic=True
+    with (
+        torch.random.fork_rng(devices=fork_devices),
+        torch.backends.cudnn.flags(enabled=True, benchmark=False, deterministic=True),
     ):
         torch.manual_seed(seed)
         model = cls(config)
@@ -329,8 +223,13 @@ def train_model(
             matrix, found = load_vectors(embeddings, encoder.vocab, generator=gen, vectors=vectors)
             with torch.no_grad():
                 model.emb.weight.copy_(matrix)
-            vec_info = {"path": str(embeddings), "dim": vec_dim, "found": found,
-                        "vocab": len(encoder.vocab), "coverage": found / max(1, len(encoder.vocab) - 2)}
+            vec_info = {
+                "path": str(embeddings),
+                "dim": vec_dim,
+                "found": found,
+                "vocab": len(encoder.vocab),
+                "coverage": found / max(1, len(encoder.vocab) - 2),
+            }
         model.to(dev)
         if progress:
             _say(_start_line(arch, dataset.spec, splits, sources, vec_info, dev, seed))
@@ -370,8 +269,15 @@ def _say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _start_line(arch: str, spec: str, splits: dict[str, list[Example]], sources: dict[str, str],
-                vec_info: dict[str, Any] | None, dev: torch.device, seed: int) -> str:
+def _start_line(
+    arch: str,
+    spec: str,
+    splits: dict[str, list[Example]],
+    sources: dict[str, str],
+    vec_info: dict[str, Any] | None,
+    dev: torch.device,
+    seed: int,
+) -> str:
     """``train kim-cnn on mr:DIR: 8,636 train (its train split) / 960 dev (seeded 10% of train,
     seed 0) / 1,066 test (its test split); device cpu``."""
     pool = "train" if sources["train"] == "train" else "the data"
@@ -393,18 +299,32 @@ def _eval_batch(model: TextModel, settings: dict[str, Any]) -> int:
     return 256 if model.task == "classify" else int(settings["batch_size"])
 
 
-def _fit(model: TextModel, data: dict[str, Any], settings: dict[str, Any], dev: torch.device,
-         seed: int, min_len: int, progress: bool, arch: str) -> dict[str, Any]:
+def _fit(
+    model: TextModel,
+    data: dict[str, Any],
+    settings: dict[str, Any],
+    dev: torch.device,
+    seed: int,
+    min_len: int,
+    progress: bool,
+    arch: str,
+) -> dict[str, Any]:
     """The training loop with early stopping; leaves the best dev weights in ``model``."""
     rng = random.Random(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=settings["lr"], weight_decay=settings["weight_decay"],
-                           fused=True)  # one kernel per tensor: ~2x faster steps on CPU
+    opt = torch.optim.Adam(
+        model.parameters(), lr=settings["lr"], weight_decay=settings["weight_decay"], fused=True
+    )  # one kernel per tensor: ~2x faster steps on CPU
     train = data["train"]
     n_batches = math.ceil(len(train["rows"]) / settings["batch_size"])
     on_terminal = sys.stderr.isatty()
     lines = progress and not on_terminal  # one line per epoch where a bar would not show
-    bar = tqdm(total=settings["epochs"] * n_batches, desc=f"train {arch}", unit="batch",
-               disable=not (progress and on_terminal), dynamic_ncols=True)
+    bar = tqdm(
+        total=settings["epochs"] * n_batches,
+        desc=f"train {arch}",
+        unit="batch",
+        disable=not (progress and on_terminal),
+        dynamic_ncols=True,
+    )
     best_score, best_state, best_dev, best_epoch, epoch = -math.inf, None, {}, 0, 0
     start = time.perf_counter()
     with bar:
@@ -412,8 +332,8 @@ def _fit(model: TextModel, data: dict[str, Any], settings: dict[str, Any], dev: 
             model.train()
             epoch_start = time.perf_counter()
             loss_sum, loss_n = torch.zeros((), device=dev), 0
-            for idx in _batches(train["lengths"], settings["batch_size"], rng):
-                ids = _collate([train["rows"][i] for i in idx], min_len).to(dev)
+            for idx in length_batches(train["lengths"], settings["batch_size"], rng):
+                ids = collate([train["rows"][i] for i in idx], min_len).to(dev)
                 labels = train["labels"][idx].to(dev) if train["labels"] is not None else None
                 loss, _, n = _batch_loss(model, ids, labels)
                 if n == 0:
@@ -431,16 +351,20 @@ def _fit(model: TextModel, data: dict[str, Any], settings: dict[str, Any], dev: 
             bar.set_postfix(dev_acc=f"{scores['accuracy']:.3f}", dev_loss=f"{scores['loss']:.3f}")
             if lines:
                 train_loss = float(loss_sum) / max(loss_n, 1)
-                _say(f"epoch {epoch}/{settings['epochs']}: train loss {train_loss:.4f}, "
-                     f"dev accuracy {scores['accuracy']:.4f}, "
-                     f"{time.perf_counter() - epoch_start:.1f} s")
+                _say(
+                    f"epoch {epoch}/{settings['epochs']}: train loss {train_loss:.4f}, "
+                    f"dev accuracy {scores['accuracy']:.4f}, "
+                    f"{time.perf_counter() - epoch_start:.1f} s"
+                )
             if score > best_score:
                 best_score, best_dev, best_epoch = score, scores, epoch
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             elif epoch - best_epoch >= settings["patience"]:
                 if lines:
-                    _say(f"early stop: no better dev score for {settings['patience']} epochs; "
-                         f"keeping epoch {best_epoch}")
+                    _say(
+                        f"early stop: no better dev score for {settings['patience']} epochs; "
+                        f"keeping epoch {best_epoch}"
+                    )
                 break
     seconds = time.perf_counter() - start
     if best_state is not None:

@@ -16,10 +16,8 @@ failing text runs the texts of the failing batch one by one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -33,6 +31,13 @@ from reportgen.models.fields import min_length
 from reportgen.models.hooks import capture
 from reportgen.models.tokens import marks_word_starts, piece_row
 from reportgen.models.tracing import ConvTrace, trace_conv_chains
+from reportgen.models.user_code import (
+    UserFailure,
+    hooks_set_aside,
+    raised_by_reportgen,
+    replace_output,
+    single_embedding,
+)
 from reportgen.models.verify import VERIFY_TOLERANCE
 from reportgen.models.view import ConvChains, NotApplicable, Step, TokenText, VocabVectors
 from reportgen.records import LayerCard
@@ -71,7 +76,8 @@ class UserModel:
 
 
 class UserCodeError(BadInput):
-    """The user's own model code raised: exit 2 at load, with the SPEC, the exception and the text."""
+    """The user's own model code raised: exit 2 at load, with the SPEC, the exception and the
+    text."""
 
 
 def read_logits(out: Any, n_classes: int, batch: int | None = None) -> tuple[torch.Tensor, str]:
@@ -86,19 +92,24 @@ def read_logits(out: Any, n_classes: int, batch: int | None = None) -> tuple[tor
         out, how = out[0], "the first element of the tuple the forward returns"
     elif isinstance(out, Mapping) and isinstance(out.get("logits"), torch.Tensor):
         out, how = out["logits"], "the 'logits' entry of the dict the forward returns"
-    elif not isinstance(out, torch.Tensor) and isinstance(getattr(out, "logits", None),
-                                                          torch.Tensor):
+    elif not isinstance(out, torch.Tensor) and isinstance(
+        getattr(out, "logits", None), torch.Tensor
+    ):
         out, how = out.logits, "the .logits attribute of what the forward returns"
     if not isinstance(out, torch.Tensor):
-        raise BadInput(f"returns {type(out).__name__}, not logits: return a tensor (B, "
-                       f"{n_classes}), a tuple whose first element it is, or a dict with 'logits'")
+        raise BadInput(
+            f"returns {type(out).__name__}, not logits: return a tensor (B, "
+            f"{n_classes}), a tuple whose first element it is, or a dict with 'logits'"
+        )
     if batch == 1 and out.dim() == 0:  # one sigmoid logit, squeezed
         out = out.reshape(1)
     elif batch == 1 and out.dim() == 1 and out.size(0) == n_classes and n_classes > 1:
         out = out[None]  # (K,) -> (1, K): the batch axis squeezed away
     if batch is not None and out.dim() >= 1 and out.size(0) != batch:
-        raise BadInput(f"returns shape {tuple(out.shape)} for {batch} texts: the first axis must be "
-                       "the batch (squeeze only the class axis, .squeeze(-1), not .squeeze())")
+        raise BadInput(
+            f"returns shape {tuple(out.shape)} for {batch} texts: the first axis must be "
+            "the batch (squeeze only the class axis, .squeeze(-1), not .squeeze())"
+        )
     if out.dim() == 2 and out.size(1) == n_classes:
         return out, how
     if n_classes == 2 and (out.dim() == 1 or (out.dim() == 2 and out.size(1) == 1)):
@@ -134,10 +145,11 @@ class UserAdapter:
         self._declared_min = None if user.min_len is None else int(user.min_len)
         self._derived_min: int | None = None
         self._chains = user.conv_chains
-        self.embedding_name = user.embedding or _single_embedding(user.module, source)
+        self.embedding_name = user.embedding or single_embedding(user.module, source)
         modules = dict(user.module.named_modules())
-        if self.embedding_name not in modules or not isinstance(modules[self.embedding_name],
-                                                                nn.Embedding):
+        if self.embedding_name not in modules or not isinstance(
+            modules[self.embedding_name], nn.Embedding
+        ):
             raise BadInput(
                 f"model {source!r}: {self.embedding_name!r} is not an nn.Embedding of the module",
                 choices=[n for n, m in modules.items() if isinstance(m, nn.Embedding)],
@@ -176,15 +188,15 @@ class UserAdapter:
         # masks by its ids sees the right mask; the hook then swaps in ``emb``
         ids = torch.where(mask, self._real_id, self._pad_id).long()
         try:
-            with _replace_output(self._embedding, lambda _out: emb):
+            with replace_output(self._embedding, lambda _out: emb):
                 return self._run(ids)
-        except _UserFailure as failure:  # located now, outside the hook that swapped ``emb`` in
+        except UserFailure as failure:  # located now, outside the hook that swapped ``emb`` in
             raise self._user_error(failure.exc, tuple(mask.shape)) from None
 
     def forward(self, batch: EncodedBatch) -> torch.Tensor:
         try:
             return self._run(batch.ids)
-        except _UserFailure as failure:
+        except UserFailure as failure:
             raise self._user_error(failure.exc, tuple(batch.ids.shape[:2])) from None
 
     def layers(self) -> list[LayerCard]:
@@ -207,8 +219,9 @@ class UserAdapter:
             except NotApplicable:
                 chains = []
             modules = dict(self.module.named_modules())
-            self._derived_min = max([min_length([modules[n] for n in c]) for c in chains],
-                                    default=1)
+            self._derived_min = max(
+                [min_length([modules[n] for n in c]) for c in chains], default=1
+            )
         return self._derived_min
 
     @property
@@ -225,8 +238,11 @@ class UserAdapter:
         return len(vocab) if vocab is not None else self.encoder.n_tokens
 
     def settings(self) -> dict:
-        return {"encoder": self.encoder.to_dict(), "embedding": self.embedding_name,
-                "conv_chains": self._chains}
+        return {
+            "encoder": self.encoder.to_dict(),
+            "embedding": self.embedding_name,
+            "conv_chains": self._chains,
+        }
 
     def full_lengths(self, texts: Sequence[str]) -> list[int]:
         return [self.encoder.full_length(t) for t in texts]
@@ -250,7 +266,8 @@ class UserAdapter:
                 raise NotApplicable(
                     f"{self.name} has no convolutional layers over the text ({found}); if it has, "
                     "name them: UserModel(..., conv_chains=[['convs.0'], ['convs.1']]), one list "
-                    "per stack, input side first")
+                    "per stack, input side first"
+                )
             raise NotApplicable(f"{self.name} has no convolutional layers")
         read_at = {}
         for chain in chains:
@@ -284,7 +301,9 @@ class UserAdapter:
         raise NotApplicable(f"{self.name} keeps no list of per-layer states")
 
     def hidden_states(self, emb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        raise NotApplicable(f"{self.name} is a user model: its hidden states are read at its layers")
+        raise NotApplicable(
+            f"{self.name} is a user model: its hidden states are read at its layers"
+        )
 
     def output_layer(self) -> str:
         """The ``nn.Linear`` whose output is the model's logits, found by tracing one forward pass
@@ -306,7 +325,8 @@ class UserAdapter:
         with torch.no_grad(), capture(self.module, linears) as seen:
             logits = self.forward(batch).float()  # (B, K)
         single = self.n_classes == 2 and self.output_note.endswith(
-            "read as a sigmoid: p(second class) = sigmoid(logit)")
+            "read as a sigmoid: p(second class) = sigmoid(logit)"
+        )
         target = logits[:, 1:] if single else logits  # a sigmoid model's one logit
         for name in reversed(linears):
             out = seen.get(name)
@@ -317,8 +337,9 @@ class UserAdapter:
         return ""
 
     def vocabulary(self) -> VocabVectors:
-        return encoder_vocabulary(self.name, self.encoder, self.embed, self.device,
-                                  rows=self._embedding.num_embeddings)
+        return encoder_vocabulary(
+            self.name, self.encoder, self.embed, self.device, rows=self._embedding.num_embeddings
+        )
 
     def generation_step(self) -> Step:
         raise NotApplicable(f"{self.name} is not a language model with a step interface")
@@ -328,28 +349,35 @@ class UserAdapter:
         Transformers tokenizer, word pieces joined into words as in ``HFAdapter``."""
         flags = batch.flags or [[""] * len(toks) for toks in batch.tokens]
         if not getattr(self.encoder, "transformers", False):
-            return [[TokenText(t, False, f == "special") for t, f in zip(toks, row, strict=True)]
-                    for toks, row in zip(batch.tokens, flags, strict=True)]
+            return [
+                [TokenText(t, False, f == "special") for t, f in zip(toks, row, strict=True)]
+                for toks, row in zip(batch.tokens, flags, strict=True)
+            ]
         vocab = self.encoder.vocab
         starts = vocab is not None and marks_word_starts(vocab.itos)
-        return [piece_row(toks, [f == "special" for f in row], starts)
-                for toks, row in zip(batch.tokens, flags, strict=True)]
+        return [
+            piece_row(toks, [f == "special" for f in row], starts)
+            for toks, row in zip(batch.tokens, flags, strict=True)
+        ]
 
     # -- the user's code -----------------------------------------------------------------------
     def _run(self, ids: torch.Tensor) -> torch.Tensor:
-        """The user's module on ``ids``, its output read as logits; its errors as ``_UserFailure``."""
+        """The user's module on ``ids``, its output read as logits; its errors as
+        ``UserFailure``."""
         try:
             out = self.module(ids)
         except Exception as exc:  # the user's code: any error, named and located by the caller
-            if _raised_by_reportgen(exc):  # ours (BadInput, a hook's stop, a hook's own bug)
+            if raised_by_reportgen(exc):  # ours (BadInput, a hook's stop, a hook's own bug)
                 raise
-            raise _UserFailure(exc) from exc
+            raise UserFailure(exc) from exc
         if not self.is_classifier:  # sequence outputs (B, T, V), as they are
             return out[0] if isinstance(out, (tuple, list)) else out
         try:
             logits, how = read_logits(out, self.n_classes, int(ids.size(0)))
         except BadInput as exc:
-            raise BadInput(f"model {self.name!r} ({self.source}): its forward {exc.message}") from None
+            raise BadInput(
+                f"model {self.name!r} ({self.source}): its forward {exc.message}"
+            ) from None
         self.output_note = how
         return logits
 
@@ -359,7 +387,7 @@ class UserAdapter:
         encoded (an analysis's own inputs, such as optimised windows, have no text)."""
         culprit = None
         if shape == self._last_shape:
-            with _hooks_set_aside(self.module), torch.no_grad():
+            with hooks_set_aside(self.module), torch.no_grad():
                 for text in self._last_texts[:256]:
                     try:
                         one = self.encoder.encode([text], min_len=self.min_len)
@@ -370,70 +398,13 @@ class UserAdapter:
         where = f" on the text {culprit[:80]!r}" if culprit is not None else ""
         hint = ""
         if culprit is not None and len(self.encoder.tokens(culprit)) < 8:
-            hint = ("; if the model needs a minimum number of tokens (a convolution without "
-                    "padding), declare it with UserModel(..., min_len=N) and shorter texts are "
-                    "padded")
+            hint = (
+                "; if the model needs a minimum number of tokens (a convolution without "
+                "padding), declare it with UserModel(..., min_len=N) and shorter texts are "
+                "padded"
+            )
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        return UserCodeError(f"model {self.name!r} ({self.source}): the model's forward raised "
-                             f"{type(exc).__name__}: {first}{where}{hint}")
-
-
-class _UserFailure(Exception):
-    """Carries an exception of the user's forward out of the hooks, to be located and named."""
-
-    def __init__(self, exc: Exception) -> None:
-        super().__init__(str(exc))
-        self.exc = exc
-
-
-PACKAGE = Path(__file__).resolve().parents[1]
-
-
-def _raised_by_reportgen(exc: Exception) -> bool:
-    """An exception of reportgen's own, or raised while reportgen's code ran inside the forward (a
-    hook, or torch called from one): any frame below the user's module call in reportgen's files."""
-    if type(exc).__module__.split(".")[0] == "reportgen":
-        return True
-    tb = exc.__traceback__.tb_next if exc.__traceback__ is not None else None  # below ``_run``
-    while tb is not None:
-        if Path(tb.tb_frame.f_code.co_filename).resolve().is_relative_to(PACKAGE):
-            return True
-        tb = tb.tb_next
-    return False
-
-
-@contextmanager
-def _hooks_set_aside(module: nn.Module) -> Iterator[None]:
-    """Every forward hook of ``module`` and its submodules removed while inside, then put back."""
-    kinds = ("_forward_hooks", "_forward_pre_hooks", "_forward_hooks_with_kwargs",
-             "_forward_hooks_always_called")
-    saved = [(m, k, getattr(m, k)) for m in module.modules() for k in kinds if hasattr(m, k)]
-    for m, k, hooks in saved:
-        setattr(m, k, type(hooks)())
-    try:
-        yield
-    finally:
-        for m, k, hooks in saved:
-            setattr(m, k, hooks)
-
-
-@contextmanager
-def _replace_output(module: nn.Module,
-                    fn: Callable[[torch.Tensor], torch.Tensor]) -> Iterator[None]:
-    """Replace a module's output while inside the block; the hook is removed even on error."""
-    handle = module.register_forward_hook(lambda _m, _inp, out: fn(out))
-    try:
-        yield
-    finally:
-        handle.remove()
-
-
-def _single_embedding(module: nn.Module, source: str) -> str:
-    names = [n for n, m in module.named_modules() if isinstance(m, nn.Embedding)]
-    if len(names) != 1:
-        raise BadInput(
-            f"model {source!r}: cannot tell which embedding layer to analyse ({len(names)} found); "
-            "name it with UserModel(embedding=...)",
-            choices=names or ["(no nn.Embedding in the module)"],
+        return UserCodeError(
+            f"model {self.name!r} ({self.source}): the model's forward raised "
+            f"{type(exc).__name__}: {first}{where}{hint}"
         )
-    return names[0]

@@ -53,8 +53,9 @@ def verify(view: ModelView, texts: Sequence[str]) -> None:
         _verify_padding(view, texts, batch, split)
 
 
-def _verify_padding(view: ModelView, texts: list[str], batch: EncodedBatch,
-                    batched: torch.Tensor) -> None:
+def _verify_padding(
+    view: ModelView, texts: list[str], batch: EncodedBatch, batched: torch.Tensor
+) -> None:
     """Refuse a model whose output for a text changes when the text is padded into a batch."""
     lengths = [len(t) for t in batch.tokens]
     if len(set(lengths)) < 2:  # no padding in this batch: pad the shortest text with the longest
