@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from reportgen.review import stats
-from reportgen.review.per_example import per_example
+from reportgen.review.per_example import per_example, reader
 from reportgen.review.reports import Report
 
 SIGNIFICANCE = 0.05  # McNemar p below this: a change
@@ -153,8 +153,9 @@ def analysis_diffs(old: Report, new: Report, pairs: list[ModelPair], analysis: s
                       per_example(new, analysis, pair.new, metric)) if paired else (None, None)
             if values[0] is None or values[1] is None:
                 row.method = ("different data: compared as numbers, no interval" if not paired
-                              else "no interval: not a mean over examples (or its per-example "
-                                   "values are not in the report folder)")
+                              else "no interval: not a mean over examples" if
+                              reader(analysis, metric) is None else
+                              "no interval: its per-example values are not in both report folders")
                 continue
             covers = min(len(values[0]), len(values[1]))
             full = covers >= min(old.examples, new.examples)
