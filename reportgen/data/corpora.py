@@ -3,16 +3,17 @@
 
 MR (Pang and Lee 2005): ``rt-polarity.pos`` and ``rt-polarity.neg`` in DIR, latin-1, one snippet per
 line (only ``\n`` ends a line; the few C1 control characters, Windows-1252 punctuation in the
-original such as ``\x85`` for "…", are shown as that punctuation). There is no official split, so the loader makes a fixed one: within each class a shuffle with
-``MR_SPLIT_SEED`` (a constant, so ``reportgen train`` and ``reportgen run`` always agree) and the first
-10% (rounded down) held out as ``test``. The 10,662 snippets give 9,596 train / 1,066 test
-(533 + 533), the sizes Yuan et al. (2019) report.
+original such as ``\x85`` for "…", are shown as that punctuation). There is no official split, so
+the loader makes a fixed one: within each class a shuffle with ``MR_SPLIT_SEED`` (a constant, so
+``reportgen train`` and ``reportgen run`` always agree) and the first 10% (rounded down) held out as
+``test``. The 10,662 snippets give 9,596 train / 1,066 test (533 + 533), the sizes Yuan et al.
+(2019) report.
 
 AG News (Zhang, Zhao and LeCun 2015): ``train.csv`` / ``test.csv`` in the original three-column
 format ``"class","title","description"`` with a 1-based class index; class names come from
 ``classes.txt`` when present. The text of an example is ``title. description`` (or whichever is not
-empty), with the original's artefacts cleaned for display: ``\\`` (a lost line break) becomes a space,
-HTML entities are unescaped, including those whose ``&`` the original replaced by a space
+empty), with the original's artefacts cleaned for display: ``\\`` (a lost line break) becomes a
+space, HTML entities are unescaped, including those whose ``&`` the original replaced by a space
 (``Sun #39;s`` -> ``Sun's``, ``Johnson  amp; Johnson`` -> ``Johnson & Johnson``), and runs of
 whitespace are collapsed. Markup such as ``<b>`` is kept as text.
 """
@@ -136,7 +137,8 @@ def _agnews_file(path: Path, classes: list[str]) -> list[Example]:
 def _agnews_row(path: Path, line: int, row: list[str], classes: list[str]) -> Example:
     if len(row) != 3:
         raise BadInput(
-            f'{path}, line {line}: {len(row)} fields; AG News rows are "class","title","description"'
+            f"{path}, line {line}: {len(row)} fields; "
+            'AG News rows are "class","title","description"'
         )
     index, title, description = row
     if not index.strip().isdigit() or not 1 <= int(index) <= len(classes):

@@ -37,7 +37,9 @@ class Dataset:
 
     def __post_init__(self) -> None:
         if not self.classes:
-            labels = {ex.label for exs in self.splits.values() for ex in exs if ex.label is not None}
+            labels = {
+                ex.label for exs in self.splits.values() for ex in exs if ex.label is not None
+            }
             self.classes = sorted(labels)
 
     def split(self, name: str) -> list[Example]:

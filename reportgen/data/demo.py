@@ -79,7 +79,7 @@ SUFFIXES = (
 )  # fmt: skip
 
 
-# -- clauses: each takes the polarity of its words and whether it is negated ------------------------
+# -- clauses: each takes the polarity of its words and whether it is negated --------------------
 Clause = Callable[[random.Random, int, bool], str]
 
 
@@ -175,7 +175,7 @@ def clause(rng: random.Random, polarity: int) -> str:
     return form(rng, -polarity if negated else polarity, negated)
 
 
-# -- sentences: a template places the main clause; the label is the main clause's polarity ----------
+# -- sentences: a template places the main clause; the label is the main clause's polarity -----
 def _simple(rng: random.Random, label: int) -> str:
     return clause(rng, label)
 

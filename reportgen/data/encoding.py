@@ -130,7 +130,10 @@ class TextEncoder:
         return self.char_vocab.encode([BOW, *word[: self.max_word_len], EOW])
 
     def encode(self, texts: Sequence[str], min_len: int = 1) -> EncodedBatch:
-        """Texts -> padded ids. ``min_len`` pads short batches (convolutions need a minimum width)."""
+        """Texts -> padded ids.
+
+        ``min_len`` pads short batches (convolutions need a minimum width).
+        """
         rows = [self.token_ids(t) for t in texts]
         tokens = [self.tokens(t) for t in texts]
         width = max([min_len, 1, *(len(r) for r in rows)])

@@ -6,9 +6,10 @@ JSON files) and a Hub name go through ``datasets.load_dataset``, which may downl
 
 Columns: ``text_col`` (default: ``text``, else ``sentence``) and ``label_col`` (default ``label``).
 A ``ClassLabel`` label column gives the class names, in its order; other labels are kept as strings.
-Splits: ``train``, ``validation``/``dev`` and ``test`` map to ``train``/``dev``/``test``. Without SPLIT
-every such split is loaded, except splits with no labels at all (GLUE test sets use -1); with SPLIT
-only that one (a name that is not one of those is stored as ``train``, so ``run`` evaluates on it).
+Splits: ``train``, ``validation``/``dev`` and ``test`` map to ``train``/``dev``/``test``. Without
+SPLIT every such split is loaded, except splits with no labels at all (GLUE test sets use -1); with
+SPLIT only that one (a name that is not one of those is stored as ``train``, so ``run`` evaluates on
+it).
 """
 
 from __future__ import annotations

@@ -3,9 +3,10 @@
 A SPEC is ``PREFIX:PATH_OR_NAME`` (or just ``demo``); ``DATA_FORMATS`` lists the prefixes with one
 line each (``reportgen list`` prints it). File formats also take one file per split,
 ``PREFIX:train=FILE,dev=FILE,test=FILE`` (any of the three), so that "train on this file, evaluate
-on that one" is said explicitly; each file must then hold no split column of its own. The loaders themselves live in ``corpora`` (MR, AG News),
-``tabular`` (CSV, TSV, JSONL, SST-2), ``hub`` (Hugging Face) and ``demo``. Every problem with the
-input is raised as ``BadInput`` with one message naming the file, column or prefix at fault.
+on that one" is said explicitly; each file must then hold no split column of its own. The loaders
+themselves live in ``corpora`` (MR, AG News), ``tabular`` (CSV, TSV, JSONL, SST-2), ``hub`` (Hugging
+Face) and ``demo``. Every problem with the input is raised as ``BadInput`` with one message naming
+the file, column or prefix at fault.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from reportgen.errors import BadInput
 
 DATA_FORMATS: dict[str, str] = {
     "mr": "mr:DIR - MR movie reviews, rt-polarity.pos/.neg (latin-1); fixed seeded 90/10 split",
-    "agnews": "agnews:DIR - AG News train.csv/test.csv ('class','title','description'), classes.txt",
+    "agnews": "agnews:DIR - AG News train.csv/test.csv ('class','title','description'), "
+    "classes.txt",
     "sst2": "sst2:FILE - SST-2 'sentence<TAB>label' lines, labels 0/1 (or a GLUE SST-2 directory)",
     "csv": "csv:FILE - CSV with a header; --text-col/--label-col (default text, label); optional "
     "'split' column",
@@ -82,18 +84,19 @@ def load_data(
 ) -> Dataset:
     """Load the dataset a SPEC names (formats: ``DATA_FORMATS``).
 
-    ``text_col``/``label_col`` choose the columns of ``csv``/``tsv``/``jsonl`` (defaults ``text`` and
-    ``label``) and ``hf`` (defaults ``text`` or ``sentence``, and ``label``); giving one for another
-    format is ``BadInput``. ``seed`` is accepted for a uniform call signature but no format depends
-    on it: split-less data keeps fixed splits (MR uses a constant seed) so that ``reportgen train``
-    and ``reportgen run`` always see the same held-out examples.
+    ``text_col``/``label_col`` choose the columns of ``csv``/``tsv``/``jsonl`` (defaults ``text``
+    and ``label``) and ``hf`` (defaults ``text`` or ``sentence``, and ``label``); giving one for
+    another format is ``BadInput``. ``seed`` is accepted for a uniform call signature but no format
+    depends on it: split-less data keeps fixed splits (MR uses a constant seed) so that
+    ``reportgen train`` and ``reportgen run`` always see the same held-out examples.
     """
     del seed  # see the docstring
     prefix, rest = parse_spec(spec)
     if prefix not in COLUMN_FORMATS and (text_col or label_col):
         option = "--text-col" if text_col else "--label-col"
         raise BadInput(
-            f"{option} does not apply to {prefix!r} data (it applies to: {', '.join(COLUMN_FORMATS)})"
+            f"{option} does not apply to {prefix!r} data "
+            f"(it applies to: {', '.join(COLUMN_FORMATS)})"
         )
     if prefix == "demo":
         if rest:
@@ -148,7 +151,8 @@ def _load_split_files(spec: str, prefix: str, rest: str, text_col: str | None,
     labels = [ex.label for exs in splits.values() for ex in exs if ex.label is not None]
     classes = SST2_CLASSES if prefix == "sst2" else ordered_classes(labels)
     return Dataset(spec=spec, splits=splits, classes=list(classes),
-                   description=f"{prefix.upper()} files ({'; '.join(parts)}): {count_summary(splits)}")
+                   description=f"{prefix.upper()} files ({'; '.join(parts)}): "
+                               f"{count_summary(splits)}")
 
 
 def load_lines(spec: str, raw: str) -> Dataset:

@@ -1,9 +1,9 @@
 """Helpers the data loaders share: checked paths, strict UTF-8 reading, split names, class order.
 
-Every problem a user can fix (a path that is not there, a file that is not UTF-8, a split value we do
-not know) is raised as ``BadInput`` naming the file and, where there is one, the line or byte offset.
-A gzip-compressed file (found by its magic bytes, whatever its name) is read transparently; any
-other binary file (zip, image, PDF, pickle, checkpoint...) is refused as "not a text file".
+Every problem a user can fix (a path that is not there, a file that is not UTF-8, a split value we
+do not know) is raised as ``BadInput`` naming the file and, where there is one, the line or byte
+offset. A gzip-compressed file (found by its magic bytes, whatever its name) is read transparently;
+any other binary file (zip, image, PDF, pickle, checkpoint...) is refused as "not a text file".
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 Format:
 - CSV/TSV: a header row, then one example per row; the text and label columns are named by
-  ``text_col`` / ``label_col`` (defaults ``text`` and ``label``). JSONL: one JSON object per line with
-  those keys. Files must be UTF-8 (a byte-order mark is fine).
+  ``text_col`` / ``label_col`` (defaults ``text`` and ``label``). JSONL: one JSON object per line
+  with those keys. Files must be UTF-8 (a byte-order mark is fine).
 - Labels are kept as strings (``1`` stays ``"1"``); an empty label is an error. A file without the
   label column is read as unlabelled text when the column was not named explicitly (analyses that
   need no labels still run; accuracy says "no labels").
@@ -83,7 +83,8 @@ def _delimited_rows(path: Path, text: str, delimiter: str) -> tuple[list[str], l
             if len(values) != len(columns):
                 raise BadInput(
                     f"{path}, line {reader.line_num}: {len(values)} fields where the header has "
-                    f"{len(columns)} (is the delimiter right? {_delimiter_name(delimiter)} expected)"
+                    f"{len(columns)} (is the delimiter right? "
+                    f"{_delimiter_name(delimiter)} expected)"
                 )
             rows.append((reader.line_num, dict(zip(columns, values, strict=True))))
     except csv.Error as err:

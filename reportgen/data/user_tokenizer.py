@@ -1,4 +1,5 @@
-"""The user's own tokenizer behind the encoder interface, so reportgen shows the tokens the model saw.
+"""The user's own tokenizer behind the encoder interface,
+so reportgen shows the tokens the model saw.
 
 A model trained with its own tokenizer must be analysed with it: re-tokenising with reportgen's word
 tokenizer silently turns words into ``<unk>`` ("don't" -> "do" + ``<unk>``). ``Tokenizer`` wraps
@@ -116,7 +117,8 @@ class Tokenizer:
             out = list(self.fn(text.lower() if self.lowercase else text))
             if out and all(isinstance(t, str) for t in out):
                 tokens, ids = [str(t) for t in out], [self._lookup(t) for t in out]
-            elif all(isinstance(t, int) or (hasattr(t, "item") and not isinstance(t, str)) for t in out):
+            elif all(isinstance(t, int) or (hasattr(t, "item") and not isinstance(t, str))
+                     for t in out):
                 ids = [int(t) for t in out]
                 tokens = [self.token_text(i) for i in ids]
             else:

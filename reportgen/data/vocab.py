@@ -39,7 +39,8 @@ class Vocab:
     ) -> Vocab:
         """Most frequent tokens first; ``max_size`` counts the two special tokens."""
         counts = Counter(t for toks in token_lists for t in toks)
-        ranked = sorted((t for t, c in counts.items() if c >= min_freq), key=lambda t: (-counts[t], t))
+        ranked = sorted((t for t, c in counts.items() if c >= min_freq),
+                        key=lambda t: (-counts[t], t))
         itos = [PAD, UNK, *[t for t in extra if t not in (PAD, UNK)]]
         seen = set(itos)
         for t in ranked:
