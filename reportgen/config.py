@@ -224,7 +224,8 @@ def _validate(c: RunConfig) -> list[str]:
     for flag, names in (("--only", c.only), ("--skip", c.skip)):
         for n in names:
             if n not in known:
-                problems.append(f"{flag}: unknown analysis {n!r} (valid: {', '.join(analyses.REGISTRY)})")
+                problems.append(f"{flag}: unknown analysis {n!r} "
+                                f"(valid: {', '.join(analyses.REGISTRY)})")
     if not problems and not c.selected_analyses():
         given = " with ".join(f"{flag} {','.join(names)}" for flag, names in
                               (("--only", c.only), ("--skip", c.skip)) if names)
@@ -240,7 +241,8 @@ def _validate(c: RunConfig) -> list[str]:
         problems.append(f"--batch-size must be auto or a whole number of at least 1, not "
                         f"{_show(c.batch_size)}")
     if c.precision not in PRECISIONS:
-        problems.append(f"--precision must be one of {', '.join(PRECISIONS)}, not {_show(c.precision)}")
+        problems.append(f"--precision must be one of {', '.join(PRECISIONS)}, "
+                        f"not {_show(c.precision)}")
     if not (c.page_budget_mb > 0 and c.site_budget_mb > 0):  # NaN too
         problems.append("size budgets must be positive")
     return problems

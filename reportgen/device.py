@@ -19,10 +19,12 @@ def resolve_device(spec: str = "auto") -> torch.device:
         return torch.device("cpu")
     if re.fullmatch(r"cuda(:\d+)?", spec):
         if not torch.cuda.is_available():
-            raise BadInput(f"device {spec!r} was asked for but CUDA is not available here; use 'auto' or 'cpu'")
+            raise BadInput(f"device {spec!r} was asked for but CUDA is not available here; "
+                           "use 'auto' or 'cpu'")
         index = int(spec.split(":")[1]) if ":" in spec else 0
         if index >= torch.cuda.device_count():
-            raise BadInput(f"device {spec!r}: only {torch.cuda.device_count()} CUDA device(s) present")
+            raise BadInput(f"device {spec!r}: only {torch.cuda.device_count()} "
+                           "CUDA device(s) present")
         return torch.device(spec)
     raise BadInput(f"unknown device {spec!r}", choices=DEVICE_CHOICES)
 

@@ -4,14 +4,14 @@ Question: how does a run spread over N processes (one machine or several) and st
 numbers as one process?
 
 Method: ``torchrun --nproc-per-node N -m reportgen run ...`` (or ``reportgen`` under torchrun) sets
-``RANK`` / ``WORLD_SIZE``; ``start`` then joins the process group (gloo on CPU, NCCL on GPUs, one GPU
-per local rank). Every rank loads the models and the data. A per-example analysis cuts its work into
-the same batches as one process would, computes batches ``rank, rank + N, ...`` (``my_batches``), and
-``gather_batches`` hands every rank all batches' results in the one-process order, so the tables
-and every number computed from them are those of one process, value for value. Whatever is not
-split (probe phrases, fitting probes) runs on every rank alike; ``filter_top_words`` merges each
-rank's top windows with a total order (value, then the earlier text and location), so the grouping
-of batches does not matter. Cache hits are agreed on by all
+``RANK`` / ``WORLD_SIZE``; ``start`` then joins the process group (gloo on CPU, NCCL on GPUs, one
+GPU per local rank). Every rank loads the models and the data. A per-example analysis cuts its work
+into the same batches as one process would, computes batches ``rank, rank + N, ...``
+(``my_batches``), and ``gather_batches`` hands every rank all batches' results in the one-process
+order, so the tables and every number computed from them are those of one process, value for value.
+Whatever is not split (probe phrases, fitting probes) runs on every rank alike; ``filter_top_words``
+merges each rank's top windows with a total order (value, then the earlier text and location), so
+the grouping of batches does not matter. Cache hits are agreed on by all
 ranks (``all_agree``) so they never wait on each other; only rank 0 writes the cache and the site.
 
 Cost: one all-gather of each analysis's per-batch results (Python objects through gloo/NCCL).
