@@ -16,8 +16,9 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 
 def init_embedding(emb: nn.Embedding, scale: float | None) -> None:
-    """Uniform(-scale, scale) rows (Kim 2014 uses 0.25 for words without a pretrained vector), padding
-    row zero; ``None`` keeps PyTorch's N(0, 1), which trains markedly worse on small data like MR."""
+    """Uniform(-scale, scale) rows (Kim 2014 uses 0.25 for words without a pretrained vector),
+    padding row zero; ``None`` keeps PyTorch's N(0, 1), which trains markedly worse on small data
+    like MR."""
     if scale is None:
         return
     with torch.no_grad():
@@ -55,7 +56,8 @@ def seq_lengths(mask: torch.Tensor) -> torch.Tensor:
 
 
 def reverse_real(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """x (B, T, ...) with each example's real positions 0 .. L-1 in reverse order, padding in place."""
+    """x (B, T, ...) with each example's real positions 0 .. L-1 in reverse order,
+    padding in place."""
     B, T = mask.shape
     n = seq_lengths(mask).to(x.device).unsqueeze(1)  # (B, 1)
     t = torch.arange(T, device=x.device).expand(B, T)  # (B, T)

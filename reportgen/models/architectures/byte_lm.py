@@ -77,10 +77,12 @@ class ByteLSTMLM(TextModel):
         state: tuple[torch.Tensor, torch.Tensor] | None = None,
         clamp: dict[int, float] | None = None,
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        """One generation step: byte ids (B,) and the LSTM state -> next-byte logits (B, 257), state.
+        """One generation step: byte ids (B,) and the LSTM state ->
+        next-byte logits (B, 257), state.
 
         ``clamp`` holds units of the LSTM's hidden state at fixed values after the step (and so for
-        every later step the caller runs), as Radford et al. fix their sentiment unit while sampling.
+        every later step the caller runs), as Radford et al. fix their sentiment unit while
+        sampling.
         """
         if state is None:
             zeros = torch.zeros(self.rnn.num_layers, ids.size(0), self.rnn.hidden_size,

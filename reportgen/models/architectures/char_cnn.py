@@ -50,12 +50,14 @@ class Highway(nn.Module):
 
 
 class CharCNN(TextModel):
-    """lm_1b-style character-CNN word encoder (widths 1..7, highway) + sentence max-pool + linear."""
+    """lm_1b-style character-CNN word encoder (widths 1..7, highway)
+    + sentence max-pool + linear."""
 
     arch: ClassVar[str] = "char-cnn"
     encoder_kind: ClassVar[str] = "word_chars"
     citation: ClassVar[str] = (
-        "Jozefowicz, R., Vinyals, O., Schuster, M., Shazeer, N., Wu, Y. (2016). Exploring the Limits "
+        "Jozefowicz, R., Vinyals, O., Schuster, M., Shazeer, N., Wu, Y. (2016). "
+        "Exploring the Limits "
         "of Language Modeling (lm_1b); Kim, Y., Jernite, Y., Sontag, D., Rush, A. (2016). "
         "Character-Aware Neural Language Models. AAAI."
     )

@@ -29,12 +29,13 @@ from reportgen.models.hooks import HookPoint
 
 
 class KimCNN(TextModel):
-    """Kim (2014), "Convolutional neural networks for sentence classification" (CNN-rand/-non-static).
+    """Kim (2014), "Convolutional neural networks for sentence classification"
+    (CNN-rand/-non-static).
 
     Embedding (300) -> parallel convolutions of widths 3, 4, 5 with 100 filters each, ReLU ->
     max-over-time -> dropout 0.5 -> linear. The paper's configuration, unscaled, including its
-    embedding initialisation U(-0.25, 0.25) (PyTorch's N(0, 1) costs ~2 points on MR). Convolutions are
-    *wide* (padding width-1 on both sides, as Kim's code pads each sentence), so a one-word text
+    embedding initialisation U(-0.25, 0.25) (PyTorch's N(0, 1) costs ~2 points on MR). Convolutions
+    are *wide* (padding width-1 on both sides, as Kim's code pads each sentence), so a one-word text
     works; output position j of a width-k filter sees tokens j-k+1 .. j. Kim's l2 max-norm
     constraint on the last layer is left out (Adam with early stopping does as well here).
     """
@@ -73,7 +74,8 @@ class KimCNN(TextModel):
         }
 
     def _feature_maps(self, emb: torch.Tensor, mask: torch.Tensor) -> list[torch.Tensor]:
-        """One activation map per width, each (B, T + k - 1, filters), zero where no token is seen."""
+        """One activation map per width, each (B, T + k - 1, filters),
+        zero where no token is seen."""
         x = zero_masked(emb, mask).transpose(1, 2)  # (B, E, T)
         maps = []
         for conv, act in zip(self.convs, self.conv_acts, strict=True):
@@ -145,17 +147,18 @@ class _StackedCNN(TextModel):
 
 
 class YuanCNN(_StackedCNN):
-    """The text CNN of Yuan, Chen, Hu and Ji (2019), Table 2, whose hidden units their method explains.
+    """The text CNN of Yuan, Chen, Hu and Ji (2019), Table 2,
+    whose hidden units their method explains.
 
-    Embedding (300; word2vec in the paper, any ``--embeddings`` file here) -> 3 convolutions, kernel 5,
-    channels 128 / 64 / 32, each ReLU -> max-pool over time -> dropout -> linear. For AG News
+    Embedding (300; word2vec in the paper, any ``--embeddings`` file here) -> 3 convolutions, kernel
+    5, channels 128 / 64 / 32, each ReLU -> max-pool over time -> dropout -> linear. For AG News
     (data SPEC ``agnews:``) 4 layers of 512 / 256 / 128 / 64 (``variant_for_data``).
 
     Geometry, fixed so receptive fields are well defined: every convolution has kernel 5, stride 1,
     dilation 1 and padding 2 ("same"), so location i of layer j (1-based) sees input tokens
     i-2j .. i+2j, a receptive field of 4j + 1 tokens (5, 9, 13, 17). Activations at padded positions
-    are reset to zero after each layer, so they equal the convolution's own zero padding and any text,
-    even one word long, gives the same output alone or in a padded batch.
+    are reset to zero after each layer, so they equal the convolution's own zero padding and any
+    text, even one word long, gives the same output alone or in a padded batch.
     """
 
     arch: ClassVar[str] = "yuan-cnn"
@@ -163,7 +166,9 @@ class YuanCNN(_StackedCNN):
         "Yuan, H., Chen, Y., Hu, X., Ji, S. (2019). Interpreting Deep Models for Text Analysis via "
         "Optimization and Regularization Methods. AAAI."
     )
-    summary: ClassVar[str] = "3-layer CNN, kernel 5, 128/64/32 channels, max-pool (Yuan et al. 2019)"
+    summary: ClassVar[str] = (
+        "3-layer CNN, kernel 5, 128/64/32 channels, max-pool (Yuan et al. 2019)"
+    )
     train_defaults: ClassVar[dict[str, Any]] = {"epochs": 12, "lr": 1e-3, "batch_size": 50}
 
     def __init__(self, config: dict[str, Any]) -> None:
@@ -231,7 +236,9 @@ class DilatedCNN(_StackedCNN):
         "Yu, F., Koltun, V. (2016). Multi-Scale Context Aggregation by Dilated Convolutions. ICLR; "
         "Kalchbrenner, N. et al. (2016). Neural Machine Translation in Linear Time (ByteNet)."
     )
-    summary: ClassVar[str] = "residual dilated CNN, kernel 3, dilations 1/2/4/8 (receptive field 31)"
+    summary: ClassVar[str] = (
+        "residual dilated CNN, kernel 3, dilations 1/2/4/8 (receptive field 31)"
+    )
     train_defaults: ClassVar[dict[str, Any]] = {"epochs": 12, "lr": 1e-3, "batch_size": 50}
 
     def __init__(self, config: dict[str, Any]) -> None:
@@ -277,4 +284,7 @@ class DilatedCNN(_StackedCNN):
         return [["proj", *(f"convs.{i}" for i in range(len(self.convs)))]]
 
     def conv_outputs(self) -> dict[str, str]:
-        return {"proj": "proj_act", **{f"convs.{i}": f"conv_acts.{i}" for i in range(len(self.convs))}}
+        return {
+            "proj": "proj_act",
+            **{f"convs.{i}": f"conv_acts.{i}" for i in range(len(self.convs))},
+        }

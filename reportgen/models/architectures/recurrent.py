@@ -118,7 +118,8 @@ class LSTMClassifier(RecurrentClassifier):
 
 
 class BiLSTMClassifier(RecurrentClassifier):
-    """Li et al. (2016)'s bidirectional LSTM: both directions' final states, concatenated (120-d)."""
+    """Li et al. (2016)'s bidirectional LSTM:
+    both directions' final states, concatenated (120-d)."""
 
     arch: ClassVar[str] = "bilstm"
     summary: ClassVar[str] = "bidirectional LSTM, 60-d per direction (Li et al. 2016)"

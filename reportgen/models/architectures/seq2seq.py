@@ -1,4 +1,5 @@
-"""A sequence-to-sequence LSTM autoencoder: the model of Li et al. (2016)'s seq2seq saliency figures.
+"""A sequence-to-sequence LSTM autoencoder:
+the model of Li et al. (2016)'s seq2seq saliency figures.
 
 Source: Li, Chen, Hovy and Jurafsky (2016), section on sequence-to-sequence models (after Sutskever,
 Vinyals and Le 2014 and Li, Luong and Jurafsky 2015's hierarchical autoencoder): an LSTM encoder
@@ -36,12 +37,14 @@ from reportgen.models.hooks import HookPoint
 
 
 class Seq2SeqAutoencoder(TextModel):
-    """Embedding -> LSTM encoder -> (h, c) -> LSTM decoder (BOS + shifted inputs) -> vocab logits."""
+    """Embedding -> LSTM encoder -> (h, c) -> LSTM decoder (BOS + shifted inputs)
+    -> vocab logits."""
 
     arch: ClassVar[str] = "seq2seq-ae"
     task: ClassVar[str] = "autoencode"
     citation: ClassVar[str] = (
-        "Li, J., Chen, X., Hovy, E., Jurafsky, D. (2016). Visualizing and Understanding Neural Models "
+        "Li, J., Chen, X., Hovy, E., Jurafsky, D. (2016). "
+        "Visualizing and Understanding Neural Models "
         "in NLP. NAACL; Sutskever, I., Vinyals, O., Le, Q. (2014). Sequence to Sequence Learning "
         "with Neural Networks. NeurIPS."
     )
@@ -85,8 +88,8 @@ class Seq2SeqAutoencoder(TextModel):
         return x, self.enc_out(reverse_real(out, mask)), state
 
     def hidden_states(self, emb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Encoder outputs (B, T, H) in input order (position t: the encoder just read token t, having
-        read the tokens after it), zero after each example's end."""
+        """Encoder outputs (B, T, H) in input order (position t: the encoder just read token t,
+        having read the tokens after it), zero after each example's end."""
         return self._encode(emb, mask)[1]
 
     def sentence_representation(self, emb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
