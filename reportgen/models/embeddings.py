@@ -5,8 +5,9 @@ One word per line, ``word v1 ... vD`` separated by spaces; an optional word2vec 
 fields are the vector. Binary word2vec files are refused with a hint to convert them.
 
 Lookup tries the exact word first, then any file word that lower-cases to it (the first in file
-order), since reportgen's word vocabulary is lower-cased. Rows of words without a vector are drawn from a normal distribution with the found
-vectors' standard deviation (Kim 2014 does the same with a uniform one), the padding row is zero.
+order), since reportgen's word vocabulary is lower-cased. Rows of words without a vector are drawn
+from a normal distribution with the found vectors' standard deviation (Kim 2014 does the same with a
+uniform one), the padding row is zero.
 
 Cost: one pass over the file (27k x 300 floats: ~1 s).
 """
@@ -31,14 +32,19 @@ def _lines(path: Path) -> Iterator[str]:
             yield from fh
     except (UnicodeDecodeError, gzip.BadGzipFile, EOFError) as exc:
         raise BadInput(
-            f"embeddings file {str(path)!r} is not a word2vec/GloVe *text* file ({exc.__class__.__name__}); "
+            f"embeddings file {str(path)!r} is not a word2vec/GloVe *text* file "
+            f"({exc.__class__.__name__}); "
             "binary word2vec files must be converted first, e.g. with gensim's "
-            "KeyedVectors.load_word2vec_format(..., binary=True).save_word2vec_format(..., binary=False)"
+            "KeyedVectors.load_word2vec_format(..., binary=True)"
+            ".save_word2vec_format(..., binary=False)"
         ) from None
 
 
-def read_vectors(path: str | Path, wanted: set[str] | None = None) -> tuple[dict[str, np.ndarray], int]:
-    """Read a vectors file -> ({word: (D,) float32 vector}, D), keeping only ``wanted`` words if given.
+def read_vectors(
+    path: str | Path, wanted: set[str] | None = None
+) -> tuple[dict[str, np.ndarray], int]:
+    """Read a vectors file -> ({word: (D,) float32 vector}, D),
+    keeping only ``wanted`` words if given.
 
     ``BadInput`` on a missing or empty file, a malformed line (naming its number) or vectors of
     different lengths.
@@ -58,7 +64,9 @@ def read_vectors(path: str | Path, wanted: set[str] | None = None) -> tuple[dict
         if dim is None:
             dim = len(parts) - 1
             if dim < 1:
-                raise BadInput(f"embeddings file {str(path)!r}, line {lineno}: no vector after the word")
+                raise BadInput(
+                    f"embeddings file {str(path)!r}, line {lineno}: no vector after the word"
+                )
         if len(parts) < dim + 1:
             raise BadInput(
                 f"embeddings file {str(path)!r}, line {lineno}: {len(parts) - 1} values, "
@@ -70,7 +78,9 @@ def read_vectors(path: str | Path, wanted: set[str] | None = None) -> tuple[dict
         try:
             vec = np.asarray(parts[len(parts) - dim :], dtype=np.float32)
         except ValueError:
-            raise BadInput(f"embeddings file {str(path)!r}, line {lineno}: a value is not a number") from None
+            raise BadInput(
+                f"embeddings file {str(path)!r}, line {lineno}: a value is not a number"
+            ) from None
         if not np.isfinite(vec).all():
             raise BadInput(f"embeddings file {str(path)!r}, line {lineno}: a value is not finite")
         vectors.setdefault(word, vec)

@@ -24,7 +24,8 @@ from reportgen.models.view import ModelView
 
 MODEL_FORMATS: dict[str, str] = {
     "FILE.pt": "a checkpoint written by 'reportgen train'",
-    "FILE.py:FUNC": "your own PyTorch model: FUNC() returns reportgen.UserModel(module, encoder, classes)",
+    "FILE.py:FUNC": "your own PyTorch model: "
+    "FUNC() returns reportgen.UserModel(module, encoder, classes)",
     "package.module:FUNC": "the same, from an importable module",
     "hf:DIR_OR_NAME": "a Transformers sequence classifier (pip install 'reportgen[hf]')",
     "demo": "the demo models, trained on the demo corpus on first use, then cached",
