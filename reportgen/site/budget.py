@@ -1,4 +1,5 @@
-"""Size budget of a site: a page over ``page_budget_mb`` or a site over ``site_budget_mb`` is an error.
+"""Size budget of a site:
+a page over ``page_budget_mb`` or a site over ``site_budget_mb`` is an error.
 
 Report generators are often blamed for pages of hundreds of megabytes that crash browsers; reportgen
 keeps pages small by design (tables shown in part, full tables as CSV, large heatmaps as PNG) and

@@ -83,7 +83,9 @@ def _vega_bundle() -> str:
 
     from reportgen.cache import cache_root
 
-    path = cache_root() / "assets" / f"vega-bundle-{getattr(vl_convert, '__version__', 'unknown')}.js"
+    path = cache_root() / "assets" / (
+        f"vega-bundle-{getattr(vl_convert, '__version__', 'unknown')}.js"
+    )
     try:
         return path.read_text(encoding="utf-8")
     except OSError:
@@ -111,7 +113,8 @@ class _SiteWriter:
         self.single = single
         self.page_sizes: dict[str, int] = {}
         self.csv_paths: dict[str, dict[str, str]] = {}
-        self.full_tables: dict[str, dict[str, FullTable]] = {}  # analysis -> CSV file name -> its .gz
+        # analysis -> CSV file name -> its .gz
+        self.full_tables: dict[str, dict[str, FullTable]] = {}
         names = [a.name for a in record.analyses]
         if len(set(names)) != len(names):
             raise ValueError(f"analysis names repeat: {names}")
@@ -162,7 +165,8 @@ class _SiteWriter:
                         gz = path.with_name(f"{filename}.gz")
                         gz.write_bytes(written.full_gz)
                         self.full_tables.setdefault(a.name, {})[filename] = FullTable(
-                            gz.relative_to(self.root).as_posix(), len(written.full_gz), written.csv_rows)
+                            gz.relative_to(self.root).as_posix(), len(written.full_gz),
+                            written.csv_rows)
             out[a.name] = files
         return out
 
@@ -179,7 +183,8 @@ class _SiteWriter:
                     table.href = f"../data/{self.slugs[a.name]}/{table.filename}"
                     full = self.full_tables.get(a.name, {}).get(table.filename)
                     if full is not None:
-                        table.full_href, table.full_filename = f"../{full.path}", full.path.rsplit("/", 1)[-1]
+                        table.full_href, table.full_filename = (
+                            f"../{full.path}", full.path.rsplit("/", 1)[-1])
                         table.full_size, table.csv_rows = format_size(full.size), full.csv_rows
                 elif len(data) * 4 // 3 <= embed_left:
                     table.href = data_uri(data, "text/csv;charset=utf-8")

@@ -57,8 +57,8 @@ def _walk(node: Any) -> Iterator[Mapping[str, Any]]:
 def data_rows(spec: Mapping[str, Any]) -> int:
     """Rows of inline data in a Vega-Lite spec: named ``datasets`` plus any ``data.values``.
 
-    A row holding arrays (expanded in the browser by a ``flatten`` transform, the compact way to ship
-    a heatmap) counts as as many rows as its longest array.
+    A row holding arrays (expanded in the browser by a ``flatten`` transform, the compact way to
+    ship a heatmap) counts as as many rows as its longest array.
     """
     rows = sum(_expanded(v) for v in spec.get("datasets", {}).values() if isinstance(v, list))
     for node in _walk({k: v for k, v in spec.items() if k != "datasets"}):
@@ -71,7 +71,8 @@ def data_rows(spec: Mapping[str, Any]) -> int:
 def _expanded(values: list[Any]) -> int:
     total = 0
     for row in values:
-        lengths = [len(v) for v in row.values() if isinstance(v, list)] if isinstance(row, Mapping) else []
+        lengths = ([len(v) for v in row.values() if isinstance(v, list)]
+                   if isinstance(row, Mapping) else [])
         total += max(lengths, default=1)
     return total
 

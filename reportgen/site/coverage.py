@@ -5,8 +5,8 @@ model has no class to explain, a recurrent model has no convolutional layer...) 
 the error; an analysis that fails, fails for every model it ran on). The per-model reasons come from
 ``AnalysisRecord.skipped_models``. Records saved before that field existed have the same reasons
 only as notes ("Skipped: <reason>", when the analysis ran for other models) or joined into
-``reason`` (when it ran for none); a note is matched to the model whose name it begins with, as every
-analysis's ``skip_reason`` words it. Reasons stay plain strings: the template escapes them.
+``reason`` (when it ran for none); a note is matched to the model whose name it begins with, as
+every analysis's ``skip_reason`` words it. Reasons stay plain strings: the template escapes them.
 """
 
 from __future__ import annotations
@@ -88,5 +88,6 @@ def model_cells(a: AnalysisRecord, models: Sequence[str]) -> list[CoverageCell]:
 def coverage_table(record: RunRecord, href: Callable[[str], str]) -> CoverageTable:
     """Every analysis of the run against every model; ``href(name)`` links an analysis's page."""
     models = [m.name for m in record.models]
-    rows = [CoverageRow(a.name, a.title, href(a.name), model_cells(a, models)) for a in record.analyses]
+    rows = [CoverageRow(a.name, a.title, href(a.name), model_cells(a, models))
+            for a in record.analyses]
     return CoverageTable(models, rows)

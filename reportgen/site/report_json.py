@@ -18,7 +18,8 @@ The schema of the spec, extended with what else a reader may want to check in CI
                              "title", "headline", "baselines": {"<metric>": "<baseline metric>"},
                              "skipped_models": {"<model>": "<why>"}, "log": str | null,
                              "labels": {"<metric>": "what it is, where the name does not say"},
-                             "tables": {"<t>": {"rows", "columns", "csv", "csv_rows", "full_csv"}}}}}
+                             "tables": {"<t>": {"rows", "columns", "csv", "csv_rows",
+                                                "full_csv"}}}}}
 
 ``accuracy`` is on ``evaluated_on``; ``overlap``/``overlap_count`` say how many of those texts were
 in the model's training data. ``baselines`` pairs a metric with the one to compare it with, overall

@@ -110,7 +110,8 @@ def summary_markdown(record: RunRecord) -> str:
         else:
             shown = md_escape(a.reason or "no reason given")
         lines.append(
-            f"| {md_escape(a.name)} | {md_escape(a.status)} | {shown} | {format_seconds(a.seconds)} |"
+            f"| {md_escape(a.name)} | {md_escape(a.status)} | {shown} | "
+            f"{format_seconds(a.seconds)} |"
         )
         for view in per_model:
             lines.append(f"| ↳ {md_escape(view.model_label)} | | {_metric(view)} | |")

@@ -1,4 +1,5 @@
-"""The files behind a page's tables: one CSV each, and for a long table a sample plus every row gzipped.
+"""The files behind a page's tables: one CSV each,
+and for a long table a sample plus every row gzipped.
 
 Question: a report over 100,000 examples and four models has per-example tables of 400,000 rows;
 written as plain CSV, three of them fill the 50 MB site budget. How does every row stay
@@ -50,12 +51,16 @@ def table_files(frame: pd.DataFrame, seed: int, limit: int = LARGE_TABLE_ROWS) -
     every row as gzip-compressed CSV."""
     if len(frame) <= limit:
         return TableFiles(to_csv_bytes(frame), len(frame))
-    rows = np.sort(np.random.default_rng([seed, _STREAM]).choice(len(frame), size=limit, replace=False))
+    rows = np.sort(
+        np.random.default_rng([seed, _STREAM]).choice(len(frame), size=limit, replace=False)
+    )
     full = gzip.compress(to_csv_bytes(frame), compresslevel=6, mtime=0)
     return TableFiles(to_csv_bytes(frame.iloc[rows]), limit, full)
 
 
-def cached_table_files(frame: pd.DataFrame, seed: int, limit: int, cache_root: Path | None) -> TableFiles:
+def cached_table_files(
+    frame: pd.DataFrame, seed: int, limit: int, cache_root: Path | None
+) -> TableFiles:
     """``table_files``, read from the cache when this table was written before (and saved to it
     otherwise); without a cache folder, or for a table whose cells cannot be hashed, computed."""
     key = table_key(frame, seed, limit) if cache_root is not None else None
@@ -82,7 +87,11 @@ def table_key(frame: pd.DataFrame, seed: int, limit: int) -> str | None:
             h.update(np.ascontiguousarray(column.to_numpy()).tobytes())  # exact: -0.0 is not 0.0
             continue
         try:  # categorize=False: 1, 1.0 and True in one object column hash apart, as they print
-            h.update(pd.util.hash_pandas_object(column, index=False, categorize=False).to_numpy().tobytes())
+            h.update(
+                pd.util.hash_pandas_object(column, index=False, categorize=False)
+                .to_numpy()
+                .tobytes()
+            )
         except (TypeError, ValueError, NotImplementedError):  # lists, dtypes pandas cannot hash
             return None
     return h.hexdigest()[:20]

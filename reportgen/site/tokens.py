@@ -1,10 +1,10 @@
 """Token views -> shaded text: each token's background shows its score, its tooltip the value.
 
-One colour scale per view (the largest absolute score in the view is full colour), so texts in a view
-compare with each other. Signed scores use a diverging scale (blue below zero, red above); unsigned
-ones a single hue. Tokens stay inline text, so long texts wrap like prose. The builder only computes
-colours and numbers here; the template escapes the token text (and marks its hidden characters,
-``reportgen.site.visible``).
+One colour scale per view (the largest absolute score in the view is full colour), so texts in a
+view compare with each other. Signed scores use a diverging scale (blue below zero, red above);
+unsigned ones a single hue. Tokens stay inline text, so long texts wrap like prose. The builder only
+computes colours and numbers here; the template escapes the token text (and marks its hidden
+characters, ``reportgen.site.visible``).
 
 Marks a reader needs to judge a text: a token out of the model's vocabulary (flag ``"unk"``: the
 model read ``<unk>``, so it gets no shading, its score is ``<unk>``'s) and special tokens
@@ -12,9 +12,9 @@ model read ``<unk>``, so it gets no shading, its score is ``<unk>``'s) and speci
 model's maximum length are counted after the text; each example says whether the model got it
 right.
 
-Boxes (``TokenScores.boxes``: a receptive field, a span) are drawn around runs of tokens, coloured by
-rank. Overlapping boxes nest: each box gets a level (the lowest not used by a box it overlaps), and
-level k draws its 2-pixel outline k bands in from the token's edge. Outlines are inset box
+Boxes (``TokenScores.boxes``: a receptive field, a span) are drawn around runs of tokens, coloured
+by rank. Overlapping boxes nest: each box gets a level (the lowest not used by a box it overlaps),
+and level k draws its 2-pixel outline k bands in from the token's edge. Outlines are inset box
 shadows on the tokens and on the gaps between tokens of the same box, so a box wraps with the text.
 """
 
