@@ -34,10 +34,12 @@ def main() -> None:
     for arch in ("rnn", "lstm", "bilstm"):
         path = models / f"{arch}.pt"
         if not path.exists():
-            subprocess.run([*reportgen, "train", arch, "--data", args.data, "--out", str(path)], check=True)
-    model_args = [a for arch in ("rnn", "lstm", "bilstm") for a in ("--model", str(models / f"{arch}.pt"))]
-    subprocess.run([*reportgen, "run", *model_args, "--data", args.data, "--out", args.out, "--only",
-                    "saliency", "--max-examples", args.max_examples], check=True)
+            subprocess.run([*reportgen, "train", arch, "--data", args.data, "--out", str(path)],
+                           check=True)
+    model_args = [a for arch in ("rnn", "lstm", "bilstm")
+                  for a in ("--model", str(models / f"{arch}.pt"))]
+    subprocess.run([*reportgen, "run", *model_args, "--data", args.data, "--out", args.out,
+                    "--only", "saliency", "--max-examples", args.max_examples], check=True)
     report = json.loads((Path(args.out) / "report.json").read_text())
     for model in report["models"]:
         share = report["analyses"]["saliency"]["metrics"][f"{model['name']}.top_token_share"]

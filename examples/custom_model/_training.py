@@ -18,7 +18,8 @@ from reportgen.data.loaders import load_data
 
 
 def weights_path(name: str) -> Path:
-    """Beside the examples, or in ``$CUSTOM_MODEL_WEIGHTS`` when set (the tests use a temporary one)."""
+    """Beside the examples, or in ``$CUSTOM_MODEL_WEIGHTS`` when set
+    (the tests use a temporary one)."""
     return Path(os.environ.get("CUSTOM_MODEL_WEIGHTS", Path(__file__).resolve().parent)) / name
 
 

@@ -61,7 +61,8 @@ class GRUClassifier(nn.Module):
         packed = pack_padded_sequence(self.word_vectors(ids), lengths, batch_first=True,
                                       enforce_sorted=False)
         states, _ = self.encoder(packed)
-        states, _ = pad_packed_sequence(states, batch_first=True, total_length=ids.size(1))  # (B, T, 2H)
+        # (B, T, 2H)
+        states, _ = pad_packed_sequence(states, batch_first=True, total_length=ids.size(1))
         scores = self.attention(states).squeeze(-1).masked_fill(~mask, float("-inf"))  # (B, T)
         weights = torch.softmax(scores, -1)  # (B, T)
         pooled = (weights.unsqueeze(-1) * states).sum(1)  # (B, 2H)

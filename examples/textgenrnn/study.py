@@ -27,8 +27,9 @@ over its characters. Then, per reading:
   dev accuracy (each rule), and the mean over all 256 units.
 - Clamped generation: the best single unit by dev accuracy (2-means) over the five views, held
   at -1 and +1 at every step of every window while textgenrnn's own sampling loop writes from
-  three prompts (seeded), beside free samples. The samples are scored by an independent judge, a TF-IDF logistic
-  regression trained on the whole MR train split, to see whether the clamp moves their sentiment.
+  three prompts (seeded), beside free samples. The samples are scored by an independent judge, a
+  TF-IDF logistic regression trained on the whole MR train split, to see whether the clamp moves
+  their sentiment.
 
 Cost (MR, 2,500 + 500 training texts, 1,066 test texts, 2 CPU cores): ~1 min, most of it clamped
 generation (the LSTMs step by step, 40 steps per character).
@@ -141,7 +142,8 @@ def probe(x: dict[str, np.ndarray], y: dict[str, np.ndarray], seed: int):
 
 
 def orientations(coef: np.ndarray, x_train: np.ndarray, y_train: np.ndarray) -> np.ndarray:
-    """+1 / -1 per unit: the sign of its L1 weight, else of its correlation with the train labels."""
+    """+1 / -1 per unit: the sign of its L1 weight,
+    else of its correlation with the train labels."""
     corr = np.array([np.corrcoef(x_train[:, u], y_train)[0, 1] if x_train[:, u].std() > 0 else 0.0
                      for u in range(x_train.shape[1])])
     sign = np.where(coef != 0, np.sign(coef), np.sign(np.nan_to_num(corr)))
@@ -151,7 +153,8 @@ def orientations(coef: np.ndarray, x_train: np.ndarray, y_train: np.ndarray) -> 
 def unit_accuracies(x: dict[str, np.ndarray], y: dict[str, np.ndarray], sign: np.ndarray):
     """Per unit and split, the accuracy of both zero-shot rules: ``post`` (oriented raw value > 0)
     and ``kmeans`` (oriented value > the 2-means midpoint of its oriented training values)."""
-    thresholds = np.array([two_means_threshold(x["train"][:, u] * sign[u]) for u in range(sign.size)])
+    thresholds = np.array([two_means_threshold(x["train"][:, u] * sign[u])
+                           for u in range(sign.size)])
     acc = {}
     for split in ("dev", "test"):
         oriented = x[split] * sign  # (N, U)
@@ -179,7 +182,8 @@ def study_reading(x: dict[str, np.ndarray], y: dict[str, np.ndarray], seed: int)
                    for rule in ("post", "kmeans") for split in ("dev", "test")}}
 
     top = int(order[0])
-    best = {rule: int(np.argmax(acc[(rule, "dev")])) for rule in ("post", "kmeans")}  # first on ties
+    # first on ties
+    best = {rule: int(np.argmax(acc[(rule, "dev")])) for rule in ("post", "kmeans")}
     return {
         "units": int(coef.size), "all_units_accuracy": all_acc, "l1_C": float(clf.C),
         "nonzero_units": int((coef != 0).sum()),
@@ -246,7 +250,8 @@ def run(data: str, n_train: int, n_dev: int, n_test: int | None, samples: int, l
     pool = dataset.split("train")
     chosen = [pool[i] for i in rng.permutation(len(pool))[: n_train + n_dev]]
     test = dataset.split("test")
-    test = test if n_test is None else [test[i] for i in np.sort(rng.permutation(len(test))[:n_test])]
+    test = (test if n_test is None
+            else [test[i] for i in np.sort(rng.permutation(len(test))[:n_test])])
     parts = {"train": chosen[:n_train], "dev": chosen[n_train:], "test": test}
     y = {k: np.array([int(ex.label == positive) for ex in v]) for k, v in parts.items()}
     times["load"] = time.perf_counter() - start
@@ -296,7 +301,8 @@ def summary(r: dict) -> str:
                 else f"weight 0: not among the {res['nonzero_units']} units L1 kept"
             lines.append(f"  {u['chosen_by']:<32} unit {u['unit']:>3} ({u['layer']}, {rank}): "
                          f"post's rule {u['post_test']:.1%}, 2-means "
-                         f"{u['kmeans_test']:.1%} (dev {u['post_dev']:.1%} / {u['kmeans_dev']:.1%})")
+                         f"{u['kmeans_test']:.1%} "
+                         f"(dev {u['post_dev']:.1%} / {u['kmeans_dev']:.1%})")
         m, o = res["mean_unit"], res["best_unit_on_test_oracle"]
         lines.append(f"  mean over all units: post's rule {m['post_test']:.1%}, 2-means "
                      f"{m['kmeans_test']:.1%}; best unit picked on test (oracle): "
@@ -307,7 +313,8 @@ def summary(r: dict) -> str:
     lo, hi = r["readings"][g["reading"]]["best_unit_kmeans"]["train_range_1_99"]
     lines.append(f"\nclamped generation: unit {g['unit']} (best by dev, reading {g['reading']!r}; "
                  f"1st-99th percentile of its training values {lo:.3f} to {hi:.3f}), "
-                 f"T={g['temperature']}, judge (TF-IDF LR) test accuracy {g['judge_test_accuracy']:.1%}")
+                 f"T={g['temperature']}, "
+                 f"judge (TF-IDF LR) test accuracy {g['judge_test_accuracy']:.1%}")
     for name in ("free", "negative end", "positive end"):
         s = g[name]
         lines.append(f"  {name} (value {s['value']}): mean judged P(positive) "
@@ -315,7 +322,8 @@ def summary(r: dict) -> str:
         for text in s["samples"][:: g["samples_per_prompt"]]:
             lines.append(f"    {text!r}")
     d = g["positive_minus_negative"]
-    lines.append(f"  positive end - negative end (paired by seed): {d['mean']:+.3f} +- {d['se']:.3f}")
+    lines.append(f"  positive end - negative end (paired by seed): "
+                 f"{d['mean']:+.3f} +- {d['se']:.3f}")
     lines.append("\nseconds: " + ", ".join(f"{k} {v:.1f}" for k, v in r["seconds"].items()))
     return "\n".join(lines)
 
