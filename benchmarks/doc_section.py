@@ -8,7 +8,8 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
 
 def write_section(heading: str, text: str, doc: Path = DOC) -> None:
-    """Replace the section under ``heading`` (up to the next ``## ``) with ``text``, or append it."""
+    """Replace the section under ``heading`` (up to the next ``## ``) with ``text``,
+    or append it."""
     content = doc.read_text(encoding="utf-8")
     section = f"{heading}\n\n{text}\n"
     if heading in content:

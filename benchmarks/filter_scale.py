@@ -98,7 +98,8 @@ def main() -> None:
         "",
         "| step | seconds |",
         "|---|---|",
-        f"| batched forward pass: every filter's max-pooled activation on every word | {t_forward:.1f} |",
+        ("| batched forward pass: every filter's max-pooled activation on every word | "
+         f"{t_forward:.1f} |"),
         (f"| whole analysis (activations, pattern finder on {int(result.metrics['filters']):,} "
         f"filters x {len(words):,} words, tables) | {t_all:.1f} |"),
     ])

@@ -2,8 +2,8 @@
 
     python benchmarks/heap_growth.py --models DIR [--checkpoint kim-cnn=DIR/kim.pt] [--no-write]
 
-Three ways to run the same code (``reportgen.heap``), each in its own ``reportgen run`` process whose
-peak resident memory the parent measures (``wait4``):
+Three ways to run the same code (``reportgen.heap``), each in its own ``reportgen run`` process
+whose peak resident memory the parent measures (``wait4``):
 
 - ``trim`` (what reportgen does): ``malloc_trim(0)`` after a batch once resident memory has grown by
   64 MB since the last trim;
@@ -85,8 +85,10 @@ def growth(work: Path, model: Path, analyses: list[str]) -> list[str]:
             for n in sizes:
                 out = work / "site"
                 shutil.rmtree(out, ignore_errors=True)
-                _wall, peak = measured(mode, ["run", "--model", str(model), "--data", f"csv:{texts}",
-                                             "--out", str(out), "--only", name, "--no-cache", "--quiet",
+                _wall, peak = measured(mode, ["run", "--model", str(model),
+                                             "--data", f"csv:{texts}",
+                                             "--out", str(out), "--only", name,
+                                             "--no-cache", "--quiet",
                                              "--max-examples", str(n)])
                 peaks.append(peak)
                 seconds = json.loads((out / "report.json").read_text())["analyses"][name]["seconds"]
@@ -127,7 +129,8 @@ def main() -> None:
         return child(sys.argv[2], sys.argv[4:])
     parser = argparse.ArgumentParser()
     parser.add_argument("--models", type=Path, required=True, help="folder with kim-cnn-ag.pt")
-    parser.add_argument("--checkpoint", default=None, help="NAME=CHECKPOINT trained on MR (speed part)")
+    parser.add_argument("--checkpoint", default=None,
+                        help="NAME=CHECKPOINT trained on MR (speed part)")
     parser.add_argument("--analyses", default="saliency,filter_top_words,neuron_sweep")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()

@@ -1,4 +1,5 @@
-"""Li et al. (2016) attributions on MR's test split: saliency beside Captum, and faithfulness's cost.
+"""Li et al. (2016) attributions on MR's test split: saliency beside Captum, and faithfulness's
+cost.
 
     python benchmarks/li_attribution.py --ckpt-dir DIR [--archs rnn,lstm,bilstm] [--repeats 3]
 
@@ -52,7 +53,8 @@ def sync(device: torch.device) -> None:
 
 
 def ours(model, texts: list[str], bs: int) -> list[np.ndarray]:
-    return [v for i in range(0, len(texts), bs) for v in token_saliency(model, texts[i : i + bs])[2]]
+    return [v for i in range(0, len(texts), bs)
+            for v in token_saliency(model, texts[i : i + bs])[2]]
 
 
 def captum(model, texts: list[str], bs: int) -> list[np.ndarray]:
@@ -155,20 +157,21 @@ def main() -> None:
             t, result = timed(lambda c=ctx: faithfulness.compute(c, faithfulness.Params()), device)
         m = result.metrics
         faith_rows.append((arch, t, clock.calls, clock.seconds / t,
-                           m["integrated_gradients_comprehensiveness"], m["random_comprehensiveness"]))
+                           m["integrated_gradients_comprehensiveness"],
+                           m["random_comprehensiveness"]))
         print(f"{arch}: faithfulness {t:.1f} s, {clock.calls} forward calls, "
               f"{100 * clock.seconds / t:.0f}% in forward", flush=True)
 
     write_section("## Saliency beside Captum (MR test split)", "\n".join([
         (f"`python benchmarks/li_attribution.py` — all {len(texts)} MR test reviews, batch size "
-        f"{args.batch_size}, {machine}; median of {args.repeats} interleaved rounds in one process, "
-        "on an otherwise idle machine. Models trained on MR by `reportgen train ARCH` with learned "
-        "embeddings. *reportgen kernel*: `token_saliency` (one forward and one backward pass per "
-        "batch, for the predicted class). *saliency analysis*: the whole `compute`, tables "
-        "included. *Captum*: `captum.attr.Saliency` as a user calls it for the predicted class "
-        "(a forward pass for the prediction, then Captum's forward and backward), the same "
-        "per-token L2 norm. Ratio: Captum's seconds over the kernel's (above 1: reportgen is "
-        "faster)."),
+        f"{args.batch_size}, {machine}; median of {args.repeats} interleaved rounds in one "
+        "process, on an otherwise idle machine. Models trained on MR by `reportgen train ARCH` "
+        "with learned embeddings. *reportgen kernel*: `token_saliency` (one forward and one "
+        "backward pass per batch, for the predicted class). *saliency analysis*: the whole "
+        "`compute`, tables included. *Captum*: `captum.attr.Saliency` as a user calls it for the "
+        "predicted class (a forward pass for the prediction, then Captum's forward and backward), "
+        "the same per-token L2 norm. Ratio: Captum's seconds over the kernel's (above 1: reportgen "
+        "is faster)."),
         "",
         ("| model | reportgen kernel (s) | saliency analysis (s) | Captum Saliency (s) | ratio | "
          "max rel. difference |"),
@@ -178,8 +181,9 @@ def main() -> None:
     ]))
     if faith_rows:
         write_section("## Faithfulness cost (MR test split)", "\n".join([
-            (f"`python benchmarks/li_attribution.py` — `faithfulness` over all {len(texts)} MR test "
-            f"reviews per model (batch size {args.batch_size}, integrated gradients with 20 steps, "
+            (f"`python benchmarks/li_attribution.py` — `faithfulness` over all {len(texts)} "
+            f"MR test reviews per model (batch size {args.batch_size}, integrated gradients with "
+            "20 steps, "
             f"five fractions, six token orders at most), {machine}. The `saliency` input is "
             "computed before the clock starts. Forward share: time inside the model's forward "
             "calls (those Captum makes included; backward passes are not) over the whole."),

@@ -43,10 +43,12 @@ def measure(adapter, texts: list[str], bs: int) -> tuple[float, float, float]:
     """Seconds batched, seconds one at a time, and the largest relative difference of the two."""
     token_saliency(adapter, texts[:8])  # warm-up
     t_batched, batched = timed(
-        lambda: [v for i in range(0, len(texts), bs) for v in token_saliency(adapter, texts[i : i + bs])[2]]
+        lambda: [v for i in range(0, len(texts), bs)
+                 for v in token_saliency(adapter, texts[i : i + bs])[2]]
     )
     t_single, single = timed(lambda: [token_saliency(adapter, [t])[2][0] for t in texts])
-    worst = max(float(np.abs(a - b).max() / max(b.max(), 1e-12)) for a, b in zip(batched, single, strict=True))
+    worst = max(float(np.abs(a - b).max() / max(b.max(), 1e-12))
+                for a, b in zip(batched, single, strict=True))
     return t_batched, t_single, worst
 
 
@@ -59,13 +61,15 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
     device = resolve_device(args.device)
-    texts = [ex.text for ex in load_data(f"mr:{ROOT.parent / 'shared' / 'data' / 'mr'}").split("test")][: args.n]
+    texts = [ex.text for ex in load_data(f"mr:{ROOT.parent / 'shared' / 'data' / 'mr'}")
+             .split("test")][: args.n]
     rows = []
     for arch in args.archs.split(","):
         adapter = adapter_from_checkpoint(load_checkpoint(Path(args.ckpt_dir) / f"{arch}-mr.pt"),
                                           name=arch, source=arch, device=device)
         t_batched, t_single, worst = measure(adapter, texts, args.batch_size)
-        rows.append((arch, len(texts) / t_batched, len(texts) / t_single, t_single / t_batched, worst))
+        rows.append((arch, len(texts) / t_batched, len(texts) / t_single, t_single / t_batched,
+                     worst))
         print(f"{arch}: batched {rows[-1][1]:.0f}/s, one at a time {rows[-1][2]:.0f}/s, "
               f"x{rows[-1][3]:.1f}, max relative difference {worst:.1e}")
     table = [
@@ -74,12 +78,13 @@ def main() -> None:
         (
             f"`python benchmarks/saliency_batching.py` — {len(texts)} MR test reviews, batch size "
             f"{args.batch_size}, device {device}, torch {torch.__version__}, "
-            f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}. Both ways "
-            "run in one process on the same examples; the results agree to the last column's relative "
-            "difference."
+            f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}. "
+            "Both ways run in one process on the same examples; the results agree to the last "
+            "column's relative difference."
         ),
         "",
-        "| model | batched (examples/s) | one at a time (examples/s) | speed-up | max rel. difference |",
+        ("| model | batched (examples/s) | one at a time (examples/s) | speed-up "
+         "| max rel. difference |"),
         "|---|---:|---:|---:|---:|",
         *[f"| {a} | {b:.0f} | {s:.0f} | {r:.1f}x | {w:.1e} |" for a, b, s, r, w in rows],
         "",

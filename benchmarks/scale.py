@@ -3,15 +3,15 @@
     python benchmarks/scale.py --models DIR [--examples 100000] [--doc docs/benchmarks.md]
 
 The texts: AG News's test split and training pool (title + description, 22,285 texts), repeated in
-seeded shuffles up to ``--examples`` and written as one CSV (``text,label``). The models: ``kim-cnn``,
-``yuan-cnn``, ``rnn`` and ``bilstm`` trained on AG News's training pool (``DIR/<arch>-ag.pt``; trained
-here for 3 epochs when missing). One cold ``reportgen run`` with every analysis at its defaults,
-in its own process with a fresh cache folder; the parent measures its wall time and peak resident
-memory (``wait4``). Then: the site's size (largest page, largest file, the data folder), the
-seconds of each analysis, and what the run sampled (``report.json``'s ``detail_examples``).
-Repeated texts are also in the models' training data: the accuracies are not test accuracies (the
-run warns; they do not matter here). Results go to ``docs/benchmarks.md`` under "## A report at
-scale (CPU)". Load: nothing else running.
+seeded shuffles up to ``--examples`` and written as one CSV (``text,label``). The models:
+``kim-cnn``, ``yuan-cnn``, ``rnn`` and ``bilstm`` trained on AG News's training pool
+(``DIR/<arch>-ag.pt``; trained here for 3 epochs when missing). One cold ``reportgen run`` with
+every analysis at its defaults, in its own process with a fresh cache folder; the parent measures
+its wall time and peak resident memory (``wait4``). Then: the site's size (largest page, largest
+file, the data folder), the seconds of each analysis, and what the run sampled (``report.json``'s
+``detail_examples``). Repeated texts are also in the models' training data: the accuracies are not
+test accuracies (the run warns; they do not matter here). Results go to ``docs/benchmarks.md`` under
+"## A report at scale (CPU)". Load: nothing else running.
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ HEADING = "## A report at scale (CPU)"
 
 def write_texts(path: Path, n: int, seed: int = 0) -> None:
     """AG News texts repeated in seeded shuffles up to ``n`` rows, as ``text,label``."""
-    classes = [line.strip() for line in (AG / "classes.txt").read_text().splitlines() if line.strip()]
+    classes = [line.strip() for line in (AG / "classes.txt").read_text().splitlines()
+               if line.strip()]
     rows = []
     for name in ("test.csv", "train.csv"):
         with (AG / name).open(encoding="utf-8", newline="") as fh:
@@ -69,7 +70,9 @@ def checkpoint(models: Path, arch: str) -> Path:
     return path
 
 
-def measured(cmd: list[str], every: float = 2.0) -> tuple[float, float, float, list[tuple[float, float]]]:
+def measured(
+    cmd: list[str], every: float = 2.0
+) -> tuple[float, float, float, list[tuple[float, float]]]:
     """(wall seconds, peak resident MB, start as a Unix time, [(seconds since start, resident
     MB)] every ``every`` s) of one command."""
     began, start = time.time(), time.perf_counter()
@@ -77,7 +80,8 @@ def measured(cmd: list[str], every: float = 2.0) -> tuple[float, float, float, l
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     trace: list[tuple[float, float]] = []
     done = threading.Event()
-    watcher = threading.Thread(target=_watch, args=(proc.pid, start, every, trace, done), daemon=True)
+    watcher = threading.Thread(target=_watch, args=(proc.pid, start, every, trace, done),
+                               daemon=True)
     watcher.start()
     _, status, usage = os.wait4(proc.pid, 0)  # the only wait: the watcher never reaps the child
     done.set()
@@ -121,16 +125,19 @@ def site_sizes(site: Path) -> dict[str, float]:
     mb = 1_000_000
     largest = max(files, key=lambda p: p.stat().st_size)
     return {"site_mb": sum(p.stat().st_size for p in files) / mb,
-            "data_mb": sum(p.stat().st_size for p in files if "data" in p.relative_to(site).parts) / mb,
+            "data_mb": sum(p.stat().st_size for p in files
+                           if "data" in p.relative_to(site).parts) / mb,
             "largest_page_mb": max(p.stat().st_size for p in pages) / mb,
             "largest_file": f"{largest.relative_to(site)} ({largest.stat().st_size / mb:.1f} MB)"}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--models", type=Path, required=True, help="folder of <arch>-ag.pt checkpoints")
+    parser.add_argument("--models", type=Path, required=True,
+                        help="folder of <arch>-ag.pt checkpoints")
     parser.add_argument("--examples", type=int, default=100_000)
-    parser.add_argument("--work", type=Path, default=None, help="folder for the CSV, cache and site")
+    parser.add_argument("--work", type=Path, default=None,
+                        help="folder for the CSV, cache and site")
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--load", default="nothing else running", help="what else ran, for the doc")
     args = parser.parse_args()
@@ -144,17 +151,20 @@ def main() -> None:
     # compares what was written with the default budgets
     config = work / "budgets.toml"
     config.write_text("[run]\nsite_budget_mb = 1000.0\npage_budget_mb = 100.0\n", encoding="utf-8")
-    cmd = [sys.executable, "-m", "reportgen", "run", *[a for p in paths for a in ("--model", str(p))],
-           "--data", f"csv:{texts}", "--out", str(work / "site"), "--cache-dir", str(work / "cache"),
+    cmd = [sys.executable, "-m", "reportgen", "run",
+           *[a for p in paths for a in ("--model", str(p))],
+           "--data", f"csv:{texts}", "--out", str(work / "site"),
+           "--cache-dir", str(work / "cache"),
            "--config", str(config), "--quiet"]
     wall, peak, began, trace = measured(cmd)
     report = json.loads((work / "site" / "report.json").read_text())
     peaks = dict(phase_peaks(trace, report, wall, began))
     sizes = site_sizes(work / "site")
     lines = [
-        (f"{args.examples:,} AG News texts (the 22,285 of the test split and training pool, repeated "
-        f"in seeded shuffles) and four models trained on AG News ({', '.join(ARCHS)}), every analysis "
-        "at its defaults, one cold `reportgen run` (`benchmarks/scale.py`). Machine: "
+        (f"{args.examples:,} AG News texts (the 22,285 of the test split and training pool, "
+        f"repeated in seeded shuffles) and four models trained on AG News ({', '.join(ARCHS)}), "
+        "every analysis at its defaults, one cold `reportgen run` (`benchmarks/scale.py`). "
+        "Machine: "
         f"{os.cpu_count()} CPU cores, {platform.machine()}, torch {_torch()}, "
         f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}; {args.load}."),
         "",
@@ -167,7 +177,8 @@ def main() -> None:
         f"| largest file | {sizes['largest_file']} | |",
         f"| wall time | {wall / 60:.1f} min | |",
         "",
-        (f"Per-token detail and the costly analyses: {report['data']['detail_examples']['examples']:,} "
+        ("Per-token detail and the costly analyses: "
+         f"{report['data']['detail_examples']['examples']:,} "
          f"of {report['data']['detail_examples']['of']:,} examples (seed "
          f"{report['data']['detail_examples']['seed']})."),
         "",
@@ -176,7 +187,8 @@ def main() -> None:
         "",
         "| phase | status | seconds | examples | largest resident MB |",
         "|---|---|---:|---:|---:|",
-        f"| loading, predicting, model cards | | | | {peaks['loading, predicting, model cards']:.0f} |",
+        ("| loading, predicting, model cards | | | | "
+         f"{peaks['loading, predicting, model cards']:.0f} |"),
     ]
     for name, a in report["analyses"].items():
         examples = a["metrics"].get("examples")

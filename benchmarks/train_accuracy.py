@@ -7,8 +7,8 @@ MR comes through ``reportgen.data.loaders.load_data`` (its fixed seeded 90/10 tr
 ``train_model`` carves a seeded 10% of train for early stopping). Results are kept per architecture
 in ``benchmarks/train_accuracy.json`` (``--only`` reruns some and keeps the others) and written as a
 Markdown table into ``docs/benchmarks.md`` under "## Training (CPU)" (or "(GPU)"), replacing that
-section only. Acceptance (CPU): yuan-cnn with the MiniLM vectors >= 76%, kim-cnn (random init) >= 75%,
-bilstm >= 75%.
+section only. Acceptance (CPU): yuan-cnn with the MiniLM vectors >= 76%,
+kim-cnn (random init) >= 75%, bilstm >= 75%.
 """
 
 from __future__ import annotations
@@ -69,7 +69,8 @@ def machine_facts(device: torch.device) -> str:
 
 def table(results: dict[str, dict[str, Any]]) -> str:
     rows = [
-        "| architecture | pretrained vectors | metric | test | dev | epochs (best) | train seconds | target |",
+        ("| architecture | pretrained vectors | metric | test | dev | epochs (best) "
+         "| train seconds | target |"),
         "|---|---|---|---|---|---|---|---|",
     ]
     for arch, _, _ in RUNS:
@@ -81,17 +82,20 @@ def table(results: dict[str, dict[str, Any]]) -> str:
         if "bits_per_byte" in r:
             test += f" ({r['bits_per_byte']:.2f} bits/byte)"
         target = "" if r["target"] is None else (
-            f">= {100 * r['target']:.0f}% {'met' if r['test_accuracy'] >= r['target'] else 'MISSED'}"
+            f">= {100 * r['target']:.0f}% "
+            f"{'met' if r['test_accuracy'] >= r['target'] else 'MISSED'}"
         )
         rows.append(
-            f"| {arch} | {r['vectors'] or '-'} | {metric} | {test} | {100 * r['dev_accuracy']:.2f}% | "
+            f"| {arch} | {r['vectors'] or '-'} | {metric} | {test} | "
+            f"{100 * r['dev_accuracy']:.2f}% | "
             f"{r['epochs_run']:.0f} ({r['best_epoch']:.0f}) | {r['train_seconds']:.0f} | {target} |"
         )
     return "\n".join(rows)
 
 
 def write_section(heading: str, body: str) -> None:
-    """Replace (or append) the ``heading`` section of docs/benchmarks.md, leaving the others alone."""
+    """Replace (or append) the ``heading`` section of docs/benchmarks.md,
+    leaving the others alone."""
     text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
     lines = text.splitlines()
     start = next((i for i, line in enumerate(lines) if line.strip() == heading), None)
@@ -99,7 +103,8 @@ def write_section(heading: str, body: str) -> None:
     if start is None:
         lines = [*lines, "", *new] if lines and lines[-1] else [*lines, *new]
     else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")),
+                   len(lines))
         lines = [*lines[:start], *new, *lines[end:]]
     DOC.parent.mkdir(parents=True, exist_ok=True)
     DOC.write_text("\n".join(lines).rstrip() + "\n")
@@ -148,11 +153,12 @@ def main() -> None:
         f"Machine: {machine_facts(device)}. Seconds were taken with the machine otherwise nearly "
         "idle; with other jobs competing for the two cores they were several times longer.\n\n"
         + table(results)
-        + "\n\nFor reference (different splits and vectors, so only roughly comparable): Kim (2014) "
-        "reports 76.1% (CNN-rand) and 81.5% (word2vec, non-static) on MR with 10-fold CV; Yuan et al. "
-        "(2019) 79.96% for their CNN with word2vec on a 9,596/1,066 split. The MiniLM-derived vectors "
-        "here stand in for word2vec. The seq2seq autoencoder (teacher-forced token reconstruction) is "
-        "trained for 4 of its default 10 epochs to keep the run short; the byte LM for its default 5."
+        + "\n\nFor reference (different splits and vectors, so only roughly comparable): "
+        "Kim (2014) reports 76.1% (CNN-rand) and 81.5% (word2vec, non-static) on MR with 10-fold "
+        "CV; Yuan et al. (2019) 79.96% for their CNN with word2vec on a 9,596/1,066 split. The "
+        "MiniLM-derived vectors here stand in for word2vec. The seq2seq autoencoder "
+        "(teacher-forced token reconstruction) is trained for 4 of its default 10 epochs to keep "
+        "the run short; the byte LM for its default 5."
         "\n"
     )
     write_section(f"## Training ({kind})", body)

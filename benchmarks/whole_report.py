@@ -57,10 +57,12 @@ def main() -> None:
         work = Path(tempfile.mkdtemp(prefix="whole-report-"))
         base = ["-m", "reportgen", "run", "--model", path, "--data", DATA, "--quiet"]
         run = [sys.executable, *base]
-        cold, cold_mb = measured([*run, "--out", str(work / "a"), "--cache-dir", str(work / "c1")], 2)
+        cold, cold_mb = measured(
+            [*run, "--out", str(work / "a"), "--cache-dir", str(work / "c1")], 2)
         report = json.loads((work / "a" / "report.json").read_text())
         analyses[name] = {n: a["seconds"] for n, a in report["analyses"].items()}
-        cached, cached_mb = measured([*run, "--out", str(work / "a"), "--cache-dir", str(work / "c1")], 2)
+        cached, cached_mb = measured(
+            [*run, "--out", str(work / "a"), "--cache-dir", str(work / "c1")], 2)
         torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
                     "--master-addr", "127.0.0.1", "--master-port", "29533", *base]
         two, _ = measured([*torchrun, "--out", str(work / "b"), "--cache-dir", str(work / "c2")], 1)
@@ -75,8 +77,9 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     names = list(next(iter(analyses.values())))
     text = "\n".join([
-        ("`python benchmarks/whole_report.py` — the default report (all nine analyses) on the whole "
-        f"MR test split (1,066 reviews), {platform.processor() or platform.machine()}, 2 cores, "
+        ("`python benchmarks/whole_report.py` — the default report (all nine analyses) on the "
+        f"whole MR test split (1,066 reviews), {platform.processor() or platform.machine()}, "
+        "2 cores, "
         "no GPU, nothing else running. Each run is its own `reportgen run` process; wall time and "
         "peak resident memory (the largest process) are measured by the parent. *Cached*: the "
         "same command again. *1 vs 2 processes*: one thread per process, so both use the same two "
@@ -84,10 +87,12 @@ def main() -> None:
         "compared with those of the one-process, one-thread run (a different thread count "
         "changes the order of float reductions in CPU kernels, so compare like with like)."),
         "",
-        ("| model | cold (s) | peak MB | cached (s) | cached / cold | peak MB | 1 process, 1 thread (s) "
+        ("| model | cold (s) | peak MB | cached (s) | cached / cold | peak MB "
+         "| 1 process, 1 thread (s) "
          "| 2 processes (s) | speed-up | same metrics |"),
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
-        *[f"| {n} | {c:.1f} | {cm:.0f} | {k:.1f} | {100 * k / c:.1f}% | {km:.0f} | {o:.1f} | {t:.1f} "
+        *[f"| {n} | {c:.1f} | {cm:.0f} | {k:.1f} | {100 * k / c:.1f}% | {km:.0f} | {o:.1f} "
+          f"| {t:.1f} "
           f"| {o / t:.2f}x | {'yes' if e else 'NO'} |" for n, c, cm, k, km, o, t, e in rows],
         "",
         "Seconds per analysis in the cold one-process run (from `report.json`):",

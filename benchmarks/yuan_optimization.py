@@ -93,8 +93,9 @@ def main() -> None:
     threads = torch.get_num_threads()
     device_name = str(device) if device.type == "cpu" else torch.cuda.get_device_name(device)
     lines = [
-        (f"`python benchmarks/yuan_optimization.py --ckpt {Path(args.ckpt).name} --data {args.data} "
-        f"--steps {args.steps}`; machine: {platform.machine()}, {device_name}, torch "
+        (f"`python benchmarks/yuan_optimization.py --ckpt {Path(args.ckpt).name} "
+        f"--data {args.data} --steps {args.steps}`; machine: {platform.machine()}, "
+        f"{device_name}, torch "
         f"{torch.__version__} ({threads} threads)."),
         "",
         (f"{len(examples):,} texts x top 3 locations of layer 1 ({layer.name}, receptive field "
@@ -107,9 +108,9 @@ def main() -> None:
         (f"| one problem at a time (timed on {n}, scaled to {len(keys):,}) | {t_loop:.1f} | "
         f"{len(keys) / t_loop:,.1f} |"),
         "",
-        (f"Speed-up: **{t_loop / t_batched:.0f}x**. The two agree to {diff:.1e} (largest difference "
-        f"relative to the largest value) on the {n} problems both solved. hidden_saliency over the "
-        f"same texts took {t_hs:.1f} s."),
+        (f"Speed-up: **{t_loop / t_batched:.0f}x**. The two agree to {diff:.1e} "
+        f"(largest difference relative to the largest value) on the {n} problems both solved. "
+        f"hidden_saliency over the same texts took {t_hs:.1f} s."),
     ]
     text = "\n".join(lines)
     print(text)
