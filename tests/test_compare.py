@@ -347,9 +347,9 @@ def test_the_planted_change_flips_moves_and_fails(planted, tmp_path: Path) -> No
     # a "good" text: old s = 2 - 0.5 (p(pos) = sigmoid(3)); new s = -0.5 (p(neg) = sigmoid(1))
     first = model["flipped"][0]
     assert first["kind"] == "broken" and first["old_predicted"] == "pos"
-    assert first["old_probability"]["of_old_prediction"] == pytest.approx(sigmoid(3), abs=1e-5)
-    assert first["new_probability"]["of_new_prediction"] == pytest.approx(sigmoid(1), abs=1e-5)
-    assert first["old_probability"]["of_new_prediction"] == pytest.approx(sigmoid(-3), abs=1e-5)
+    assert first["old_probability"]["of_old_prediction"] == pytest.approx(sigmoid(3), abs=1e-4)
+    assert first["new_probability"]["of_new_prediction"] == pytest.approx(sigmoid(1), abs=1e-4)
+    assert first["old_probability"]["of_new_prediction"] == pytest.approx(sigmoid(-3), abs=1e-4)
     # the attribution moved: on the "good" texts the new saliency is flat (rank correlation 0)
     agreement = data["explanations"]["agreement"][0]
     assert agreement["source"] == "saliency" and agreement["spearman"] < 0.7
@@ -511,3 +511,29 @@ def test_compare_html_offline_in_chromium(planted, tmp_path: Path) -> None:
     assert seen.charts == 3 and seen.drawn["svg"] >= 3  # flips, agreement, the bump chart
     assert HOSTILE in seen.text and "19 of 41 examples" in seen.text
     assert "no change" in seen.text and "lower" in seen.text
+
+
+def test_the_site_writes_every_prediction_or_past_a_limit_the_detail_sample(tmp_path: Path,
+                                                                              monkeypatch) -> None:
+    import dataclasses
+
+    from reportgen.analyses.sampling import detail_sample
+    from reportgen.site import builder
+    from tests.site_fixtures import make_record
+
+    record = make_record()
+    n = record.data.examples  # 80
+    frame = pd.DataFrame({"example_id": np.arange(n), "label": "neg", "predicted": "pos",
+                          "p0": 1 / 3, "p1": 2 / 3})
+    models = [dataclasses.replace(m, predictions=frame) for m in record.models]
+    record = dataclasses.replace(record, models=models,
+                                 data=dataclasses.replace(record.data, detail_examples=30))
+    builder.build_site(record, tmp_path / "all")
+    written = pd.read_csv(tmp_path / "all" / "data" / "predictions.csv.gz")
+    assert len(written) == n * len(models) and written["p1"].iloc[0] == 0.6667  # 4 decimals
+    listed = json.loads((tmp_path / "all" / "report.json").read_text())["predictions"]
+    assert listed["examples"] == n and listed["csv"] == "data/predictions.csv.gz"
+    monkeypatch.setattr(builder, "PREDICTIONS_MAX_ROWS", n)
+    builder.build_site(record, tmp_path / "sample")
+    written = pd.read_csv(tmp_path / "sample" / "data" / "predictions.csv.gz")
+    assert sorted(set(written["example_id"])) == list(detail_sample(n, 30, record.seed))

@@ -169,6 +169,11 @@ def compare(old_dir: str | Path, new_dir: str | Path, *, rules: list[Rule] | Non
         result.flips.append(flips)
         if flips.note:
             result.notes.append(f"{pair.label}: {flips.note}.")
+        elif same and flips.examples < min(old.examples, new.examples):
+            result.notes.append(
+                f"{pair.label}: the reports stored predictions for {flips.examples:,} of the "
+                f"{old.examples:,} examples (the run's detail sample, as for a long run): flips "
+                "and McNemar's test cover those.")
         row, pend = accuracy_diff(pair, old.models[pair.old], new.models[pair.new],
                                   flips.correct if same else None)
         result.metrics.append(row)

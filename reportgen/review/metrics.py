@@ -187,8 +187,9 @@ def accuracy_diff(pair: ModelPair, old_card: dict, new_card: dict,
     b = int(((correct["old"] == 1) & (correct["new"] == 0)).sum())
     c = int(((correct["old"] == 0) & (correct["new"] == 1)).sum())
     row.p_value = stats.mcnemar_exact(b, c)
-    row.method = (f"McNemar's exact test on {b + c:,} discordant examples ({b:,} only the old run "
-                  f"got right, {c:,} only the new one), p = {row.p_value:.3g}")
+    row.method = (f"McNemar's exact test on {b + c:,} discordant of {len(correct):,} labelled "
+                  f"examples ({b:,} only the old run got right, {c:,} only the new one), "
+                  f"p = {row.p_value:.3g}")
     row.examples = len(correct)
     if row.p_value >= SIGNIFICANCE:
         row.verdict = "no change"

@@ -31,6 +31,7 @@ import jinja2
 import pandas as pd
 from markupsafe import Markup
 
+from reportgen.analyses.sampling import detail_sample
 from reportgen.atomic import staged_directory
 from reportgen.records import RunRecord
 from reportgen.site.budget import MB, check_budget, directory_size, format_size
@@ -54,6 +55,7 @@ from reportgen.site.templating import make_environment, read_static
 KNOWN_STATUSES = ("ok", "skipped", "failed")
 SINGLE_FILE_CSV_SHARE = 0.4  # of the page budget, for tables embedded as data: downloads
 PREDICTIONS_CSV = "data/predictions.csv.gz"  # every evaluated example's prediction, per model
+PREDICTIONS_MAX_ROWS = 250_000  # examples x classifiers; beyond: the run's detail sample only
 
 
 @dataclass(frozen=True)
@@ -277,8 +279,9 @@ class _SiteWriter:
 
     def write_predictions(self) -> pd.DataFrame | None:
         """``PREDICTIONS_CSV``: the model cards' predictions of every evaluated example (what
-        ``reportgen compare`` pairs two reports on), gzipped with a fixed timestamp; not in a
-        single-file report."""
+        ``reportgen compare`` pairs two reports on), probabilities to 4 decimals, gzipped with a
+        fixed timestamp; over ``PREDICTIONS_MAX_ROWS`` rows only the run's detail sample (the
+        examples that keep per-token rows); not in a single-file report."""
         frames = [m.predictions.assign(model=m.name) for m in self.record.models
                   if m.predictions is not None and len(m.predictions)]
         if self.single or not frames:
@@ -286,7 +289,12 @@ class _SiteWriter:
         frame = pd.concat(frames, ignore_index=True)
         probs = sorted((c for c in frame.columns if c[:1] == "p" and c[1:].isdigit()),
                        key=lambda c: int(c[1:]))
-        frame = frame[["model", "example_id", "label", "predicted", *probs]]
+        frame = frame[["model", "example_id", "label", "predicted", *probs]].round(
+            {c: 4 for c in probs})
+        d = self.record.data
+        if len(frame) > PREDICTIONS_MAX_ROWS and 0 < d.detail_examples < d.examples:
+            keep = detail_sample(d.examples, d.detail_examples, self.record.seed)
+            frame = frame[frame["example_id"].isin(keep)].reset_index(drop=True)
         path = self.root / PREDICTIONS_CSV
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(gzip.compress(to_csv_bytes(frame), compresslevel=6, mtime=0))
@@ -297,7 +305,8 @@ class _SiteWriter:
         report = report_json(self.record, self.csv_paths, self.full_tables,
                              predictions=None if predictions is None else
                              {"csv": PREDICTIONS_CSV, "rows": len(predictions),
-                              "columns": [str(c) for c in predictions.columns]})
+                              "columns": [str(c) for c in predictions.columns],
+                              "examples": int(predictions["example_id"].nunique())})
         (self.root / "report.json").write_text(dumps(report), encoding="utf-8")
         (self.root / "summary.md").write_text(summary_markdown(self.record), encoding="utf-8")
         for a in self.record.analyses:  # a failed analysis's traceback, for whoever debugs it

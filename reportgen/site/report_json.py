@@ -13,7 +13,7 @@ The schema of the spec, extended with what else a reader may want to check in CI
      "data": {"spec", "examples", "classes",                                        # spec
               "split", "total_examples", "class_counts", "labelled", "label_map",
               "detail_examples": {"examples", "of", "seed"}, "fingerprint"},
-     "predictions": {"csv", "rows", "columns"} | null,
+     "predictions": {"csv", "rows", "columns", "examples"} | null,
      "analyses": {"<name>": {"status", "reason", "seconds", "metrics",              # spec
                              "title", "headline", "baselines": {"<metric>": "<baseline metric>"},
                              "skipped_models": {"<model>": "<why>"}, "log": str | null,
@@ -30,8 +30,9 @@ every row in ``full_csv`` (gzip); ``detail_examples`` says which examples kept p
 (``analyses.sampling``). ``data.fingerprint`` hashes the evaluated examples' texts and labels, in
 order (two reports with the same one evaluated the same examples); ``predictions`` names the gzipped
 CSV of every evaluated example's prediction per classifier (``model``, ``example_id``, ``label``,
-``predicted``, ``p0``.. the probability of each of the model's ``classes``, in order), null in a
-single-file report or without classifiers. A failed analysis names its traceback's file in ``log``
+``predicted``, ``p0``.. the probability of each of the model's ``classes``, in order, to 4
+decimals) for ``examples`` examples: every evaluated one, or the detail sample when that would be
+over 250,000 rows; null in a single-file report or without classifiers. A failed analysis names its traceback's file in ``log``
 (``logs/<name>.txt``; null otherwise).
 
 Numbers that are not finite (NaN, inf) become ``null``: the file is strict JSON. The same record
