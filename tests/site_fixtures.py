@@ -1,8 +1,9 @@
-"""A ``RunRecord`` built in code for the site tests: two models, every kind of content, hostile text.
+"""A ``RunRecord`` built in code for the site tests:
+two models, every kind of content, hostile text.
 
-``make_record()`` has: a CNN and a BiLSTM card (layers, receptive fields, confusion matrices); a data
-card; ``saliency`` (Altair bar chart, small heatmap, signed token views incl. a long text, a table
-with hostile strings), ``variance_salience`` (a heatmap too large for the browser -> PNG),
+``make_record()`` has: a CNN and a BiLSTM card (layers, receptive fields, confusion matrices); a
+data card; ``saliency`` (Altair bar chart, small heatmap, signed token views incl. a long text, a
+table with hostile strings), ``variance_salience`` (a heatmap too large for the browser -> PNG),
 ``filter_top_words`` (character token view), ``optimization`` (skipped) and ``neuron_sweep``
 (failed). The three hostile strings of ``XSS`` appear in the data spec (shown on every page), in
 table cells, tokens, class names, notes, a chart title and the failure reason.
@@ -161,7 +162,8 @@ def _saliency() -> AnalysisRecord:
         notes=[f"Texts may contain {SCRIPT}", IMG],
         method=f"Li et al. (2016): S(e) = |dS_c/de|.\n\nTemplates are not evaluated: {TEMPLATE}.",
         how_to_read="Darker tokens moved the class score more.\n\nBlue lowers it, red raises it.",
-        citation="Li, Chen, Hovy, Jurafsky (2016). Visualizing and understanding neural models in NLP.",
+        citation="Li, Chen, Hovy, Jurafsky (2016). "
+        "Visualizing and understanding neural models in NLP.",
         params={"top_k": 5, "examples": 120},
     )
 
@@ -338,7 +340,8 @@ def _display_chart() -> ChartSpec:
         .encode(x=alt.X("share:Q"), y=alt.Y("token:N"), tooltip=["token", "share"])
         .properties(width=300, height=90)
     )
-    return ChartSpec("shares", f"Top tokens {RLO}reversed", chart.to_dict(), caption=f"{BOM}caption")
+    return ChartSpec("shares", f"Top tokens {RLO}reversed", chart.to_dict(),
+                     caption=f"{BOM}caption")
 
 
 def make_display_record() -> RunRecord:

@@ -40,7 +40,8 @@ def test_verify_catches_a_model_that_ignores_the_hooked_embedding() -> None:
             self.inner = inner
 
         def forward(self, ids: torch.Tensor) -> torch.Tensor:
-            return self.inner(ids) + ids.sum(1, keepdim=True).float()  # depends on ids beyond the mask
+            # depends on ids beyond the mask
+            return self.inner(ids) + ids.sum(1, keepdim=True).float()
 
     user.module = Sneaky(user.module)
     user.embedding = "inner.emb"
@@ -58,7 +59,8 @@ def test_unknown_labels_are_named() -> None:
 
 def test_hook_is_removed_even_after_an_error() -> None:
     adapter = HookedAdapter(tanh_sum_model(), source="t", device="cpu")
-    with pytest.raises(UserCodeError, match=r"model 'tanh-sum' \(t\): the model's forward raised RuntimeError"):
+    with pytest.raises(UserCodeError,
+                       match=r"model 'tanh-sum' \(t\): the model's forward raised RuntimeError"):
         adapter.forward_from_embeddings(torch.zeros(1, 2, 3), torch.ones(1, 2, dtype=torch.bool))
     assert not adapter._embedding._forward_hooks
 
@@ -75,7 +77,8 @@ def test_sequence_accuracy_by_hand() -> None:
 
 
 class MeanPoolAll(nn.Module):
-    """Mean over every position, padding included: the output depends on how much padding there is."""
+    """Mean over every position, padding included:
+    the output depends on how much padding there is."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -91,7 +94,8 @@ def mean_pool_model(**kw) -> UserModel:
     from reportgen.data.encoding import TextEncoder
     from reportgen.data.vocab import Vocab
 
-    return UserModel(MeanPoolAll(), TextEncoder("word", Vocab(["<pad>", "<unk>", "a", "b"])), ["x", "y"], **kw)
+    return UserModel(MeanPoolAll(), TextEncoder("word", Vocab(["<pad>", "<unk>", "a", "b"])),
+                     ["x", "y"], **kw)
 
 
 def test_a_model_that_reads_padding_is_refused_at_load() -> None:
@@ -106,13 +110,15 @@ def test_a_model_that_reads_padding_is_refused_at_load() -> None:
 def test_a_model_never_padded_runs_one_text_per_batch() -> None:
     from reportgen.analyses import saliency
 
-    adapter = HookedAdapter(mean_pool_model(pad_batches=False), source="mean.py:build", device="cpu")
+    adapter = HookedAdapter(mean_pool_model(pad_batches=False), source="mean.py:build",
+                            device="cpu")
     verify(adapter, ["a b a", "b"])  # no padding check: reportgen will not pad it
     assert batch_size(adapter, 64) == 1
     _, _, alone, _ = saliency.token_saliency(adapter, ["b"])
     # d mean(e) / d e_b = 1/1 for a one-token text: |(0, 1)| -> saliency 1, not 1/3
     assert alone[0].tolist() == pytest.approx([1.0])
-    assert fingerprint(adapter) != fingerprint(HookedAdapter(mean_pool_model(), source="m", device="cpu"))
+    assert fingerprint(adapter) != fingerprint(
+        HookedAdapter(mean_pool_model(), source="m", device="cpu"))
 
 
 def test_cudnn_is_off_only_inside_recurrent_modules() -> None:
@@ -134,8 +140,10 @@ def test_cudnn_is_off_only_inside_recurrent_modules() -> None:
     from reportgen.data.vocab import Vocab
 
     module = ConvThenLSTM()
-    module.conv.register_forward_pre_hook(lambda *_: seen.__setitem__("conv", torch.backends.cudnn.enabled))
-    module.rnn.register_forward_hook(lambda *_: seen.__setitem__("rnn", torch.backends.cudnn.enabled))
+    module.conv.register_forward_pre_hook(
+        lambda *_: seen.__setitem__("conv", torch.backends.cudnn.enabled))
+    module.rnn.register_forward_hook(
+        lambda *_: seen.__setitem__("rnn", torch.backends.cudnn.enabled))
     enc = TextEncoder("word", Vocab(["<pad>", "<unk>", "a", "b"]))
     adapter = HookedAdapter(UserModel(module, enc, ["x", "y"]), source="t", device="cpu")
     assert torch.backends.cudnn.enabled
@@ -145,4 +153,5 @@ def test_cudnn_is_off_only_inside_recurrent_modules() -> None:
         adapter.forward_from_embeddings(emb, batch.mask).sum().backward()
     assert seen == {"conv": True, "rnn": False}
     assert torch.backends.cudnn.enabled
-    assert len(module.rnn._forward_pre_hooks) == 0 and len(module.rnn._forward_hooks) == 1  # ours only
+    # ours only
+    assert len(module.rnn._forward_pre_hooks) == 0 and len(module.rnn._forward_hooks) == 1

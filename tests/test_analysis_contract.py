@@ -1,8 +1,8 @@
 """The contract every registered analysis keeps, checked on untrained reference models.
 
-Tables have exactly their declared columns and no NaN, metrics are finite numbers, the same seed gives
-the same tables, and every chart serialises to JSON (also when it has more than Altair's default
-5,000 rows: the site builder, not Altair, decides what becomes a PNG).
+Tables have exactly their declared columns and no NaN, metrics are finite numbers, the same seed
+gives the same tables, and every chart serialises to JSON (also when it has more than Altair's
+default 5,000 rows: the site builder, not Altair, decides what becomes a PNG).
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ def context() -> tuple[list[ModelAdapter], list, object]:
         encoder = TextEncoder.fit(cls.encoder_kind, train, max_len=40)
         torch.manual_seed(0)
         module = cls(cls.default_config(encoder.n_tokens, len(data.classes)))
-        models.append(ModelAdapter(module, encoder, data.classes, name=arch, arch=arch, source=arch, task=cls.task))
+        models.append(ModelAdapter(module, encoder, data.classes, name=arch, arch=arch,
+                                   source=arch, task=cls.task))
     return models, data.split("test")[:40], data
 
 
@@ -63,7 +64,8 @@ def test_analysis_contract(name: str, context: tuple) -> None:
         """One model's result, its upstream analyses computed first (as the pipeline does)."""
         mod = analyses.spec(analysis)
         upstream = {n: one(n, m) for n in mod.needs}
-        ctx = RunContext(m, examples, dataset, torch.device("cpu"), 0, batch_size=16, upstream=upstream)
+        ctx = RunContext(m, examples, dataset, torch.device("cpu"), 0, batch_size=16,
+                         upstream=upstream)
         return mod.compute(ctx, mod.params())
 
     def run_all() -> AnalysisResult:

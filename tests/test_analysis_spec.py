@@ -20,12 +20,13 @@ class Params:
     k: int = 3
 
 
-FIELDS = dict(
-    name="toy", version=1, title="Toy", headline="value", method="m", how_to_read="r",
-    citation="c", params=Params, tables={"values": ["model", "value"]},
-    compute=lambda ctx, params: AnalysisResult({}, {}), present=lambda r, p: Presentation(),
-    skip_reason=lambda model: None,
-)
+FIELDS = {
+    "name": "toy", "version": 1, "title": "Toy", "headline": "value", "method": "m",
+    "how_to_read": "r", "citation": "c", "params": Params, "tables": {"values": ["model", "value"]},
+    "compute": lambda ctx, params: AnalysisResult({}, {}),
+    "present": lambda r, p: Presentation(),
+    "skip_reason": lambda model: None,
+}
 
 
 def test_a_complete_spec_registers() -> None:

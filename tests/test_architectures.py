@@ -37,8 +37,8 @@ def tiny(arch: str, seed: int = 0) -> tuple[nn.Module, TextEncoder]:
 
 
 def test_registry_names_match_classes() -> None:
-    assert set(ARCHITECTURES) >= {"kim-cnn", "yuan-cnn", "rnn", "lstm", "bilstm", "char-cnn", "dilated-cnn",
-                          "seq2seq-ae", "byte-lstm-lm"}
+    assert set(ARCHITECTURES) >= {"kim-cnn", "yuan-cnn", "rnn", "lstm", "bilstm", "char-cnn",
+                                  "dilated-cnn", "seq2seq-ae", "byte-lstm-lm"}
     for name, cls in ARCHITECTURES.items():
         assert cls.arch == name
         assert cls.task in ("classify", "autoencode", "lm")
@@ -143,7 +143,8 @@ def test_char_cnn_reads_spelled_words() -> None:
 def test_checkpoint_round_trip(arch: str, tmp_path: Path) -> None:
     model, enc = tiny(arch)
     classes = ["a", "b", "c"] if model.task == "classify" else []
-    ckpt = Checkpoint(model.arch, model.config, enc, classes, model.state_dict(), {"test_accuracy": 0.5})
+    ckpt = Checkpoint(model.arch, model.config, enc, classes, model.state_dict(),
+                      {"test_accuracy": 0.5})
     path = tmp_path / f"{arch}.pt"
     save_checkpoint(ckpt, path)
     torch.load(path, weights_only=True)  # no code runs when a checkpoint opens

@@ -144,7 +144,8 @@ def binary_files(tmp: Path) -> dict[str, Path]:
 
 @pytest.mark.parametrize("kind", ["zip", "nul", "png", "checkpoint"])
 @pytest.mark.parametrize("fmt", ["csv", "tsv", "jsonl", "sst2"])
-def test_binary_data_is_called_binary_not_given_iconv_advice(tmp_path: Path, kind: str, fmt: str) -> None:
+def test_binary_data_is_called_binary_not_given_iconv_advice(tmp_path: Path, kind: str,
+                                                             fmt: str) -> None:
     path = binary_files(tmp_path)[kind]
     with pytest.raises(BadInput) as err:
         load_data(f"{fmt}:{path}")
@@ -190,7 +191,8 @@ def test_not_a_checkpoint_never_suggests_weights_only_false(tmp_path: Path, kind
 # -- 4. training needs two classes and enough examples --------------------------------------------
 def test_train_on_one_class_is_bad_input_naming_the_class_and_column(tmp_path: Path) -> None:
     data = tmp_path / "one.csv"
-    data.write_text("review,stars\n" + "".join(f"film {i},5\n" for i in range(40)), encoding="utf-8")
+    data.write_text("review,stars\n" + "".join(f"film {i},5\n" for i in range(40)),
+                    encoding="utf-8")
     out = tmp_path / "m.pt"
     result = invoke(["train", "kim-cnn", "--data", f"csv:{data}", "--text-col", "review",
                      "--label-col", "stars", "--out", str(out), "--quiet"])
@@ -222,7 +224,8 @@ def test_without_a_train_split_dev_and_test_are_not_trained_on() -> None:
     data = Dataset("d", {"dev": exs[:30], "test": exs[30:]})
     ckpt = train_model("kim-cnn", data, epochs=1, device="cpu", progress=False,
                        overrides={"filters": 4, "emb_dim": 8, "min_freq": 1})
-    assert ckpt.info["splits"]["train"] + ckpt.info["splits"]["dev"] + ckpt.info["splits"]["test"] == 60
+    assert (ckpt.info["splits"]["train"] + ckpt.info["splits"]["dev"]
+            + ckpt.info["splits"]["test"] == 60)
     assert ckpt.info["split_sources"]["test"].startswith("seeded")
 
 
@@ -343,7 +346,8 @@ def test_train_logs_a_start_line_and_one_line_per_epoch_off_a_terminal(tmp_path:
     vectors = tmp_path / "vectors.txt"
     vectors.write_text("great 0.1 0.2\nawful 0.3 0.1\nfilm 0.0 0.5\n", encoding="utf-8")
     result = CliRunner().invoke(main, ["train", "kim-cnn", "--data", f"csv:{data}", "--epochs", "2",
-                                       "--embeddings", str(vectors), "--out", str(tmp_path / "m.pt")])
+                                       "--embeddings", str(vectors),
+                                       "--out", str(tmp_path / "m.pt")])
     assert result.exit_code == 0, result.output
     lines = result.stderr.splitlines()
     start = [line for line in lines if line.startswith("train kim-cnn on csv:")]

@@ -27,7 +27,8 @@ def reference(arch: str) -> ModelAdapter:
     encoder = TextEncoder.fit(cls.encoder_kind, TEXTS, max_len=64)
     torch.manual_seed(0)
     module = cls(cls.default_config(encoder.n_tokens, 2))
-    return ModelAdapter(module, encoder, ["neg", "pos"], name=arch, arch=arch, source=arch, task=cls.task)
+    return ModelAdapter(module, encoder, ["neg", "pos"], name=arch, arch=arch, source=arch,
+                        task=cls.task)
 
 
 def setup(arch: str) -> ab.Setup:
@@ -65,7 +66,8 @@ def test_patches_are_undone_even_after_an_error() -> None:
             assert facts.predict_proba is not plain and neuron_sweep.predict_proba is not plain
             raise RuntimeError
     assert facts.predict_proba is plain and neuron_sweep.predict_proba is plain
-    assert (representations.represent, neuron_sweep._per_token, optimization.window_function) == before
+    assert (representations.represent, neuron_sweep._per_token,
+            optimization.window_function) == before
 
 
 def test_one_text_at_a_time_gives_the_batched_numbers() -> None:

@@ -42,7 +42,8 @@ def reference(arch: str) -> ModelAdapter:
     encoder = TextEncoder.fit(cls.encoder_kind, TEXTS, max_len=64)
     torch.manual_seed(0)
     module = cls(cls.default_config(encoder.n_tokens, 2))
-    return ModelAdapter(module, encoder, ["neg", "pos"], name=arch, arch=arch, source=arch, task=cls.task)
+    return ModelAdapter(module, encoder, ["neg", "pos"], name=arch, arch=arch, source=arch,
+                        task=cls.task)
 
 
 class UserConv(nn.Module):
@@ -100,14 +101,17 @@ def transformers_classifier(tmp: Path) -> ModelAdapter:
 def kinds(tmp: Path) -> dict[str, list[ModelAdapter]]:
     """Column header -> the models that stand for it (they must agree on every analysis)."""
     return {
-        "`kim-cnn`, `yuan-cnn`, `dilated-cnn`": [reference(a) for a in ("kim-cnn", "yuan-cnn", "dilated-cnn")],
+        "`kim-cnn`, `yuan-cnn`, `dilated-cnn`": [reference(a)
+                                                 for a in ("kim-cnn", "yuan-cnn", "dilated-cnn")],
         "`char-cnn`": [reference("char-cnn")],
         "`rnn`, `lstm`, `bilstm`": [reference(a) for a in ("rnn", "lstm", "bilstm")],
         "`seq2seq-ae`": [reference("seq2seq-ae")],
         "`byte-lstm-lm`": [reference("byte-lstm-lm")],
         "your model with `Conv1d`": [user("user-cnn", UserConv)],
-        "your model with `RNN`/`LSTM`/`GRU`": [user("user-gru", lambda n: UserRecurrent(n, nn.GRU)),
-                                               user("user-lstm", lambda n: UserRecurrent(n, nn.LSTM))],
+        "your model with `RNN`/`LSTM`/`GRU`": [
+            user("user-gru", lambda n: UserRecurrent(n, nn.GRU)),
+            user("user-lstm", lambda n: UserRecurrent(n, nn.LSTM)),
+        ],
         "Transformers `hf:`": [transformers_classifier(tmp)],
     }
 
@@ -132,7 +136,8 @@ def table(tmp: Path) -> str:
     columns = kinds(tmp)
     lines = ["| analysis | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for name in analyses.REGISTRY:
-        lines.append(f"| `{name}` | " + " | ".join(cell(name, ms) for ms in columns.values()) + " |")
+        lines.append(f"| `{name}` | " + " | ".join(cell(name, ms) for ms in columns.values())
+                     + " |")
     return "\n".join(lines)
 
 

@@ -66,13 +66,15 @@ def charts_for(name: str, result: AnalysisResult, n_models: int) -> list[ChartSp
     per_model = {}
     for i in range(n_models):
         model = f"model-{i + 1}"
-        tables = {t: f.assign(model=model) if "model" in f.columns else f for t, f in result.tables.items()}
+        tables = {t: f.assign(model=model) if "model" in f.columns else f
+                  for t, f in result.tables.items()}
         per_model[model] = AnalysisResult(tables, dict(result.metrics), list(result.notes))
     params = module.params()
     merged = module.combine(per_model, params)
     charts = module.present(merged, params).charts
     # an explorer is a table: its width follows its columns' text, not the models
-    return [c for c in charts if c.spec.get("usermeta", {}).get("reportgen", {}).get("kind") != "explorer"]
+    return [c for c in charts
+            if c.spec.get("usermeta", {}).get("reportgen", {}).get("kind") != "explorer"]
 
 
 # -- the spec's arithmetic ------------------------------------------------------------------
@@ -180,5 +182,7 @@ def test_layout_width_reads_facets_and_concats() -> None:
     assert layout_width({"data": {"values": rows}, "facet": {"field": "model"}, "columns": 2,
                          "spec": unit}, {}) == 2 * 200 + 20
     stepped = {**unit, "width": {"step": 10}}
-    assert layout_width({"data": {"values": rows}, "concat": [stepped] * 3, "columns": 2}, {}) == 50 + 20 + 50
-    assert layout_width({"data": {"name": "d"}, "vconcat": [unit, {**unit, "width": 90}]}, {"d": rows}) == 200
+    assert layout_width({"data": {"values": rows}, "concat": [stepped] * 3, "columns": 2},
+                        {}) == 50 + 20 + 50
+    assert layout_width({"data": {"name": "d"}, "vconcat": [unit, {**unit, "width": 90}]},
+                        {"d": rows}) == 200

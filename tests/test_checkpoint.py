@@ -15,7 +15,8 @@ from reportgen.models.checkpoint import Checkpoint, load_checkpoint, save_checkp
 def test_version_strings_and_tuples_become_plain_data(tmp_path: Path) -> None:
     encoder = TextEncoder.fit("word", ["a b", "b c"])
     info = {"torch": torch.__version__, "shape": (1, 2)}  # TorchVersion is a str subclass
-    ckpt = Checkpoint("lstm", {"hidden": 4}, encoder, ["neg", "pos"], {"w": torch.ones(2)}, {"test_accuracy": 0.5}, info)
+    ckpt = Checkpoint("lstm", {"hidden": 4}, encoder, ["neg", "pos"], {"w": torch.ones(2)},
+                      {"test_accuracy": 0.5}, info)
     path = tmp_path / "m.pt"
     save_checkpoint(ckpt, path)
     raw = torch.load(path, weights_only=True)

@@ -24,7 +24,8 @@ def checkpoint(tmp_path: Path) -> Path:
     torch.manual_seed(0)
     module = cls(cls.default_config(encoder.n_tokens, 2))
     path = tmp_path / "kim.pt"
-    save_checkpoint(Checkpoint("kim-cnn", module.config, encoder, ["neg", "pos"], module.state_dict()), path)
+    save_checkpoint(Checkpoint("kim-cnn", module.config, encoder, ["neg", "pos"],
+                               module.state_dict()), path)
     return path
 
 
@@ -51,7 +52,8 @@ def bad_input_cases(tmp: Path, ckpt: Path, good_csv: Path) -> dict[str, tuple[li
     data = f"csv:{good_csv}"
     return {
         "missing model": (["--model", str(tmp / "nope.pt"), "--data", data], "nope.pt"),
-        "missing data": (["--model", str(ckpt), "--data", f"mr:{tmp / 'no-such-dir'}"], "no-such-dir"),
+        "missing data": (["--model", str(ckpt), "--data", f"mr:{tmp / 'no-such-dir'}"],
+                         "no-such-dir"),
         "unknown prefix": (["--model", str(ckpt), "--data", "parquet:x"], "valid choices"),
         "missing column": (["--model", str(ckpt), "--data", f"csv:{no_col}"], "review"),
         "empty file": (["--model", str(ckpt), "--data", f"csv:{empty}"], "empty"),
@@ -73,10 +75,12 @@ CASES = [
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_bad_input_exits_2_and_writes_nothing(case: str, tmp_path: Path, checkpoint: Path, good_csv: Path) -> None:
+def test_bad_input_exits_2_and_writes_nothing(case: str, tmp_path: Path, checkpoint: Path,
+                                              good_csv: Path) -> None:
     args, needle = bad_input_cases(tmp_path, checkpoint, good_csv)[case]
     out = tmp_path / "site"
-    result = invoke(["run", *args, "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--quiet"])
+    result = invoke(["run", *args, "--out", str(out), "--cache-dir", str(tmp_path / "cache"),
+                     "--quiet"])
     assert result.exit_code == 2, result.output
     assert needle in result.output
     assert "Traceback" not in result.output
@@ -84,10 +88,11 @@ def test_bad_input_exits_2_and_writes_nothing(case: str, tmp_path: Path, checkpo
     assert not out.exists()
 
 
-def test_bad_input_keeps_the_previous_site(tmp_path: Path, checkpoint: Path, good_csv: Path) -> None:
+def test_bad_input_keeps_the_previous_site(tmp_path: Path, checkpoint: Path,
+                                           good_csv: Path) -> None:
     out = tmp_path / "site"
-    result = invoke(["run", "--model", str(checkpoint), "--data", f"csv:{good_csv}", "--out", str(out),
-                     "--cache-dir", str(tmp_path / "cache"), "--quiet"])
+    result = invoke(["run", "--model", str(checkpoint), "--data", f"csv:{good_csv}",
+                     "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--quiet"])
     assert result.exit_code == 0, result.output
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     result = invoke(["run", "--model", str(checkpoint), "--data", f"csv:{tmp_path / 'gone.csv'}",
@@ -116,7 +121,8 @@ def test_run_refuses_a_folder_it_did_not_write_before_any_compute(
     assert {p: p.read_bytes() for p in project.rglob("*") if p.is_file()} == before
 
 
-def test_a_second_run_into_the_same_folder_is_refused(tmp_path: Path, checkpoint: Path, good_csv: Path) -> None:
+def test_a_second_run_into_the_same_folder_is_refused(tmp_path: Path, checkpoint: Path,
+                                                      good_csv: Path) -> None:
     import subprocess
     import sys
     import time
@@ -125,7 +131,8 @@ def test_a_second_run_into_the_same_folder_is_refused(tmp_path: Path, checkpoint
     holder = subprocess.Popen([sys.executable, "-c", (
         "import sys, time, pathlib; from reportgen.site.output_dir import lock\n"
         "with lock(pathlib.Path(sys.argv[1])):\n"
-        "    pathlib.Path(sys.argv[2]).write_text('held'); time.sleep(60)\n"), str(out), str(tmp_path / "held")])
+        "    pathlib.Path(sys.argv[2]).write_text('held'); time.sleep(60)\n"),
+        str(out), str(tmp_path / "held")])
     try:
         deadline = time.monotonic() + 30
         while not (tmp_path / "held").exists():
@@ -138,22 +145,24 @@ def test_a_second_run_into_the_same_folder_is_refused(tmp_path: Path, checkpoint
     finally:
         holder.kill()
         holder.wait()
-    result = invoke(["run", "--model", str(checkpoint), "--data", f"csv:{good_csv}", "--out", str(out),
-                     "--cache-dir", str(tmp_path / "cache"), "--quiet"])
+    result = invoke(["run", "--model", str(checkpoint), "--data", f"csv:{good_csv}",
+                     "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--quiet"])
     assert result.exit_code == 0, result.output
 
 
 def test_train_rejects_unknown_arch_with_the_choices(tmp_path: Path, good_csv: Path) -> None:
-    result = invoke(["train", "transformer-xl", "--data", f"csv:{good_csv}", "--out", str(tmp_path / "m.pt")])
+    result = invoke(["train", "transformer-xl", "--data", f"csv:{good_csv}",
+                     "--out", str(tmp_path / "m.pt")])
     assert result.exit_code == 2
     assert "kim-cnn" in result.output and "byte-lstm-lm" in result.output
     assert not (tmp_path / "m.pt").exists()
 
 
-def test_run_on_a_checkpoint_writes_report(tmp_path: Path, checkpoint: Path, good_csv: Path) -> None:
+def test_run_on_a_checkpoint_writes_report(tmp_path: Path, checkpoint: Path,
+                                           good_csv: Path) -> None:
     out = tmp_path / "site"
-    result = invoke(["run", "--model", str(checkpoint), "--data", f"csv:{good_csv}", "--out", str(out),
-                     "--cache-dir", str(tmp_path / "cache"), "--quiet"])
+    result = invoke(["run", "--model", str(checkpoint), "--data", f"csv:{good_csv}",
+                     "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--quiet"])
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
     assert report["models"][0]["arch"] == "kim-cnn"

@@ -66,18 +66,21 @@ def test_model_cards_say_how_each_model_was_read(report) -> None:
     tokens = [t for text in sample for t in g.tokenize(text)[:64]]
     assert cards["gru-own-tokenizer"]["unknown_share"] == pytest.approx(
         sum(t not in itos for t in tokens) / len(tokens))
-    assert cards["gru-own-tokenizer"]["reading"] == ["logits: the first element of the tuple the forward returns"]
+    assert cards["gru-own-tokenizer"]["reading"] == [
+        "logits: the first element of the tuple the forward returns"]
     assert cards["cnn-own-names"]["reading"] == [
         "logits: one logit per text, read as a sigmoid: p(second class) = sigmoid(logit)",
         "texts shorter than 5 tokens are padded to 5 (the model's minimum length)"]
     assert cards["cnn-own-names"]["embedding"].startswith("lexicon: token embeddings")
-    convs = [(c["name"], c["receptive_field"]) for c in cards["cnn-own-names"]["layers"] if c["kind"] == "conv"]
+    convs = [(c["name"], c["receptive_field"]) for c in cards["cnn-own-names"]["layers"]
+             if c["kind"] == "conv"]
     assert convs == [("detectors.0", 3), ("detectors.1", 5)]  # parallel widths, not a stack of 7
     # accuracy from the module's own forward: sigmoid(logit) > 0.5 <=> logit > 0
     labels = {ex.text: ex.label for ex in load_data("demo").split("test")}
     with torch.no_grad():
         logits = cnn.module(cnn.encoder.encode(sample, min_len=5).ids)[:, 0]
-    right = [(float(z) > 0) == (labels[t] == "positive") for z, t in zip(logits, sample, strict=True)]
+    right = [(float(z) > 0) == (labels[t] == "positive")
+             for z, t in zip(logits, sample, strict=True)]
     assert cards["cnn-own-names"]["accuracy"] == pytest.approx(sum(right) / len(right))
 
 

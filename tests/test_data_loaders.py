@@ -32,7 +32,7 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-# -- SPEC parsing -----------------------------------------------------------------------------------
+# -- SPEC parsing ----------------------------------------------------------------------------------
 def test_formats_are_listed_one_line_each() -> None:
     assert set(DATA_FORMATS) == {"mr", "agnews", "sst2", "csv", "tsv", "jsonl", "txt", "hf", "demo"}
     for prefix, line in DATA_FORMATS.items():
@@ -86,7 +86,7 @@ def test_column_options_only_for_column_formats() -> None:
         load_data("mr:/anywhere", label_col="y")
 
 
-# -- MR ---------------------------------------------------------------------------------------------
+# -- MR --------------------------------------------------------------------------------------------
 def test_mr_real_split_sizes_and_balance() -> None:
     data = load_data(f"mr:{shared('mr')}")
     assert data.classes == ["negative", "positive"]
@@ -127,7 +127,7 @@ def test_mr_empty_file(tmp_path: Path) -> None:
         load_data(f"mr:{tmp_path}")
 
 
-# -- AG News ----------------------------------------------------------------------------------------
+# -- AG News ---------------------------------------------------------------------------------------
 def test_agnews_real_test_split() -> None:
     data = load_data(f"agnews:{shared('ag_news')}")
     assert data.classes == ["World", "Sports", "Business", "Sci/Tech"]
@@ -194,7 +194,7 @@ def test_agnews_directory_without_csv(tmp_path: Path) -> None:
         load_data(f"agnews:{tmp_path}")
 
 
-# -- SST-2 ------------------------------------------------------------------------------------------
+# -- SST-2 -----------------------------------------------------------------------------------------
 def test_sst2_file_with_and_without_header(tmp_path: Path) -> None:
     f = write(tmp_path / "a.tsv", "sentence\tlabel\nit 's fine \t1\nawful\t0\n")
     data = load_data(f"sst2:{f}")
@@ -234,7 +234,7 @@ def test_sst2_glue_directory(tmp_path: Path) -> None:
     assert {k: len(v) for k, v in data.splits.items()} == {"train": 2, "dev": 1}
 
 
-# -- CSV / TSV / JSONL ------------------------------------------------------------------------------
+# -- CSV / TSV / JSONL -----------------------------------------------------------------------------
 def test_csv_without_splits_is_one_split_and_test_is_never_a_fallback(tmp_path: Path) -> None:
     f = write(tmp_path / "r.csv", 'text,label\n"good, really",10\nbad,2\nok,2\n')
     data = load_data(f"csv:{f}")
@@ -296,7 +296,8 @@ def test_one_file_per_split_and_plain_text(tmp_path: Path) -> None:
         load_data(f"csv:train={both}")
     lines = write(tmp_path / "notes.txt", "first text\n\n  second one \n")
     text = load_data(f"txt:{lines}")
-    assert [(ex.text, ex.label) for ex in text.split("auto")] == [("first text", None), ("second one", None)]
+    assert ([(ex.text, ex.label) for ex in text.split("auto")]
+            == [("first text", None), ("second one", None)])
 
 
 def test_csv_empty_file_and_header_only(tmp_path: Path) -> None:
@@ -384,7 +385,7 @@ def test_jsonl_missing_label(tmp_path: Path) -> None:
         load_data(f"jsonl:{f}")
 
 
-# -- Hugging Face -----------------------------------------------------------------------------------
+# -- Hugging Face ----------------------------------------------------------------------------------
 @pytest.fixture
 def saved_hf(tmp_path: Path) -> Path:
     datasets = pytest.importorskip("datasets")

@@ -1,8 +1,8 @@
 """Two processes under torchrun (gloo, CPU) give the report of one process, number for number.
 
-A yuan-cnn with random weights over 90 demo texts in batches of 8, with a detail sample of 30: every split analysis
-(saliency, variance_salience, hidden_saliency, optimization, faithfulness, filter_top_words,
-neuron_sweep's unit values) cuts its work into batches
+A yuan-cnn with random weights over 90 demo texts in batches of 8, with a detail sample of 30: every
+split analysis (saliency, variance_salience, hidden_saliency, optimization, faithfulness,
+filter_top_words, neuron_sweep's unit values) cuts its work into batches
 that the two ranks share; the tables and ``report.json`` must equal the one-process run's.
 """
 
@@ -21,7 +21,8 @@ from reportgen import distributed
 from reportgen.data.loaders import load_data
 from tests.tiny_models import random_yuan_checkpoint
 
-SPLIT = "saliency,variance_salience,hidden_saliency,optimization,faithfulness,filter_top_words,neuron_sweep"
+SPLIT = ("saliency,variance_salience,hidden_saliency,optimization,faithfulness,filter_top_words,"
+         "neuron_sweep")
 
 
 def _free_port() -> int:
@@ -36,11 +37,13 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     demo = load_data("demo")
     examples = demo.split("test")[:90]
     csv = tmp / "d.csv"
-    csv.write_text("text,label\n" + "".join(f'"{e.text}",{e.label}\n' for e in examples), encoding="utf-8")
+    csv.write_text("text,label\n" + "".join(f'"{e.text}",{e.label}\n' for e in examples),
+                   encoding="utf-8")
     random_yuan_checkpoint(tmp / "m.pt")
     # a detail sample of 30 of the 90 texts: faithfulness and optimization run over sample ids,
     # split across the ranks
-    (tmp / "run.toml").write_text("[run]\nbatch_size = 8\ndetail_examples = 30\n\n[optimization]\nchunk = 64\n",
+    (tmp / "run.toml").write_text("[run]\nbatch_size = 8\ndetail_examples = 30\n\n"
+                                  "[optimization]\nchunk = 64\n",
                                   encoding="utf-8")
     return tmp, csv
 
@@ -53,7 +56,8 @@ def _run(tmp: Path, csv: Path, name: str, procs: int) -> dict:
     if procs > 1:
         launcher += ["-m", "torch.distributed.run", "--nproc-per-node", str(procs),
                      "--master-addr", "127.0.0.1", "--master-port", str(_free_port())]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     done = subprocess.run([*launcher, *args], env=env, capture_output=True, text=True, timeout=600,
                           check=False)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -70,16 +74,19 @@ def test_two_processes_give_the_one_process_report(setup) -> None:
     one, two = _run(tmp, csv, "one", 1), _run(tmp, csv, "two", 2)
     assert all(a["status"] == "ok" for a in one["analyses"].values()), one["analyses"]
     assert _numbers(two) == _numbers(one)
-    assert one["analyses"]["optimization"]["metrics"]["problems"] == 30 * 3  # the sample, 3 locations
+    # the sample, 3 locations
+    assert one["analyses"]["optimization"]["metrics"]["problems"] == 30 * 3
     assert one["analyses"]["faithfulness"]["metrics"]["examples"] == 30
     assert one["analyses"]["saliency"]["metrics"]["examples"] == 90  # metrics cover every text
     for table in ("saliency/tokens.csv", "faithfulness/texts.csv", "optimization/neighbours.csv",
                   "hidden_saliency/scores.csv", "filter_top_words/top_words.csv",
                   "filter_top_words/filters.csv", "neuron_sweep/units.csv"):
-        assert (tmp / "two" / "data" / table).read_bytes() == (tmp / "one" / "data" / table).read_bytes()
+        assert ((tmp / "two" / "data" / table).read_bytes()
+                == (tmp / "one" / "data" / table).read_bytes())
 
 
-def test_batches_are_shared_out_by_rank_and_gathered_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_batches_are_shared_out_by_rank_and_gathered_in_order(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     assert distributed.my_batches(range(0, 50, 8)) == [0, 8, 16, 24, 32, 40, 48]  # one process
     monkeypatch.setattr(distributed, "rank", lambda: 1)
     monkeypatch.setattr(distributed, "world_size", lambda: 3)

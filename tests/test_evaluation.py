@@ -108,7 +108,8 @@ def test_labels_are_mapped_to_the_model_classes(corpus, tmp_path: Path) -> None:
     result2 = invoke("run", "--model", str(corpus["model"]), "--data", f"sst2:{corpus['dev']}",
                      "--out", str(tmp_path / "c"), "--cache-dir", str(corpus["cache"]), "--quiet")
     assert result2.exit_code == 0
-    assert report(tmp_path / "b")["models"][0]["accuracy"] == report(tmp_path / "c")["models"][0]["accuracy"]
+    assert (report(tmp_path / "b")["models"][0]["accuracy"]
+            == report(tmp_path / "c")["models"][0]["accuracy"])
     assert report(tmp_path / "b")["data"]["label_map"] == {"0": "negative", "1": "positive"}
     bad = invoke("run", "--model", str(corpus["model"]), "--data", tsv, "--text-col", "sentence",
                  "--label-map", "7=negative", "--out", str(tmp_path / "d"))
@@ -124,11 +125,13 @@ def test_headline_per_model_with_its_uniform_baseline(corpus, tmp_path: Path) ->
     sal = report(out)["analyses"]["saliency"]
     metrics = sal["metrics"]
     for model in ("kim", "kim-2"):
-        assert 0 < metrics[f"{model}.uniform_top_token_share"] < metrics[f"{model}.top_token_share"] <= 1
+        assert (0 < metrics[f"{model}.uniform_top_token_share"]
+                < metrics[f"{model}.top_token_share"] <= 1)
     assert "kim 0." in result.output and "(uniform 0." in result.output
 
 
-def test_your_sentences_and_ids_come_first_and_stay_out_of_the_metrics(corpus, tmp_path: Path) -> None:
+def test_your_sentences_and_ids_come_first_and_stay_out_of_the_metrics(corpus,
+                                                                       tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text('[saliency]\nsentences = ["I hate the movie"]\nexample_ids = [5]\n'
                       'paper_sentences = false\n')
@@ -153,7 +156,8 @@ def test_pick_examples_orders_by_purpose() -> None:
         ("a", 2, "neg", "pos", 0.95), ("b", 2, "neg", "pos", 0.99),  # both confidently wrong
         ("a", 3, None, "pos", 0.70), ("b", 3, None, "pos", 0.70),  # unlabelled
     ]
-    predictions = pd.DataFrame(rows, columns=["model", "example_id", "label", "predicted", "confidence"])
+    predictions = pd.DataFrame(rows,
+                               columns=["model", "example_id", "label", "predicted", "confidence"])
     picked = pick_examples(predictions, 6, yours=[3])
     assert picked[0] == (3, "your example")
     assert picked[1] == (1, "the models disagree")

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reportgen.site.charts import MAX_SPEC_BYTES, data_rows, prepare_chart
 from reportgen.chart_explorer import explorer_chart
+from reportgen.site.charts import MAX_SPEC_BYTES, data_rows, prepare_chart
 
 FILTER_COLUMNS = ["filter", "width", "firing_share", "best_pattern", "top_words", "mean_act"]
 WORDS = ["good", "bad", "film", "plot", "dull", "great", "not", "very", "cast", "fine", "zebra"]

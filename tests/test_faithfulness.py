@@ -29,7 +29,8 @@ class Planted(nn.Module):
         super().__init__()
         self.emb = nn.Embedding(5, 1, padding_idx=0)
         with torch.no_grad():
-            self.emb.weight.copy_(torch.tensor([[0.0], [0.0], [0.0], [1.0], [0.0]]))  # only 'b' counts
+            # only 'b' counts
+            self.emb.weight.copy_(torch.tensor([[0.0], [0.0], [0.0], [1.0], [0.0]]))
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         s = self.emb(ids).sum((1, 2))  # (B,)
@@ -38,7 +39,8 @@ class Planted(nn.Module):
 
 def planted_adapter() -> HookedAdapter:
     enc = TextEncoder("word", Vocab(["<pad>", "<unk>", "a", "b", "c"]))
-    return HookedAdapter(UserModel(Planted(), enc, ["neg", "pos"], name="planted"), source="t", device="cpu")
+    return HookedAdapter(UserModel(Planted(), enc, ["neg", "pos"], name="planted"), source="t",
+                         device="cpu")
 
 
 def texts(n: int, seed: int = 0) -> list[Example]:
@@ -54,9 +56,10 @@ def texts(n: int, seed: int = 0) -> list[Example]:
 def test_aopc_of_a_perfect_attribution_and_of_random() -> None:
     model = planted_adapter()
     examples = texts(300)
-    ctx = RunContext(model, examples, Dataset("t", {"test": examples}), torch.device("cpu"), 0, batch_size=64)
-    ctx.upstream = {"saliency": saliency.combine({"planted": saliency.compute(ctx, saliency.Params())},
-                                                 saliency.Params())}
+    ctx = RunContext(model, examples, Dataset("t", {"test": examples}), torch.device("cpu"), 0,
+                     batch_size=64)
+    ctx.upstream = {"saliency": saliency.combine(
+        {"planted": saliency.compute(ctx, saliency.Params())}, saliency.Params())}
     result = faithfulness.compute(ctx, faithfulness.Params())
     drop = 1 / (1 + math.exp(-5)) - 0.5
     m = result.metrics
@@ -70,7 +73,8 @@ def test_aopc_of_a_perfect_attribution_and_of_random() -> None:
     assert m["random_comprehensiveness"] == pytest.approx(expected, abs=0.02)
     assert m["random_comprehensiveness"] < m["integrated_gradients_comprehensiveness"]
     curves = result.tables["curves"]
-    deletion = curves[(curves["method"] == "integrated_gradients") & (curves["curve"] == "deletion")]
+    deletion = curves[(curves["method"] == "integrated_gradients")
+                      & (curves["curve"] == "deletion")]
     assert deletion["probability"].tolist() == pytest.approx([0.5] * 5, abs=1e-6)
 
 
@@ -180,5 +184,6 @@ def test_the_tables_do_not_depend_on_the_batches() -> None:
         for name in ("texts", "curves", "scores"):
             a, b = one.tables[name], other.tables[name]
             assert a.select_dtypes(exclude="number").equals(b.select_dtypes(exclude="number")), name
-            np.testing.assert_allclose(a.select_dtypes("number"), b.select_dtypes("number"), atol=1e-6)
+            np.testing.assert_allclose(a.select_dtypes("number"), b.select_dtypes("number"),
+                                       atol=1e-6)
         assert other.metrics == pytest.approx(one.metrics, abs=1e-6)

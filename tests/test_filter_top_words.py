@@ -53,14 +53,16 @@ def run(model: ModelAdapter, texts: list[str], labels=None) -> pd.DataFrame:
 def test_hand_set_char_cnn_filters_are_found_exactly() -> None:
     result = run(hand_set_char_cnn(), ["a kite over Paris"])
     filters = result.tables["filters"].set_index(["layer", "filter"])
-    k, dead, caps = filters.loc[("convs.0", 0)], filters.loc[("convs.0", 1)], filters.loc[("convs.1", 0)]
+    k, dead, caps = (filters.loc[("convs.0", 0)], filters.loc[("convs.0", 1)],
+                     filters.loc[("convs.1", 0)])
     words = 16 + 3  # the vocabulary, then "a", "over" from the text (and "kite", "Paris" known)
     assert result.metrics["words"] == words - 1  # "kite" and "Paris" are in the vocabulary already
     assert k["firing_share"] == pytest.approx(4 / 18) and not k["dead"]
     assert k["best_pattern"] == "contains 'k'" and k["pattern_strength"] == pytest.approx(1.0)
     assert dead["dead"] and dead["never_fired"] and dead["firing_share"] == 0
     assert caps["best_pattern"] == "capitalised first letter"
-    assert caps["pattern_strength"] == pytest.approx(1.0) and caps["firing_share"] == pytest.approx(4 / 18)
+    assert (caps["pattern_strength"] == pytest.approx(1.0)
+            and caps["firing_share"] == pytest.approx(4 / 18))
     top = result.tables["top_words"]
     assert set(top[(top["layer"] == "convs.0") & (top["filter"] == 0)]["word"]) == set(K_WORDS)
     assert set(top[(top["layer"] == "convs.1") & (top["filter"] == 0)]["word"]) == set(CAPITALISED)
@@ -71,7 +73,8 @@ def test_hand_set_char_cnn_filters_are_found_exactly() -> None:
     assert kw.loc["k", "weight"] == pytest.approx(1.0) and kw.loc["a", "weight"] == 0
     assert "⟨eow⟩" not in kw.index and "⟨bow⟩" in kw.index  # an end marker cannot open a window
     cw = weights[(weights["layer"] == "convs.1") & (weights["filter"] == 0)]
-    assert not ((cw["token"] == "⟨bow⟩") & (cw["position"] == 1)).any()  # nor a begin marker close it
+    # nor a begin marker close it
+    assert not ((cw["token"] == "⟨bow⟩") & (cw["position"] == 1)).any()
     assert result.metrics["median_activation_frequency"] == pytest.approx(4 / 18)
 
 
@@ -117,7 +120,8 @@ def test_narrow_slots_equal_full_width_slots() -> None:
     layers = ftw.conv_layers(adapter)
     assert filter_chars._trimming_is_exact(adapter, layers, words, widest=7)
     fast = filter_chars.char_activations(adapter, layers, words, chunk=2)
-    slow = {layer.name: filter_chars._pooled(adapter, layers, words, enc.max_word_len + 2, False)[layer.name]
+    slow = {layer.name: filter_chars._pooled(adapter, layers, words, enc.max_word_len + 2,
+                                             False)[layer.name]
             for layer in layers}
     for name, expected in slow.items():
         np.testing.assert_allclose(fast[name], expected, rtol=1e-5, atol=1e-6)
@@ -149,7 +153,8 @@ def test_top_windows_do_not_depend_on_the_batch_size() -> None:
         # kim-cnn's 300 filters on MR by up to 0.07)
         stable = [c for c in runs[0].tables["filters"].columns
                   if c not in ("pattern_strength", "best_pattern", "interpretability_rank")]
-        pd.testing.assert_frame_equal(other.tables["filters"][stable], runs[0].tables["filters"][stable],
+        pd.testing.assert_frame_equal(other.tables["filters"][stable],
+                                      runs[0].tables["filters"][stable],
                                       check_exact=False, rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(other.tables["filters"]["pattern_strength"],
                                    runs[0].tables["filters"]["pattern_strength"], atol=1e-3)
@@ -159,12 +164,14 @@ def test_snap_ties_joins_values_closer_than_the_tolerance() -> None:
     from reportgen.analyses.patterns import snap_ties
 
     x = np.array([[0.5, 2.0], [0.1000003, 1.0], [0.50002, 1.0000004], [0.1, 3.0]])
-    np.testing.assert_array_equal(snap_ties(x), [[0.5, 2.0], [0.1, 1.0], [0.50002, 1.0], [0.1, 3.0]])
+    np.testing.assert_array_equal(snap_ties(x),
+                                  [[0.5, 2.0], [0.1, 1.0], [0.50002, 1.0], [0.1, 3.0]])
 
 
 def test_snap_ties_keeps_the_ranks_of_many_small_values() -> None:
     """100,000 activations of a filter that fires weakly: snapping must not merge distinct values
-    into long runs (a tolerance fixed in absolute terms would, and the correlation would collapse)."""
+    into long runs (a tolerance fixed in absolute terms would, and the correlation
+    would collapse)."""
     from scipy.stats import spearmanr
 
     from reportgen.analyses.patterns import snap_ties
@@ -174,4 +181,5 @@ def test_snap_ties_keeps_the_ranks_of_many_small_values() -> None:
     target = x[:, 0] + rng.normal(0, 0.01, size=100_000)
     snapped = snap_ties(x)
     assert np.abs(snapped - x).max() <= 1e-3 * x.max()  # no run wider than its grid cell
-    assert spearmanr(snapped[:, 0], target)[0] == pytest.approx(spearmanr(x[:, 0], target)[0], abs=1e-3)
+    assert spearmanr(snapped[:, 0], target)[0] == pytest.approx(spearmanr(x[:, 0], target)[0],
+                                                                abs=1e-3)

@@ -32,7 +32,8 @@ def adapter_for(arch: str, **overrides) -> ModelAdapter:
         for m in model.modules():
             if isinstance(m, nn.Conv1d) and m.bias is not None:
                 m.bias.uniform_(0.1, 0.3)
-    return ModelAdapter(model, encoder, ["neg", "pos"], name=arch, arch=arch, source=arch, task=cls.task)
+    return ModelAdapter(model, encoder, ["neg", "pos"], name=arch, arch=arch, source=arch,
+                        task=cls.task)
 
 
 def test_hook_points_hold_no_parameters_so_old_checkpoints_load() -> None:
@@ -100,7 +101,8 @@ def test_conv_activations_are_post_relu_and_zero_at_padding(arch: str) -> None:
                 sees_text = start + layer.field.size - 1 >= 0 and start <= n - 1
                 if not sees_text:
                     assert maps[i, loc].abs().max() == 0, (layer.name, i, loc)
-                elif arch != "dilated-cnn" and layer.depth == 1 and 0 <= start <= n - layer.field.size:
+                elif (arch != "dilated-cnn" and layer.depth == 1
+                      and 0 <= start <= n - layer.field.size):
                     assert maps[i, loc].abs().max() > 0  # a window inside the text: ReLU fires
 
 
@@ -143,7 +145,8 @@ def test_window_forward_equals_the_location_inside_the_sentence(arch: str) -> No
         if size - 1 > emb.size(1):
             continue
         # a window hanging over the start of the text: positions before it masked
-        loc = next((i for i in range(maps.size(0)) if layer.field.offset + i * layer.field.jump == -1), None)
+        loc = next((i for i in range(maps.size(0))
+                    if layer.field.offset + i * layer.field.jump == -1), None)
         if loc is None:  # a 1x1 layer: no window starts before the text
             continue
         window = torch.cat([torch.zeros_like(emb[:, :1]), emb[:, : size - 1]], 1)
@@ -181,7 +184,8 @@ def test_recurrent_states_at_every_step_match_the_fused_module(arch: str) -> Non
             a.forward_from_embeddings(a.embed(batch.ids), batch.mask)
         for i, toks in enumerate(batch.tokens):  # real positions (the LM runs unpacked)
             n = len(toks)
-            torch.testing.assert_close(trace.outputs[i, :n], seen["rnn_out"][i, :n], atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(trace.outputs[i, :n], seen["rnn_out"][i, :n], atol=1e-5,
+                                       rtol=1e-5)
     if arch == "lstm":  # the cell state at step t = c_n of the fused LSTM on the first t + 1 tokens
         x = a.embed(batch.ids[:1]) * batch.mask[:1, :, None]
         for t in range(len(batch.tokens[0])):
@@ -210,7 +214,8 @@ def test_clamping_a_recurrent_unit_holds_it_at_every_step() -> None:
     emb = a.embed(batch.ids)
     with torch.no_grad():
         before = a.forward_from_embeddings(emb, batch.mask)
-        with internals.clamp_units(a, "rnn", {3: 0.9}), capture(a.module, ["rnn_out", "features"]) as seen:
+        with (internals.clamp_units(a, "rnn", {3: 0.9}),
+              capture(a.module, ["rnn_out", "features"]) as seen):
             after = a.forward_from_embeddings(emb, batch.mask)
     for i, toks in enumerate(batch.tokens):
         assert torch.allclose(seen["rnn_out"][i, : len(toks), 3], torch.tensor(0.9))
@@ -249,7 +254,8 @@ def test_generate_greedy_from_the_byte_lm_matches_its_full_forward() -> None:
 def test_vocabulary_vectors_and_special_tokens() -> None:
     a = adapter_for("yuan-cnn")
     vocab = internals.vocabulary_vectors(a)
-    assert vocab.tokens[:2] == ["<pad>", "<unk>"] and vocab.special[:2].all() and not vocab.special[2:].any()
+    assert (vocab.tokens[:2] == ["<pad>", "<unk>"] and vocab.special[:2].all()
+            and not vocab.special[2:].any())
     torch.testing.assert_close(vocab.vectors, a.module.emb.weight)
     c = adapter_for("char-cnn")
     words = internals.vocabulary_vectors(c)
@@ -287,7 +293,8 @@ def test_user_model_conv_read_after_its_relu_module() -> None:
     enc = TextEncoder("word", Vocab(["<pad>", "<unk>", "a", "b", "c", "d"]))
     a = HookedAdapter(UserModel(Seq(), enc, ["x", "y"]), source="t", device="cpu")
     (layer,) = internals.conv_layers(a)
-    assert (layer.name, layer.read_at, layer.activated, layer.field.size) == ("body.0", "body.1", True, 3)
+    assert ((layer.name, layer.read_at, layer.activated, layer.field.size)
+            == ("body.0", "body.1", True, 3))
     maps = internals.conv_activations(a, a.encode(["a b c"]))["body.0"]
     assert maps.shape == (1, 3, 3) and (maps >= 0).all()
 

@@ -82,8 +82,8 @@ def test_transformers_classifier(tmp_path: Path, csv_data: Path) -> None:
     model.save_pretrained(model_dir)
     tokenizer.save_pretrained(model_dir)
     out = tmp_path / "site"
-    result = run("run", "--model", f"hf:{model_dir}", "--data", f"csv:{csv_data}", "--out", str(out),
-                 "--cache-dir", str(tmp_path / "c"), "--quiet")
+    result = run("run", "--model", f"hf:{model_dir}", "--data", f"csv:{csv_data}",
+                 "--out", str(out), "--cache-dir", str(tmp_path / "c"), "--quiet")
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
     assert report["models"][0]["classes"] == ["neg", "pos"]

@@ -132,17 +132,20 @@ def test_three_classes_probe_one_class_against_the_rest() -> None:
         for i in range(n):
             words = list(rng.choice(NEUTRAL, size=int(rng.integers(2, 6))))
             label = ("pos", "neg", "none")[i % 3]
-            out.append(Example(" ".join([*words, {"pos": "good", "neg": "bad", "none": "film"}[label]]), label))
+            out.append(Example(
+                " ".join([*words, {"pos": "good", "neg": "bad", "none": "film"}[label]]), label))
         return out
 
     model = planted()
     model.module.out = torch.nn.Linear(4, 3)  # logits (-h0, 0, h0): neg, none, pos
     with torch.no_grad():
-        model.module.out.weight.copy_(torch.tensor([[-1.0, 0, 0, 0], [0.0, 0, 0, 0], [1.0, 0, 0, 0]]))
+        model.module.out.weight.copy_(
+            torch.tensor([[-1.0, 0, 0, 0], [0.0, 0, 0, 0], [1.0, 0, 0, 0]]))
         model.module.out.bias.zero_()
     model.classes = ["neg", "none", "pos"]
     train, test = three(150), three(60)
-    ctx = RunContext(model, test, Dataset("t", {"train": train, "test": test}), torch.device("cpu"), 0)
+    ctx = RunContext(model, test, Dataset("t", {"train": train, "test": test}),
+                     torch.device("cpu"), 0)
     result = neuron_sweep.compute(ctx, neuron_sweep.Params(seeds=2, random_units=3, sweep_values=3,
                                                            sweep_texts=12))
     # the argmax of the three probes tells the classes apart (+, -, neither on the planted unit)
@@ -150,7 +153,8 @@ def test_three_classes_probe_one_class_against_the_rest() -> None:
     # a unit's weight is its largest |coefficient| over the probes; 'good' and 'bad' lean on unit 0
     units = result.tables["units"].set_index("unit")
     assert units.loc[0, "rank"] <= 2
-    assert "top_unit_zero_shot_accuracy" not in result.metrics  # a one-unit threshold needs two classes
+    # a one-unit threshold needs two classes
+    assert "top_unit_zero_shot_accuracy" not in result.metrics
 
 
 def test_data_without_a_train_split_fits_at_most_max_train_texts() -> None:

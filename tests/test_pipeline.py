@@ -52,7 +52,8 @@ def test_demo_report_has_every_part(demo: tuple[Path, Path]) -> None:
         assert (out / rel).is_file(), rel
     report = json.loads((out / "report.json").read_text())
     assert [m["arch"] for m in report["models"]] == ["rnn", "lstm", "bilstm", "kim-cnn"]
-    assert report["data"] == {**report["data"], "spec": "demo", "examples": 600, "classes": ["negative", "positive"]}
+    assert report["data"] == {**report["data"], "spec": "demo", "examples": 600,
+                              "classes": ["negative", "positive"]}
     sal = report["analyses"]["saliency"]
     assert sal["status"] == "ok" and sal["metrics"]["examples"] == 600
     assert 0 < sal["metrics"]["top_token_share"] < 1
@@ -63,7 +64,8 @@ def test_demo_needs_word_order_lstm_beats_bag_of_words(demo: tuple[Path, Path]) 
     data = load_data("demo")
     train, test = data.split("train"), data.split("test")
     vec = CountVectorizer(tokenizer=word_tokens, lowercase=False, token_pattern=None)
-    bow = LogisticRegression(max_iter=2000).fit(vec.fit_transform([e.text for e in train]), [e.label for e in train])
+    bow = LogisticRegression(max_iter=2000).fit(vec.fit_transform([e.text for e in train]),
+                                                [e.label for e in train])
     bow_acc = bow.score(vec.transform([e.text for e in test]), [e.label for e in test])
     report = json.loads((demo[0] / "report.json").read_text())
     lstm_acc = next(m["accuracy"] for m in report["models"] if m["arch"] == "lstm")
@@ -78,11 +80,12 @@ def test_same_seed_same_numbers(demo: tuple[Path, Path], tmp_path: Path) -> None
     first, second = (json.loads((d / "report.json").read_text()) for d in (out, again))
     assert first["analyses"]["saliency"]["metrics"] == second["analyses"]["saliency"]["metrics"]
     assert [m["accuracy"] for m in first["models"]] == [m["accuracy"] for m in second["models"]]
-    assert (out / "data/saliency/tokens.csv").read_bytes() == (again / "data/saliency/tokens.csv").read_bytes()
+    assert ((out / "data/saliency/tokens.csv").read_bytes()
+            == (again / "data/saliency/tokens.csv").read_bytes())
 
 
-def test_a_cached_rerun_measures_no_model_card_and_writes_no_csv_afresh(demo: tuple[Path, Path], tmp_path: Path,
-                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_cached_rerun_measures_no_model_card_and_writes_no_csv_afresh(
+        demo: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Nothing changed: the model cards' measures and the tables' CSV files come from the cache."""
     from reportgen.run import pipeline
     from reportgen.site import table_files
@@ -124,13 +127,15 @@ main(sys.argv[2:])
 """
 
 
-def test_a_killed_run_leaves_the_previous_site_unchanged(demo: tuple[Path, Path], tmp_path: Path) -> None:
+def test_a_killed_run_leaves_the_previous_site_unchanged(demo: tuple[Path, Path],
+                                                         tmp_path: Path) -> None:
     _, cache = demo
     out = tmp_path / "site"
     run_cli("run", "--out", str(out), "--cache-dir", str(cache), "--quiet", "--max-examples", "40")
     before = snapshot(out)
     marker = tmp_path / "writing"
-    args = ["run", "--out", str(out), "--cache-dir", str(cache), "--quiet", "--max-examples", "80", "--no-cache"]
+    args = ["run", "--out", str(out), "--cache-dir", str(cache), "--quiet", "--max-examples", "80",
+            "--no-cache"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen([sys.executable, "-c", DRIVER, str(marker), *args], env=env)
     try:
@@ -173,4 +178,5 @@ def test_render_calls_present_again_so_chart_changes_need_no_model(
 
     monkeypatch.setattr(loading, "load_model", lambda *a, **k: pytest.fail("render loaded a model"))
     run_cli("render", "--out", str(out), "--cache-dir", str(cache))
-    assert "Retitled: Most salient words over the data" in (out / "analyses" / "saliency.html").read_text()
+    assert ("Retitled: Most salient words over the data"
+            in (out / "analyses" / "saliency.html").read_text())

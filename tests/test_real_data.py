@@ -24,8 +24,9 @@ def test_train_then_report_on_mr(tmp_path: Path) -> None:
     metrics = torch.load(ckpt, weights_only=True)["metrics"]
     assert metrics["test_accuracy"] > 0.72  # Kim's CNN-rand: 76.1% (10-fold CV); two epochs here
     out = tmp_path / "site"
-    result = runner.invoke(main, ["run", "--model", str(ckpt), "--data", f"mr:{MR}", "--out", str(out),
-                                  "--cache-dir", str(tmp_path / "cache"), "--quiet"], catch_exceptions=False)
+    result = runner.invoke(main, ["run", "--model", str(ckpt), "--data", f"mr:{MR}",
+                                  "--out", str(out), "--cache-dir", str(tmp_path / "cache"),
+                                  "--quiet"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
     # run evaluates the same held-out 10% that train tested on: the same accuracy, to the example

@@ -1,4 +1,5 @@
-"""reportgen.models.recurrence: step-by-step unrolls match the fused modules; clamps; hooks (CPU)."""
+"""reportgen.models.recurrence: step-by-step unrolls match the fused modules; clamps;
+hooks (CPU)."""
 
 from __future__ import annotations
 
@@ -212,7 +213,8 @@ class PackedTagger(nn.Module):
         self.head = nn.Linear(4 * H, 2)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        packed = pack_padded_sequence(self.emb(ids), lengths, batch_first=True, enforce_sorted=False)
+        packed = pack_padded_sequence(self.emb(ids), lengths, batch_first=True,
+                                      enforce_sorted=False)
         out, (h_n, _) = self.encoder.lstm(packed)
         padded, _ = pad_packed_sequence(out, batch_first=True)  # (B, T, 2H)
         return self.head(torch.cat([padded.sum(1), h_n[-2], h_n[-1]], -1))

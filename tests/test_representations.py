@@ -45,7 +45,8 @@ def test_final_states_of_probe_phrases_by_hand() -> None:
     phrases = result.tables["phrases"]
 
     def vector(phrase: str) -> list[float]:
-        rows = phrases[phrases["phrase"] == phrase].drop_duplicates("dimension").sort_values("dimension")
+        rows = (phrases[phrases["phrase"] == phrase].drop_duplicates("dimension")
+                .sort_values("dimension"))
         return rows["value"].tolist()
 
     t1 = math.tanh(1.0)
@@ -59,7 +60,8 @@ def test_final_states_of_probe_phrases_by_hand() -> None:
     # "extremely good": "extremely" is (0, 0), so the final state is "good"'s: growth 1
     assert result.metrics["intensity_growth"] == pytest.approx(1.0, abs=1e-6)
     over = result.tables["over_time"]
-    assert set(over["row"]) == {"reading the concessive sentence", "|difference of the final states|"}
+    assert set(over["row"]) == {"reading the concessive sentence",
+                                "|difference of the final states|"}
     # "i hate the movie" and the longer sentence both end in state (0, 0): no change
     assert result.metrics["concessive_change"] == pytest.approx(0.0, abs=1e-6)
     assert len(result.tables["tsne"]) == result.metrics["phrases"] + 5

@@ -19,6 +19,7 @@ from reportgen.analyses.spec import AnalysisSpec
 from reportgen.data.dataset import Dataset, Example
 from reportgen.errors import BadInput
 from reportgen.models.adapter import HookedAdapter
+from reportgen.models.facts import code_fingerprint, fingerprint
 from reportgen.records import AnalysisResult, Presentation
 from reportgen.run import analysis as runner
 from reportgen.run.plan import plan
@@ -70,7 +71,8 @@ def settings(tmp_path: Path, examples: list[Example] | None = None, **kw) -> run
                               kw.pop("batch_size", 64), tmp_path / "cache", **kw)
 
 
-def run(names: list[str], models: list, run: runner.RunSettings, params: dict | None = None) -> dict:
+def run(names: list[str], models: list, run: runner.RunSettings,
+        params: dict | None = None) -> dict:
     params = params or {}
     records = {}
     for name in plan(names):
@@ -169,15 +171,18 @@ def test_every_input_of_the_numbers_is_in_the_key_and_nothing_else_recomputes(
                             settings(tmp_path), {})
     cuda = settings(tmp_path)
     cuda.device = torch.device("cuda")  # a CPU result is never served to a CUDA run
-    assert runner.result_key("d", registry["d"], registry["d"].params(), model("m"), cuda, {}) != key
+    assert runner.result_key("d", registry["d"], registry["d"].params(), model("m"), cuda,
+                             {}) != key
     # the ranks of a torchrun job on one kind of GPU share their keys; another GPU model does not
     with monkeypatch.context() as gpus:
         gpus.setattr(torch.cuda, "is_available", lambda: True)
-        gpus.setattr(torch.cuda, "get_device_name", lambda d: "H100" if d.index in (0, 1) else "A100")
+        gpus.setattr(torch.cuda, "get_device_name",
+                     lambda d: "H100" if d.index in (0, 1) else "A100")
         keys = []
         for index in (0, 1, 2):
             cuda.device = torch.device("cuda", index)
-            keys.append(runner.result_key("d", registry["d"], registry["d"].params(), model("m"), cuda, {}))
+            keys.append(runner.result_key("d", registry["d"], registry["d"].params(), model("m"),
+                                          cuda, {}))
     assert keys[0] == keys[1] != keys[2]
     COMPUTED.clear()
     run(["d"], [model("m")], settings(tmp_path))

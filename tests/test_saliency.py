@@ -51,7 +51,8 @@ def test_compute_tables_and_top_token_share(tanh_adapter: HookedAdapter) -> None
     assert list(tokens.columns) == saliency.TABLES["tokens"]
     assert len(tokens) == 6
     predictions = result.tables["predictions"]
-    assert predictions[["label", "predicted", "target"]].values.tolist() == [["pos", "pos", "pos"]] * 2
+    assert (predictions[["label", "predicted", "target"]].values.tolist()
+            == [["pos", "pos", "pos"]] * 2)
     # "a b": norms 1 and 0.75 -> top share 4/7; "b b b b": equal -> 1/4
     assert result.metrics["top_token_share"] == pytest.approx((4 / 7 + 1 / 4) / 2, rel=1e-6)
     assert result.metrics["examples"] == 2
@@ -91,7 +92,8 @@ def test_li_et_al_sentences_are_shown_when_the_vocabulary_covers_them() -> None:
 def _reference_models() -> list[ModelAdapter]:
     from reportgen.models.architectures import ARCHITECTURES
 
-    texts = ["the film is not good at all", "a very fine and moving piece", "bad", "i loved it , though long"]
+    texts = ["the film is not good at all", "a very fine and moving piece", "bad",
+             "i loved it , though long"]
     adapters = []
     for arch, cls in ARCHITECTURES.items():
         if cls.task != "classify":
@@ -99,13 +101,15 @@ def _reference_models() -> list[ModelAdapter]:
         encoder = TextEncoder.fit(cls.encoder_kind, texts, max_len=32)
         torch.manual_seed(0)
         module = cls(cls.default_config(encoder.n_tokens, 2))
-        adapters.append(ModelAdapter(module, encoder, ["neg", "pos"], name=arch, arch=arch, source=arch))
+        adapters.append(ModelAdapter(module, encoder, ["neg", "pos"], name=arch, arch=arch,
+                                     source=arch))
     return adapters
 
 
 @pytest.mark.parametrize("adapter", _reference_models(), ids=lambda a: a.name)
 def test_batched_equals_one_at_a_time(adapter: ModelAdapter) -> None:
-    texts = ["the film is not good at all", "bad", "a very fine and moving piece , though long", "i loved it"]
+    texts = ["the film is not good at all", "bad", "a very fine and moving piece , though long",
+             "i loved it"]
     _, mats, vecs, pred = saliency.token_saliency(adapter, texts)
     for i, text in enumerate(texts):
         _, mats1, vecs1, pred1 = saliency.token_saliency(adapter, [text])
@@ -137,7 +141,8 @@ def test_decoding_saliency_of_a_context_free_autoencoder() -> None:
     assert result.metrics["tied-copy.diagonal_share"] == pytest.approx(1.0)
     assert len(result.tables["decoding"]) == 9 + 4
     assert result.tables["tokens"].empty
-    assert [c.name for c in saliency.present(result, saliency.Params()).charts] == ["decoding-0", "decoding-1"]
+    assert ([c.name for c in saliency.present(result, saliency.Params()).charts]
+            == ["decoding-0", "decoding-1"])
 
 
 def test_seq2seq_decoding_batched_equals_one_at_a_time() -> None:
@@ -158,14 +163,16 @@ def test_seq2seq_decoding_batched_equals_one_at_a_time() -> None:
 
 def test_unknown_and_truncated_tokens_are_recorded(tanh_adapter: HookedAdapter) -> None:
     tanh_adapter.encoder.max_len = 3
-    result = computed(tanh_adapter, [Example("a zzz b a b", "pos"), Example("b", "pos")], saliency.Params())
+    result = computed(tanh_adapter, [Example("a zzz b a b", "pos"), Example("b", "pos")],
+                      saliency.Params())
     tokens, predictions = result.tables["tokens"], result.tables["predictions"]
     assert tokens[tokens["example_id"] == 0]["flag"].tolist() == ["", "unk", ""]  # "zzz": <unk>
     assert predictions["truncated"].tolist() == [2, 0]  # 5 words, the model reads 3
     assert predictions["confidence"].between(0.5, 1).all()
 
 
-def test_words_chart_leaves_out_one_token_texts_and_unknown_words(tanh_adapter: HookedAdapter) -> None:
+def test_words_chart_leaves_out_one_token_texts_and_unknown_words(
+        tanh_adapter: HookedAdapter) -> None:
     examples = [Example("a b", "pos"), Example("a", "pos"), Example("a zzz", "pos")] * 3
     words = computed(tanh_adapter, examples, saliency.Params())
     table = words.tables["words"].set_index("word")

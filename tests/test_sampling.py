@@ -88,11 +88,14 @@ def test_streamed_metrics_equal_the_full_run(runs) -> None:
     for name in ("saliency", "variance_salience", "hidden_saliency"):
         assert sampled[name].metrics == full[name].metrics, name  # the same floats, not close ones
     for name in ("saliency", "variance_salience", "hidden_saliency"):
-        pd.testing.assert_frame_equal(sampled[name].tables["predictions"], full[name].tables["predictions"])
-    pd.testing.assert_frame_equal(sampled["saliency"].tables["texts"], full["saliency"].tables["texts"])
+        pd.testing.assert_frame_equal(sampled[name].tables["predictions"],
+                                      full[name].tables["predictions"])
+    pd.testing.assert_frame_equal(sampled["saliency"].tables["texts"],
+                                  full["saliency"].tables["texts"])
     assert len(full["saliency"].tables["texts"]) == N
     # the word ranking adds up per-batch sums: equal to the full run's up to rounding
-    words_full, words_sampled = full["saliency"].tables["words"], sampled["saliency"].tables["words"]
+    words_full, words_sampled = (full["saliency"].tables["words"],
+                                 sampled["saliency"].tables["words"])
     assert words_sampled[["model", "word", "count"]].equals(words_full[["model", "word", "count"]])
     np.testing.assert_allclose(words_sampled["mean_share"], words_full["mean_share"], rtol=1e-12)
 
@@ -103,12 +106,16 @@ def test_sampled_tables_are_the_full_runs_rows_of_the_sample(runs) -> None:
     ids = set(sample.tolist())
     # saliency also keeps its heatmap examples (the page always shows them)
     heat = set(full["saliency"].tables["dimensions"]["example_id"])
-    for name, table, keep in (("saliency", "tokens", ids | heat), ("variance_salience", "tokens", ids | {0, 1, 2}),
-                              ("hidden_saliency", "scores", ids), ("hidden_saliency", "locations", ids),
-                              ("hidden_saliency", "fields", ids), ("hidden_saliency", "examples", ids)):
+    for name, table, keep in (("saliency", "tokens", ids | heat),
+                              ("variance_salience", "tokens", ids | {0, 1, 2}),
+                              ("hidden_saliency", "scores", ids),
+                              ("hidden_saliency", "locations", ids),
+                              ("hidden_saliency", "fields", ids),
+                              ("hidden_saliency", "examples", ids)):
         got = sampled[name].tables[table].reset_index(drop=True)
         assert set(got["example_id"]) == keep, (name, table)
-        pd.testing.assert_frame_equal(got, _rows(full[name].tables[table], keep), obj=f"{name}.{table}")
+        pd.testing.assert_frame_equal(got, _rows(full[name].tables[table], keep),
+                                      obj=f"{name}.{table}")
 
 
 def test_costly_analyses_run_on_the_sample(runs) -> None:
@@ -124,7 +131,8 @@ def test_costly_analyses_run_on_the_sample(runs) -> None:
     # a text's deletion scores do not depend on which other texts share its batch (beyond rounding)
     merged = texts.merge(full["faithfulness"].tables["texts"], on=["model", "method", "example_id"])
     assert len(merged) == len(texts)
-    np.testing.assert_allclose(merged["comprehensiveness_x"], merged["comprehensiveness_y"], atol=1e-5)
+    np.testing.assert_allclose(merged["comprehensiveness_x"], merged["comprehensiveness_y"],
+                               atol=1e-5)
     for name in ("saliency", "hidden_saliency", "optimization", "matching_rate", "faithfulness"):
         notes = " ".join(sampled[name].notes)
         assert f"{KEPT} of the {N} evaluated examples" in notes, name
@@ -134,10 +142,12 @@ def test_costly_analyses_run_on_the_sample(runs) -> None:
 def test_the_sample_is_stated_in_report_json_and_on_the_page(checkpoint, tmp_path) -> None:
     demo = load_data("demo")
     csv = tmp_path / "d.csv"
-    csv.write_text("text,label\n" + "".join(f'"{e.text}",{e.label}\n' for e in demo.split("test")[:40]),
+    csv.write_text("text,label\n"
+                   + "".join(f'"{e.text}",{e.label}\n' for e in demo.split("test")[:40]),
                    encoding="utf-8")
     out = tmp_path / "site"
-    result = CliRunner().invoke(main, ["run", "--model", str(checkpoint), "--data", f"csv:{csv}", "--only", "saliency",
+    result = CliRunner().invoke(main, ["run", "--model", str(checkpoint), "--data", f"csv:{csv}",
+                                       "--only", "saliency",
                                        "--detail-examples", "9", "--out", str(out), "--quiet",
                                        "--cache-dir", str(tmp_path / "cache")])
     assert result.exit_code == 0, result.output
@@ -146,7 +156,8 @@ def test_the_sample_is_stated_in_report_json_and_on_the_page(checkpoint, tmp_pat
     assert report["analyses"]["saliency"]["metrics"]["examples"] == 40
     page = (out / "analyses" / "saliency.html").read_text()
     assert "a seeded sample of 9 of the 40 evaluated examples" in page
-    bad = CliRunner().invoke(main, ["run", "--model", str(checkpoint), "--data", f"csv:{csv}", "--detail-examples", "-1",
+    bad = CliRunner().invoke(main, ["run", "--model", str(checkpoint), "--data", f"csv:{csv}",
+                                    "--detail-examples", "-1",
                                     "--out", str(tmp_path / "bad"), "--quiet"])
     assert bad.exit_code == 2 and "--detail-examples must be 0" in bad.output
 
@@ -154,12 +165,15 @@ def test_the_sample_is_stated_in_report_json_and_on_the_page(checkpoint, tmp_pat
 
 # recorded with the code before sampling and streaming existed (commit 8fa58e6), on this fixture
 BEFORE_SAMPLING = {
-    "saliency": {"top_token_share": 0.13911463132731874, "uniform_top_token_share": 0.11543214341312528,
+    "saliency": {"top_token_share": 0.13911463132731874,
+                 "uniform_top_token_share": 0.11543214341312528,
                  "yuan-cnn.normalised_entropy": 0.9919436963843584},
     "variance_salience": {"top_token_share": 0.12900520692789186},
-    "hidden_saliency": {"top_location_share": 0.381061160085326, "uniform_location_share": 0.11543214341312528},
+    "hidden_saliency": {"top_location_share": 0.381061160085326,
+                        "uniform_location_share": 0.11543214341312528},
     "optimization": {"mean_activation_cosine": 0.9085260816982814, "converged_share": 1.0},
-    "faithfulness": {"comprehensiveness": -0.00017532518931797573, "sufficiency": -0.0009194517135620117,
+    "faithfulness": {"comprehensiveness": -0.00017532518931797573,
+                     "sufficiency": -0.0009194517135620117,
                      "random_comprehensiveness": -0.00017447369439261298},
 }
 
@@ -170,4 +184,5 @@ def test_a_run_that_samples_nothing_gives_the_numbers_of_before(runs) -> None:
     full, _ = runs[0]
     for name, metrics in BEFORE_SAMPLING.items():
         for key, value in metrics.items():
-            assert full[name].metrics[key] == pytest.approx(value, rel=1e-12, abs=1e-15), (name, key)
+            assert full[name].metrics[key] == pytest.approx(
+                value, rel=1e-12, abs=1e-15), (name, key)

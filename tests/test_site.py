@@ -1,5 +1,6 @@
-"""The static site without a browser: files, report.json, summary.md, escaping, links, CSV downloads,
-budgets, atomic replacement, the record round trip, template overrides, templates from a wheel."""
+"""The static site without a browser: files, report.json, summary.md, escaping, links,
+CSV downloads, budgets, atomic replacement, the record round trip, template overrides,
+templates from a wheel."""
 
 from __future__ import annotations
 
@@ -125,7 +126,8 @@ def test_report_json_schema(site: Path, record: RunRecord) -> None:
             },
             "variance_salience": {"cells": "data/variance_salience/cells.csv"},
         },
-        {"variance_salience": {"cells.csv": FullTable("data/variance_salience/cells.csv.gz", 0, LARGE_TABLE_ROWS)}},
+        {"variance_salience": {"cells.csv": FullTable("data/variance_salience/cells.csv.gz", 0,
+                                                      LARGE_TABLE_ROWS)}},
     )
     assert isinstance(report["reportgen_version"], str)
     assert report["created"] == record.created
@@ -144,7 +146,8 @@ def test_report_json_schema(site: Path, record: RunRecord) -> None:
     assert report["analyses"]["saliency"]["metrics"]["top_token_share"] == 0.4125
 
 
-def test_a_long_table_is_a_sampled_csv_beside_every_row_gzipped(site: Path, record: RunRecord) -> None:
+def test_a_long_table_is_a_sampled_csv_beside_every_row_gzipped(site: Path,
+                                                                record: RunRecord) -> None:
     frame = next(a for a in record.analyses if a.name == "variance_salience").tables["cells"]
     assert len(frame) == 24_000 > LARGE_TABLE_ROWS
     sample = pd.read_csv(site / "data/variance_salience/cells.csv")
@@ -588,7 +591,8 @@ def test_exchange_swaps_two_folders_atomically(tmp_path: Path) -> None:
     assert (a / "x").read_text() == "from b" and (b / "x").read_text() == "from a"
 
 
-def test_a_backup_orphaned_between_two_renames_is_restored(record: RunRecord, tmp_path: Path) -> None:
+def test_a_backup_orphaned_between_two_renames_is_restored(record: RunRecord,
+                                                           tmp_path: Path) -> None:
     from reportgen.atomic import BACKUP_TAG
 
     out = tmp_path / "report"

@@ -56,18 +56,19 @@ ALL_CHARTS_DRAWN = """
 }
 """
 
-REMOTE_ATTRIBUTES = """
+REMOTE_ATTRIBUTES = ("""
 () => {
   const found = [];
   for (const el of document.querySelectorAll('*')) {
     for (const name of ['src', 'href', 'xlink:href', 'srcset', 'poster', 'action']) {
       const value = el.getAttribute(name);
-      if (value && /^\\s*(https?:)?\\/\\//i.test(value)) found.push(el.tagName + ' ' + name + '=' + value);
+      if (value && /^\\s*(https?:)?\\/\\//i.test(value)) """
+                     """found.push(el.tagName + ' ' + name + '=' + value);
     }
   }
   return found;
 }
-"""
+""")
 
 
 @dataclass
@@ -271,7 +272,8 @@ def hostile_sites(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     cls = ARCHITECTURES["bilstm"]
     torch.manual_seed(0)
     module = cls(cls.default_config(encoder.n_tokens, 2))
-    save_checkpoint(Checkpoint("bilstm", module.config, encoder, ["neg", "pos"], module.state_dict()),
+    save_checkpoint(Checkpoint("bilstm", module.config, encoder, ["neg", "pos"],
+                               module.state_dict()),
                     root / "m.pt")
     sites = {}
     for name, extra in (("site", []), ("single", ["--single-file"])):
@@ -287,8 +289,10 @@ def test_real_report_offline_with_hostile_texts(browser, hostile_sites: dict[str
     from reportgen import analyses
 
     pages = sorted(hostile_sites["site"].rglob("*.html"))
-    assert [p.name for p in pages] == [*sorted(f"{n}.html" for n in analyses.REGISTRY), "index.html"]
-    drawn = [hostile_sites["site"] / "analyses" / "saliency.html", hostile_sites["site"] / "index.html"]
+    assert [p.name for p in pages] == [*sorted(f"{n}.html" for n in analyses.REGISTRY),
+                                       "index.html"]
+    drawn = [hostile_sites["site"] / "analyses" / "saliency.html",
+             hostile_sites["site"] / "index.html"]
     for page in pages:  # the others are skipped for a BiLSTM: no charts, but no errors either
         assert visit(browser, page).problems == [], page
     for page in [*drawn, hostile_sites["single"] / "index.html"]:

@@ -284,7 +284,8 @@ def test_boxes_nest_where_they_overlap() -> None:
     assert tokens[2].gap == (f"box-shadow: inset 0 2px 0 0 {white}, inset 0 -2px 0 0 {white}, "
                              f"inset 0 4px 0 0 {two}, inset 0 -4px 0 0 {two}")
     assert tokens[4].gap == ""  # #2 ends at token 4
-    assert tokens[5].box.count(three) == 4 and "2px" in tokens[5].box  # #3 does not overlap: level 0
+    # #3 does not overlap: level 0
+    assert tokens[5].box.count(three) == 4 and "2px" in tokens[5].box
     assert tokens[2].title == "box #1: first · box #2: second"
     with pytest.raises(ValueError, match="outside its 6 tokens"):
         prepare_token_view(TokenView("v", "V", [TokenScores("m", 0, list("abcdef"), [0.0] * 6,
@@ -304,9 +305,11 @@ def test_boxes_on_the_page(tmp_path: Path) -> None:
     assert "token-legend-bar" not in figure  # no colour scale for a view of boxes only
     assert "boxes by rank, #1 first" in figure
     assert (f'<span class="tok tok-boxed" dir="auto" style="box-shadow: inset 0 2px 0 0 '
-            f'{box_colour(1)}, inset 0 -2px 0 0 {box_colour(1)}, inset 2px 0 0 0 {box_colour(1)}" '
+            f'{box_colour(1)}, inset 0 -2px 0 0 {box_colour(1)}, '
+            f'inset 2px 0 0 0 {box_colour(1)}" '
             f'title="box #1: location 0">good</span><span class="tok-gap" style="box-shadow: '
-            f'inset 0 2px 0 0 {box_colour(1)}, inset 0 -2px 0 0 {box_colour(1)}"> </span>') in figure
+            f'inset 0 2px 0 0 {box_colour(1)}, inset 0 -2px 0 0 {box_colour(1)}"> </span>'
+            ) in figure
     assert "&lt;b&gt;" in figure and "<b>" not in figure.replace("<b>m</b>", "")
 
 
@@ -469,6 +472,7 @@ def test_baseline_labels_are_short_when_names_differ() -> None:
     from reportgen.site.metrics import baseline_label
 
     assert baseline_label("top_location_share", "uniform_location_share") == "uniform"
-    assert baseline_label("top_unit_zero_shot_accuracy", "random_unit_zero_shot_accuracy") == "random"
+    assert baseline_label("top_unit_zero_shot_accuracy",
+                          "random_unit_zero_shot_accuracy") == "random"
     assert baseline_label("matching_rate", "random_words_rate") == "random words"
     assert baseline_label("top_token_share", "uniform_top_token_share") == "uniform"

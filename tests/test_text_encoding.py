@@ -57,7 +57,8 @@ def test_word_chars_encoder_spells_words_with_markers() -> None:
 def test_byte_encoder_and_round_trip_through_plain_data() -> None:
     enc = TextEncoder.fit("byte", [])
     assert enc.encode(["hé"]).ids.tolist() == [[ord("h") + 1, 0xC3 + 1, 0xA9 + 1]]
-    assert enc.n_tokens == 257 and enc.token_text(ord("h") + 1) == "h" and enc.token_text(0xC3 + 1) == "\\xc3"
+    assert (enc.n_tokens == 257 and enc.token_text(ord("h") + 1) == "h"
+            and enc.token_text(0xC3 + 1) == "\\xc3")
     word = TextEncoder.fit("word", ["x y"], max_len=7)
     again = TextEncoder.from_dict(word.to_dict())
     assert torch.equal(again.encode(["y x q"]).ids, word.encode(["y x q"]).ids)

@@ -46,7 +46,7 @@ def port(example):
     return example.load_textgenrnn()
 
 
-# -- an independent forward pass, in NumPy, from the HDF5 file --------------------------------------
+# -- an independent forward pass, in NumPy, from the HDF5 file -------------------------------------
 def _keras_arrays() -> dict[str, np.ndarray]:
     with h5py.File(WEIGHTS, "r") as f:
         return {name: np.asarray(f[name], dtype=np.float64) for name in _names(f)}

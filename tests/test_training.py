@@ -1,4 +1,5 @@
-"""Training, pretrained vectors and demo models, on small synthetic data (CPU, seeded, no network)."""
+"""Training, pretrained vectors and demo models, on small synthetic data
+(CPU, seeded, no network)."""
 
 from __future__ import annotations
 
@@ -52,7 +53,8 @@ def keyword_data(n_train: int = 240, n_test: int = 60, seed: int = 0) -> Dataset
 
 
 def quick(arch: str, data: Dataset, **kw) -> object:
-    overrides = {**TINY[arch], "lr": 1e-2, "batch_size": 16, "min_freq": 1, **kw.pop("overrides", {})}
+    overrides = {**TINY[arch], "lr": 1e-2, "batch_size": 16, "min_freq": 1,
+                 **kw.pop("overrides", {})}
     return train_model(arch, data, epochs=kw.pop("epochs", 8), device="cpu", progress=False,
                        overrides=overrides, **kw)
 
@@ -112,7 +114,8 @@ def test_trained_checkpoint_round_trip(data: Dataset, tmp_path: Path) -> None:
     model.eval()
     ids = loaded.encoder.encode([ex.text for ex in data.split("test")]).ids
     with torch.no_grad():
-        acc = (model(ids).argmax(-1) == torch.tensor([ex.label == "pos" for ex in data.split("test")])
+        acc = (model(ids).argmax(-1)
+               == torch.tensor([ex.label == "pos" for ex in data.split("test")])
                ).float().mean().item()
     assert acc == pytest.approx(ckpt.metrics["test_accuracy"])
 
@@ -231,7 +234,8 @@ def test_demo_models_are_trained_once_then_reused(tmp_path: Path, monkeypatch) -
     assert load_checkpoint(paths[0]).arch == demo_models.DEMO_ARCHS[0]
 
 
-REAL_VECTORS = Path(__file__).resolve().parents[2] / "shared" / "data" / "embeddings" / "minilm-300d.txt.gz"
+REAL_VECTORS = (Path(__file__).resolve().parents[2] / "shared" / "data" / "embeddings"
+                / "minilm-300d.txt.gz")
 
 
 @pytest.mark.skipif(not REAL_VECTORS.is_file(), reason="../shared/data is not present")

@@ -35,8 +35,8 @@ from reportgen.models.verify import verify
 
 V5 = int(transformers.__version__.split(".")[0]) >= 5
 SPECIAL_PIECES = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-PIECES = SPECIAL_PIECES + ["a", "an", "the", "film", "plot", "is", "good", "bad", "not", "in", "##vi",
-                           "##gor", "##ating", "ter", "##ri", "##ble", "very"]
+PIECES = SPECIAL_PIECES + ["a", "an", "the", "film", "plot", "is", "good", "bad", "not", "in",
+                           "##vi", "##gor", "##ating", "ter", "##ri", "##ble", "very"]
 TEXTS = ["an invigorating film", "the plot is terrible", "a good film", "not good",
          "terrible terrible film", "the film is not terrible", "a very good plot", "invigorating"]
 LABELS = ["pos", "neg", "pos", "neg", "neg", "pos", "pos", "pos"]
@@ -73,7 +73,8 @@ def _byte_bpe(folder: Path):
         return transformers.RobertaTokenizerFast(vocab=ids, merges=merges), len(vocab)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "vocab.json").write_text(json.dumps(ids), encoding="utf-8")
-    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(f"{a} {b}" for a, b in merges) + "\n",
+    (folder / "merges.txt").write_text("#version: 0.2\n"
+                                       + "\n".join(f"{a} {b}" for a, b in merges) + "\n",
                                        encoding="utf-8")
     return transformers.RobertaTokenizerFast(vocab_file=str(folder / "vocab.json"),
                                              merges_file=str(folder / "merges.txt")), len(vocab)
@@ -83,28 +84,32 @@ def build_bert(folder: Path) -> Path:
     tokenizer = _wordpiece(folder / "vocab")
     config = transformers.BertConfig(
         vocab_size=len(PIECES), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=32, max_position_embeddings=64, num_labels=2, initializer_range=0.3, **LABEL_IDS)
+        intermediate_size=32, max_position_embeddings=64, num_labels=2, initializer_range=0.3,
+        **LABEL_IDS)
     torch.manual_seed(0)
-    return _quiet_save(transformers.BertForSequenceClassification(config), tokenizer, folder / "bert")
+    return _quiet_save(transformers.BertForSequenceClassification(config), tokenizer,
+                       folder / "bert")
 
 
 def build_distilbert(folder: Path) -> Path:
     tokenizer = _wordpiece(folder / "vocab")
     config = transformers.DistilBertConfig(
-        vocab_size=len(PIECES), dim=16, n_layers=2, n_heads=2, hidden_dim=32, max_position_embeddings=64,
-        num_labels=2, initializer_range=0.3, **LABEL_IDS)
+        vocab_size=len(PIECES), dim=16, n_layers=2, n_heads=2, hidden_dim=32,
+        max_position_embeddings=64, num_labels=2, initializer_range=0.3, **LABEL_IDS)
     torch.manual_seed(1)
-    return _quiet_save(transformers.DistilBertForSequenceClassification(config), tokenizer, folder / "distilbert")
+    return _quiet_save(transformers.DistilBertForSequenceClassification(config), tokenizer,
+                       folder / "distilbert")
 
 
 def build_roberta(folder: Path) -> Path:
     tokenizer, n = _byte_bpe(folder / "bpe")
     config = transformers.RobertaConfig(
-        vocab_size=n, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
-        max_position_embeddings=66, pad_token_id=1, bos_token_id=0, eos_token_id=2, type_vocab_size=1,
-        num_labels=2, initializer_range=0.3, **LABEL_IDS)
+        vocab_size=n, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=32, max_position_embeddings=66, pad_token_id=1, bos_token_id=0,
+        eos_token_id=2, type_vocab_size=1, num_labels=2, initializer_range=0.3, **LABEL_IDS)
     torch.manual_seed(2)
-    return _quiet_save(transformers.RobertaForSequenceClassification(config), tokenizer, folder / "roberta")
+    return _quiet_save(transformers.RobertaForSequenceClassification(config), tokenizer,
+                       folder / "roberta")
 
 
 BUILDERS = {"bert": build_bert, "distilbert": build_distilbert, "roberta": build_roberta}
@@ -146,7 +151,8 @@ def test_split_forward_equals_the_models_own_logits(kind: str, folders: dict[str
     assert adapter.arch == f"hf:{kind}" and adapter.classes == ["neg", "pos"]
     enc, _ = own_batch(folders[kind], TEXTS)  # padded: texts of different lengths
     with torch.no_grad():
-        own = own_model(folders[kind])(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits
+        own = own_model(folders[kind])(input_ids=enc["input_ids"],
+                                       attention_mask=enc["attention_mask"]).logits
         batch = adapter.encode(TEXTS)
         split = adapter.forward_from_embeddings(adapter.embed(batch.ids), batch.mask)
     assert torch.equal(batch.ids, enc["input_ids"])
@@ -174,7 +180,8 @@ def test_a_folder_without_a_saved_model_says_so(tmp_path: Path) -> None:
 
 
 def test_what_looks_like_a_local_path() -> None:
-    assert looks_local("/abs/model") and looks_local("./m") and looks_local("../m") and looks_local("~/m")
+    assert (looks_local("/abs/model") and looks_local("./m") and looks_local("../m")
+            and looks_local("~/m"))
     assert looks_local("a/b/c") and looks_local("dir/")
     assert not looks_local("distilbert/distilbert-base-uncased-finetuned-sst-2-english")
     assert not looks_local("bert-base-uncased")
@@ -253,8 +260,8 @@ def merge_wordpieces(pieces: list[str], values: np.ndarray, special: list[bool])
     return words
 
 
-def test_saliency_sums_pieces_into_words_and_leaves_special_tokens_out(bert: HFAdapter,
-                                                                      folders: dict[str, Path]) -> None:
+def test_saliency_sums_pieces_into_words_and_leaves_special_tokens_out(
+        bert: HFAdapter, folders: dict[str, Path]) -> None:
     params = saliency.Params(min_word_count=1)
     result = saliency.combine({bert.name: saliency.compute(context(bert), params)}, params)
     tokens = result.tables["tokens"]
@@ -267,7 +274,8 @@ def test_saliency_sums_pieces_into_words_and_leaves_special_tokens_out(bert: HFA
         np.testing.assert_allclose(got["saliency"], [w[1] for w in words], rtol=1e-4, atol=1e-8)
         assert got["flag"].tolist() == ["special" if w[2] else "" for w in words]
         plain = np.array([w[1] for w in words if not w[2]])
-        np.testing.assert_allclose(got["share"], [0.0 if w[2] else w[1] / plain.sum() for w in words],
+        np.testing.assert_allclose(got["share"],
+                                   [0.0 if w[2] else w[1] / plain.sum() for w in words],
                                    rtol=1e-4, atol=1e-8)
         tops.append(plain.max() / plain.sum())
         tops_with_specials.append(norms.max() / norms.sum())
@@ -276,9 +284,11 @@ def test_saliency_sums_pieces_into_words_and_leaves_special_tokens_out(bert: HFA
     assert row["pieces"].tolist() == [4]  # in ##vi ##gor ##ating
     # the headline: mean over texts of the top word's share, [CLS] and [SEP] counted nowhere
     assert result.metrics["top_token_share"] == pytest.approx(float(np.mean(tops)), rel=1e-4)
-    assert result.metrics["top_token_share"] != pytest.approx(float(np.mean(tops_with_specials)), rel=1e-3)
+    assert result.metrics["top_token_share"] != pytest.approx(float(np.mean(tops_with_specials)),
+                                                              rel=1e-3)
     n_words = [sum(not w[2] for w in merge_wordpieces(*e)) for e in expected]
-    assert result.metrics["uniform_top_token_share"] == pytest.approx(float(np.mean([1 / n for n in n_words])))
+    assert result.metrics["uniform_top_token_share"] == pytest.approx(
+        float(np.mean([1 / n for n in n_words])))
     # pieces, as the model reads them, keep their own saliency (faithfulness deletes by them)
     pieces = result.tables["pieces"]
     assert len(pieces) == pieces_rows
@@ -297,7 +307,8 @@ def test_saliency_sums_pieces_into_words_and_leaves_special_tokens_out(bert: HFA
     shown = next(r for r in view.rows if r.example_id == 0)
     assert shown.tokens == ["[CLS]", "an", "invigorating", "film", "[SEP]"]
     assert shown.flags == ["special", "", "", "", "special"]
-    assert max(s for s, f in zip(shown.scores, shown.flags, strict=True) if not f) == pytest.approx(1.0)
+    assert (max(s for s, f in zip(shown.scores, shown.flags, strict=True) if not f)
+            == pytest.approx(1.0))
 
 
 def test_saliency_of_a_reference_model_is_unchanged_by_the_merge() -> None:
@@ -313,13 +324,15 @@ def test_saliency_of_a_reference_model_is_unchanged_by_the_merge() -> None:
 
 
 # -- the other analyses ------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["hidden_saliency", "optimization", "matching_rate", "filter_top_words"])
+@pytest.mark.parametrize("name", ["hidden_saliency", "optimization", "matching_rate",
+                                  "filter_top_words"])
 def test_conv_analyses_skip_with_the_reason(name: str, bert: HFAdapter) -> None:
     reason = analyses.spec(name).skip_reason(bert)
     assert reason == "bert has no convolutional layers"
 
 
-def test_mlp_units_are_the_neurons_and_can_be_clamped(bert: HFAdapter, folders: dict[str, Path]) -> None:
+def test_mlp_units_are_the_neurons_and_can_be_clamped(bert: HFAdapter,
+                                                      folders: dict[str, Path]) -> None:
     points = internals.mlp_units(bert)
     assert points == [f"bert.encoder.layer.{i}.intermediate.intermediate_act_fn" for i in range(2)]
     batch = bert.encode(TEXTS[:3])
@@ -331,37 +344,46 @@ def test_mlp_units_are_the_neurons_and_can_be_clamped(bert: HFAdapter, folders: 
         handle = dense.register_forward_hook(lambda _m, _i, out: seen.__setitem__("pre", out))
         model(input_ids=batch.ids, attention_mask=batch.mask.long())
         handle.remove()
-    torch.testing.assert_close(states[points[0]], torch.nn.functional.gelu(seen["pre"]), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(states[points[0]], torch.nn.functional.gelu(seen["pre"]),
+                               rtol=1e-5, atol=1e-6)
     assert states[points[1]].shape == (3, batch.ids.size(1), 32)
     # pooled over real positions only
     feats = internals.unit_features(bert, batch)
     m = batch.mask[..., None].float()
-    torch.testing.assert_close(feats[f"{points[1]}:mean"], (states[points[1]] * m).sum(1) / m.sum(1))
+    torch.testing.assert_close(feats[f"{points[1]}:mean"],
+                               (states[points[1]] * m).sum(1) / m.sum(1))
     # clamping unit 5 of layer 1 holds it at every position and moves the output
-    with internals.clamp_units(bert, points[1], {5: 3.0}), capture(bert.module, [points[1]]) as held:
+    with (internals.clamp_units(bert, points[1], {5: 3.0}),
+          capture(bert.module, [points[1]]) as held):
         clamped = predict_proba(bert, TEXTS[:3])
     assert torch.all(held[points[1]][..., 5] == 3.0)
     assert not np.allclose(clamped, predict_proba(bert, TEXTS[:3]))
 
 
-def test_the_sentence_vector_is_what_the_classifier_reads(bert: HFAdapter, folders: dict[str, Path]) -> None:
+def test_the_sentence_vector_is_what_the_classifier_reads(bert: HFAdapter,
+                                                          folders: dict[str, Path]) -> None:
     batch = bert.encode(TEXTS[:3])
     vector = internals.output_features(bert, batch)
     model = own_model(folders["bert"])
     with torch.no_grad():
-        hidden = model(input_ids=batch.ids, attention_mask=batch.mask.long(), output_hidden_states=True).hidden_states
+        hidden = model(input_ids=batch.ids, attention_mask=batch.mask.long(),
+                       output_hidden_states=True).hidden_states
         pooled = model.bert.pooler(hidden[-1])  # tanh(W h_[CLS] + b)
     torch.testing.assert_close(vector, pooled, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(model.classifier(pooled), bert.forward(batch), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(representations.represent(bert, TEXTS[:3]), pooled.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(representations.represent(bert, TEXTS[:3]), pooled.numpy(),
+                               rtol=1e-5, atol=1e-6)
     states = internals.sequence_states(bert, batch)  # layers: hidden states, named by their module
     assert list(states) == ["bert.embeddings", "bert.encoder.layer.0", "bert.encoder.layer.1"]
     torch.testing.assert_close(states["bert.encoder.layer.1"], hidden[-1])
 
 
-def test_distilbert_and_roberta_name_their_units_and_sentence_vector(folders: dict[str, Path]) -> None:
-    for kind, point, head in (("distilbert", "distilbert.transformer.layer.0.ffn.activation", "classifier"),
-                              ("roberta", "roberta.encoder.layer.0.intermediate.intermediate_act_fn",
+def test_distilbert_and_roberta_name_their_units_and_sentence_vector(
+        folders: dict[str, Path]) -> None:
+    for kind, point, head in (("distilbert", "distilbert.transformer.layer.0.ffn.activation",
+                               "classifier"),
+                              ("roberta",
+                               "roberta.encoder.layer.0.intermediate.intermediate_act_fn",
                                "classifier.out_proj")):
         adapter = HFAdapter(str(folders[kind]), source="hf:x", device="cpu")
         assert internals.mlp_units(adapter)[0] == point and adapter.output_layer() == head
@@ -370,7 +392,8 @@ def test_distilbert_and_roberta_name_their_units_and_sentence_vector(folders: di
         assert neuron_sweep.skip_reason(adapter) is None
 
 
-def test_variance_salience_leaves_special_tokens_out_of_the_mean(bert: HFAdapter, folders: dict[str, Path]) -> None:
+def test_variance_salience_leaves_special_tokens_out_of_the_mean(
+        bert: HFAdapter, folders: dict[str, Path]) -> None:
     result = variance_salience.compute(context(bert), variance_salience.Params())
     model = own_model(folders["bert"])
     enc, tokenizer = own_batch(folders["bert"], [TEXTS[0]])
@@ -390,7 +413,8 @@ def test_variance_salience_leaves_special_tokens_out_of_the_mean(bert: HFAdapter
 def test_neuron_sweep_representations_and_faithfulness_run(bert: HFAdapter) -> None:
     train = [Example(t, y) for t, y in zip(TEXTS * 3, LABELS * 3, strict=True)]
     ctx = context(bert, train=train)
-    sweep = neuron_sweep.compute(ctx, neuron_sweep.Params(seeds=1, random_units=3, sweep_values=3, sweep_texts=4))
+    sweep = neuron_sweep.compute(ctx, neuron_sweep.Params(seeds=1, random_units=3, sweep_values=3,
+                                                          sweep_texts=4))
     units = sweep.tables["units"]
     assert len(units) == 32  # the MLP units of the view chosen: intermediate_size of one layer
     assert ".intermediate.intermediate_act_fn:" in sweep.notes[0]
@@ -409,11 +433,13 @@ def test_neuron_sweep_representations_and_faithfulness_run(bert: HFAdapter) -> N
 # -- the whole run -----------------------------------------------------------------------------
 def test_reportgen_run_on_a_transformers_folder(tmp_path: Path, folders: dict[str, Path]) -> None:
     data = tmp_path / "d.csv"
-    data.write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in zip(TEXTS * 3, LABELS * 3, strict=True)),
+    data.write_text("text,label\n"
+                    + "".join(f"{t},{y}\n" for t, y in zip(TEXTS * 3, LABELS * 3, strict=True)),
                     encoding="utf-8")
     out = tmp_path / "site"
-    result = CliRunner().invoke(main, ["run", "--model", f"hf:{folders['bert']}", "--data", f"csv:{data}",
-                                       "--out", str(out), "--cache-dir", str(tmp_path / "c"), "--quiet"],
+    result = CliRunner().invoke(main, ["run", "--model", f"hf:{folders['bert']}",
+                                       "--data", f"csv:{data}", "--out", str(out),
+                                       "--cache-dir", str(tmp_path / "c"), "--quiet"],
                                 catch_exceptions=False)
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))

@@ -29,8 +29,8 @@ ITOS = ["[PAD]", "[UNK]", "good", "bad", "film", "don't"]  # the user's own ids:
 
 
 class Scorer(nn.Module):
-    """score = sum of the embeddings (1-d): good +1, bad -1, don't -2 (a masked sum, so padding adds 0);
-    ``shape`` picks the output form."""
+    """score = sum of the embeddings (1-d): good +1, bad -1, don't -2 (a masked sum, so padding
+    adds 0); ``shape`` picks the output form."""
 
     def __init__(self, shape: str = "two") -> None:
         super().__init__()
@@ -57,7 +57,8 @@ def split_words(text: str) -> list[str]:
 
 
 def scorer(shape: str = "two", **kw) -> HookedAdapter:
-    user = UserModel(Scorer(shape), Tokenizer(split_words, vocab=ITOS), ["neg", "pos"], name="s", **kw)
+    user = UserModel(Scorer(shape), Tokenizer(split_words, vocab=ITOS), ["neg", "pos"], name="s",
+                     **kw)
     return HookedAdapter(user, source="scorer.py:build", device="cpu")
 
 
@@ -66,7 +67,8 @@ def test_logits_from_a_tensor_a_tuple_or_a_dict(shape: str) -> None:
     model = scorer(shape)
     probs = predict_proba(model, ["good film", "bad", "good good"])
     # logits (-s, s): p(pos) = sigmoid(2 s) for s = 1, -1, 2
-    np.testing.assert_allclose(probs[:, 1], [1 / (1 + math.exp(-2 * s)) for s in (1, -1, 2)], rtol=1e-6)
+    np.testing.assert_allclose(probs[:, 1], [1 / (1 + math.exp(-2 * s)) for s in (1, -1, 2)],
+                               rtol=1e-6)
     verify(model, ["good film", "bad"])
     assert ("first element of the tuple" in model.output_note) == (shape == "tuple")
     assert ("'logits' entry" in model.output_note) == (shape == "dict")
@@ -76,15 +78,17 @@ def test_logits_from_a_tensor_a_tuple_or_a_dict(shape: str) -> None:
 def test_a_single_logit_is_a_sigmoid(shape: str) -> None:
     model = scorer(shape)
     probs = predict_proba(model, ["good film", "bad", "film"])
-    # one logit s: p(pos) = sigmoid(s) for s = 1, -1, 0 (not a 52%-one-class softmax over one column)
+    # one logit s: p(pos) = sigmoid(s) for s = 1, -1, 0
+    # (not a 52%-one-class softmax over one column)
     np.testing.assert_allclose(probs[:, 1], [1 / (1 + math.exp(-s)) for s in (1, -1, 0)], rtol=1e-6)
     assert probs.argmax(1).tolist() == [1, 0, 0] or probs[2, 1] == pytest.approx(0.5)
     assert "read as a sigmoid" in reading(model)[0]
 
 
 def test_any_other_shape_is_refused_naming_it() -> None:
-    with pytest.raises(BadInput, match=r"returns shape \(2, 3\); expected \(B, 2\) for its 2 classes, "
-                                        r"or \(B, 1\) / \(B,\) for one sigmoid logit"):
+    with pytest.raises(BadInput,
+                       match=r"returns shape \(2, 3\); expected \(B, 2\) for its 2 classes, "
+                             r"or \(B, 1\) / \(B,\) for one sigmoid logit"):
         verify(scorer("three"), ["good", "bad film"])
     with pytest.raises(BadInput, match="returns str, not logits"):
         read_logits("logits", 2)
@@ -98,7 +102,8 @@ def test_the_models_own_tokenizer_is_used_and_unknowns_counted() -> None:
     assert batch.ids.tolist() == [[5, 1, 2, 4], [3, 0, 0, 0]]
     assert batch.flags == [["", "unk", "", ""], [""]]
     # 1 unknown ("like") of 4 + 1 + 2 = 7 tokens
-    assert unknown_share(model, ["don't like good film", "bad", "good film"], 2) == pytest.approx(1 / 7)
+    assert (unknown_share(model, ["don't like good film", "bad", "good film"], 2)
+            == pytest.approx(1 / 7))
     vocab = model.vocabulary()
     texts, vectors, special = vocab.tokens, vocab.vectors, vocab.special.tolist()
     assert texts == ITOS and special == [True, False, False, False, False, False]
@@ -110,7 +115,8 @@ def test_tokenizer_that_returns_ids_with_its_own_pad_id() -> None:
     tok = Tokenizer(lambda t: [{"a": 0, "b": 1}.get(w, 2) for w in t.split()], vocab=itos)
     assert (tok.pad_id, tok.unk_id) == (3, 2)
     batch = tok.encode(["a b", "z"])
-    assert batch.ids.tolist() == [[0, 1], [2, 3]] and batch.mask.tolist() == [[True, True], [True, False]]
+    assert (batch.ids.tolist() == [[0, 1], [2, 3]]
+            and batch.mask.tolist() == [[True, True], [True, False]])
     assert batch.tokens == [["a", "b"], ["<unk>"]] and batch.flags == [["", ""], ["unk"]]
 
     class PadAware(nn.Module):  # counts the non-pad ids it is given
@@ -147,10 +153,12 @@ class NeedsFive(nn.Module):
 
 def test_a_declared_minimum_length_pads_short_texts() -> None:
     declared = HookedAdapter(UserModel(NeedsFive(), Tokenizer(split_words, vocab=ITOS), ["n", "p"],
-                                       min_len=5, pad_batches=False), source="five.py:build", device="cpu")
+                                       min_len=5, pad_batches=False),
+                             source="five.py:build", device="cpu")
     assert declared.encode(["good"]).ids.shape == (1, 5)
     verify(declared, ["good", "good bad film good bad film"])
-    assert reading(declared) == ["texts shorter than 5 tokens are padded to 5 (the model's minimum length)"]
+    assert reading(declared) == [
+        "texts shorter than 5 tokens are padded to 5 (the model's minimum length)"]
 
 
 class ThreeThenFive(nn.Module):
@@ -181,13 +189,14 @@ class HiddenFive(nn.Module):
 def test_an_undeclared_minimum_length_comes_from_the_traced_chain() -> None:
     from reportgen.models.internals import conv_layers
 
-    chained = HookedAdapter(UserModel(ThreeThenFive(), Tokenizer(split_words, vocab=ITOS), ["n", "p"],
-                                      pad_batches=False), source="chain.py:build", device="cpu")
+    chained = HookedAdapter(UserModel(ThreeThenFive(), Tokenizer(split_words, vocab=ITOS),
+                                      ["n", "p"], pad_batches=False),
+                            source="chain.py:build", device="cpu")
     verify(chained, ["good", "good bad film good bad film good bad"])  # "good" alone: padded to 7
     assert [c.field.size for c in conv_layers(chained)] == [3, 7]
     assert chained.min_len == 7 and chained.encode(["good"]).ids.shape == (1, 7)
-    assert reading(chained) == ["texts shorter than 7 tokens are padded to 7 (the model's minimum "
-                                "length)"]
+    assert reading(chained) == [("texts shorter than 7 tokens are padded to 7 (the model's minimum "
+                                 "length)")]
     five = HookedAdapter(UserModel(NeedsFive(), Tokenizer(split_words, vocab=ITOS), ["n", "p"],
                                    pad_batches=False), source="five.py:build", device="cpu")
     verify(five, ["good bad film good bad", "good"])
@@ -202,7 +211,8 @@ def test_a_minimum_length_tracing_cannot_see_is_named_at_load() -> None:
     with pytest.raises(UserCodeError) as caught:
         verify(hidden, ["good bad film good bad", "good"])
     message = caught.value.message
-    assert message.startswith("model 'model' (five.py:build): the model's forward raised RuntimeError")
+    assert message.startswith(
+        "model 'model' (five.py:build): the model's forward raised RuntimeError")
     assert "on the text 'good'" in message and "UserModel(..., min_len=N)" in message
 
 
@@ -240,7 +250,8 @@ def _run(tmp_path: Path, data: str) -> tuple[object, Path]:
     out = tmp_path / "site"
     result = CliRunner().invoke(main, [
         "run", "--model", f"{tmp_path / 'clf.py'}:build", "--data", f"csv:{csv}", "--out", str(out),
-        "--cache-dir", str(tmp_path / "c"), "--quiet", "--only", "saliency"], catch_exceptions=False)
+        "--cache-dir", str(tmp_path / "c"), "--quiet", "--only", "saliency"],
+        catch_exceptions=False)
     return result, out
 
 
@@ -263,7 +274,8 @@ def test_an_error_in_the_users_forward_is_exit_2_naming_the_text(tmp_path: Path)
     before = (out / "index.html").read_text(encoding="utf-8")
     result, out = _run(tmp_path, "text,label\ngood film,pos\nfilm film,neg\n")
     assert result.exit_code == 2
-    assert "clf.py:build" in result.output and "ValueError: cannot score a text of films only" in result.output
+    assert ("clf.py:build" in result.output
+            and "ValueError: cannot score a text of films only" in result.output)
     assert "on the text 'film film'" in result.output and "Traceback" not in result.output
     assert (out / "index.html").read_text(encoding="utf-8") == before  # the last report, kept
 
@@ -294,7 +306,8 @@ def test_the_output_layer_is_found_by_tracing_and_checked() -> None:
                           source="h.py:build", device="cpu")
     verify(model, ["good film", "bad"])
     assert model.output_layer() == "out"  # the decoy has the right shape but not the logits
-    scaled = HookedAdapter(UserModel(Head(scale=2.0), Tokenizer(split_words, vocab=ITOS), ["n", "p"]),
+    scaled = HookedAdapter(UserModel(Head(scale=2.0), Tokenizer(split_words, vocab=ITOS),
+                                     ["n", "p"]),
                            source="h.py:build", device="cpu")
     verify(scaled, ["good film", "bad"])
     with pytest.raises(NotApplicable, match="no linear layer's output is its logits"):
@@ -304,7 +317,7 @@ def test_the_output_layer_is_found_by_tracing_and_checked() -> None:
         one.output_layer()  # no linear layer at all
 
 
-# conv layers found by tracing ------------------------------------------------------------------------
+# conv layers found by tracing ---------------------------------------------------------------------
 class KimConv2d(nn.Module):
     """Kim et al.'s CNN as many users write it: parallel Conv2d of kernels (k, E) over (B, 1, T, E),
     relu, max over time, in an nn.ModuleList registered widest first; a decoy Conv2d never used."""
@@ -362,7 +375,8 @@ def test_conv_chains_are_the_data_flow_not_the_module_order() -> None:
     # b: size 3, offset -1; a: + (3 - 1) * 2 = 7, offset -1 - 2 = -3; pool k2 s2: 8, jump 2
     assert [(c.field.size, c.field.jump, c.field.offset) for c in conv_layers(stack)] == [
         (3, 1, -1), (7, 1, -3), (8, 2, -3)]
-    assert [card.name for card in kim.layers() if card.kind == "conv"] == ["branches.0", "branches.1"]
+    assert ([card.name for card in kim.layers() if card.kind == "conv"]
+            == ["branches.0", "branches.1"])
 
 
 def test_hidden_saliency_on_a_conv2d_user_model_by_hand() -> None:
@@ -372,7 +386,8 @@ def test_hidden_saliency_on_a_conv2d_user_model_by_hand() -> None:
     model = _user(KimConv2d())
     layer = conv_layer(model)  # branches.0: kernel (3, 4), padding 2
     _, scores, predicted, _ = hidden_saliency.location_scores(model, layer, ["good bad film"])
-    # independently: the class score's gradient w.r.t. the conv's output, dotted with it per location
+    # independently: the class score's gradient w.r.t. the conv's output,
+    # dotted with it per location
     net = model.module
     ids = torch.tensor([[2, 3, 4]])
     x = net.lookup(ids).unsqueeze(1)
@@ -411,13 +426,14 @@ def test_when_no_text_convolution_is_found_the_message_says_what_was_and_what_to
     assert "UserModel(..., conv_chains=[['convs.0'], ['convs.1']])" in message
 
 
-# review fixes ---------------------------------------------------------------------------------------
+# review fixes -------------------------------------------------------------------------------------
 def test_a_squeezed_output_of_one_text_and_a_wrong_batch_axis() -> None:
     logits, _ = read_logits(torch.tensor([0.5, 1.5]), 2, batch=1)  # (K,) from .squeeze() of (1, K)
     assert logits.tolist() == [[0.5, 1.5]]
     logits, how = read_logits(torch.tensor(2.0), 2, batch=1)  # 0-d from .squeeze() of (1, 1)
     assert logits.tolist() == [[0.0, 2.0]] and "sigmoid" in how
-    with pytest.raises(BadInput, match=r"shape \(3,\) for 2 texts: the first axis must be the batch"):
+    with pytest.raises(BadInput,
+                       match=r"shape \(3,\) for 2 texts: the first axis must be the batch"):
         read_logits(torch.zeros(3), 2, batch=2)
 
 
@@ -452,7 +468,8 @@ def test_the_text_named_is_the_one_that_fails_through_the_embedding_hook() -> No
 
 def test_a_transformers_tokenizer_marks_unk_as_unknown_and_joins_pieces() -> None:
     transformers = pytest.importorskip("transformers")
-    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good", "film", "in", "##vi", "##gor", "##ating"]
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good", "film", "in", "##vi", "##gor",
+             "##ating"]
     hf = transformers.BertTokenizerFast(vocab={w: i for i, w in enumerate(words)})
     tok = Tokenizer(hf)
     assert (tok.pad_id, tok.unk_id) == (0, 1) and 1 not in tok.special_ids
@@ -474,7 +491,8 @@ def test_a_transformers_tokenizer_marks_unk_as_unknown_and_joins_pieces() -> Non
     assert [(t.text, t.joins_previous, t.special) for t in shown] == [
         ("[CLS]", False, True), ("in", False, False), ("vi", True, False), ("gor", True, False),
         ("ating", True, False), ("film", False, False), ("[SEP]", False, True)]
-    assert unknown_share(model, ["invigorating zzz film"], 4) == pytest.approx(1 / 6)  # specials aside
+    # specials aside
+    assert unknown_share(model, ["invigorating zzz film"], 4) == pytest.approx(1 / 6)
 
 
 def test_faithfulness_repads_with_the_models_own_pad_id() -> None:

@@ -52,10 +52,12 @@ class TinyCNN(nn.Module):
 
 def tiny() -> HookedAdapter:
     enc = TextEncoder("word", Vocab(["<pad>", "<unk>", "a", "b", "c"]))
-    return HookedAdapter(UserModel(TinyCNN(), enc, ["neg", "pos"], name="tiny"), source="t", device="cpu")
+    return HookedAdapter(UserModel(TinyCNN(), enc, ["neg", "pos"], name="tiny"), source="t",
+                         device="cpu")
 
 
-def context(model: ModelAdapter, texts: list[str], labels=None, upstream=None, spec="t") -> RunContext:
+def context(model: ModelAdapter, texts: list[str], labels=None, upstream=None,
+            spec="t") -> RunContext:
     examples = [Example(t, (labels or [None] * len(texts))[i]) for i, t in enumerate(texts)]
     return RunContext(model, examples, Dataset(spec, {"test": examples}), torch.device("cpu"), 0,
                       batch_size=8, upstream=upstream or {})
@@ -63,10 +65,11 @@ def context(model: ModelAdapter, texts: list[str], labels=None, upstream=None, s
 
 def test_receptive_fields_of_hand_worked_stacks() -> None:
     # conv k3 pad1 -> maxpool k2 s2 -> conv k3 dilation 2 pad 2 -> conv k2 stride 2
-    stack = [nn.Conv1d(1, 1, 3, padding=1), nn.MaxPool1d(2), nn.Conv1d(1, 1, 3, dilation=2, padding=2),
-             nn.Conv1d(1, 1, 2, stride=2)]
+    stack = [nn.Conv1d(1, 1, 3, padding=1), nn.MaxPool1d(2),
+             nn.Conv1d(1, 1, 3, dilation=2, padding=2), nn.Conv1d(1, 1, 2, stride=2)]
     fields = [(f.size, f.jump, f.offset) for f in receptive_fields(stack)]
-    # size: 3; +1*1*1 = 4; +(2*2)*2 = 12; +1*1*2 = 14. jump: 1, 2, 2, 4. offset: -1, -1, -1-2*2=-5, -5
+    # size: 3; +1*1*1 = 4; +(2*2)*2 = 12; +1*1*2 = 14. jump: 1, 2, 2, 4.
+    # offset: -1, -1, -1-2*2=-5, -5
     assert fields == [(3, 1, -1), (4, 2, -1), (12, 2, -5), (14, 4, -5)]
     model = ARCHITECTURES["yuan-cnn"](ARCHITECTURES["yuan-cnn"].default_config(10, 2))
     enc = TextEncoder("word", Vocab(["<pad>", "<unk>", *"abcdefgh"]))
@@ -80,13 +83,15 @@ def test_location_scores_by_hand() -> None:
     assert (layer.name, layer.read_at, layer.field.size) == ("body.0", "body.1", 2)
     # "a b c": windows (a,b): ch0 = 1 + 1 = 2, ch1 = 0 - 0 = 0; (b,c): ch0 = 0 + 1 = 1,
     # ch1 = 1 - 1 = 0. Max over time: z = (2, 0) from location 0; logits (-2, 2): pos.
-    # dS_pos/dz = (1, 1) flows to the argmax location only: Score_0 = (1, 1) . (2, 0) = 2, Score_1 = 0
+    # dS_pos/dz = (1, 1) flows to the argmax location only:
+    # Score_0 = (1, 1) . (2, 0) = 2, Score_1 = 0
     tokens, scores, predicted, _ = hidden_saliency.location_scores(model, layer, ["a b c", "c"])
     assert tokens[0] == ["a", "b", "c"] and predicted.tolist()[0] == 1
     np.testing.assert_allclose(scores[0], [2.0, 0.0], atol=1e-6)
     # "c" alone: location 0 sees (c, padding), which the model masks: score 0; location 1 sees none
     assert scores[1][0] == 0 and np.isnan(scores[1][1])
-    result = hidden_saliency.compute(context(model, ["a b c", "b a a"]), hidden_saliency.Params(top_m=1))
+    result = hidden_saliency.compute(context(model, ["a b c", "b a a"]),
+                                     hidden_saliency.Params(top_m=1))
     locations = result.tables["locations"]
     assert locations[["example_id", "location", "start", "end", "tokens"]].values.tolist() == [
         [0, 0, 0, 1, "a b"], [1, 1, 1, 2, "a a"]]
@@ -96,7 +101,8 @@ def test_location_scores_by_hand() -> None:
     assert result.metrics["top_location_share"] == pytest.approx(1.0)
     assert result.metrics["uniform_location_share"] == pytest.approx(0.5)
     # the page boxes each top location's receptive field, coloured by its rank
-    rows = {r.example_id: r for r in hidden_saliency.present(result, hidden_saliency.Params(top_m=1))
+    rows = {r.example_id: r
+            for r in hidden_saliency.present(result, hidden_saliency.Params(top_m=1))
             .token_views[0].rows}
     assert [(b.start, b.end, b.rank) for b in rows[0].boxes] == [(0, 1, 1)]
     assert [(b.start, b.end, b.rank) for b in rows[1].boxes] == [(1, 2, 1)]
@@ -108,12 +114,14 @@ def test_similarity_and_objective_match_a_direct_computation() -> None:
     mask = torch.tensor([[True, True, True]])
     c = 1 / math.sqrt(2)  # cos((1,0),(1,1)) = cos((1,1),(0,2))
     assert optimization.similarity(x, mask).item() == pytest.approx((c + 0 + c) / 3)
-    assert optimization.similarity(x, torch.tensor([[True, True, False]])).item() == pytest.approx(c)
+    assert (optimization.similarity(x, torch.tensor([[True, True, False]])).item()
+            == pytest.approx(c))
     model = tiny()
     layer = conv_layer(model)
     window = torch.tensor([[[1.0, 2.0], [3.0, 1.0]]])  # conv: ch0 = 1 + 1 = 2, ch1 = 2 - 3 -> 0
     target = torch.tensor([[0.5, 2.0]])
-    value, act, norm, sim, cosine = optimization.objective(model, layer, window, torch.ones(1, 2, dtype=torch.bool),
+    value, act, norm, sim, cosine = optimization.objective(model, layer, window,
+                                                           torch.ones(1, 2, dtype=torch.bool),
                                                            target, l1=0.1, l2=0.5)
     sim_direct = (1 * 3 + 2 * 1) / (math.sqrt(5) * math.sqrt(10))
     assert act.item() == pytest.approx(2 * 0.5 + 0 * 2.0)
@@ -137,10 +145,12 @@ def test_batched_optimisation_equals_one_problem_at_a_time() -> None:
     texts = ["the film is good and moving", "a dull and tired plot", "not bad at all"]
     params = optimization.Params(steps=40, chunk=64)
     ctx = context(model, texts)
-    ctx.upstream = {"hidden_saliency": hidden_saliency.compute(ctx, hidden_saliency.Params(layer="convs.1"))}
+    ctx.upstream = {"hidden_saliency": hidden_saliency.compute(
+        ctx, hidden_saliency.Params(layer="convs.1"))}
     together = optimization.compute(ctx, params).tables["problems"]
     alone = optimization.compute(ctx, optimization.Params(steps=40, chunk=1)).tables["problems"]
-    assert len(together) == 9 and (together["end"] - together["start"]).max() <= 8  # 9 tokens, clipped
+    # 9 tokens, clipped
+    assert len(together) == 9 and (together["end"] - together["start"]).max() <= 8
     pd.testing.assert_frame_equal(together, alone, rtol=1e-5)
     assert (together["activation_cosine"] > 0.5).mean() > 0.5  # the optimisation does its job
 
@@ -160,7 +170,8 @@ def test_matching_rate_counts_matches_beside_its_references() -> None:
     texts = ["a b c", "b a a", "c c b a"]
     ctx = context(model, texts)
     hs = hidden_saliency.compute(ctx, hidden_saliency.Params(top_m=1))
-    # hand-made neighbours: "a b" keeps class pos (z0 = 2); "b b" -> ch0 = 1: pos; so every X' matches
+    # hand-made neighbours: "a b" keeps class pos (z0 = 2); "b b" -> ch0 = 1: pos;
+    # so every X' matches
     neighbours = pd.DataFrame(
         [("tiny", i, 1, j + 1, w, 1.0) for i in range(3) for j, w in enumerate(["a", "b"])],
         columns=optimization.TABLES["neighbours"])

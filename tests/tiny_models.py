@@ -26,7 +26,8 @@ class TanhSum(nn.Module):
         super().__init__()
         self.emb = nn.Embedding(4, 2, padding_idx=0)
         with torch.no_grad():
-            self.emb.weight.copy_(torch.tensor([[0.0, 0.0], [0.0, 0.0], [0.0, 0.0], [ATANH_HALF, 0.0]]))
+            self.emb.weight.copy_(
+                torch.tensor([[0.0, 0.0], [0.0, 0.0], [0.0, 0.0], [ATANH_HALF, 0.0]]))
         self.w = nn.Parameter(torch.tensor([1.0, 2.0]))
         self.v = nn.Parameter(torch.tensor([-1.0, 2.0]))
 
