@@ -104,6 +104,7 @@ def measures(m: ModelView, examples: list[Example], batch_size: int) -> dict:
         accuracy = facts.sequence_accuracy(m, [ex.text for ex in examples], batch_size=size)
     return {"accuracy": accuracy, "confusion": confusion,
             "unknown_share": unknown_share(m, [ex.text for ex in examples], size),
+            "truncated": truncated(m, [ex.text for ex in examples], size),
             # per evaluated example, in order: what reportgen compare pairs two reports on
             "probabilities": np.round(probs, 6).tolist() if m.is_classifier else None}
 
@@ -142,7 +143,7 @@ def model_card(m: ModelView, examples: list[Example], batch_size: int, evaluated
         embedding=facts.embedding_description(m),
         unknown_share=measured["unknown_share"],
         tokenizer=facts.tokenizer_description(m),
-        reading=facts.reading(m),
+        reading=[*facts.reading(m), *cut_note(measured.get("truncated"), len(examples))],
         predictions=prediction_table(m, examples, measured.get("probabilities")),
     )
 
@@ -167,6 +168,29 @@ def examples_fingerprint(examples: list[Example]) -> str:
         h.update(ex.text.encode("utf-8", "surrogatepass") + b"\x00")
         h.update((ex.label or "").encode() + b"\x01")
     return h.hexdigest()[:16]
+
+
+def truncated(m: ModelView, texts: list[str], batch_size: int) -> dict[str, int]:
+    """How many evaluated texts the model's length limit cuts, and the most tokens it kept of one
+    (the analyses see the cut texts; the token views mark the cut, the model card says how often)."""
+    cut = longest = 0
+    for start in range(0, len(texts), batch_size):
+        chunk = texts[start : start + batch_size]
+        kept = [len(t) for t in m.encode(chunk).tokens]
+        full = m.full_lengths(chunk)
+        cut += sum(f > k for f, k in zip(full, kept, strict=True))
+        longest = max([longest, *(k for f, k in zip(full, kept, strict=True) if f > k)])
+    return {"texts": int(cut), "kept": int(longest)}
+
+
+def cut_note(found: dict | None, evaluated: int) -> list[str]:
+    """The model card's line on texts cut at the model's length limit ([] when none were)."""
+    if not found or not found.get("texts"):
+        return []
+    n = found["texts"]
+    return [f"{n:,} of {evaluated:,} evaluated texts ({n / evaluated:.1%}) are longer than the "
+            f"{found['kept']:,} tokens the model reads and were cut there (the analyses see the "
+            "cut texts)"]
 
 
 def unknown_share(m: ModelView, texts: list[str], batch_size: int) -> float | None:

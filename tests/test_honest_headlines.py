@@ -59,3 +59,21 @@ def test_a_metric_label_names_the_method_of_one_models_headline(tmp_path) -> Non
                        metrics=merged.metrics, labels=merged.labels)
     _, (row,) = headline_rows(a, ["kim"])
     assert row.label == "comprehensiveness of gradient x input"
+
+
+def test_the_model_card_says_how_many_texts_the_length_limit_cut() -> None:
+    from reportgen import UserModel
+    from reportgen.data.dataset import Example
+    from reportgen.data.encoding import TextEncoder
+    from reportgen.data.vocab import Vocab
+    from reportgen.evaluation import model_card
+    from reportgen.models.adapter import HookedAdapter
+    from tests.tiny_models import TanhSum
+
+    encoder = TextEncoder("word", Vocab(["<pad>", "<unk>", "a", "b"]), max_len=2)
+    model = HookedAdapter(UserModel(TanhSum(), encoder, ["neg", "pos"], name="short"),
+                          source="t", device="cpu")
+    examples = [Example("a b a", "pos"), Example("b", "neg"), Example("a a b b", "pos")]
+    card = model_card(model, examples, 8, "3 texts")
+    assert any(line.startswith("2 of 3 evaluated texts (66.7%) are longer than the 2 tokens")
+               for line in card.reading), card.reading
