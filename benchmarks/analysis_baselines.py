@@ -381,8 +381,8 @@ class Setup:
     upstream: dict[str, AnalysisResult] = field(default_factory=dict)
 
     def run(self, name: str, one: bool = False) -> AnalysisResult:
-        module = analyses.get(name)
-        wanted = (*getattr(module, "NEEDS", ()), *getattr(module, "USES", ()))
+        module = analyses.spec(name)
+        wanted = (*module.needs, *module.uses)
         ctx = RunContext(self.model, self.examples, self.dataset, self.device, self.seed,
                          batch_size=1 if one else self.batch_size,
                          upstream={n: self.upstream[n] for n in wanted if n in self.upstream})
@@ -393,11 +393,11 @@ class Setup:
 
     def applies(self, name: str) -> str | None:
         """Why ``name`` does not run for this model (as the runner decides), or None."""
-        module = analyses.get(name)
+        module = analyses.spec(name)
         reason = module.skip_reason(self.model)
         if reason:
             return reason
-        for need in getattr(module, "NEEDS", ()):
+        for need in module.needs:
             if self.applies(need):
                 return f"needs {need}, which does not run for {self.model.name}"
         return None
@@ -407,8 +407,8 @@ class Setup:
         wanted: list[str] = []
 
         def visit(name: str) -> None:
-            module = analyses.get(name)
-            for before in (*getattr(module, "NEEDS", ()), *getattr(module, "USES", ())):
+            module = analyses.spec(name)
+            for before in (*module.needs, *module.uses):
                 visit(before)
                 if before not in wanted:
                     wanted.append(before)

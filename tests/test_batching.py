@@ -15,6 +15,7 @@ changed beyond that (their spec's ``precision="fp32"``) compute in fp32 in every
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass
@@ -259,8 +260,12 @@ def test_the_next_auto_run_halves_where_the_last_one_did_and_reads_the_cache(
     assert first.batches.sizes == {"tanh-sum": 16}
     assert [r.metrics["tanh-sum.batch_size"] for r in records] == [64, 16]
     calls: list[int] = []
-    for mod in (early, fits):
-        monkeypatch.setattr(mod, "compute", lambda ctx, params: calls.append(ctx.batch_size))
+    def counting(spec: AnalysisSpec) -> AnalysisSpec:
+        return dataclasses.replace(spec, compute=lambda ctx, params: calls.append(ctx.batch_size))
+
+    early, fits = counting(early), counting(fits)
+    monkeypatch.setattr(analyses, "spec",
+                        lambda n: {"early": early, "fits": fits}.get(n) or real_spec(n))
     second, again = auto_run(64)
     assert calls == []  # both read from the cache: early at 64, fits at 16
     assert all(any("Read from the cache" in n for n in r.notes) for r in again)

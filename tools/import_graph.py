@@ -14,7 +14,8 @@ Layers, lowest first (a module may import from its own layer and the ones below,
     interface  cli, __main__, review, publish
 
 The package root (``reportgen/__init__.py``: the version and lazy public names) is left out: every
-layer reads the version from it. ``tests/test_architecture.py`` holds the graph to these rules.
+layer reads the version from it. Imports under ``if TYPE_CHECKING:`` are left out too: they name
+types for annotations and never run (an analysis's views module annotating with its ``Params``). ``tests/test_architecture.py`` holds the graph to these rules.
 """
 
 from __future__ import annotations
@@ -59,7 +60,13 @@ def edges(found: dict[str, Path]) -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {name: set() for name in found}
     for name, path in found.items():
         package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
-        for node in ast.walk(ast.parse(path.read_text())):
+        tree = ast.parse(path.read_text())
+        typing_only = {id(n) for block in ast.walk(tree) if isinstance(block, ast.If)
+                       and _is_type_checking(block.test) for stmt in block.body
+                       for n in ast.walk(stmt)}
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
             targets: list[str] = []
             if isinstance(node, ast.Import):
                 targets = [a.name for a in node.names]
@@ -74,6 +81,11 @@ def edges(found: dict[str, Path]) -> dict[str, set[str]]:
                     graph[name].add(target)
     graph.pop("reportgen", None)
     return graph
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
 def upward(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
