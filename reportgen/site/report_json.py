@@ -32,8 +32,8 @@ order (two reports with the same one evaluated the same examples); ``predictions
 CSV of every evaluated example's prediction per classifier (``model``, ``example_id``, ``label``,
 ``predicted``, ``p0``.. the probability of each of the model's ``classes``, in order, to 4
 decimals) for ``examples`` examples: every evaluated one, or the detail sample when that would be
-over 250,000 rows; null in a single-file report or without classifiers. A failed analysis names its traceback's file in ``log``
-(``logs/<name>.txt``; null otherwise).
+over 250,000 rows; null in a single-file report or without classifiers. A failed analysis names its
+traceback's file in ``log`` (``logs/<name>.txt``; null otherwise).
 
 Numbers that are not finite (NaN, inf) become ``null``: the file is strict JSON. The same record
 gives the same file, byte for byte.
