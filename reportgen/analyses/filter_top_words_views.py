@@ -66,9 +66,8 @@ def _most_interpretable(filters: pd.DataFrame) -> ChartSpec:
             ],
         )
         .properties(width=620, height=alt.Step(16))
-        .facet(row=alt.Row("model:N", title=None))
-        .resolve_scale(y="independent")
     )
+    chart = _per_model_rows(chart, frame)
     return ChartSpec(
         "interpretable",
         "The most interpretable filters and what they detect",
@@ -99,15 +98,35 @@ def _shares(filters: pd.DataFrame) -> ChartSpec:
             y=alt.Y("group:N", title=None, sort=None),
         )
         .properties(width=420, height=alt.Step(18))
-        .facet(row=alt.Row("model:N", title=None))
-        .resolve_scale(y="independent")
     )
+    chart = _per_model_rows(chart, frame)
     return ChartSpec(
         "firing-shares",
         "How often filters fire, by width or layer",
         chart_spec(chart),
         "lm_1b's filters mostly fire on 10-20% of words, narrower ones less often.",
     )
+
+
+def _per_model_rows(chart: alt.Chart, frame: pd.DataFrame) -> alt.VConcatChart:
+    """``chart`` once per model, one under the other, each on its own rows of data (a facet with
+    independent y scales makes Vega-Lite union the domains and warn in the browser)."""
+    rows = [chart.properties(data=frame[frame["model"] == model], title=str(model))
+            for model in dict.fromkeys(frame["model"])]
+    return alt.vconcat(*rows)
+
+
+def weight_scale(values: pd.Series) -> alt.Scale:
+    """A colour scale whose white is at weight 0: diverging and symmetric when the weights take
+    both signs, sequential from 0 when they take one (weights 0.35 to 1.34 are all strong, none
+    looks like zero)."""
+    low, high = float(values.min()), float(values.max())
+    if low >= 0:
+        return alt.Scale(scheme="blues", domain=[0, max(high, 1e-12)])
+    if high <= 0:
+        return alt.Scale(scheme="reds", domain=[min(low, -1e-12), 0], reverse=True)
+    bound = max(-low, high)
+    return alt.Scale(scheme="redblue", domain=[-bound, bound], reverse=True)
 
 
 def _weights(weights: pd.DataFrame, filters: pd.DataFrame) -> ChartSpec:
@@ -131,7 +150,7 @@ def _weights(weights: pd.DataFrame, filters: pd.DataFrame) -> ChartSpec:
                 color=alt.Color(
                     "weight:Q",
                     title="weight",
-                    scale=alt.Scale(scheme="redblue", domainMid=0, reverse=True),
+                    scale=weight_scale(frame.loc[frame["panel"] == panel, "weight"]),
                 ),
                 tooltip=["panel", "position", "token", alt.Tooltip("weight:Q", format=".3f")],
             )
