@@ -113,9 +113,10 @@ def test_similarity_and_objective_match_a_direct_computation() -> None:
     x = torch.tensor([[[1.0, 0.0], [1.0, 1.0], [0.0, 2.0]]])
     mask = torch.tensor([[True, True, True]])
     c = 1 / math.sqrt(2)  # cos((1,0),(1,1)) = cos((1,1),(0,2))
-    assert optimization.similarity(x, mask).item() == pytest.approx((c + 0 + c) / 3)
+    # Eq. 7: 1/N times the sum over all N^2 ordered pairs, i = j included
+    assert optimization.similarity(x, mask).item() == pytest.approx((3 + 2 * (c + 0 + c)) / 3)
     assert (optimization.similarity(x, torch.tensor([[True, True, False]])).item()
-            == pytest.approx(c))
+            == pytest.approx((2 + 2 * c) / 2))
     model = tiny()
     layer = conv_layer(model)
     window = torch.tensor([[[1.0, 2.0], [3.0, 1.0]]])  # conv: ch0 = 1 + 1 = 2, ch1 = 2 - 3 -> 0
@@ -123,7 +124,7 @@ def test_similarity_and_objective_match_a_direct_computation() -> None:
     value, act, norm, sim, cosine = optimization.objective(model, layer, window,
                                                            torch.ones(1, 2, dtype=torch.bool),
                                                            target, l1=0.1, l2=0.5)
-    sim_direct = (1 * 3 + 2 * 1) / (math.sqrt(5) * math.sqrt(10))
+    sim_direct = (2 + 2 * (1 * 3 + 2 * 1) / (math.sqrt(5) * math.sqrt(10))) / 2
     assert act.item() == pytest.approx(2 * 0.5 + 0 * 2.0)
     assert norm.item() == pytest.approx(1 + 4 + 9 + 1)
     assert sim.item() == pytest.approx(sim_direct)

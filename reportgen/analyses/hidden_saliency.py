@@ -6,18 +6,26 @@ activation vector a_i of location i of a conv layer (after its nonlinearity, as 
 reads it), Score_i = (dS_c / da_i) . a_i, the first-order contribution of the whole location. The
 top ``top_m`` locations of each input are kept, each with its receptive field in the input tokens
 (from the kernel sizes, strides, dilations and paddings of the conv/pool stack below it:
-``reportgen.models.internals.conv_layers``). Any layer of the stack works, not only the first.
+``reportgen.models.fields``). Any layer of the stack works, not only the first.
+
+Which layers: by default the first layer of every conv chain the model has (``ModelView.
+conv_chains()``). A stacked CNN (Yuan's) has one chain, so its first layer; a multi-width CNN
+(Kim's parallel widths 3, 4 and 5) has one depth-1 chain per width, and every bank is scored: the
+top locations are ranked over all banks together (each score is a first-order contribution to the
+same class score, so they compare). ``layer = "convs.1"`` scores that one layer only.
 
 Outputs (tables):
-- ``locations``: per (model, example, rank): location, score, the receptive field [start, end]
-  (clipped to the text) and its tokens;
-- ``scores``: per (model, example, location) over every location that sees the text: score and span;
+- ``locations``: per (model, example, rank): layer, location, score, the receptive field
+  [start, end] (clipped to the text) and its tokens;
+- ``scores``: per (model, example, layer, location) over every location that sees the text;
 - ``fields``: per (model, example, token): the best rank of a top location whose field covers it
   (0: none), for a per-token view;
 - ``predictions``: per (model, example): label, predicted class and its probability;
 - ``examples``: the evaluated texts.
-Metrics: ``examples``, ``top_location_share`` (mean share of the positive scores held by the top
-location) beside ``uniform_location_share`` (1 / the number of locations that see the text).
+Metrics (per model): ``examples``, ``top_location_share`` (mean share of the positive scores held
+by the top location, with a bootstrap 95% interval over texts) beside ``uniform_location_share``
+(1 / the number of locations, over every scored layer, that see the text), ``layers`` (how many
+layers were scored).
 Scale: every table but ``predictions`` keeps the run's seeded sample of examples
 (``analyses.sampling``; 2,000 by default), which ``optimization`` and ``matching_rate`` then work
 on; the metrics stream over every example.
@@ -37,16 +45,17 @@ import torch
 from reportgen.analyses.base import RunContext
 from reportgen.analyses.examples import pick_examples, token_rows
 from reportgen.analyses.sampling import kept_ids, sampling_note
-from reportgen.analyses.spec import AnalysisSpec
+from reportgen.analyses.spec import AnalysisSpec, combine_per_model
+from reportgen.analyses.yuan_intervals import mean_interval, with_interval
 from reportgen.chart_layout import chart_spec, label_width, wrap_by_model
 from reportgen.models.common import gradients
-from reportgen.models.conv import ConvLayer, conv_layer, location_span
+from reportgen.models.conv import ConvLayer, conv_layer, conv_layers, location_span
 from reportgen.models.hooks import capture, to_btc
 from reportgen.models.view import ModelView, NotApplicable
 from reportgen.records import AnalysisResult, ChartSpec, Presentation, TokenBox, TokenView
 
 NAME = "hidden_saliency"
-VERSION = 2
+VERSION = 3  # 3: every parallel chain's first layer scored; intervals
 SAMPLED = True  # reads the run's detail sample (analyses.sampling): its size is in the cache key
 TITLE = "Saliency of hidden locations"
 HEADLINE = "top_location_share"
@@ -62,19 +71,24 @@ METHOD = (
     "score would change, to first order, if the location were switched off.\n\n"
     "The receptive field of a location comes from the layers below it: starting from one token, "
     "each convolution or pooling layer with kernel k, stride s, dilation d and padding p widens it "
-    "by (k - 1) * d * jump, shifts it by p * jump, and multiplies the jump by s."
+    "by (k - 1) * d * jump, shifts it by p * jump, and multiplies the jump by s.\n\n"
+    "Which layers: the first layer of every convolution chain. A CNN with parallel filter banks "
+    "of several widths (Kim's 3, 4 and 5) has a chain per width, and every bank is scored; the top "
+    "locations are ranked over all banks together, so the fields of a text's top locations may "
+    "have different widths. The notes name the layers scored."
 )
 HOW_TO_READ = (
     "Sentences: the receptive field of each top location is boxed, coloured by rank (#1 first); "
-    "overlapping fields nest. Hover a token for its locations and their scores. Bars: every location's score for a few examples, labelled "
-    "by the tokens it sees. Headline: the share of the positive scores on the top location, beside "
-    "the share it would have if all locations scored the same."
+    "overlapping fields nest. Hover a token for its layer, location and score. Bars: every "
+    "location's score for a few examples, labelled by layer and location. Headline: the share of "
+    "the positive scores on the top location, with its 95% interval over texts, beside the share "
+    "it would have if all locations scored the same."
 )
 
 TABLES = {
     "locations": ["model", "example_id", "rank", "layer", "location", "score", "start", "end",
                   "tokens"],
-    "scores": ["model", "example_id", "location", "score", "start", "end"],
+    "scores": ["model", "example_id", "layer", "location", "score", "start", "end"],
     "fields": ["model", "example_id", "position", "token", "rank", "flag"],
     "predictions": ["model", "example_id", "label", "predicted", "confidence"],
     "examples": ["example_id", "text", "label"],
@@ -83,7 +97,7 @@ TABLES = {
 
 @dataclass(frozen=True)
 class Params:
-    layer: str = ""  # conv module name; "" = the first conv layer
+    layer: str = ""  # conv module name; "" = the first layer of every conv chain (all banks)
     top_m: int = 3
     token_view_examples: int = 10
     chart_examples: int = 4
@@ -109,38 +123,60 @@ def skip_reason(model: ModelView) -> str | None:
     return None
 
 
+def scored_layers(model: ModelView, name: str = "") -> list[ConvLayer]:
+    """The layers scored: ``name`` alone, else the first layer of every conv chain (Kim's three
+    parallel widths: all three banks; a stacked CNN: its first layer)."""
+    if name:
+        return [conv_layer(model, name)]
+    return [layer for layer in conv_layers(model) if layer.depth == 1]
+
+
 def location_scores(model: ModelView, layer: ConvLayer, texts: list[str]
                     ) -> tuple[list[list[str]], np.ndarray, np.ndarray, np.ndarray]:
-    """One batch -> (tokens, scores (B, L), predicted (B,), probabilities (B, K)).
+    """One batch -> (tokens, scores (B, L), predicted (B,), probabilities (B, K)) for one layer."""
+    tokens, (scores,), predicted, probs = bank_scores(model, [layer], texts)
+    return tokens, scores, predicted, probs
+
+
+def bank_scores(model: ModelView, layers: list[ConvLayer], texts: list[str]
+                ) -> tuple[list[list[str]], list[np.ndarray], np.ndarray, np.ndarray]:
+    """One batch, one forward and backward pass -> (tokens, one (B, L_j) score array per layer,
+    predicted (B,), probabilities (B, K)).
 
     Score[b, i] = (dS_c / da_bi) . a_bi for the predicted class c; locations that see no token of
     the text are NaN.
     """
     batch = model.encode(texts)
+    points = list(dict.fromkeys(layer.read_at for layer in layers))
     with gradients(model.module):
         emb = model.embed(batch.ids).detach()  # (B, T, E)
-        with capture(model.module, [layer.read_at]) as seen:
+        with capture(model.module, points) as seen:
             logits = model.forward_from_embeddings(emb, batch.mask)  # (B, K)
-        act = seen[layer.read_at]  # layout of the hook point, e.g. (B, C, L)
+        acts = [seen[p] for p in points]  # layout of each hook point, e.g. (B, C, L)
         predicted = logits.argmax(-1)  # (B,)
-        (grad,) = torch.autograd.grad(logits.gather(1, predicted[:, None]).sum(), act)
-    scores = to_btc((grad * act).detach(), layer.layout).sum(-1).float().cpu().numpy()  # (B, L)
-    n_locations = scores.shape[1]
-    same_length = n_locations == batch.ids.size(1)
-    for b, toks in enumerate(batch.tokens):
-        n = len(toks)
-        for i in range(n_locations):
-            start = layer.field.offset + i * layer.field.jump
-            sees_text = start <= n - 1 and start + layer.field.size - 1 >= 0
-            if not sees_text or (same_length and i >= n):
-                scores[b, i] = np.nan
+        grads = torch.autograd.grad(logits.gather(1, predicted[:, None]).sum(), acts)
+    by_point = dict(zip(points, zip(acts, grads, strict=True), strict=True))
+    out = []
+    for layer in layers:
+        act, grad = by_point[layer.read_at]
+        scores = to_btc((grad * act).detach(), layer.layout).sum(-1).float().cpu().numpy()  # (B, L)
+        n_locations = scores.shape[1]
+        same_length = n_locations == batch.ids.size(1)
+        for b, toks in enumerate(batch.tokens):
+            n = len(toks)
+            for i in range(n_locations):
+                start = layer.field.offset + i * layer.field.jump
+                sees_text = start <= n - 1 and start + layer.field.size - 1 >= 0
+                if not sees_text or (same_length and i >= n):
+                    scores[b, i] = np.nan
+        out.append(scores)
     probs = torch.softmax(logits.detach().float(), -1).cpu().numpy()
-    return batch.tokens, scores, predicted.cpu().numpy(), probs
+    return batch.tokens, out, predicted.cpu().numpy(), probs
 
 
 def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     model = ctx.model
-    layer = conv_layer(model, params.layer or None)
+    layers = scored_layers(model, params.layer)
     texts = [ex.text for ex in ctx.examples]
     # every row but the predictions is kept for the run's sample (analyses.sampling); the share
     # metrics stream over every example
@@ -149,25 +185,30 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     def one_batch(start: int, stop: int) -> tuple[list, list, list, list, list]:
         locations, all_scores, predictions, fields, shares = [], [], [], [], []
         chunk = texts[start:stop]
-        tokens, scores, predicted, probs = location_scores(model, layer, chunk)
+        tokens, scores, predicted, probs = bank_scores(model, layers, chunk)
         for b, toks in enumerate(tokens):
             example_id = start + b
             predictions.append((model.name, example_id, ctx.examples[example_id].label,
                                 model.classes[int(predicted[b])], float(probs[b].max())))
-            valid = np.flatnonzero(~np.isnan(scores[b]))
-            if valid.size:
-                shares.append(_location_share(scores[b, valid]))
+            # every (layer, location) that sees the text, banks in chain order
+            seen = [(j, int(i)) for j, s in enumerate(scores)
+                    for i in np.flatnonzero(~np.isnan(s[b]))]
+            values = np.array([scores[j][b, i] for j, i in seen], dtype=np.float32)  # (locations,)
+            if values.size:
+                shares.append(_location_share(values))
             if example_id not in keep:
                 continue
-            for i in valid:
-                lo, hi = location_span(layer.field, int(i), len(toks))
-                all_scores.append((model.name, example_id, int(i), float(scores[b, i]), lo, hi))
-            ranked = valid[np.argsort(-scores[b, valid], kind="stable")][: params.top_m]
+            for j, i in seen:
+                lo, hi = location_span(layers[j].field, i, len(toks))
+                all_scores.append((model.name, example_id, layers[j].name, i,
+                                   float(scores[j][b, i]), lo, hi))
+            ranked = np.argsort(-values, kind="stable")[: params.top_m]
             best = [0] * len(toks)
-            for rank, i in enumerate(ranked, start=1):
-                lo, hi = location_span(layer.field, int(i), len(toks))
-                locations.append((model.name, example_id, rank, layer.name, int(i),
-                                  float(scores[b, i]), lo, hi, " ".join(toks[lo : hi + 1])))
+            for rank, r in enumerate(ranked, start=1):
+                j, i = seen[int(r)]
+                lo, hi = location_span(layers[j].field, i, len(toks))
+                locations.append((model.name, example_id, rank, layers[j].name, i,
+                                  float(values[r]), lo, hi, " ".join(toks[lo : hi + 1])))
                 for p in range(lo, hi + 1):
                     best[p] = best[p] or rank
             fields += [(model.name, example_id, p, tok, best[p], "") for p, tok in enumerate(toks)]
@@ -178,13 +219,27 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
         for rows, batch_part in zip((locations, all_scores, predictions, fields, shares),
                                     batch_rows, strict=True):
             rows += batch_part
-    notes = [(f"Layer {layer.name} of {model.name}: receptive field {layer.field.size} "
-              f"{layer.axis}, jump {layer.field.jump}, offset {layer.field.offset}.")]
+    described = "; ".join(f"{layer.name}: receptive field {layer.field.size} {layer.axis}, jump "
+                          f"{layer.field.jump}, offset {layer.field.offset}" for layer in layers)
+    which = ("every conv chain's first layer, the top locations ranked over all of them"
+             if len(layers) > 1 else "the layer scored")
+    notes = [f"Layers scored ({which}): {described}."]
     shown = sorted(keep & set(range(len(texts))))
-    if (sampled := sampling_note(len(shown), len(texts), ctx.seed, what="Locations, scores and fields")):
+    if (sampled := sampling_note(len(shown), len(texts), ctx.seed,
+                                 what="Locations, scores and fields")):
         notes.append(sampled + " The top-location share covers every example; optimization and "
                      "matching_rate work on the sampled examples' top locations.")
     share = np.array([s for s, _ in shares])  # (texts,)
+    metrics = {"examples": float(len(predictions)),
+               "top_location_share": float(np.mean(share)) if share.size else 0.0,
+               "uniform_location_share": float(np.mean([u for _, u in shares])) if shares else 0.0,
+               "layers": float(len(layers))}
+    with_interval(metrics, "top_location_share", mean_interval(share, seed=ctx.seed))
+    names = ", ".join(layer.name for layer in layers)
+    labels = {"top_location_share": f"top location's share of the positive dS/da . a scores "
+                                    f"({names})",
+              "uniform_location_share": "1 / locations that see the text (every location equal)",
+              "layers": "conv layers scored (every parallel chain's first layer by default)"}
     return AnalysisResult(
         tables={
             "locations": pd.DataFrame(locations, columns=TABLES["locations"]),
@@ -194,9 +249,9 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
             "examples": pd.DataFrame({"example_id": shown, "text": [texts[i] for i in shown],
                                       "label": [ctx.examples[i].label for i in shown]}),
         },
-        metrics={"top_location_share": float(np.mean(share)) if share.size else 0.0,
-                 "uniform_location_share": float(np.mean([u for _, u in shares])) if shares else 0.0},
+        metrics=metrics,
         notes=notes,
+        labels=labels,
     )
 
 
@@ -209,17 +264,19 @@ def _location_share(scores: np.ndarray) -> tuple[float, float]:
 
 
 def combine(results: dict[str, AnalysisResult], params: Params) -> AnalysisResult:
-    tables = {t: pd.concat([r.tables[t] for r in results.values()], ignore_index=True)
-              for t in TABLES if t != "examples"}
+    """Per-model metrics only (no value pooled over models); the texts once."""
+    merged = combine_per_model({n: _without_examples(r) for n, r in results.items()})
     first = next(iter(results.values()))
-    tables["examples"] = first.tables["examples"]
-    metrics: dict[str, float] = {"examples": float(len(first.tables["predictions"]))}
-    for name, r in results.items():
-        metrics.update({f"{name}.{k}": v for k, v in r.metrics.items()})
-    for key in ("top_location_share", "uniform_location_share"):
-        metrics[key] = float(np.mean([r.metrics[key] for r in results.values()]))
-    notes = list(dict.fromkeys(n for r in results.values() for n in r.notes))
-    return AnalysisResult(tables={t: tables[t] for t in TABLES}, metrics=metrics, notes=notes)
+    merged.tables["examples"] = first.tables["examples"]
+    merged.tables = {t: merged.tables[t] for t in TABLES}
+    merged.metrics["examples"] = float(len(first.tables["predictions"]))
+    return merged
+
+
+def _without_examples(result: AnalysisResult) -> AnalysisResult:
+    tables = {t: f for t, f in result.tables.items() if t != "examples"}
+    return AnalysisResult(tables=tables, metrics=result.metrics, notes=result.notes,
+                          labels=result.labels)
 
 
 # -- presentation ----------------------------------------------------------------------------------
@@ -228,7 +285,8 @@ def present(result: AnalysisResult, params: Params) -> Presentation:
     predictions = result.tables["predictions"]
     if locations.empty:
         return Presentation()
-    kept = predictions[predictions["example_id"].isin(locations["example_id"].unique())]  # the sample
+    # the sample
+    kept = predictions[predictions["example_id"].isin(locations["example_id"].unique())]
     picked = pick_examples(kept, params.token_view_examples)
     view = TokenView(
         "fields", "Receptive fields of the top locations",
@@ -256,15 +314,20 @@ def _bars(scores: pd.DataFrame, predictions: pd.DataFrame, shown: list[int]) -> 
     """One row of panels per example, a panel per model (wrapped when the models do not fit)."""
     frame = scores[scores["example_id"].isin(shown)].copy()
     frame["location"] = frame["location"].astype(int)
+    several = frame["layer"].nunique() > 1
+    frame["where"] = ((frame["layer"].astype(str) + " #" if several else "")
+                      + frame["location"].astype(str))
     models = list(dict.fromkeys(frame["model"]))
     bars = (
         alt.Chart(frame)
         .mark_bar()
         .encode(
-            x=alt.X("location:O", title="location"),
+            x=alt.X("where:N", title="layer #location" if several else "location",
+                    sort=None),
             y=alt.Y("score:Q", title="score (dS/da . a)"),
             color=alt.condition("datum.score > 0", alt.value("#c0392b"), alt.value("#2c7fb8")),
-            tooltip=["model", "example_id", "location", alt.Tooltip("score:Q", format=".3g"),
+            tooltip=["model", "example_id", "layer", "location",
+                     alt.Tooltip("score:Q", format=".3g"),
                      "start", "end"],
         )
         .properties(height=120)
@@ -276,8 +339,10 @@ def _bars(scores: pd.DataFrame, predictions: pd.DataFrame, shown: list[int]) -> 
         .resolve_scale(x="independent", y="independent")
         for i in dict.fromkeys(frame["example_id"])
     ])
-    return ChartSpec("location-scores", "Score of every location, a few examples", chart_spec(chart),
+    return ChartSpec("location-scores", "Score of every location, a few examples",
+                     chart_spec(chart),
                      "Red: locations that push towards the predicted class; blue: away from it.")
+
 
 SPEC = AnalysisSpec(
     name=NAME,
@@ -295,4 +360,6 @@ SPEC = AnalysisSpec(
     combine=combine,
     sampled=True,
     baselines=BASELINES,
+    headline_label="top location's share of the positive location scores (dS/da . a)",
+    reference="Yuan et al. 2019, Sec. 3.1",
 )

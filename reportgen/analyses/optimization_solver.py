@@ -1,0 +1,105 @@
+"""optimization's objective and solver (Yuan, Chen, Hu and Ji 2019, Sec. 3.2, Eq. 7): the
+similarity term, the objective with its three terms, each term's share of it, the seeded Xavier
+starts and batched Adam with the convergence test. ``optimization`` runs them; tests and
+benchmarks call them directly (re-exported there).
+
+Cost: ``optimise`` runs up to the step cap of forward and backward passes of the layer's window
+function on (N, S, E) windows.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from reportgen.models.common import gradients
+from reportgen.models.conv import window_forward, window_function
+from reportgen.models.view import ModelView
+
+
+def similarity(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Eq. 7 of the paper, Sim(X) = 1/N sum_{i,j} cos(x_i, x_j) over every ordered pair of the N
+    real vectors of each window, i = j included: x (N, S, E), mask (N, S) -> (N,); 0 for a window
+    with no real vector. One vector gives 1; N equal directions give N.
+
+    For unit vectors u_i, sum_{i,j} u_i . u_j = |sum_i u_i|^2, so no (S, S) matrix is formed."""
+    m = mask.to(x.dtype)  # (N, S)
+    unit = torch.nn.functional.normalize(x, dim=-1) * m[..., None]  # (N, S, E), masked out = 0
+    n = m.sum(1)  # (N,)
+    pair_sum = unit.sum(1).pow(2).sum(-1)  # (N,)
+    return torch.where(n > 0, pair_sum / n.clamp(min=1), torch.zeros_like(n))
+
+
+def objective(adapter: ModelView, layer, x: torch.Tensor, mask: torch.Tensor, target: torch.Tensor,
+              l1: float, l2: float, forward=None) -> tuple[torch.Tensor, ...]:
+    """(objective, activation term, norm term, similarity term, activation cosine), each (N,), for
+    windows x (N, S, E). ``forward``: the window function (default ``window_forward``)."""
+    xm = x * mask[..., None].to(x.dtype)  # (N, S, E): padding positions stay zero
+    forward = forward or (lambda w, m: window_forward(adapter, layer, w, m))
+    act = forward(xm, mask)  # (N, C)
+    activation = (act * target).sum(-1)  # (N,)
+    norm = xm.pow(2).sum((1, 2))  # (N,)
+    sim = similarity(xm, mask)  # (N,)
+    cosine = torch.nn.functional.cosine_similarity(act, target, dim=-1)  # (N,)
+    return activation - l1 * norm + l2 * sim, activation, norm, sim, cosine
+
+
+def term_shares(activation: torch.Tensor, norm: torch.Tensor, sim: torch.Tensor, l1: float,
+                l2: float) -> torch.Tensor:
+    """Each term's share of the objective's magnitude, |term| / (|a . a'| + l1 |X|^2 + l2 |Sim|):
+    (N,) x 3 -> (N, 3), rows summing to 1 (0 where every term is 0)."""
+    parts = torch.stack([activation.abs(), l1 * norm.abs(), l2 * sim.abs()], -1)  # (N, 3)
+    total = parts.sum(-1, keepdim=True)
+    return torch.where(total > 0, parts / total.clamp(min=1e-30), torch.zeros_like(parts))
+
+
+def xavier_start(keys: list[tuple[int, int]], seed: int, size: int, dim: int) -> torch.Tensor:
+    """(N, S, E) Xavier-uniform starts, each from its own generator seeded by (seed, example,
+    rank)."""
+    bound = math.sqrt(6.0 / (size + dim))
+    rows = []
+    for example_id, rank in keys:
+        g = torch.Generator().manual_seed((seed * 1_000_003 + example_id * 101 + rank) % 2**63)
+        rows.append((torch.rand(size, dim, generator=g) * 2 - 1) * bound)
+    return torch.stack(rows)
+
+
+def optimise(adapter: ModelView, layer, start: torch.Tensor, mask: torch.Tensor,
+             target: torch.Tensor, l1: float, l2: float, params: Any
+             ) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+    """Adam on every problem at once -> (optimised x (N, S, E), steps run (N,), converged (N,)).
+
+    A problem stops (its x frozen) once its objective changes by less than ``tolerance``
+    (relative) for ``patience`` steps in a row; the others run to the step cap."""
+    lr, cap = params.resolved()
+    x = start.clone().to(adapter.device).requires_grad_(True)
+    mask, target = mask.to(adapter.device), target.to(adapter.device)
+    opt = torch.optim.Adam([x], lr=lr)
+    forward = window_function(adapter, layer)
+    n = x.size(0)
+    active = torch.ones(n, dtype=torch.bool, device=x.device)
+    calm = torch.zeros(n, dtype=torch.long, device=x.device)
+    steps = torch.zeros(n, dtype=torch.long, device=x.device)
+    last = None
+    with gradients(adapter.module):
+        for _ in range(cap):
+            if not active.any():
+                break
+            frozen = x.detach().clone()
+            value = objective(adapter, layer, x, mask, target, l1, l2, forward)[0]  # (N,)
+            opt.zero_grad()
+            (-(value * active)).sum().backward()
+            opt.step()
+            with torch.no_grad():
+                x[~active] = frozen[~active]  # Adam's momentum must not move a finished problem
+                steps += active.long()
+                if last is not None:
+                    change = (value.detach() - last).abs() / last.abs().clamp(min=1e-8)
+                    calm = torch.where(change < params.tolerance, calm + 1, torch.zeros_like(calm))
+                    active &= calm < params.patience
+                last = value.detach()
+    converged = (~active).cpu().numpy()
+    return x.detach(), steps.cpu().numpy(), converged
