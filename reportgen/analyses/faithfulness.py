@@ -4,8 +4,9 @@ Method (beyond Li et al. 2016; DeYoung et al. 2020, "ERASER: a benchmark to eval
 NLP models", comprehensiveness and sufficiency). Every token attribution the run can make is
 tested the same way, per model:
 
-- ``saliency``: first-derivative saliency, |dS/de| summed to a token (Li et al. 2016; read from the
-  ``saliency`` analysis, which this one needs; per word piece, as the model reads the text);
+- ``saliency``: first-derivative saliency, the L2 norm over embedding dimensions of a token's
+  gradient |dS/de| (Li et al. 2016; read from the ``saliency`` analysis, which this one needs; per
+  word piece, as the model reads the text);
 - ``gradient_x_input`` and ``integrated_gradients`` (Sundararajan et al. 2017, 20 steps from the
   padding embedding): Captum's implementations, batched, summed over embedding dimensions (signed:
   tokens are ranked by their contribution *to* the predicted class);
@@ -13,23 +14,34 @@ tested the same way, per model:
 - ``hidden_fields``: the receptive fields of the top hidden locations (Yuan et al. 2019), when
   ``hidden_saliency`` ran for the model: a token scores the highest location score among the
   locations whose field covers it, so the top location's field comes first, then the next's;
-- ``random``: a seeded random order, the baseline every method must beat.
+- ``random``: a seeded random order, the baseline every method must beat: each text's score is
+  the mean over ``random_orders`` (5) seeded permutations of its tokens.
 
 For each text and each k in 1, 5, 10, 20, 50% of its tokens (at least one token), the top-k
 tokens by an attribution are deleted (comprehensiveness: p(y|x) - p(y|x without them); high =
 faithful) or kept alone (sufficiency: p(y|x) - p(y|them alone); low = faithful), y the predicted
 class; AOPC = the mean over the five k. The curves average p(y) after deleting (deletion) and after
-keeping (insertion) the top-k tokens. Special tokens ([CLS], [SEP]) are never removed.
+keeping (insertion) the top-k tokens. Special tokens ([CLS], [SEP]) are never removed. Every mean
+over texts has a 95% bootstrap interval (``bootstrap`` resamples of the texts, seeded by the run's
+seed, the same resamples for every method).
+
+Headline, per model: the model's best attribution by comprehensiveness (``random`` aside), its
+name in the metric's label ("comprehensiveness of integrated gradients"), beside random's, both
+with their intervals: the page says whether it is above, below or not distinguishable from random.
+No number is pooled over models.
 
 Outputs (tables): ``scores`` (per model, method: comprehensiveness, sufficiency, their spread over
-texts), ``curves`` (per model, method, curve, k: mean probability), ``texts`` (per model, method,
-text: both AOPCs). Metrics: ``comprehensiveness``, ``sufficiency`` (of saliency),
-``random_comprehensiveness``, and ``<method>_comprehensiveness`` / ``_sufficiency`` per method.
+texts and 95% intervals), ``curves`` (per model, method, curve, k: mean probability), ``texts``
+(per model, method, text: both AOPCs). Metrics, per model: ``comprehensiveness`` and
+``sufficiency`` (of the best method) with ``_ci_low`` / ``_ci_high``, ``random_comprehensiveness``
+and ``random_sufficiency`` with theirs, and ``<method>_comprehensiveness`` / ``_sufficiency`` (and
+intervals) per method.
 Scale: runs on the run's seeded sample of examples (``analyses.sampling``; 2,000 by default,
 every text of a smaller run), whose per-token saliency ``saliency`` keeps.
-Cost: per batch, Captum's integrated gradients (20 forward and backward passes) and 2 x 5 forward
-passes per method on edited texts. Batches hold texts of about the same length (longest first), so
-little of that work goes to padding.
+Cost: per batch, Captum's integrated gradients (20 forward and backward passes) and up to 2 x 5
+forward passes per method and random order on edited texts (an edit that several fractions share,
+such as the one token of 1%, 5% and 10% of a short text, runs once). Batches hold texts of about
+the same length (longest first), so little of that work goes to padding.
 """
 
 from __future__ import annotations
@@ -52,11 +64,16 @@ from reportgen.models.view import ModelView
 from reportgen.records import AnalysisResult, ChartSpec, Presentation
 
 NAME = "faithfulness"
-VERSION = 6  # 6: batches of similar length, tables in example order; 4: a random order seeded per text; 2: variance salience without special tokens in the sentence mean; 3: pad ids, user specials
+# 7: the headline is each model's best method, with bootstrap intervals; random = the mean of 5
+# orders; 6: batches of similar length, tables in example order; 4: a random order seeded per
+# text; 3: pad ids, user specials; 2: variance salience without special tokens in the mean
+VERSION = 7
 SAMPLED = True  # reads the run's detail sample (analyses.sampling): its size is in the cache key
 TITLE = "Faithfulness of token attributions"
 HEADLINE = "comprehensiveness"
-BASELINES = {"comprehensiveness": "random_comprehensiveness"}
+HEADLINE_LABEL = "comprehensiveness (AOPC) of the model's best attribution"
+REFERENCE = "DeYoung et al. 2020 (ERASER), Sec. 4.2"
+BASELINES = {"comprehensiveness": "random_comprehensiveness", "sufficiency": "random_sufficiency"}
 NEEDS = ("saliency",)
 USES = ("hidden_saliency",)  # its top receptive fields become one more attribution when it ran
 CITATION = (
@@ -66,35 +83,51 @@ CITATION = (
 )
 METHOD = (
     "An attribution is faithful when the model really depends on the tokens it points at. For "
-    "every text, the tokens an attribution ranks highest (1, 5, 10, 20 and 50% of them) are deleted, "
-    "and the drop in the probability of the predicted class is measured (comprehensiveness: higher "
-    "is better); they are also kept alone, and the drop measured again (sufficiency: lower is "
-    "better). Each is averaged over the five fractions (AOPC) and compared with a random order of "
-    "the tokens."
+    "every text, the tokens an attribution ranks highest (1, 5, 10, 20 and 50% of them) are "
+    "deleted, and the drop in the probability of the predicted class is measured "
+    "(comprehensiveness: higher is better); they are also kept alone, and the drop measured again "
+    "(sufficiency: lower is better). Each is averaged over the five fractions (AOPC) and "
+    "compared with a random order of "
+    "the tokens (the mean of several random orders per text). Each model's headline is its best "
+    "attribution by comprehensiveness, named, with a 95% bootstrap interval over the texts."
 )
 HOW_TO_READ = (
-    "Bars: comprehensiveness of each attribution per model; the grey one is random. An attribution "
-    "is worth trusting for a model when it clearly beats random there. Curves: the probability of "
-    "the predicted class as the top tokens are deleted (falling fast = faithful) or kept alone "
-    "(rising fast = faithful)."
+    "Bars: comprehensiveness of each attribution per model, with its 95% interval; the grey one is "
+    "random. An attribution is worth trusting for a model when its interval clears random's there; "
+    "the headline says \"not distinguishable from random\" when the intervals overlap. Curves: the "
+    "probability of the predicted class as the top tokens are deleted (solid, circles; falling "
+    "fast = faithful) or kept alone (dashed, triangles; rising fast = faithful)."
 )
 TABLES = {
-    "scores": ["model", "method", "comprehensiveness", "comprehensiveness_sd", "sufficiency",
-               "sufficiency_sd", "texts"],
+    "scores": ["model", "method", "comprehensiveness", "comprehensiveness_sd",
+               "comprehensiveness_ci_low", "comprehensiveness_ci_high", "sufficiency",
+               "sufficiency_sd", "sufficiency_ci_low", "sufficiency_ci_high", "texts"],
     "curves": ["model", "method", "curve", "fraction", "probability"],
     "texts": ["model", "method", "example_id", "comprehensiveness", "sufficiency"],
 }
 FRACTIONS = (0.01, 0.05, 0.10, 0.20, 0.50)
 METHODS = ("saliency", "gradient_x_input", "integrated_gradients", "variance_salience",
            "hidden_fields", "random")
+METHOD_LABELS = {
+    "saliency": "first-derivative saliency",
+    "gradient_x_input": "gradient x input",
+    "integrated_gradients": "integrated gradients",
+    "variance_salience": "variance salience",
+    "hidden_fields": "top hidden receptive fields",
+    "random": "a random order",
+}
+CURVES = ("deletion", "insertion")
 
 
 @dataclass(frozen=True)
 class Params:
     ig_steps: int = 20
+    random_orders: int = 5  # seeded permutations per text; random's score is their mean
+    bootstrap: int = 1000  # resamples of the texts for every 95% interval
 
     def validate(self) -> list[str]:
-        return ["faithfulness.ig_steps must be >= 1"] if self.ig_steps < 1 else []
+        return [f"faithfulness.{name} must be >= 1" for name in
+                ("ig_steps", "random_orders", "bootstrap") if getattr(self, name) < 1]
 
 
 def skip_reason(model: ModelView) -> str | None:
@@ -118,33 +151,53 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     ids = ids[np.argsort(-lengths, kind="stable")]
 
     def one_batch(lo: int, hi: int) -> tuple[list[tuple], dict[tuple[str, str, float], list]]:
-        rows: list[tuple] = []
-        curves: dict[tuple[str, str, float], list] = {}
         batch_ids = [int(i) for i in ids[lo:hi]]  # example ids
         batch = model.encode([texts[i] for i in batch_ids])
         n = [len(t) for t in batch.tokens]
         special = [[f == "special" for f in row] for row in token_flags(model, batch)]
         with torch.no_grad():
-            base = torch.softmax(model.forward_from_embeddings(model.embed(batch.ids), batch.mask).float(), -1)
+            base = torch.softmax(
+                model.forward_from_embeddings(model.embed(batch.ids), batch.mask).float(), -1)
         target = base.argmax(-1)  # (B,)
         p0 = base.gather(1, target[:, None])[:, 0].cpu().numpy()  # (B,)
-        scores = _attributions(model, batch, target, params)
-        scores["saliency"] = [by_text.get(i, np.zeros(k))[:k] for i, k in zip(batch_ids, n, strict=True)]
+        scores = _attributions(model, batch, target, params)  # method -> per text (T,)
+        scores["saliency"] = [by_text.get(i, np.zeros(k))[:k]
+                              for i, k in zip(batch_ids, n, strict=True)]
         if fields is not None:
-            scores["hidden_fields"] = [_fit(fields.get(i), k) for i, k in zip(batch_ids, n, strict=True)]
-        # a seeded order per text, the same however the batches are split
-        scores["random"] = [np.random.default_rng([ctx.seed, i]).random(k) for i, k in zip(batch_ids, n, strict=True)]
-        for method in METHODS:
-            if method not in scores:
-                continue
-            comp, suff = np.zeros((len(n), len(FRACTIONS))), np.zeros((len(n), len(FRACTIONS)))
+            scores["hidden_fields"] = [_fit(fields.get(i), k)
+                                       for i, k in zip(batch_ids, n, strict=True)]
+        orders = {m: [scores[m]] for m in METHODS if m in scores}  # method -> orders -> per text
+        # seeded orders per text, the same however the batches are split; random's score is
+        # their mean
+        orders["random"] = [[np.random.default_rng([ctx.seed, i, r]).random(k)
+                             for i, k in zip(batch_ids, n, strict=True)]
+                            for r in range(params.random_orders)]
+        # every edit once: at 1%, 5% and 10% a short text loses the same one token
+        tops = {(m, r, f, b): tuple(_top(order[b], special[b], frac))
+                for m, by_order in orders.items() for r, order in enumerate(by_order)
+                for f, frac in enumerate(FRACTIONS) for b in range(len(n))}
+        edits = list(dict.fromkeys((b, top, keep) for (_, _, _, b), top in tops.items()
+                                   for keep in (False, True)))
+        p = _edited_probabilities(model, batch, edits, target, special)
+        prob = dict(zip(edits, p.tolist(), strict=True))
+        rows: list[tuple] = []
+        curves: dict[tuple[str, str, float], list] = {}
+        for method, by_order in orders.items():
+            deleted = np.zeros((len(by_order), len(n), len(FRACTIONS)))  # (R, B, F)
+            kept = np.zeros_like(deleted)
+            for r in range(len(by_order)):
+                for f in range(len(FRACTIONS)):
+                    for b in range(len(n)):
+                        top = tops[(method, r, f, b)]
+                        deleted[r, b, f] = prob[(b, top, False)]
+                        kept[r, b, f] = prob[(b, top, True)]
+            deleted, kept = deleted.mean(0), kept.mean(0)  # (B, F): the mean over the orders
+            comp, suff = p0[:, None] - deleted, p0[:, None] - kept  # (B, F)
             for f, frac in enumerate(FRACTIONS):
-                tops = [_top(scores[method][b], special[b], frac) for b in range(len(n))]
-                deleted = _probability(model, batch, tops, keep=False, target=target, special=special)
-                kept = _probability(model, batch, tops, keep=True, target=target, special=special)
-                comp[:, f], suff[:, f] = p0 - deleted, p0 - kept
-                curves.setdefault((method, "deletion", frac), []).extend(zip(batch_ids, deleted.tolist()))
-                curves.setdefault((method, "insertion", frac), []).extend(zip(batch_ids, kept.tolist()))
+                curves.setdefault((method, "deletion", frac), []).extend(
+                    zip(batch_ids, deleted[:, f].tolist()))
+                curves.setdefault((method, "insertion", frac), []).extend(
+                    zip(batch_ids, kept[:, f].tolist()))
             rows += [(model.name, method, i, float(comp[b].mean()), float(suff[b].mean()))
                      for b, i in enumerate(batch_ids)]
         return rows, curves
@@ -156,25 +209,66 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
             curves.setdefault(key, []).extend(values)
     rank = {m: r for r, m in enumerate(METHODS)}
     rows.sort(key=lambda row: (rank[row[1]], row[2]))  # by method, then example, however batched
-    curves = {key: [v for _, v in sorted(values)] for key, values in curves.items()}  # example order
+    # example order
+    curves = {key: [v for _, v in sorted(values)] for key, values in curves.items()}
     texts_df = pd.DataFrame(rows, columns=TABLES["texts"])
-    scores_df = (texts_df.groupby(["model", "method"], sort=False)
-                 .agg(comprehensiveness=("comprehensiveness", "mean"),
-                      comprehensiveness_sd=("comprehensiveness", "std"),
-                      sufficiency=("sufficiency", "mean"), sufficiency_sd=("sufficiency", "std"),
-                      texts=("example_id", "size")).reset_index().fillna(0.0))
-    curve_df = pd.DataFrame([(model.name, m, c, f, float(np.mean(v))) for (m, c, f), v in curves.items()],
-                            columns=TABLES["curves"])
-    metrics = {"examples": float(len(ids))}
-    for r in scores_df.itertuples():
-        metrics[f"{r.method}_comprehensiveness"] = float(r.comprehensiveness)
-        metrics[f"{r.method}_sufficiency"] = float(r.sufficiency)
-    metrics["comprehensiveness"] = metrics["saliency_comprehensiveness"]
-    metrics["sufficiency"] = metrics["saliency_sufficiency"]
-    metrics["random_comprehensiveness"] = metrics["random_comprehensiveness"]
+    scores_df = score_table(texts_df, params.bootstrap, ctx.seed)
+    curve_df = pd.DataFrame([(model.name, m, c, f, float(np.mean(v)))
+                             for (m, c, f), v in curves.items()], columns=TABLES["curves"])
+    metrics, labels = headline_metrics(scores_df)
+    metrics = {"examples": float(len(ids)), **metrics}
     sampled = sampling_note(len(ids), len(texts), ctx.seed, what="Texts edited and scored")
+    notes = [(f"Random: the mean of {params.random_orders} seeded orders of each text's tokens. "
+              f"Intervals: 95% bootstrap ({params.bootstrap:,} resamples of the texts, the same "
+              "for every method).")]
     return AnalysisResult(tables={"scores": scores_df, "curves": curve_df, "texts": texts_df},
-                          metrics=metrics, notes=[sampled] if sampled else [])
+                          metrics=metrics, notes=notes + ([sampled] if sampled else []),
+                          labels=labels)
+
+
+def score_table(texts: pd.DataFrame, resamples: int, seed: int) -> pd.DataFrame:
+    """``texts`` (one model's rows, in (method, example) order) -> the ``scores`` table: per method,
+    the mean comprehensiveness and sufficiency over texts, their spread (sd) and 95% bootstrap
+    intervals. The resamples are drawn once, by position in example order, so every method is
+    resampled over the same texts and the intervals do not depend on how the texts were batched."""
+    rows = []
+    rng_state = np.random.default_rng([seed, 21])
+    draws: np.ndarray | None = None
+    for (model, method), part in texts.groupby(["model", "method"], sort=False):
+        part = part.sort_values("example_id", kind="stable")
+        if draws is None or draws.shape[1] != len(part):
+            draws = rng_state.integers(0, len(part), size=(resamples, len(part)))  # (R, N)
+        row = {"model": model, "method": method, "texts": len(part)}
+        for column in ("comprehensiveness", "sufficiency"):
+            values = part[column].to_numpy(np.float64)  # (N,)
+            low, high = np.quantile(values[draws].mean(1), [0.025, 0.975])
+            row |= {column: float(values.mean()),
+                    f"{column}_sd": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+                    f"{column}_ci_low": float(low), f"{column}_ci_high": float(high)}
+        rows.append(row)
+    return pd.DataFrame(rows, columns=TABLES["scores"])
+
+
+def headline_metrics(scores: pd.DataFrame) -> tuple[dict[str, float], dict[str, str]]:
+    """One model's metrics from its ``scores`` table: every method's comprehensiveness and
+    sufficiency with their intervals, and the headline: the best method by comprehensiveness
+    (random aside; ties go to the first in ``METHODS``), with labels naming it."""
+    metrics: dict[str, float] = {}
+    stats = ("", "_ci_low", "_ci_high")
+    for r in scores.to_dict("records"):
+        for column in ("comprehensiveness", "sufficiency"):
+            for stat in stats:
+                metrics[f"{r['method']}_{column}{stat}"] = float(r[f"{column}{stat}"])
+    candidates = scores[scores["method"] != "random"]
+    if candidates.empty:
+        return metrics, {}
+    best = candidates.loc[candidates["comprehensiveness"].idxmax()]  # first of equals
+    labels = {}
+    for column in ("comprehensiveness", "sufficiency"):
+        for stat in stats:
+            metrics[f"{column}{stat}"] = float(best[f"{column}{stat}"])
+        labels[column] = f"{column} of {METHOD_LABELS.get(best['method'], best['method'])}"
+    return metrics, labels
 
 
 def _lengths(model: ModelView, texts: list[str], batch_size: int) -> np.ndarray:
@@ -191,7 +285,8 @@ def _saliency_by_text(tables: dict[str, pd.DataFrame], model: str) -> dict[int, 
     if rows is None or rows.empty:
         tokens = tables["tokens"]
         rows = tokens[tokens["model"] == model]
-    return {int(i): g.sort_values("position")["saliency"].to_numpy() for i, g in rows.groupby("example_id")}
+    return {int(i): g.sort_values("position")["saliency"].to_numpy()
+            for i, g in rows.groupby("example_id")}
 
 
 def _attributions(model: ModelView, batch, target: torch.Tensor, params: Params) -> dict[str, list]:
@@ -212,7 +307,8 @@ def _attributions(model: ModelView, batch, target: torch.Tensor, params: Params)
         gxi = InputXGradient(forward).attribute(emb.clone().requires_grad_(True), target=target,
                                                 additional_forward_args=(batch.mask,))
         ig = IntegratedGradients(forward).attribute(
-            emb.clone(), baselines=torch.zeros_like(emb), target=target, additional_forward_args=(batch.mask,),
+            emb.clone(), baselines=torch.zeros_like(emb), target=target,
+            additional_forward_args=(batch.mask,),
             n_steps=params.ig_steps, internal_batch_size=emb.size(0) * params.ig_steps)
     for name, attr in (("gradient_x_input", gxi), ("integrated_gradients", ig)):
         per_token = attr.detach().float().flatten(2).sum(-1).cpu().numpy()  # (B, T): signed
@@ -258,45 +354,59 @@ def _top(scores: np.ndarray, special: list[bool], frac: float) -> list[int]:
 @torch.no_grad()
 def _probability(model: ModelView, batch, tops: list[list[int]], keep: bool,
                  target: torch.Tensor, special: list[list[bool]]) -> np.ndarray:
-    """p(target) after deleting the ``tops`` positions of each text (``keep``: after deleting all
-    the other real tokens but ``special`` ones), the rest moved left and re-padded with the
-    model's pad id."""
-    ids = batch.ids
-    rows, masks = [], []
+    """(B,) p(target) after deleting the ``tops`` positions of each text (``keep``: after deleting
+    all the other real tokens but ``special`` ones)."""
+    edits = [(b, tuple(top), keep) for b, top in enumerate(tops)]
+    return _edited_probabilities(model, batch, edits, target, special)
+
+
+@torch.no_grad()
+def _edited_probabilities(model: ModelView, batch, edits: list[tuple[int, tuple[int, ...], bool]],
+                          target: torch.Tensor, special: list[list[bool]]) -> np.ndarray:
+    """(len(edits),) p(target of text b) for each edit (b, positions, keep) of the batch's text b:
+    ``positions`` deleted (``keep``: every other real token but ``special`` ones deleted), the
+    rest moved left and re-padded with the model's pad id. Run in chunks of the batch's size, so
+    memory stays that of one batch however many edits there are."""
+    ids = batch.ids  # (B, T)
     width = ids.size(1)
-    for b, toks in enumerate(batch.tokens):
-        chosen = set(tops[b])
-        if keep:
-            keep_pos = [i for i in range(len(toks)) if i in chosen or special[b][i]]
+    out = []
+    for lo in range(0, len(edits), max(1, ids.size(0))):
+        rows, masks, rows_target = [], [], []
+        for b, positions, keep in edits[lo : lo + ids.size(0)]:
+            chosen = set(positions)
+            n = len(batch.tokens[b])
+            if keep:
+                keep_pos = [i for i in range(n) if i in chosen or special[b][i]]
+            else:
+                keep_pos = [i for i in range(n) if i not in chosen]
+            index = torch.tensor(keep_pos + [width - 1] * (width - len(keep_pos)),
+                                 device=ids.device)
+            row = ids[b].index_select(0, index).clone()
+            m = torch.zeros(width, dtype=torch.bool, device=ids.device)
+            m[: len(keep_pos)] = True
+            row[len(keep_pos):] = model.pad_id
+            rows.append(row)
+            masks.append(m)
+            rows_target.append(b)
+        new_ids, new_mask = torch.stack(rows), torch.stack(masks)  # (C, T)
+        if model.min_len > 1:  # keep the width the model needs
+            new_ids = new_ids[:, : max(model.min_len, int(new_mask.sum(1).max()))]
+            new_mask = new_mask[:, : new_ids.size(1)]
         else:
-            keep_pos = [i for i in range(len(toks)) if i not in chosen]
-        index = torch.tensor(keep_pos + [width - 1] * (width - len(keep_pos)), device=ids.device)
-        row = ids[b].index_select(0, index).clone()
-        m = torch.zeros(width, dtype=torch.bool, device=ids.device)
-        m[: len(keep_pos)] = True
-        row[len(keep_pos):] = model.pad_id
-        rows.append(row)
-        masks.append(m)
-    new_ids, new_mask = torch.stack(rows), torch.stack(masks)
-    if model.min_len > 1:  # keep the width the model needs
-        new_ids = new_ids[:, : max(model.min_len, int(new_mask.sum(1).max()))]
-        new_mask = new_mask[:, : new_ids.size(1)]
-    else:
-        width = max(1, int(new_mask.sum(1).max()))
-        new_ids, new_mask = new_ids[:, :width], new_mask[:, :width]
-    probs = torch.softmax(model.forward_from_embeddings(model.embed(new_ids), new_mask).float(), -1)
-    return probs.gather(1, target[:, None])[:, 0].cpu().numpy()
+            cut = max(1, int(new_mask.sum(1).max()))
+            new_ids, new_mask = new_ids[:, :cut], new_mask[:, :cut]
+        logits = model.forward_from_embeddings(model.embed(new_ids), new_mask)  # (C, K)
+        probs = torch.softmax(logits.float(), -1)
+        chosen_target = target[torch.tensor(rows_target, device=target.device)]  # (C,)
+        out.append(probs.gather(1, chosen_target[:, None])[:, 0].cpu().numpy())
+    return np.concatenate(out) if out else np.zeros(0)
 
 
 def combine(results: dict[str, AnalysisResult], params: Params) -> AnalysisResult:
+    """Per-model results -> one: tables stacked, metrics and labels ``<model>.``-prefixed. No
+    metric is pooled over models: each model's headline is its own best method."""
     merged = combine_per_model(results)
-    scores = merged.tables["scores"]
-    for key, method, column in (("comprehensiveness", "saliency", "comprehensiveness"),
-                                ("sufficiency", "saliency", "sufficiency"),
-                                ("random_comprehensiveness", "random", "comprehensiveness")):
-        part = scores[scores["method"] == method]
-        merged.metrics[key] = float((part[column] * part["texts"]).sum() / max(part["texts"].sum(), 1))
-    merged.metrics["examples"] = float(max(r.metrics["examples"] for r in results.values()))  # per model
+    merged.metrics["examples"] = float(max(r.metrics["examples"] for r in results.values()))
     return merged
 
 
@@ -304,31 +414,50 @@ def present(result: AnalysisResult, params: Params) -> Presentation:
     scores, curves = result.tables["scores"], result.tables["curves"]
     if scores.empty:
         return Presentation()
-    bars = alt.Chart(scores).mark_bar().encode(
+    base = alt.Chart().encode(y=alt.Y("method:N", sort=list(METHODS), title=None))
+    bars = base.mark_bar().encode(
         x=alt.X("comprehensiveness:Q", title="comprehensiveness (AOPC; higher = more faithful)"),
-        y=alt.Y("method:N", sort=list(METHODS), title=None),
-        color=alt.condition("datum.method == 'random'", alt.value("#9aa3ad"), alt.value("#4c78a8")),
+        color=alt.condition("datum.method == 'random'", alt.value("#9aa3ad"),
+                            alt.value("#4c78a8")),
         tooltip=["model", "method", alt.Tooltip("comprehensiveness:Q", format=".3f"),
+                 alt.Tooltip("comprehensiveness_ci_low:Q", format=".3f", title="95% CI from"),
+                 alt.Tooltip("comprehensiveness_ci_high:Q", format=".3f", title="95% CI to"),
                  alt.Tooltip("comprehensiveness_sd:Q", format=".3f", title="spread (sd)"),
                  alt.Tooltip("sufficiency:Q", format=".3f"), "texts"],
-    ).properties(width=360, height=alt.Step(18)).facet(row=alt.Row("model:N", title=None))
-    bars = bars.resolve_scale(y="independent")  # each model lists only the attributions it has
+    )
+    interval = base.mark_rule(color="#222", strokeWidth=1.5).encode(
+        x="comprehensiveness_ci_low:Q", x2="comprehensiveness_ci_high:Q")
+    trust = alt.layer(bars, interval, data=scores).properties(width=360, height=alt.Step(18))
+    trust = trust.facet(row=alt.Row("model:N", title=None, sort=list(dict.fromkeys(
+        scores["model"]))))
+    trust = trust.resolve_scale(y="independent")  # each model lists only the attributions it has
     lines = alt.Chart(curves).mark_line(point=True).encode(
         x=alt.X("fraction:Q", title="share of tokens deleted / kept", axis=alt.Axis(format="%")),
         y=alt.Y("probability:Q", title="p(predicted class)", scale=alt.Scale(domain=[0, 1])),
-        color=alt.Color("method:N", sort=list(METHODS)), strokeDash="curve:N",
-        tooltip=["model", "method", "curve", "fraction", alt.Tooltip("probability:Q", format=".3f")],
+        color=alt.Color("method:N", sort=list(METHODS)),
+        # deletion and insertion differ in the legend as on the lines: solid with circles, dashed
+        # with triangles (a dash alone shows as two identical dots beside the points)
+        strokeDash=alt.StrokeDash("curve:N", title="curve", scale=alt.Scale(
+            domain=list(CURVES), range=[[1, 0], [6, 3]])),
+        shape=alt.Shape("curve:N", title="curve", scale=alt.Scale(
+            domain=list(CURVES), range=["circle", "triangle-up"])),
+        tooltip=["model", "method", "curve", "fraction",
+                 alt.Tooltip("probability:Q", format=".3f")],
     ).properties(height=200)
     axis = label_width(["0.0"]) + 20  # the y axis's labels and title, once per row
     legend = 40 + label_width([*METHODS, "deletion"])
     lines = wrap_by_model(lines, list(dict.fromkeys(curves["model"])), narrowest=240, widest=300,
                           reserved=axis + legend)
     return Presentation(charts=[
-        ChartSpec("trust", "Which explanation should I trust for this model?", chart_spec(bars),
-                  "Comprehensiveness of each attribution against a random order of the tokens."),
+        ChartSpec("trust", "Which explanation should I trust for this model?", chart_spec(trust),
+                  "Comprehensiveness of each attribution against a random order of the tokens "
+                  "(grey: the mean of several random orders); the black line is its 95% "
+                  "bootstrap interval over the texts."),
         ChartSpec("curves", "Deletion and insertion curves", chart_spec(lines),
-                  "Solid: deleting the top tokens; dashed: keeping only them."),
+                  "Solid with circles: deleting the top tokens; dashed with triangles: keeping "
+                  "only them."),
     ])
+
 
 SPEC = AnalysisSpec(
     name=NAME,
@@ -348,4 +477,6 @@ SPEC = AnalysisSpec(
     uses=USES,
     sampled=True,
     baselines=BASELINES,
+    headline_label=HEADLINE_LABEL,
+    reference=REFERENCE,
 )
