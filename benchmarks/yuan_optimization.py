@@ -57,7 +57,8 @@ def main() -> None:
     t_hs = time.perf_counter() - t0
     layer = conv_layer(model)
     locations = ctx.upstream["hidden_saliency"].tables["locations"]
-    targets, masks, keys, _ = optimization._problems(model, layer, ctx, locations)
+    found = optimization._problems(model, layer, ctx, locations)
+    targets, masks, keys = found["targets"], found["masks"], found["keys"]
     params = optimization.Params(steps=args.steps, chunk=args.chunk, tolerance=0.0)  # all steps
     l1, l2 = optimization.weights(params, data.spec)
     dim = model.module.config["emb_dim"]

@@ -72,7 +72,7 @@ def terms_table(frame: pd.DataFrame, model: str, l1: float, l2: float) -> pd.Dat
     """Per layer and term: its weight, mean signed value in the objective and mean share."""
     rows = []
     weights = {"activation": 1.0, "norm": l1, "similarity": l2}
-    for layer, part in frame.groupby("layer", sort=False):
+    for layer, part in frame.groupby("layer", sort=True):
         for term in TERMS:
             rows.append((model, str(layer), term, weights[term],
                          float(part[f"{term}_term"].mean()), float(part[f"{term}_share"].mean())))
