@@ -82,8 +82,10 @@ def _shares(folder: Path, data: str) -> dict:
     parts = [(abs(float(r["activation_term"])), l1 * float(r["norm_term"]),
               l2 * abs(float(r["similarity_term"]))) for r in rows]
     totals = [sum(p) or 1.0 for p in parts]
-    return {f"{name}_share": sum(p[i] / t for p, t in zip(parts, totals, strict=True)) / len(parts)
-            for i, name in enumerate(("activation", "norm", "similarity"))}
+    norms = sorted(float(r["norm_term"]) for r in rows)
+    return {"median_norm_sq": norms[len(norms) // 2],
+            **{f"{name}_share": sum(p[i] / t for p, t in zip(parts, totals, strict=True))
+               / len(parts) for i, name in enumerate(("activation", "norm", "similarity"))}}
 
 
 def row(data: str, r: dict) -> str:
@@ -127,6 +129,10 @@ def main() -> None:
              f"{os.cpu_count()} CPUs, load average {load:.1f} at the start; model accuracy on the "
              f"sample {results[-1]['accuracy']:.2%}.")
     print("\n".join([facts, *lines]))
+    for r in results:
+        extra = {k: r["opt"][k] for k in ("median_norm_sq", "mean_activation_match",
+                                          "mean_activation_cosine") if k in r["opt"]}
+        print(r["preset"], {k: round(v, 6) for k, v in {**extra, **r["rates"]}.items()})
     if not args.no_write:
         _write(facts, lines)
 
