@@ -1,38 +1,35 @@
 """neuron_sweep: is there a unit that carries the concept, what does it do, and can we steer it?
 
 Method (Radford, Jozefowicz and Sutskever 2017, "Learning to generate reviews and discovering
-sentiment", and the blog on their "sentiment neuron"). Per-unit features are collected for every
-text: the representation the output layer reads (the final state of a recurrent model, pooled maps
-of a CNN) or, for a language model, the final hidden state; for a Transformers classifier, the MLP
-units of each layer's feed-forward block (read after its activation), pooled over the text's
-positions ([CLS] and [SEP] included), since those are what the sweep can hold fixed. Only views
-of units that can be clamped are offered. Then:
+sentiment", and the blog on their "sentiment neuron"). Every per-text view of the units that the
+sweep can also hold fixed is collected: the representation the output layer reads (the final state
+of a recurrent model, a CNN's pooled features), each layer's units pooled over the text (and a
+recurrent layer's final state; for a Transformers classifier, the MLP units of each feed-forward
+block after its activation, [CLS] and [SEP] included). The view whose L1 probe does best on the
+dev split is used, and the notes name it with its number of units. Then:
 
 - **Ranking**: an L1-regularised logistic regression (scikit-learn, standardised units) over all
-  units, its strength chosen on a dev split; a unit's weight is its largest |coefficient|. One unit
-  with a large weight is a candidate "sentiment neuron".
-- **Zero-shot**: the top unit alone classifies by a threshold found without labels (the midpoint of
-  the two clusters of its values, 2-means) on the side its weight points to; beside it the full
-  linear model (the blog: 93.67% vs 94.86% on Yelp) and random single units (Donnelly and
-  Roegiest 2019: random units can come close).
-- **Learning curve**: test accuracy against the number of labelled training texts, top unit alone vs
-  all units, over several seeds.
-- **Traces**: the unit's value at every token of well- and badly classified texts, where it moves
-  (mean absolute change by kind of token: sentence ends, spaces or punctuation, words), and the
-  lengths of the texts it gets right and wrong against all texts.
-- **Sweeps**: the unit clamped to values across its range at every step (the recurrence then runs
-  with it held fixed), and the class probability recorded; for a language model, text generated
-  from fixed prompts with the unit clamped, side by side.
+  units, its strength chosen on a dev split; a unit's weight is its largest |coefficient|.
+- **Zero-shot** (two classes; ``neuron_sweep_scores``): each unit alone, oriented by the sign of its
+  L1 weight, classifies by the post's rule (raw value vs 0: bounded units, tanh / LSTM hidden
+  states) and by the unsupervised 2-means threshold, the headline rule for unbounded units (ReLU,
+  pooled CNN features); the top L1 unit, the best single unit by dev accuracy with its L1 rank,
+  random units (Donnelly and Roegiest 2019) with a bootstrap interval, and the full linear model.
+- **Learning curve**: test accuracy against labelled training texts, top unit vs all units.
+- **Traces**: the unit's oriented value at every token of texts it gets right and wrong, where it
+  moves (by kind of token), and the lengths of the texts it gets right and wrong.
+- **Sweeps**: the unit clamped to values across its range at every step, and the class
+  probability; for a language model, text generated from fixed prompts with the unit clamped.
 
-Data: fitted on the dataset's train split (up to ``max_train`` texts, dev carved from it when there
-is none), tested on the evaluated examples. Data without a train split: a seeded half of the
-evaluated examples is tested, and up to ``max_train`` texts (plus a fifth for dev) of the other half
-fit. Outputs (tables): ``units``, ``zero_shot``,
-``learning_curve``, ``traces``, ``moves``, ``lengths``, ``sweep``, ``samples``. Metrics:
-``top_unit``, ``top_unit_zero_shot_accuracy``, ``all_units_accuracy``,
-``random_unit_zero_shot_accuracy`` and more. Cost: one feature pass over train and test texts
-(step by step for recurrent final states), a few dozen small logistic regressions, and
-``sweep_texts`` x ``sweep_values`` clamped forward passes.
+Data: fitted on the train split (up to ``max_train`` texts, dev carved from it when there is none),
+tested on the evaluated examples; without a train split, a seeded half of the evaluated examples
+is tested and up to ``max_train`` (plus a fifth for dev) of the other half fit. Unlabelled data:
+NotApplicable (skipped with the reason). Tables: ``units``, ``single_units``, ``zero_shot``,
+``learning_curve``, ``traces``, ``moves``, ``lengths``, ``sweep``, ``samples``. Metrics, per model
+only: ``top_unit``, ``top_unit_zero_shot_accuracy`` (with ``_ci_low``/``_ci_high``),
+``random_unit_zero_shot_accuracy`` (with its interval), ``best_unit``, ``best_unit_l1_rank``,
+``all_units_accuracy`` and more. Cost: one feature pass over train and test texts, a few dozen
+small logistic regressions, and ``sweep_texts`` x ``sweep_values`` clamped forward passes.
 """
 
 from __future__ import annotations
@@ -44,15 +41,24 @@ import pandas as pd
 import torch
 
 from reportgen.analyses.base import RunContext, map_batches
-from reportgen.analyses.neuron_sweep_views import present
-from reportgen.analyses.spec import AnalysisSpec, combine_per_model
-from reportgen.analyses.unit_probes import (
-    _threshold,
-    choose_source,
-    l1_probe,
-    orientation,
-    zero_shot,
+from reportgen.analyses.neuron_sweep_data import (
+    _kind,
+    _lengths,
+    label_classes,
+    splits,
+    sweep_notes,
 )
+from reportgen.analyses.neuron_sweep_scores import (
+    HEADLINE_LABEL,
+    SINGLE_UNITS,
+    ZERO_SHOT,
+    bounded_units,
+    score_units,
+)
+from reportgen.analyses.neuron_sweep_views import present
+from reportgen.analyses.spec import AnalysisSpec
+from reportgen.analyses.unit_probes import _threshold as two_means
+from reportgen.analyses.unit_probes import choose_source, l1_probe, learning_curve
 from reportgen.models.facts import predict_proba
 from reportgen.models.generation import generate
 from reportgen.models.recurrence import recurrent_modules
@@ -67,36 +73,53 @@ from reportgen.models.view import ModelView, NotApplicable
 from reportgen.records import AnalysisResult
 
 NAME = "neuron_sweep"
-VERSION = 6  # 6: at most max_train fitting texts without a train split too; 3: zero-shot of units ranked 2-5; 2: best view of the units, samples at the bounds
+# 7: the post's rule (raw value vs 0) as the zero-shot headline of bounded units, 2-means beside
+# it; best single unit; bootstrap intervals; oriented traces; per-model metrics only
+VERSION = 7
 TITLE = "Neuron sweeps: units that carry a concept"
 HEADLINE = "top_unit_zero_shot_accuracy"
 BASELINES = {"top_unit_zero_shot_accuracy": "random_unit_zero_shot_accuracy"}
+REFERENCE = "Radford et al. 2017 (sentiment neuron); Donnelly & Roegiest 2019 (random units)"
 CITATION = (
-    "Radford, Jozefowicz, Sutskever (2017). Learning to Generate Reviews and Discovering Sentiment; "
-    "Donnelly, Roegiest (2019). On Interpretability and Feature Representations: An Analysis of "
-    "the Sentiment Neuron. ECIR."
+    "Radford, Jozefowicz, Sutskever (2017). Learning to Generate Reviews and Discovering "
+    "Sentiment; Donnelly, Roegiest (2019). On Interpretability and Feature Representations: An "
+    "Analysis of the Sentiment Neuron. ECIR."
 )
 METHOD = (
-    "Each text becomes one vector of hidden units (the final state of a recurrent model, the pooled "
-    "features of a CNN). A logistic regression with an L1 penalty, which drives most weights to "
-    "zero, is fitted on the training texts; the unit with the largest weight is the candidate "
-    "concept unit. That unit alone then classifies the test texts by a threshold set without "
-    "labels, beside the full model and random units.\n\n"
-    "The unit is then watched and steered: its value at every token, and the class probability (or, "
-    "for a language model, generated text) when it is held at fixed values at every step."
+    "Each text becomes one vector of hidden units: of the views a model offers (the representation "
+    "the output layer reads, such as the final state of a recurrent model or the pooled features "
+    "of a CNN, and each layer's units pooled over the text), the one whose probe does best on the "
+    "dev texts; the notes name it and its number of units. A logistic regression with an L1 "
+    "penalty, which drives most weights to zero, is fitted on the training texts; the unit with "
+    "the largest weight is the candidate concept unit.\n\n"
+    "Each unit alone then classifies the test texts without labels, its value oriented by the sign "
+    "of its L1 weight. The headline is the sentiment-neuron post's rule: the raw value against 0, "
+    "for bounded units (tanh and LSTM hidden states). Beside it, the unsupervised 2-means "
+    "threshold (the midpoint of the two clusters of the unit's training values), which is the "
+    "headline for unbounded units (ReLU, pooled CNN features), where 0 means nothing. The best "
+    "single unit by dev accuracy, with its rank in the L1 order, random units (mean with a 95% "
+    "bootstrap interval, and best) and the full L1 model stand beside the top unit.\n\n"
+    "The unit is then watched and steered: its value at every token, and the class probability "
+    "(or, for a language model, generated text) when it is held at fixed values at every step."
 )
 HOW_TO_READ = (
-    "Weights: one bar per unit; one tall bar is a concept unit. Zero-shot: the top unit alone, the "
-    "full model, random units. Learning curve: accuracy as labelled texts are added (bands: spread "
-    "over seeds). Traces: red = high unit value, blue = low. Sweep: the class probability as the "
-    "unit is held at each value."
+    "Weights: one bar per unit; one tall bar is a concept unit. Zero-shot: each dot is one "
+    "classifier's test accuracy: the top L1 unit and the best single unit under each rule, the "
+    "units ranked 2-5, random units (faded) and all units; the single-units table says which "
+    "unit is which (its L1 rank, dev accuracy and both rules). Learning curve: accuracy as "
+    "labelled texts are added (bands: spread over seeds). Traces: the unit's value oriented by "
+    "its L1 weight and measured from the rule's threshold: red leans toward the class named in "
+    "the caption, blue toward the other. Sweep: the class probability as the unit is held at "
+    "each value."
 )
 
 TABLES = {
     "units": ["model", "unit", "weight", "rank"],
-    "zero_shot": ["model", "classifier", "unit", "accuracy"],
+    "single_units": SINGLE_UNITS,
+    "zero_shot": ZERO_SHOT,
     "learning_curve": ["model", "labelled", "units", "seed", "accuracy"],
-    "traces": ["model", "example_id", "outcome", "position", "token", "value"],
+    "traces": ["model", "example_id", "outcome", "position", "token", "value", "oriented",
+               "toward"],
     "moves": ["model", "token_kind", "mean_abs_change", "steps"],
     "lengths": ["model", "outcome", "length"],
     "sweep": ["model", "value", "class", "probability"],
@@ -119,13 +142,15 @@ class Params:
 
     def validate(self) -> list[str]:
         return [f"neuron_sweep.{n} must be >= 1" for n in
-                ("max_train", "random_units", "seeds", "sweep_values", "sweep_texts", "sample_length")
+                ("max_train", "random_units", "seeds", "sweep_values", "sweep_texts",
+                 "sample_length")
                 if getattr(self, n) < 1]
 
 
 def skip_reason(model: ModelView) -> str | None:
     if model.task not in ("classify", "lm"):
-        return f"{model.name} is a {model.task} model; neuron_sweep needs a classifier or a language model"
+        return (f"{model.name} is a {model.task} model; neuron_sweep needs a classifier or a "
+                "language model")
     try:
         mlp_units(model)
     except NotApplicable as why:
@@ -133,7 +158,8 @@ def skip_reason(model: ModelView) -> str | None:
     return None
 
 
-def features(model: ModelView, texts: list[str], batch_size: int, progress: str = "") -> dict[str, np.ndarray]:
+def features(model: ModelView, texts: list[str], batch_size: int,
+             progress: str = "") -> dict[str, np.ndarray]:
     """Source name -> (N, U) unit values, for every per-text view of the units the model offers
     that the sweep can also hold fixed: the representation the output reads (``features``, when it
     is a module of the model), final recurrent states (``<rnn>:final``), units pooled over time
@@ -161,126 +187,108 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
 
     model = ctx.model
     train, dev, test = _splits(ctx, params)
-    classes = sorted({ex.label for ex in train + test if ex.label is not None})
-    if len(classes) < 2:
-        raise NotApplicable("neuron_sweep needs labelled texts of at least two classes")
-    y_train, y_dev, y_test = (np.array([classes.index(ex.label) for ex in part]) for part in (train, dev, test))
-    bar = (lambda part: f"neuron_sweep {model.name} ({part} texts)") if ctx.progress else (lambda part: "")
+    classes = label_classes(train, test)
+    two = len(classes) == 2
+    y = {k: np.array([classes.index(ex.label) for ex in part])
+         for k, part in (("train", train), ("dev", dev), ("test", test))}
+    bar = (lambda part: f"neuron_sweep {model.name} ({part} texts)") if ctx.progress \
+        else (lambda part: "")
     f_train, f_dev = (features(model, [ex.text for ex in part], ctx.batch_size, bar(name))
                       for name, part in (("train", train), ("dev", dev)))
-    source, dev_scores = choose_source(f_train, f_dev, y_train, y_dev, ctx.seed)
-    x_train, x_dev = f_train[source], f_dev[source]
-    x_test = features(model, [ex.text for ex in test], ctx.batch_size, bar("evaluated"))[source]
-    scaler = StandardScaler().fit(x_train)
-    s_train, s_dev, s_test = (scaler.transform(x) for x in (x_train, x_dev, x_test))
-    probe = l1_probe(s_train, y_train, s_dev, y_dev, ctx.seed)
+    source, dev_scores = choose_source(f_train, f_dev, y["train"], y["dev"], ctx.seed)
+    f_test = features(model, [ex.text for ex in test], ctx.batch_size, bar("evaluated"))
+    x = {"train": f_train[source], "dev": f_dev[source], "test": f_test[source]}  # (N, U) each
+    scaler = StandardScaler().fit(x["train"])
+    s = {k: scaler.transform(v) for k, v in x.items()}
+    probe = l1_probe(s["train"], y["train"], s["dev"], y["dev"], ctx.seed)
     weights = np.abs(probe.coef_).max(0)  # (U,)
     order = np.argsort(-weights, kind="stable")
     top = int(order[0])
-    sign = float(np.sign(probe.coef_[0, top] if len(classes) == 2 else 1.0) or 1.0)
-    all_acc = float(probe.score(s_test, y_test))
-    top_acc = zero_shot(s_train[:, top], s_test[:, top], y_test, sign) if len(classes) == 2 else float("nan")
-    rng = np.random.default_rng(ctx.seed)
-    random_units = rng.choice(s_train.shape[1], size=min(params.random_units, s_train.shape[1]), replace=False)
-    random_acc = [zero_shot(s_train[:, u], s_test[:, u], y_test,
-                             orientation(s_train[:, u], y_train)) for u in random_units] if len(classes) == 2 else []
+    all_acc = float(probe.score(s["test"], y["test"]))
+    bounded, why = bounded_units(_recurrent_source(model, source, weights.size), source,
+                                 x["train"])
     units = pd.DataFrame({"model": model.name, "unit": np.arange(weights.size), "weight": weights,
                           "rank": np.argsort(order) + 1})
-    ranked = [(model.name, f"unit ranked {r + 1}", int(u),
-               zero_shot(s_train[:, u], s_test[:, u], y_test, orientation(s_train[:, u], y_train)))
-              for r, u in enumerate(order[1:5], start=1)] if len(classes) == 2 else []
-    zero = pd.DataFrame([(model.name, "top unit", top, top_acc), *ranked, (model.name, "all units", -1, all_acc),
-                         *[(model.name, "random unit", int(u), a) for u, a in zip(random_units[: len(random_acc)], random_acc, strict=True)]],
-                        columns=TABLES["zero_shot"])
-    curve = _learning_curve(model.name, s_train, y_train, s_test, y_test, top, sign, params, ctx.seed)
-    test_pred = (s_test[:, top] * sign > _threshold(s_train[:, top] * sign)).astype(int) \
-        if len(classes) == 2 else probe.predict(s_test)
-    traces, moves, lengths = _traces(model, test, test_pred, y_test, top, source, params, ctx.batch_size)
-    sweep = _sweep(model, test, top, x_test[:, top], source, classes, params, ctx.batch_size) if model.is_classifier \
-        else pd.DataFrame(columns=TABLES["sweep"])
-    samples = _samples(model, top, x_test[:, top], params, ctx.seed) if model.task == "lm" \
-        else pd.DataFrame(columns=TABLES["samples"])
     metrics = {
         "top_unit": float(top), "all_units_accuracy": all_acc,
         "top_unit_weight_share": float(weights[top] / max(weights.sum(), 1e-12)),
         "units": float(weights.size), "nonzero_units": float((weights > 0).sum()),
         "train_examples": float(len(train)), "test_examples": float(len(test)),
     }
-    if len(classes) == 2:
-        metrics |= {"top_unit_zero_shot_accuracy": top_acc,
-                    "random_unit_zero_shot_accuracy": float(np.mean(random_acc)),
-                    "best_random_unit_zero_shot_accuracy": float(np.max(random_acc))}
+    labels = {"all_units_accuracy": "accuracy of the L1 probe over all units"}
+    if two:
+        scored = score_units(model.name, x, y, probe.coef_[0], order, bounded,
+                             params.random_units, ctx.seed)
+        metrics |= scored["metrics"]
+        labels |= scored["labels"]
+        single, zero = scored["single_units"], scored["zero_shot"]
+        sign, cut = float(scored["sign"][top]), float(scored["cut"][top])
+        toward = classes[1]  # oriented: > 0 is the rule's call for class 1, whatever the sign
+        test_pred = (x["test"][:, top] * sign > cut).astype(int)
+        zero_acc = metrics["top_unit_zero_shot_accuracy"]
+    else:  # one probe per class: the top unit leans toward the class of its largest weight
+        single = pd.DataFrame(columns=TABLES["single_units"])
+        zero = pd.DataFrame()
+        k = int(np.abs(probe.coef_[:, top]).argmax())
+        sign, toward = float(np.sign(probe.coef_[k, top]) or 1.0), classes[k]
+        cut = 0.0 if bounded else float(two_means(x["train"][:, top] * sign))
+        test_pred, zero_acc = probe.predict(s["test"]), float("nan")
+    full = pd.DataFrame([(model.name, "all units", -1, "L1 probe", all_acc)],
+                        columns=TABLES["zero_shot"])
+    zero = pd.concat([zero, full], ignore_index=True) if len(zero) else full
+    curve = learning_curve(model.name, s["train"], y["train"], s["test"], y["test"], top,
+                           zero_acc, params.seeds, ctx.seed, CURVE_SIZES,
+                           TABLES["learning_curve"])
+    traces, moves, lengths = _traces(model, test, test_pred, y["test"], top, source, params,
+                                     ctx.batch_size, (sign, cut, toward))
+    sweep = _sweep(model, test, top, x["test"][:, top], source, classes, params, ctx.batch_size) \
+        if model.is_classifier else pd.DataFrame(columns=TABLES["sweep"])
+    samples = _samples(model, top, x["test"][:, top], params, ctx.seed) if model.task == "lm" \
+        else pd.DataFrame(columns=TABLES["samples"])
     return AnalysisResult(
-        tables={"units": units, "zero_shot": zero, "learning_curve": curve, "traces": traces,
-                "moves": moves, "lengths": lengths, "sweep": sweep, "samples": samples},
+        tables={"units": units, "single_units": single, "zero_shot": zero,
+                "learning_curve": curve, "traces": traces, "moves": moves, "lengths": lengths,
+                "sweep": sweep, "samples": samples},
         metrics=metrics,
-        notes=[(f"{model.name}: units from {source!r}, the best view by dev accuracy ("
-                + ", ".join(f"{k} {v:.1%}" for k, v in dev_scores.items())
-                + f"); fitted on {len(train):,} training texts (L1 "
-               f"strength C = {probe.C:g} chosen on {len(dev):,} dev texts), tested on "
-               f"{len(test):,} evaluated texts. The top unit is chosen with all training labels, "
-               "as in the blog; its zero-shot threshold uses none.")],
+        labels=labels,
+        notes=sweep_notes(model.name, source, f_train, dev_scores,
+                          (len(train), len(dev), len(test)), probe.C, why, two),
     )
 
 
 def _splits(ctx: RunContext, params: Params):
-    """(train, dev, test) labelled examples: the dataset's train (dev carved if missing) and the
-    evaluated examples; without a train split, the evaluated examples halved (seeded), the fitting
-    half cut to ``max_train`` texts plus a fifth for dev."""
-    test = [ex for ex in ctx.examples if ex.label is not None]
-    splits = ctx.dataset.splits
-    rng = np.random.default_rng(ctx.seed)
-    if "train" in splits:
-        pool = [ex for ex in splits["train"] if ex.label is not None]
-        pool = [pool[i] for i in np.sort(rng.permutation(len(pool))[: params.max_train + params.max_train // 5])]
-        dev = [ex for ex in splits.get("dev", []) if ex.label is not None][: params.max_train // 5]
-        if not dev:
-            cut = max(1, len(pool) // 6)
-            dev, pool = pool[:cut], pool[cut:]
-        return pool[: params.max_train], dev, test
-    order = rng.permutation(len(test))
-    half = len(test) // 2
-    fit = [test[i] for i in order[:half]]
-    cut = max(1, len(fit) // 5)
-    if len(fit) - cut > params.max_train:  # a large fitting half: max_train texts, a fifth of that for dev
-        cut = max(1, params.max_train // 5)
-        fit = fit[: params.max_train + cut]
-    return fit[cut:], fit[:cut], [test[i] for i in order[half:]]
+    """(train, dev, test) labelled examples (``neuron_sweep_data.splits``)."""
+    return splits(ctx, params.max_train)
 
 
-def _learning_curve(name, s_train, y_train, s_test, y_test, top, sign, params: Params, seed: int) -> pd.DataFrame:
-    from sklearn.linear_model import LogisticRegression
-
-    rows = []
-    k = len(np.unique(y_train))
-    sizes = [n for n in CURVE_SIZES if n < len(y_train)] + [len(y_train)]
-    for n in sizes:
-        for s in range(params.seeds if 0 < n < len(y_train) else 1):
-            rng = np.random.default_rng(seed * 1000 + s)
-            if n == 0:
-                top_acc = zero_shot(s_train[:, top], s_test[:, top], y_test, sign) if k == 2 else 1 / k
-                all_acc = float(np.mean(y_test == np.bincount(y_test).argmax()))  # no labels: a constant
-            else:
-                idx = rng.permutation(len(y_train))[:n]
-                if len(np.unique(y_train[idx])) < k:
-                    continue
-                one = LogisticRegression(max_iter=1000).fit(s_train[idx][:, [top]], y_train[idx])
-                every = LogisticRegression(max_iter=1000, C=0.1).fit(s_train[idx], y_train[idx])
-                top_acc, all_acc = one.score(s_test[:, [top]], y_test), every.score(s_test, y_test)
-            rows += [(name, n, "top unit", s, float(top_acc)), (name, n, "all units", s, float(all_acc))]
-    return pd.DataFrame(rows, columns=TABLES["learning_curve"])
+def _recurrent_source(model: ModelView, source: str, units: int) -> torch.nn.RNNBase | None:
+    """The recurrent module whose hidden states the source's units are: its layer itself, or the
+    last recurrent module of that width behind a hook point (an identity naming its outputs)."""
+    layer = _unit_layer(model, source)
+    rnns = recurrent_modules(model.module)
+    if layer in dict(rnns):
+        return dict(rnns)[layer]
+    if isinstance(dict(model.module.named_modules()).get(layer), torch.nn.Identity):
+        return next((m for _, m in reversed(rnns)
+                     if m.hidden_size * (2 if m.bidirectional else 1) == units), None)
+    return None
 
 
 def _unit_layer(model: ModelView, source: str) -> str:
-    """The per-position layer whose unit ``u`` is the source's unit ``u`` (for traces and clamps)."""
+    """The per-position layer whose unit ``u`` is the source's unit ``u`` (traces, clamps)."""
     rnns = recurrent_modules(model.module)
-    own_features = "features" in dict(model.module.named_modules())  # a reference model's final state
+    # a reference model's final state
+    own_features = "features" in dict(model.module.named_modules())
     if rnns and ((source == "features" and own_features) or source.endswith(":final")):
         return rnns[-1][0]
     return source.split(":")[0]
 
 
-def _traces(model: ModelView, test, pred, y, unit, source, params: Params, batch_size: int):
+def _traces(model: ModelView, test, pred, y, unit, source, params: Params, batch_size: int,
+            orient: tuple[float, float, str]):
+    """Traced texts (``oriented``: sign * value - threshold, > 0 toward the class ``toward``), the
+    unit's moves by kind of token, and the lengths of the texts it gets right and wrong."""
+    sign, cut, toward = orient
     right = [i for i in range(len(test)) if pred[i] == y[i]]
     wrong = [i for i in range(len(test)) if pred[i] != y[i]]
     shown = [(i, "right") for i in right[: params.trace_examples // 2]] + \
@@ -301,21 +309,13 @@ def _traces(model: ModelView, test, pred, y, unit, source, params: Params, batch
             deltas += [(_kind(toks[t]), abs(float(v[t] - v[t - 1]))) for t in range(1, len(toks))]
             for j, outcome in shown:
                 if j == i:
-                    rows += [(model.name, i, outcome, t, tok, float(v[t])) for t, tok in enumerate(toks)]
+                    rows += [(model.name, i, outcome, t, tok, float(v[t]),
+                              float(sign * v[t] - cut), toward) for t, tok in enumerate(toks)]
     moves = pd.DataFrame(deltas, columns=["token_kind", "change"]).groupby("token_kind").agg(
         mean_abs_change=("change", "mean"), steps=("change", "size")).reset_index()
     moves.insert(0, "model", model.name)
     return (pd.DataFrame(rows, columns=TABLES["traces"]), moves[TABLES["moves"]],
             _lengths(model.name, texts, pred, y))
-
-
-def _lengths(name: str, texts: list[str], pred, y) -> pd.DataFrame:
-    from reportgen.data.tokenize import word_tokens
-
-    rows = [(name, "right" if pred[i] == y[i] else "wrong", len(word_tokens(texts[i])))
-            for i in range(len(texts))]
-    rows += [(name, "all", len(word_tokens(t))) for t in texts]
-    return pd.DataFrame(rows, columns=TABLES["lengths"])
 
 
 @torch.no_grad()
@@ -339,16 +339,6 @@ def _per_token(model: ModelView, batch, layer: str, source: str):
     return next((v for v in states.values() if v.size(1) == batch.ids.size(1)), None)
 
 
-def _kind(token: str) -> str:
-    if token in (".", "!", "?"):
-        return "sentence end"
-    if token.isspace() or token in ("\\x20", " "):
-        return "space"
-    if not any(c.isalnum() for c in token):
-        return "punctuation"
-    return "word or character"
-
-
 def _sweep(model: ModelView, test, unit, values, source, classes, params: Params,
            batch_size: int) -> pd.DataFrame:
     layer = _unit_layer(model, source)
@@ -364,7 +354,8 @@ def _sweep(model: ModelView, test, unit, values, source, classes, params: Params
     for v in grid:
         with clamp_units(model, layer, {unit: float(v)}):
             probs = predict_proba(model, texts, batch_size=batch_size).mean(0)  # (K,)
-        rows += [(model.name, float(v), model.classes[k], float(probs[k])) for k in range(len(probs))]
+        rows += [(model.name, float(v), model.classes[k], float(probs[k]))
+                 for k in range(len(probs))]
     return pd.DataFrame(rows, columns=TABLES["sweep"])
 
 
@@ -383,17 +374,6 @@ def _samples(model: ModelView, unit, values, params: Params, seed: int) -> pd.Da
     return pd.DataFrame(rows, columns=TABLES["samples"])
 
 
-def combine(results: dict[str, AnalysisResult], params: Params) -> AnalysisResult:
-    merged = combine_per_model(results)
-    for key in ("top_unit_zero_shot_accuracy", "all_units_accuracy", "random_unit_zero_shot_accuracy"):
-        vals = [r.metrics[key] for r in results.values() if key in r.metrics]
-        if vals:
-            merged.metrics[key] = float(np.mean(vals))
-    first = next(iter(results.values()))
-    merged.metrics["top_unit"] = first.metrics["top_unit"]
-    return merged
-
-
 SPEC = AnalysisSpec(
     name=NAME,
     version=VERSION,
@@ -407,8 +387,9 @@ SPEC = AnalysisSpec(
     compute=compute,
     present=present,
     skip_reason=skip_reason,
-    combine=combine,
     baselines=BASELINES,
+    headline_label=HEADLINE_LABEL,
+    reference=REFERENCE,
     precision="fp32",
     precision_reason=(
         "its L1 probe's strength is picked by dev accuracy, which bf16 features flip: the "

@@ -1,8 +1,10 @@
 """neuron_sweep's presentation: its tables -> charts and token views (no torch).
 
-Per model: the dev accuracy of each view of the units, the learning curve of the top unit against
-all units, the class probability as the unit is swept, its values over the tokens of test texts
-(shaded), and, for language models, the text generated at the bounds of the sweep.
+Per model: the L1 weight of every unit, the zero-shot accuracy of single units under each rule
+(the top L1 unit, the best single unit, the units ranked 2-5, random units) beside all units, the
+learning curve of the top unit against all units, the class probability as the unit is swept, its
+oriented values over the tokens of test texts (shaded: red toward the class its L1 weight points
+to), and, for language models, the text generated at the bounds of the sweep.
 
 Cost: pandas over the tables.
 """
@@ -51,6 +53,8 @@ def present(result: AnalysisResult, params: Params) -> Presentation:
                 "Red: the top unit.",
             )
         )
+    if not t["zero_shot"].empty:
+        charts.append(_zero_shot(t["zero_shot"]))
     if not t["learning_curve"].empty:
         curve = t["learning_curve"]
         base = alt.Chart(curve).encode(
@@ -160,16 +164,17 @@ def present(result: AnalysisResult, params: Params) -> Presentation:
     traces = t["traces"]
     if not traces.empty:
         rows = []
+        peaks = traces.groupby("model")["oriented"].apply(lambda v: float(v.abs().max()) or 1.0)
         for (model, example_id), cells in traces.groupby(["model", "example_id"], sort=False):
             cells = cells.sort_values("position")
-            peak = float(cells["value"].abs().max()) or 1.0
             rows.append(
                 TokenScores(
                     str(model),
                     int(example_id),
                     cells["token"].astype(str).tolist(),
-                    (cells["value"] / peak).round(4).tolist(),
-                    caption=f"top unit zero-shot: {cells['outcome'].iloc[0]}",
+                    (cells["oriented"] / peaks[model]).round(4).tolist(),
+                    caption=f"top unit zero-shot: {cells['outcome'].iloc[0]}; red: toward "
+                    f"{cells['toward'].iloc[0]}",
                 )
             )
         views.append(
@@ -177,8 +182,44 @@ def present(result: AnalysisResult, params: Params) -> Presentation:
                 "traces",
                 "The top unit at every token",
                 rows,
-                "Red: high, blue: low (relative to the text's largest magnitude).",
+                "The unit's value times the sign of its L1 weight, less the zero-shot rule's "
+                "threshold (0 for the sentiment-neuron rule): red leans toward the class named "
+                "in each caption, blue toward the other (scaled by the model's largest traced "
+                "magnitude).",
                 signed=True,
             )
         )
     return Presentation(charts=charts, token_views=views)
+
+
+ORDER = ["top L1 unit", "best single unit (dev)", "unit ranked 2", "unit ranked 3",
+         "unit ranked 4", "unit ranked 5", "random unit", "all units"]
+
+
+def _zero_shot(zero: pd.DataFrame) -> ChartSpec:
+    """Test accuracy of each classifier: one dot per unit and rule, random units as grey dots."""
+    shown = [c for c in ORDER if c in set(zero["classifier"])]
+    chart = (
+        alt.Chart(zero)
+        .mark_point(filled=True, size=60)
+        .encode(
+            x=alt.X("accuracy:Q", title="test accuracy", scale=alt.Scale(zero=False),
+                    axis=alt.Axis(format="%")),
+            y=alt.Y("classifier:N", sort=shown, title=None),
+            color=alt.Color("rule:N", title="rule"),
+            opacity=alt.condition("datum.classifier == 'random unit'", alt.value(0.45),
+                                  alt.value(1.0)),
+            tooltip=["model", "classifier", "unit", "rule",
+                     alt.Tooltip("accuracy:Q", format=".1%")],
+        )
+        .properties(width=420, height=alt.Step(20))
+        .facet(row=alt.Row("model:N", title=None))
+    )
+    return ChartSpec(
+        "zero-shot",
+        "Zero-shot accuracy of single units",
+        chart_spec(chart),
+        "Each unit alone, oriented by the sign of its L1 weight, no labels for its threshold: "
+        "raw value vs 0 (the sentiment-neuron rule, bounded units only) and the 2-means "
+        "midpoint; all units: the L1 probe. The units table names each unit.",
+    )

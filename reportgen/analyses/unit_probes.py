@@ -2,13 +2,19 @@
 
 Method (Radford et al. 2017; Donnelly and Roegiest 2019): an L1-regularised logistic regression
 over standardised units, its strength chosen on the dev split, ranks the units by the largest
-absolute weight; one unit's zero-shot accuracy thresholds it at the midpoint between the class
-means of the fitting texts, oriented by the sign of its weight.
+absolute weight. One unit alone classifies without labels by two rules, each on the unit's value
+oriented by the sign of its L1 weight (a unit the probe dropped: of its correlation with the
+training labels; never the test labels): the sentiment-neuron post's rule, the raw value against 0
+(for bounded units: tanh and LSTM hidden states), and the unsupervised 2-means threshold, the
+midpoint of the two clusters of its training values. Intervals: a seeded bootstrap over test texts
+(and, for the mean random unit, over the random units too).
 
-Cost: a few scikit-learn fits on (N, U) matrices.
+Cost: a few scikit-learn fits on (N, U) matrices; per-unit scores are (N, U) comparisons.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -97,3 +103,100 @@ def choose_source(
         )
         scores[name] = float(probe.score(scaler.transform(dev[name]), y_dev))
     return max(scores, key=lambda k: scores[k]), scores
+
+
+# -- one unit alone ------------------------------------------------------------------------------
+POST = "raw value vs 0"  # the sentiment-neuron post's rule
+TWO_MEANS = "2-means threshold"  # unsupervised: the midpoint of the two clusters of its values
+
+
+def orientations(coef: np.ndarray, x_train: np.ndarray, y_train: np.ndarray):
+    """(U,) +1 / -1 per unit, and where it came from: the sign of the unit's L1 weight (for class
+    1), else, for a unit the L1 probe dropped, of its correlation with the training labels; never
+    from test labels."""
+    corr = np.array([orientation(x_train[:, u], y_train) for u in range(x_train.shape[1])])
+    sign = np.where(coef != 0, np.sign(coef), corr)
+    return sign, np.where(coef != 0, "L1 weight", "training correlation")
+
+
+@dataclass
+class UnitRules:
+    """Per unit, each zero-shot rule's predictions scored on dev and test (binary labels).
+
+    ``post``: class 1 where the oriented raw value is > 0 (the rule of the sentiment-neuron post:
+    for bounded units, tanh or LSTM hidden states); ``two_means``: class 1 where the oriented value
+    is above the 2-means midpoint of its oriented training values (found without labels)."""
+
+    sign: np.ndarray  # (U,)
+    threshold: np.ndarray  # (U,) 2-means midpoint, in oriented raw units
+    correct: dict[tuple[str, str], np.ndarray]  # (rule, split) -> (N_split, U) bool
+
+    def accuracy(self, rule: str, split: str) -> np.ndarray:
+        return self.correct[(rule, split)].mean(0)  # (U,)
+
+    def cut(self, rule: str) -> np.ndarray:
+        """(U,) the threshold of ``rule`` on the oriented raw value."""
+        return np.zeros_like(self.threshold) if rule == POST else self.threshold
+
+
+def unit_rules(x: dict[str, np.ndarray], y: dict[str, np.ndarray], sign: np.ndarray) -> UnitRules:
+    """Both zero-shot rules for every unit; ``x``: split -> (N, U) raw values."""
+    oriented = {k: v * sign for k, v in x.items()}  # (N, U) each
+    threshold = np.array([_threshold(oriented["train"][:, u]) for u in range(sign.size)])
+    correct = {}
+    for split in ("dev", "test"):
+        truth = y[split][:, None].astype(bool)  # (N, 1)
+        correct[(POST, split)] = (oriented[split] > 0) == truth
+        correct[(TWO_MEANS, split)] = (oriented[split] > threshold) == truth
+    return UnitRules(sign, threshold, correct)
+
+
+def best_unit(dev_accuracy: np.ndarray, order: np.ndarray) -> int:
+    """The unit with the best dev accuracy; among equals, the first in the L1 order."""
+    ranked = dev_accuracy[order]
+    return int(order[int(np.argmax(ranked))])
+
+
+def bootstrap(top: np.ndarray, random: np.ndarray, seed: int, n: int = 1000):
+    """95% intervals, over ``n`` seeded resamples, of the accuracy of one unit (``top``: (N,)
+    correct or not per test text) and of the mean accuracy of a random unit (``random``: (N, R),
+    texts and units both resampled) -> ((low, high), (low, high))."""
+    rng = np.random.default_rng(seed)
+    texts, units = top.size, random.shape[1]
+    w = rng.multinomial(texts, np.full(texts, 1 / texts), size=n) / texts  # (n, N)
+    one = w @ top.astype(float)  # (n,)
+    per_unit = w @ random.astype(float)  # (n, R)
+    v = rng.multinomial(units, np.full(units, 1 / units), size=n) / units  # (n, R)
+    mean = (per_unit * v).sum(1)  # (n,)
+    low, high = 2.5, 97.5
+    return (tuple(float(q) for q in np.percentile(one, [low, high])),
+            tuple(float(q) for q in np.percentile(mean, [low, high])))
+
+
+def learning_curve(name, s_train, y_train, s_test, y_test, top, zero_shot_acc: float,
+                   seeds: int, seed: int, sizes: tuple[int, ...], columns: list[str]):
+    """Test accuracy against the number of labelled training texts: the top unit alone (a one-unit
+    logistic regression; at 0 labels its zero-shot accuracy) and all units (at 0: the majority
+    class of the test texts, a constant), over ``seeds`` draws."""
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    rows = []
+    k = len(np.unique(y_train))
+    sizes = tuple(n for n in sizes if n < len(y_train)) + (len(y_train),)
+    for n in sizes:
+        for s in range(seeds if 0 < n < len(y_train) else 1):
+            rng = np.random.default_rng(seed * 1000 + s)
+            if n == 0:
+                top_acc = zero_shot_acc if k == 2 else 1 / k
+                all_acc = float(np.mean(y_test == np.bincount(y_test).argmax()))
+            else:
+                idx = rng.permutation(len(y_train))[:n]
+                if len(np.unique(y_train[idx])) < k:
+                    continue
+                one = LogisticRegression(max_iter=1000).fit(s_train[idx][:, [top]], y_train[idx])
+                every = LogisticRegression(max_iter=1000, C=0.1).fit(s_train[idx], y_train[idx])
+                top_acc, all_acc = one.score(s_test[:, [top]], y_test), every.score(s_test, y_test)
+            rows += [(name, n, "top unit", s, float(top_acc)), (name, n, "all units", s,
+                                                                 float(all_acc))]
+    return pd.DataFrame(rows, columns=columns)
