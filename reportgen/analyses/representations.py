@@ -4,48 +4,62 @@ Method (Li, Chen, Hovy and Jurafsky 2016, "Visualizing and understanding neural 
 Section 4). Probe phrases in the paper's groups are encoded and their final representation (the
 vector the output layer reads: the final state of a recurrent model, the pooled features of a CNN,
 the input of a Transformers classifier's last linear layer) is shown as a phrase x dimension
-heatmap (Figure 1): intensification ("good", "very good",
-"extremely good") and negation ("good", "not good", "bad", "not bad", "nothing good"). A t-SNE
-(scikit-learn) places the phrases among random vocabulary words (Figure 2). For concessive pairs
-("I hate the movie" / "I hate the movie though the plot is interesting") the representation at
-every step of the longer sentence is shown with a row of the absolute difference of the two final
-representations (Figure 3), and clause composition compares a two-clause sentence's representation
-with its clauses' (Figure 4). Phrases whose words the model does not know are left out (said on
-the page). Your own probes: ``probe_file``, lines of ``group<TAB>phrase``.
+heatmap (Figure 1): intensification ("good", "very good", "extremely good") and negation ("good",
+"not good", "bad", "not bad", "nothing good"). A t-SNE (scikit-learn) places the phrases among
+random vocabulary words (Figure 2). Figure 3: two concessive sentences of the same length that
+differ in one word ("i hate the movie though the plot is interesting" / "... is boring") are each
+read in ONE pass, and |h_t(a) - h_t(b)| is shown at every step t as a dimension x step heatmap (a
+BiLSTM's step t is both directions' states of that pass; models without a state per step, CNNs,
+are left out of this view and say so). Clause composition compares a two-clause sentence's
+representation with its clauses' (Figure 4). Phrases whose words the model does not know are left
+out (said on the page). Your own probes: ``probe_file``, lines of ``group<TAB>phrase``.
 
-Measured, so the paper's claims can be checked per model:
-- ``negation_flip``: cos(not good, bad) - cos(not good, good), the same for "not bad"; > 0 when
-  negation moves the representation towards the opposite word;
-- ``concessive_change``: |h(A though B) - h(A)| / |h(A)| averaged over the pairs (the paper: the
-  LSTM changes less than the RNN);
-- ``intensity_growth``: |h(extremely x)| / |h(x)|.
+Measured per model, each pair on its own (never averaged: the paper's point is how they differ):
+- ``negation_flip_<phrase>``: for "not good", cos(not good, bad) - cos(not good, good); for "not
+  bad", cos(not bad, good) - cos(not bad, bad): > 0 when negation moves towards the opposite word;
+- ``negation_asymmetry`` (the headline): flip of "not good" minus flip of "not bad" (0 when negation
+  flips both ways alike; > 0 when "not bad" is not read as good the way "not good" is read as bad);
+- ``intensity_growth_<from>_to_<to>``: |h(to)| / |h(from)| for each step of "good -> very good ->
+  extremely good" (and "bad", "like it"); ``intensity_asymmetry``: |extremely good| / |good| minus
+  |extremely bad| / |bad|;
+- ``concessive_difference_<pair>``: |h(a) - h(b)| / mean(|h(a)|, |h(b)|) of the two sentence vectors
+  (``clause_word``: they differ in the concessive clause, a model that lets the main clause decide
+  keeps this small; ``main_word``: they differ in the main clause's verb).
 
-Outputs (tables): ``phrases`` (model, group, phrase, dimension, value), ``tsne``, ``over_time``,
-``composition``. Cost: a handful of forward passes; t-SNE on ~60 points.
+Outputs (tables): ``phrases`` (model, group, phrase, dimension, value), ``negation``,
+``intensity``, ``tsne``, ``over_time`` (Figure 3: rows a, b and |a - b| per step and dimension),
+``composition``. Charts: ``representations_views``. Cost: a handful of forward passes; t-SNE on ~60
+points.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
-import altair as alt
 import numpy as np
 import pandas as pd
 import torch
 
 from reportgen.analyses.base import RunContext
-from reportgen.analyses.spec import AnalysisSpec, combine_per_model
-from reportgen.chart_layout import chart_spec, label_width, wrap_by_model
-from reportgen.models.states import unit_features
+from reportgen.analyses.representations_views import present
+from reportgen.analyses.spec import AnalysisSpec
+from reportgen.models.states import recurrent_states, unit_features
 from reportgen.models.tokens import display_tokens, token_flags, word_spans
 from reportgen.models.view import ModelView, NotApplicable
-from reportgen.records import AnalysisResult, ChartSpec, Presentation
+from reportgen.records import AnalysisResult
 
 NAME = "representations"
-VERSION = 2  # 2: Transformers: the classifier head's input as the sentence vector, words not pieces
+# 3: each negation pair and intensity step on its own with their asymmetries (no mean flip, no
+# value pooled over models); Figure 3 from one pass of two same-length sentences; 2: Transformers:
+# the classifier head's input as the sentence vector, words not pieces
+VERSION = 3
 TITLE = "Representations of probe phrases"
-HEADLINE = "negation_flip"
+HEADLINE = "negation_asymmetry"
+HEADLINE_LABEL = "negation asymmetry: flip('not good') - flip('not bad')"
+REFERENCE = "Li et al. 2016, Sec. 4, Fig. 1-2"
 CITATION = (
     "Li, Chen, Hovy, Jurafsky (2016). Visualizing and Understanding Neural Models in NLP. NAACL. "
     "Section 4, representation plotting (Figures 1-4)."
@@ -53,31 +67,56 @@ CITATION = (
 METHOD = (
     "Short probe phrases are run through the model and the vector its output layer reads is "
     "plotted: one row per phrase, one column per dimension. If 'not good' looks like 'bad', the "
-    "model composes negation; if 'extremely good' is a stronger 'good', intensification. A t-SNE map "
-    "places the phrases among random words, and for sentences with a concessive clause the "
-    "representation is followed word by word."
+    "model composes negation; if 'extremely good' is a stronger 'good', intensification. Each "
+    "negation pair and each intensity step is measured on its own: Li et al. find that negation "
+    "is not symmetric ('not good' reads as bad, 'not bad' does not read as good). A t-SNE map "
+    "places the phrases among random words. Figure 3: two concessive sentences of the same length "
+    "that differ in one word are each read once, and the absolute difference of their hidden "
+    "states is shown at every step (a bidirectional model: both directions' states of that one "
+    "pass)."
 )
 HOW_TO_READ = (
-    "Heatmaps: red and blue are positive and negative values of each dimension. Negation flip > 0: "
-    "'not good' is closer to 'bad' than to 'good' (and 'not bad' to 'good'). Concessive change: how "
-    "far 'though the plot is interesting' moves the sentence's representation, relative to its size."
+    "Heatmaps: red and blue are positive and negative values of each dimension. A negation flip "
+    "> 0: the negated phrase is closer to the opposite word than to its own word ('not good' to "
+    "'bad'). Negation asymmetry > 0: negating 'good' flips more than negating 'bad'. Intensity "
+    "growth > 1: the intensifier makes the representation longer. Figure 3: dark cells are the "
+    "dimensions and steps where the two sentences' states differ; a difference that fades after "
+    "the word where they differ is forgotten, one that stays is carried to the end."
 )
 TABLES = {
     "phrases": ["model", "group", "phrase", "dimension", "value"],
+    "negation": ["model", "phrase", "word", "opposite", "cos_to_word", "cos_to_opposite", "flip"],
+    "intensity": ["model", "sequence", "from_phrase", "to_phrase", "norm_from", "norm_to",
+                  "growth", "cosine"],
     "tsne": ["model", "phrase", "kind", "x", "y"],
-    "over_time": ["model", "pair", "row", "position", "token", "dimension", "value"],
+    "over_time": ["model", "pair", "row", "position", "token", "dimension", "direction", "value"],
     "composition": ["model", "sentence", "part", "cosine_to_sentence"],
 }
 GROUPS: dict[str, list[str]] = {
     "intensification": ["good", "very good", "extremely good", "bad", "very bad", "extremely bad",
                         "like it", "like it a lot", "like it so much"],
     "negation": ["good", "not good", "nothing good", "bad", "not bad", "not too bad", "interesting",
-                 "not interesting"],
+                 "boring", "not interesting"],
 }
-CONCESSIVE = [("i hate the movie", "i hate the movie though the plot is interesting"),
-              ("i hate the movie", "i hate the movie though the plot is boring")]
-CLAUSES = [("the movie is good", "the plot is boring", "the movie is good though the plot is boring"),
-           ("the acting is bad", "the story is moving", "the acting is bad but the story is moving")]
+# (negated phrase, its word, the opposite word)
+NEGATIONS = [("not good", "good", "bad"), ("not bad", "bad", "good"),
+             ("nothing good", "good", "bad"), ("not too bad", "bad", "good"),
+             ("not interesting", "interesting", "boring")]
+ASYMMETRY = ("not good", "not bad")  # negation_asymmetry = flip(first) - flip(second)
+# intensity sequences: each step from one phrase to the next
+INTENSITY = [("good", "very good", "extremely good"), ("bad", "very bad", "extremely bad"),
+             ("like it", "like it a lot", "like it so much")]
+# Figure 3: (key, sentence a, sentence b), the same number of words, differing in exactly one
+CONCESSIVE = [
+    ("clause_word", "i hate the movie though the plot is interesting",
+     "i hate the movie though the plot is boring"),
+    ("main_word", "i love the movie though the plot is boring",
+     "i hate the movie though the plot is boring"),
+]
+CLAUSES = [("the movie is good", "the plot is boring",
+            "the movie is good though the plot is boring"),
+           ("the acting is bad", "the story is moving",
+            "the acting is bad but the story is moving")]
 
 
 @dataclass(frozen=True)
@@ -97,8 +136,14 @@ class Params:
 
 def skip_reason(model: ModelView) -> str | None:
     if not model.is_classifier:
-        return f"{model.name} is a {model.task} model; representations reads a classifier's sentence vector"
+        return (f"{model.name} is a {model.task} model; representations reads a classifier's "
+                "sentence vector")
     return None
+
+
+def slug(phrase: str) -> str:
+    """A phrase as part of a metric name: "not too bad" -> "not_too_bad"."""
+    return re.sub(r"[^a-z0-9]+", "_", phrase.lower()).strip("_")
 
 
 def known(model: ModelView, phrase: str) -> bool:
@@ -134,6 +179,10 @@ def _cos(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12))
 
 
+def _norm(a: np.ndarray) -> float:
+    return float(np.linalg.norm(a))
+
+
 def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     model = ctx.model
     groups = {g: list(p) for g, p in GROUPS.items()}
@@ -149,28 +198,66 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     rows = [(model.name, g, p, d, float(x)) for (g, p), v in zip(phrases, vectors, strict=True)
             for d, x in enumerate(v)]
     metrics: dict[str, float] = {"phrases": float(len(phrases))}
-    flips = [_cos(vec[f"not {w}"], vec[o]) - _cos(vec[f"not {w}"], vec[w])
-             for w, o in (("good", "bad"), ("bad", "good")) if {w, o, f"not {w}"} <= vec.keys()]
-    if flips:
-        metrics["negation_flip"] = float(np.mean(flips))
-    growth = [np.linalg.norm(vec[f"extremely {w}"]) / max(np.linalg.norm(vec[w]), 1e-12)
-              for w in ("good", "bad") if {w, f"extremely {w}"} <= vec.keys()]
-    if growth:
-        metrics["intensity_growth"] = float(np.mean(growth))
-    over_time, changes = _concessive(model)
-    if changes:
-        metrics["concessive_change"] = float(np.mean(changes))
+    labels: dict[str, str] = {}
+    negation = _negation(model.name, vec, metrics, labels)
+    intensity = _intensity(model.name, vec, metrics, labels)
+    over_time, notes = _concessive(model, metrics, labels)
+    if left_out:
+        notes.insert(0, f"{left_out} probe phrases left out (words the model does not know).")
     return AnalysisResult(
         tables={"phrases": pd.DataFrame(rows, columns=TABLES["phrases"]),
+                "negation": negation, "intensity": intensity,
                 "tsne": _tsne(model, phrases, vectors, params, ctx.seed),
                 "over_time": over_time, "composition": _composition(model)},
-        metrics=metrics,
-        notes=[f"{model.name}: {left_out} probe phrases left out (words the model does not know)."]
-        if left_out else [],
+        metrics=metrics, notes=notes, labels=labels,
     )
 
 
-def _tsne(model: ModelView, phrases, vectors: np.ndarray, params: Params, seed: int) -> pd.DataFrame:
+def _negation(name: str, vec: dict[str, np.ndarray], metrics: dict[str, float],
+              labels: dict[str, str]) -> pd.DataFrame:
+    """One row and one metric per negation pair, and their asymmetry."""
+    rows, flips = [], {}
+    for phrase, word, opposite in NEGATIONS:
+        if not {phrase, word, opposite} <= vec.keys():
+            continue
+        to_word, to_opposite = _cos(vec[phrase], vec[word]), _cos(vec[phrase], vec[opposite])
+        flips[phrase] = to_opposite - to_word
+        rows.append((name, phrase, word, opposite, to_word, to_opposite, flips[phrase]))
+        key = f"negation_flip_{slug(phrase)}"
+        metrics[key] = flips[phrase]
+        labels[key] = (f"flip of '{phrase}': cos({phrase}, {opposite}) - cos({phrase}, {word})")
+    first, second = ASYMMETRY
+    if first in flips and second in flips:
+        metrics["negation_asymmetry"] = flips[first] - flips[second]
+        labels["negation_asymmetry"] = HEADLINE_LABEL
+    return pd.DataFrame(rows, columns=TABLES["negation"])
+
+
+def _intensity(name: str, vec: dict[str, np.ndarray], metrics: dict[str, float],
+               labels: dict[str, str]) -> pd.DataFrame:
+    """One row and one metric per intensity step, and the positive/negative asymmetry."""
+    rows = []
+    for sequence in INTENSITY:
+        for a, b in pairwise(sequence):
+            if not {a, b} <= vec.keys():
+                continue
+            growth = _norm(vec[b]) / max(_norm(vec[a]), 1e-12)
+            rows.append((name, sequence[0], a, b, _norm(vec[a]), _norm(vec[b]), growth,
+                         _cos(vec[a], vec[b])))
+            key = f"intensity_growth_{slug(a)}_to_{slug(b)}"
+            metrics[key] = growth
+            labels[key] = f"intensity growth '{a}' -> '{b}': |h({b})| / |h({a})|"
+    totals = {w: _norm(vec[f"extremely {w}"]) / max(_norm(vec[w]), 1e-12)
+              for w in ("good", "bad") if {w, f"extremely {w}"} <= vec.keys()}
+    if len(totals) == 2:
+        metrics["intensity_asymmetry"] = totals["good"] - totals["bad"]
+        labels["intensity_asymmetry"] = ("intensity asymmetry: |extremely good| / |good| minus "
+                                         "|extremely bad| / |bad|")
+    return pd.DataFrame(rows, columns=TABLES["intensity"])
+
+
+def _tsne(model: ModelView, phrases, vectors: np.ndarray, params: Params,
+          seed: int) -> pd.DataFrame:
     from sklearn.manifold import TSNE
 
     enc = text_encoder(model)
@@ -178,38 +265,84 @@ def _tsne(model: ModelView, phrases, vectors: np.ndarray, params: Params, seed: 
     if enc is not None and enc.vocab is not None and params.random_words:
         rng = np.random.default_rng(seed)
         pool = [w for w in enc.vocab.itos[2:] if w.isalpha()]
-        words = [pool[i] for i in rng.choice(len(pool), size=min(params.random_words, len(pool)), replace=False)]
+        picked = rng.choice(len(pool), size=min(params.random_words, len(pool)), replace=False)
+        words = [pool[i] for i in picked]
+    unique = {p: i for i, (_, p) in reversed(list(enumerate(phrases)))}  # a phrase once
+    probes = sorted(unique, key=unique.get)
+    vectors = vectors[[unique[p] for p in probes]] if probes else vectors
     points = np.concatenate([vectors, represent(model, words)]) if words else vectors
-    labels = [p for _, p in phrases] + words
+    names = probes + words
     if len(points) < 4:
         return pd.DataFrame(columns=TABLES["tsne"])
     xy = TSNE(n_components=2, perplexity=min(10, len(points) - 1), random_state=seed,
               init="pca").fit_transform(points)
-    kinds = ["probe"] * len(phrases) + ["random word"] * len(words)
-    return pd.DataFrame({"model": model.name, "phrase": labels, "kind": kinds, "x": xy[:, 0], "y": xy[:, 1]})
+    kinds = ["probe"] * len(probes) + ["random word"] * len(words)
+    return pd.DataFrame({"model": model.name, "phrase": names, "kind": kinds, "x": xy[:, 0],
+                         "y": xy[:, 1]})
 
 
 @torch.no_grad()
-def _concessive(model: ModelView) -> tuple[pd.DataFrame, list[float]]:
-    """Representation at every step of each concessive sentence (recurrent models: the state after
-    each word; others: the final representation of each prefix), and |difference| of the finals.
-    Steps are the words a reader sees: word pieces joined, special tokens ([CLS]) left out."""
-    rows, changes = [], []
-    for k, (base, longer) in enumerate(CONCESSIVE):
-        if not (known(model, base) and known(model, longer)):
+def step_states(model: ModelView, texts: list[str]) -> tuple[list[np.ndarray], list[list[str]],
+                                                              list[str]]:
+    """The hidden representation at every word of each text, from ONE pass of the batch: per text
+    (words, D) states, its words, and each dimension's direction ("forward"/"backward" for a
+    bidirectional recurrence). Recurrent models: the top recurrent layer's output at each step
+    (a BiLSTM: both directions' states of that pass); Transformers: the top layer's state at each
+    word's first piece. ``NotApplicable`` for a model without states per step (CNNs)."""
+    batch = model.encode(texts)
+    words = [[w for w in word_spans(row) if not w.special] for row in display_tokens(model, batch)]
+    try:
+        layers = model.recurrent_layers()
+    except NotApplicable:
+        layers = []
+    if layers:
+        name, module = layers[-1]
+        states = recurrent_states(model, batch)[name].outputs  # (B, T, D*H), one pass
+        hidden = states.size(-1) // (2 if module.bidirectional else 1)
+        directions = (["forward"] * hidden + ["backward"] * hidden if module.bidirectional
+                      else ["forward"] * hidden)
+    else:
+        try:
+            per_layer = model.layer_states(batch)  # Transformers: (B, T, H) per layer
+        except NotApplicable:
+            raise NotApplicable(f"{model.name} has no hidden state per step (not recurrent): "
+                                "Figure 3 is drawn for recurrent models and Transformers") from None
+        states = list(per_layer.values())[-1]
+        directions = ["state"] * states.size(-1)
+    out = [states[i, [w.start for w in ws]].float().cpu().numpy() for i, ws in enumerate(words)]
+    return out, [[w.text for w in ws] for ws in words], directions
+
+
+def _concessive(model: ModelView, metrics: dict[str, float],
+                labels: dict[str, str]) -> tuple[pd.DataFrame, list[str]]:
+    """Figure 3 for each pair: the states of both sentences at every step and their |difference|,
+    and the relative difference of the two sentence vectors as a metric."""
+    rows, notes = [], []
+    for key, a, b in CONCESSIVE:
+        if not (known(model, a) and known(model, b)):
+            notes.append(f"Figure 3 pair {key!r} left out: words the model does not know.")
             continue
-        batch = model.encode([longer])
-        tokens = [w.text for w in word_spans(display_tokens(model, batch)[0]) if not w.special]
-        prefixes = [" ".join(tokens[: t + 1]) for t in range(len(tokens))]
-        steps = represent(model, prefixes)  # (T, D): the sentence read up to each word
-        h_base, h_long = represent(model, [base, longer])
-        pair = f"{base} / {longer}"
-        rows += [(model.name, pair, "reading the concessive sentence", t, tokens[t], d, float(x))
-                 for t in range(len(tokens)) for d, x in enumerate(steps[t])]
-        rows += [(model.name, pair, "|difference of the final states|", len(tokens), "", d, float(x))
-                 for d, x in enumerate(np.abs(h_long - h_base))]
-        changes.append(float(np.linalg.norm(h_long - h_base) / max(np.linalg.norm(h_base), 1e-12)))
-    return pd.DataFrame(rows, columns=TABLES["over_time"]), changes
+        h_a, h_b = represent(model, [a, b])
+        metric = f"concessive_difference_{key}"
+        metrics[metric] = _norm(h_a - h_b) / max((_norm(h_a) + _norm(h_b)) / 2, 1e-12)
+        labels[metric] = (f"|a - b| / mean(|a|, |b|) of the sentence vectors of '{a}' and '{b}'")
+        try:
+            (s_a, s_b), (w_a, w_b), directions = step_states(model, [a, b])
+        except NotApplicable as exc:
+            if str(exc) not in notes:
+                notes.append(str(exc))
+            continue
+        if len(w_a) != len(w_b):  # the model splits them differently: no step-by-step pairing
+            notes.append(f"Figure 3 pair {key!r} left out: the model reads {len(w_a)} and "
+                         f"{len(w_b)} words.")
+            continue
+        pair = f"a: {a} / b: {b}"
+        steps = [wa if wa == wb else f"{wa}/{wb}" for wa, wb in zip(w_a, w_b, strict=True)]
+        for row, states, toks in (("a", s_a, w_a), ("b", s_b, w_b),
+                                  ("|a - b|", np.abs(s_a - s_b), steps)):
+            rows += [(model.name, pair, row, t, toks[t], d, directions[d], float(x))
+                     for t in range(len(toks)) for d, x in enumerate(states[t])]
+    return pd.DataFrame(rows, columns=TABLES["over_time"]), notes
 
 
 def _composition(model: ModelView) -> pd.DataFrame:
@@ -224,87 +357,13 @@ def _composition(model: ModelView) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=TABLES["composition"])
 
 
-def combine(results: dict[str, AnalysisResult], params: Params) -> AnalysisResult:
-    merged = combine_per_model(results)
-    for key in ("negation_flip", "concessive_change", "intensity_growth"):
-        vals = [r.metrics[key] for r in results.values() if key in r.metrics]
-        if vals:
-            merged.metrics[key] = float(np.mean(vals))
-    return merged
-
-
-def present(result: AnalysisResult, params: Params) -> Presentation:
-    t = result.tables
-    charts = []
-    phrases = t["phrases"]
-    models = list(dict.fromkeys(m for name in ("phrases", "tsne", "over_time") for m in t[name]["model"]))
-    for group, frame in phrases.groupby("group", sort=False):
-        top = (frame.assign(mag=frame["value"].abs()).groupby(["model", "dimension"])["mag"].sum()
-               .reset_index().sort_values("mag", ascending=False).groupby("model").head(params.heatmap_dimensions))
-        frame = frame.merge(top[["model", "dimension"]], on=["model", "dimension"])
-        chart = alt.Chart(frame).mark_rect().encode(
-            x=alt.X("dimension:O", axis=alt.Axis(labels=False, ticks=False)),
-            y=alt.Y("phrase:N", sort=None, title=None),
-            color=alt.Color("value:Q", scale=alt.Scale(scheme="redblue", domainMid=0, reverse=True)),
-            tooltip=["model", "phrase", "dimension", alt.Tooltip("value:Q", format=".3f")],
-        ).properties(height=alt.Step(14))
-        chart = _by_model(chart, models, frame, "phrase", step=6).resolve_scale(x="independent")
-        charts.append(ChartSpec(f"phrases-{group}", f"Representations: {group}", chart_spec(chart),
-                                f"The {params.heatmap_dimensions} dimensions with the largest values "
-                                "over these phrases, per model."))
-    if not t["tsne"].empty:
-        points = alt.Chart(t["tsne"]).mark_point(filled=True).encode(
-            x=alt.X("x:Q", title=None), y=alt.Y("y:Q", title=None), color="kind:N",
-            tooltip=["model", "phrase", "kind"])
-        text = points.mark_text(dx=5, align="left", fontSize=9).encode(text="phrase:N")
-        legend = 40 + label_width(t["tsne"]["kind"].unique())
-        overhang = label_width(t["tsne"]["phrase"].unique(), px_per_char=5.0)  # labels past the edge
-        chart = wrap_by_model(alt.layer(points, text, data=t["tsne"]).properties(height=260), models,
-                              narrowest=200, widest=300, each=overhang,
-                              reserved=label_width(["-000"]) + legend)
-        charts.append(ChartSpec("tsne", "t-SNE of the probes among random words", chart_spec(chart),
-                                "Figure 2 of the paper, per model."))
-    if not t["over_time"].empty:
-        frame = t["over_time"].assign(step=lambda f: f["position"].map("{:02d}".format) + " " + f["token"])
-        top = (frame.assign(mag=frame["value"].abs()).groupby(["model", "dimension"])["mag"].sum()
-               .reset_index().sort_values(["mag", "dimension"], ascending=[False, True], kind="stable")
-               .groupby("model").head(params.heatmap_dimensions))
-        frame = frame.merge(top[["model", "dimension"]], on=["model", "dimension"])
-        pairs = list(dict.fromkeys(frame["pair"]))
-        frame = frame.assign(pair_no=frame["pair"].map(pairs.index))  # filtered by number, not text
-        chart = alt.Chart(frame).mark_rect().encode(
-            x=alt.X("dimension:O", axis=alt.Axis(labels=False, ticks=False)),
-            y=alt.Y("step:N", sort=None, title=None),
-            color=alt.Color("value:Q", scale=alt.Scale(scheme="redblue", domainMid=0, reverse=True)),
-            tooltip=["model", "row", "step", alt.Tooltip("value:Q", format=".3f")],
-        ).properties(height=alt.Step(12))
-        chart = alt.vconcat(*[
-            _by_model(chart, models, frame[frame["pair_no"] == i], "step", step=4, title=pair)
-            .transform_filter(alt.datum.pair_no == i).resolve_scale(x="independent")
-            for i, pair in enumerate(pairs)
-        ])
-        charts.append(ChartSpec("concessive", "Reading a concessive sentence, word by word", chart_spec(chart),
-                                "Rows: the representation after each word; last row: |difference| of "
-                                "the final representations with and without the clause (Figure 3). "
-                                f"The {params.heatmap_dimensions} dimensions with the largest values, "
-                                "per model."))
-    return Presentation(charts=charts)
-
-
-def _by_model(chart: alt.Chart, models: list[str], frame: pd.DataFrame, labels: str, step: int,
-              title: str | None = None) -> alt.FacetChart:
-    """A heatmap of dimensions once per model: ``step`` px per dimension, narrowed so that the
-    panels wrap into rows that fit the card; the ``labels`` axis and the colour legend are drawn
-    once per row."""
-    dims = int(frame.groupby("model")["dimension"].nunique().max())
-    return wrap_by_model(chart, models, narrowest=min(step * dims, 160), widest=step * dims,
-                         reserved=label_width(frame[labels].unique()) + 60, title=title)
-
 SPEC = AnalysisSpec(
     name=NAME,
     version=VERSION,
     title=TITLE,
     headline=HEADLINE,
+    headline_label=HEADLINE_LABEL,
+    reference=REFERENCE,
     method=METHOD,
     how_to_read=HOW_TO_READ,
     citation=CITATION,
@@ -313,5 +372,4 @@ SPEC = AnalysisSpec(
     compute=compute,
     present=present,
     skip_reason=skip_reason,
-    combine=combine,
 )
