@@ -83,7 +83,7 @@ def test_li_et_al_sentences_are_shown_when_the_vocabulary_covers_them() -> None:
     adapter = HookedAdapter(user, source="t", device="cpu")
     result = computed(adapter, [Example("a b", "pos")], saliency.Params())
     examples = result.tables["examples"]
-    yours = examples[examples["source"] == "yours"]["text"].tolist()
+    yours = examples[examples["source"] == "paper"]["text"].tolist()
     # "boring" is unknown to the model: the third sentence is left out
     assert yours == list(saliency.PAPER_SENTENCES[:2])
     assert result.metrics["examples"] == 1
@@ -195,4 +195,5 @@ def test_wide_heatmaps_show_the_most_salient_dimensions_and_say_so() -> None:
     values = chart.spec["datasets"][next(iter(chart.spec["datasets"]))]
     assert all(len(v["dims"]) == 32 for v in values)
     assert all(7 in v["dims"] and 250 in v["dims"] for v in values)
-    assert "the 32 of 300 embedding dimensions with the most saliency" in chart.caption
+    assert "the embedding dimensions with the most saliency in this sentence: x 32 of 300" in (
+        chart.caption)

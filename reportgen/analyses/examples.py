@@ -1,7 +1,7 @@
 """Examples worth reading, and the shaded-text view of them: shared by every analysis page.
 
-Question: which of thousands of evaluated texts should a reviewer look at? Not the first ones in file
-order. ``pick_examples`` orders them on purpose, each with the reason it is shown:
+Question: which of thousands of evaluated texts should a reviewer look at? Not the first ones in
+file order. ``pick_examples`` orders them on purpose, each with the reason it is shown:
 
 1. the user's own: sentences and example ids named in the analysis's config;
 2. disagreements: texts on which the models predict different classes (most models' confidence
@@ -25,10 +25,13 @@ YOURS = "your example"
 
 
 def pick_examples(
-    predictions: pd.DataFrame, k: int, yours: list[int] | None = None
+    predictions: pd.DataFrame, k: int, yours: list[int] | None = None,
+    named: list[tuple[int, str]] | None = None,
 ) -> list[tuple[int, str]]:
     """Up to ``k`` (example_id, reason) pairs in the order above; ``predictions`` has
-    ``PREDICTION_COLUMNS`` (label None/NaN for unlabelled texts)."""
+    ``PREDICTION_COLUMNS`` (label None/NaN for unlabelled texts). ``named``: (example_id,
+    reason) pairs shown right after the user's own, with their own reason (Li et al.'s
+    sentences)."""
     chosen: dict[int, str] = {}
 
     def take(ids: list[int], reason: str) -> None:
@@ -38,11 +41,14 @@ def pick_examples(
             chosen.setdefault(int(i), reason)
 
     take(list(yours or []), YOURS)
+    for example_id, reason in named or []:
+        take([example_id], reason)
     if predictions.empty:
         return list(chosen.items())
     frame = predictions.copy()
     frame["labelled"] = frame["label"].notna()
-    frame["wrong"] = frame["labelled"] & (frame["label"].astype(str) != frame["predicted"].astype(str))
+    frame["wrong"] = frame["labelled"] & (
+        frame["label"].astype(str) != frame["predicted"].astype(str))
     models = list(dict.fromkeys(frame["model"]))
     if len(models) > 1:
         per = frame.groupby("example_id")
@@ -83,13 +89,15 @@ def token_rows(
         if frame is None:
             continue
         for model, cells in frame.groupby("model", sort=False):
-            if (model, example_id) not in outcome.index:  # a model with no predictions (autoencoder)
+            # a model with no predictions (autoencoder)
+            if (model, example_id) not in outcome.index:
                 continue
             cells = cells.sort_values("position")
             values = cells[score].astype(float)
             # the row's peak among its words: a special token ([CLS]) is shown, never the scale
             words = values[cells["flag"].fillna("") != "special"] if "flag" in cells else values
-            peak = float((words if len(words) else values).max()) if normalise and len(values) else 1.0
+            peak = (float((words if len(words) else values).max())
+                    if normalise and len(values) else 1.0)
             facts = outcome.loc[(model, example_id)]
             label = facts["label"] if isinstance(facts["label"], str) else None
             rows.append(TokenScores(

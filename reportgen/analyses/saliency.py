@@ -5,9 +5,9 @@ section 5; first-derivative saliency after Simonyan et al. 2013): for the score 
 (the predicted class by default), the saliency of embedding entry e_tj of token t is
 |dS_c / de_tj|, the first-order sensitivity of the score. A token's saliency is the L2 norm of its
 gradient over the embedding dimensions (and over the characters of the word for character-spelled
-models). Gradients are computed for a whole batch in one backward pass: the examples do not interact
-in eval mode, so the gradient of the summed scores w.r.t. each example's embeddings is that example's
-own gradient.
+models). Gradients are computed for a whole batch in one backward pass: the examples do not
+interact in eval mode, so the gradient of the summed scores w.r.t. each example's embeddings is
+that example's own gradient.
 
 Word pieces (``reportgen.analyses.words``): where a model's tokenizer splits words into pieces
 (``in ##vi ##gor ##ating``), the pieces are joined back into the word, whose saliency is the **sum**
@@ -28,7 +28,9 @@ Outputs (tables):
 - ``words``: per (model, word type): mean saliency, mean share and count, over the evaluated data
   (unknown and special tokens and one-word texts left out).
 - ``examples``: the evaluated texts and labels, by ``example_id``, then the user's own sentences
-  (``source`` "yours"; they are shown but left out of every metric).
+  (``source`` "yours") and Li et al.'s (``source`` "paper"): unlabelled, shown but left out of
+  every metric. With ``target = "label"`` their gradients are of the predicted class (a note
+  says so).
 - ``texts``: one row per (model, evaluated example): the top word's share, the number of counted
   words and the entropy of the shares (nats); the metrics are means over it.
 
@@ -44,7 +46,8 @@ and examples), per model ``<model>.top_token_share``, and for autoencoders
 ``<model>.diagonal_share`` (mean share of output step t's saliency that falls on input token t).
 Baseline: a top-token share mostly reflects sentence length (a one-token text scores 1 by
 definition), so each is shown beside ``uniform_top_token_share``, the share the most salient token
-would have if saliency were spread evenly (the mean of 1/length), and ``single_token_texts``.
+would have if saliency were spread evenly (the mean of 1/length, over the same texts: a text whose
+words have no saliency at all counts in neither), and ``single_token_texts``.
 
 Cost: one forward and one backward pass per batch and classifier (about 3x a plain evaluation; the
 confidence comes from the same forward pass);
@@ -70,7 +73,7 @@ from reportgen.analyses.saliency_tables import (
 )
 from reportgen.analyses.saliency_views import present
 from reportgen.analyses.sampling import kept_ids, sampling_note
-from reportgen.analyses.spec import AnalysisSpec, PlanFacts
+from reportgen.analyses.spec import AnalysisSpec, PlanFacts, combine_per_model
 from reportgen.analyses.words import (
     merged_anything,
     shares_summary,
@@ -85,10 +88,16 @@ from reportgen.models.view import ModelView, NotApplicable
 from reportgen.records import AnalysisResult
 
 NAME = "saliency"
-VERSION = 6  # 6: per-token rows for the run's sample, metrics streamed over every example; 5: word pieces joined into words, special tokens out of shares; 4: Li et al.'s sentences
+# 7: target = "label" differentiates the predicted class of the unlabelled sentences (yours, Li
+# et al.'s), texts with no saliency at all out of the top share and its baseline; 6: per-token
+# rows for the run's sample, metrics streamed over every example; 5: word pieces joined into
+# words, special tokens out of shares; 4: Li et al.'s sentences
+VERSION = 7
 SAMPLED = True  # reads the run's detail sample (analyses.sampling): its size is in the cache key
 TITLE = "First-derivative saliency"
 HEADLINE = "top_token_share"
+HEADLINE_LABEL = "top-token share of |dS/de| (first-derivative saliency)"
+REFERENCE = "Li et al. 2016, Sec. 5"
 BASELINES = {"top_token_share": "uniform_top_token_share"}
 CITATION = (
     "Li, Chen, Hovy, Jurafsky (2016). Visualizing and Understanding Neural Models in NLP. NAACL. "
@@ -107,7 +116,8 @@ METHOD = (
 )
 HOW_TO_READ = (
     "Shaded sentences: darker tokens move the class score most (1.0 = the most salient token "
-    "of that sentence for that model; hover for the value). Heatmaps: one row per token, one column per embedding dimension; "
+    "of that sentence for that model; hover for the value). Heatmaps: one row per token, one "
+    "column per embedding dimension; "
     "models side by side on the same sentence, as in Li et al.'s RNN / LSTM / BiLSTM comparison "
     "(wide embeddings: the most salient dimensions, as the caption says). Bar chart: the words "
     "that take the largest mean share of their sentence's saliency. Headline: the share of the "
@@ -117,7 +127,8 @@ HOW_TO_READ = (
 TABLES = {
     "tokens": ["model", "example_id", "position", "token", "saliency", "share", "flag", "pieces"],
     "pieces": ["model", "example_id", "position", "token", "word", "saliency"],
-    "predictions": ["model", "example_id", "label", "predicted", "confidence", "target", "truncated"],
+    "predictions": ["model", "example_id", "label", "predicted", "confidence", "target",
+                    "truncated"],
     "dimensions": ["model", "example_id", "position", "token", "dimension", "saliency"],
     "words": ["model", "word", "mean_saliency", "mean_share", "count"],
     "examples": ["example_id", "text", "label", "source"],
@@ -187,21 +198,26 @@ def token_saliency(
     model: ModelView, texts: list[str], targets: list[int] | None = None
 ) -> tuple[list[list[str]], list[np.ndarray], list[np.ndarray], np.ndarray]:
     """Saliency of one batch: per example, tokens, the (T, E) |gradient| matrix, the (T,) token
-    saliency, and the (B,) predicted class indices (``saliency_batch`` without the probabilities)."""
+    saliency, and the (B,) predicted class indices (``saliency_batch`` without the
+    probabilities)."""
     out = saliency_batch(model, texts, targets)
     return out.tokens, out.mats, out.vecs, out.predicted
 
 
-def saliency_batch(model: ModelView, texts: list[str], targets: list[int] | None = None) -> SaliencyBatch:
+def saliency_batch(model: ModelView, texts: list[str],
+                   targets: list[int] | None = None) -> SaliencyBatch:
     """Saliency of one batch, and the probabilities of the forward pass it differentiates (so the
     analysis needs no second pass for the confidence). ``targets`` None means differentiate the
-    predicted class."""
+    predicted class; a negative target (an unlabelled text) differentiates its predicted class."""
     batch = model.encode(texts)
     with gradients(model.module):
         emb = model.embed(batch.ids).detach().requires_grad_(True)  # (B, T, E) or (B, T, C, E)
         logits = model.forward_from_embeddings(emb, batch.mask)  # (B, K)
         predicted = logits.argmax(-1)  # (B,)
-        target = predicted if targets is None else torch.as_tensor(targets, device=logits.device)
+        target = predicted
+        if targets is not None:
+            given = torch.as_tensor(targets, device=logits.device)  # (B,)
+            target = torch.where(given >= 0, given, predicted)
         score = logits.gather(1, target[:, None]).sum()
         (grad,) = torch.autograd.grad(score, emb)
     grad = grad.detach().float().abs()
@@ -227,23 +243,37 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     bad_ids = [i for i in params.example_ids if i >= n_data]
     if bad_ids:
         raise ValueError(f"saliency.example_ids {bad_ids} are past the {n_data} evaluated examples")
-    yours = [*params.sentences, *(paper_sentences(model) if params.paper_sentences else [])]
+    paper = paper_sentences(model) if params.paper_sentences else []
+    yours = [*params.sentences, *paper]
     texts += yours
     labels = [ex.label for ex in ctx.examples] + [None] * len(yours)
+    # ids: the data's, then your sentences', then Li et al.'s by their place in PAPER_SENTENCES,
+    # so that a sentence has one id for every model, whichever of them its vocabulary covers
+    first_paper = n_data + len(params.sentences)
+    example_ids = [*range(first_paper),
+                   *(first_paper + PAPER_SENTENCES.index(text) for text in paper)]
     empty = {name: pd.DataFrame(columns=cols) for name, cols in TABLES.items()}
-    examples = pd.DataFrame({"example_id": range(len(texts)), "text": texts, "label": labels,
-                             "source": ["data"] * n_data + ["yours"] * len(yours)})
-    note = f"Gradients of the {params.target} class score; token saliency = L2 norm over dimensions."
+    examples = pd.DataFrame({
+        "example_id": example_ids, "text": texts, "label": labels,
+        "source": ["data"] * n_data + ["yours"] * len(params.sentences) + ["paper"] * len(paper)})
+    note = (f"Gradients of the {params.target} class score; token saliency = L2 norm over "
+            "dimensions.")
+    if params.target == "label" and yours:
+        note += (" Your own sentences and Li et al.'s have no label: their gradients are of the "
+                 "class the model predicts.")
     if model.task == "autoencode":
         frame = decoding_table(model, texts[: params.decoding_examples], ctx.batch_size,
                                 TABLES["decoding"])
-        keep = kept_ids(ctx.detail_ids(), [*range(params.decoding_examples), *range(n_data, len(texts))])
+        keep = kept_ids(ctx.detail_ids(), [*range(params.decoding_examples),
+                                           *example_ids[n_data:]])
         return AnalysisResult(
-            tables={**empty, "examples": examples[examples["example_id"].isin(keep)].reset_index(drop=True),
+            tables={**empty,
+                    "examples": examples[examples["example_id"].isin(keep)].reset_index(drop=True),
                     "decoding": frame},
-            metrics={"examples": float(n_data), "diagonal_share": diagonal_share(frame)}, notes=[note],
+            metrics={"examples": float(n_data), "diagonal_share": diagonal_share(frame)},
+            notes=[note],
         )
-    heat_ids = set(_heatmap_examples(ctx, params)) | set(range(n_data, len(texts)))
+    heat_ids = set(_heatmap_examples(ctx, params)) | set(example_ids[n_data:])
     # per-token rows are kept for the run's sample and the examples a page always shows; the
     # metrics and the word ranking stream over every example (analyses.sampling)
     keep = kept_ids(ctx.detail_ids(), [*heat_ids, *params.example_ids])
@@ -256,21 +286,25 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
         targets = None
         if label_idx is not None:
             targets = [int(i) for i in label_idx[start : start + len(chunk)]]
-            if min(targets) < 0:
+            # an evaluated text without a label cannot be differentiated by its label (the plan
+            # refuses such data); the unlabelled sentences after them take their predicted class
+            if min(targets[: max(0, n_data - start)], default=0) < 0:
                 raise ValueError("target='label' needs labelled data (use target='predicted')")
         out = saliency_batch(model, chunk, targets)
         tokens, mats, vecs, predicted = out.tokens, out.mats, out.vecs, out.predicted
         batch = model.encode(chunk)
         confidence = out.probs.max(1)  # (B,)
-        ids = list(range(start, start + len(chunk)))
+        ids = example_ids[start : start + len(chunk)]
         words, owners = word_frame(model.name, ids, display_tokens(model, batch), vecs,
                                    token_flags(model, batch), "saliency")
         predictions_df = pd.DataFrame({
             "model": model.name, "example_id": ids, "label": labels[start : start + len(chunk)],
             "predicted": [model.classes[int(p)] for p in predicted],
             "confidence": confidence.astype(float),
-            "target": [model.classes[int(t)] for t in (predicted if targets is None else targets)],
-            "truncated": [max(0, full - len(t)) for full, t in zip(lengths[start:], tokens, strict=False)],
+            "target": [model.classes[int(t if t >= 0 else p)] for t, p in
+                       zip(predicted if targets is None else targets, predicted, strict=True)],
+            "truncated": [max(0, full - len(t))
+                          for full, t in zip(lengths[start:], tokens, strict=False)],
         })
         data_words = words[words["example_id"] < n_data]
         add_word_sums(word_totals, data_words)
@@ -291,7 +325,8 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     per_text = pd.concat([g.texts for g in gathered], ignore_index=True)
     dim_frames = [d for g in gathered for d in g.dimensions]
     notes = [note]
-    if (sampled := sampling_note(len(ctx.detail_ids()), n_data, ctx.seed, what="Per-token rows and texts")):
+    if (sampled := sampling_note(len(ctx.detail_ids()), n_data, ctx.seed,
+                                 what="Per-token rows and texts")):
         notes.append(sampled + " The heatmap examples and your own ids are kept too. The top-token "
                      "share, its spread and the word ranking cover every example.")
     pieces = empty["pieces"]
@@ -307,7 +342,8 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     return AnalysisResult(
         tables={**empty, "tokens": tokens_df, "pieces": pieces,
                 "predictions": predictions[TABLES["predictions"]],
-                "dimensions": pd.concat(dim_frames, ignore_index=True) if dim_frames else empty["dimensions"],
+                "dimensions": (pd.concat(dim_frames, ignore_index=True) if dim_frames
+                               else empty["dimensions"]),
                 "words": word_table(gather_batches({distributed.rank(): word_totals}),
                                      params.min_word_count, TABLES["words"]),
                 "examples": examples,
@@ -319,7 +355,8 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
 
 def _texts_table(per_text: pd.DataFrame) -> pd.DataFrame:
     """``words.text_shares`` under the ``texts`` table's column names."""
-    return per_text.rename(columns={"top": "top_share", "n": "words", "h": "entropy"})[TABLES["texts"]]
+    renamed = per_text.rename(columns={"top": "top_share", "n": "words", "h": "entropy"})
+    return renamed[TABLES["texts"]]
 
 
 def _piece_frame(model: str, ids: list[int], tokens: list[list[str]], vecs: list[np.ndarray],
@@ -328,7 +365,8 @@ def _piece_frame(model: str, ids: list[int], tokens: list[list[str]], vecs: list
     return pd.DataFrame({
         "model": model,
         "example_id": np.repeat(ids, [len(t) for t in tokens]).astype(np.int64),
-        "position": np.concatenate([np.arange(len(t)) for t in tokens]).astype(np.int64) if tokens else [],
+        "position": (np.concatenate([np.arange(len(t)) for t in tokens]).astype(np.int64)
+                     if tokens else []),
         "token": [tok for toks in tokens for tok in toks],
         "word": np.concatenate(owners).astype(np.int64) if owners else [],
         "saliency": np.concatenate(vecs).astype(float) if vecs else [],
@@ -357,31 +395,50 @@ def paper_sentences(model: ModelView) -> list[str]:
 
 def combine(results: dict[str, AnalysisResult], params: Params) -> AnalysisResult:
     """Per-model results -> one: tables stacked in model order, ``<model>.<metric>`` per model, and
-    overall means over every (classifier, example)."""
+    overall means over every (classifier, example); the examples of every model once (Li et al.'s
+    sentences are those each model's vocabulary covers); notes as ``combine_per_model`` gives
+    them (one every model has, once and plain; the others after their model's name)."""
     def stack(table: str) -> pd.DataFrame:
         frames = [r.tables[table] for r in results.values() if not r.tables[table].empty]
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=TABLES[table])
+        return (pd.concat(frames, ignore_index=True) if frames
+                else pd.DataFrame(columns=TABLES[table]))
 
     first = next(iter(results.values()))
-    tables = {t: first.tables["examples"] if t == "examples" else stack(t) for t in TABLES}
+    tables = {t: stack(t) for t in TABLES}
+    tables["examples"] = (tables["examples"].drop_duplicates("example_id")
+                          .sort_values("example_id", kind="stable").reset_index(drop=True))
     data = tables["examples"]
-    metrics: dict[str, float] = {"examples": first.metrics.get("examples", float((data["source"] == "data").sum()))}
+    metrics: dict[str, float] = {
+        "examples": first.metrics.get("examples", float((data["source"] == "data").sum()))}
     for name, r in results.items():
         metrics.update({f"{name}.{k}": v for k, v in r.metrics.items() if k != "examples"})
     per_text = tables["texts"]  # per (model, example), in model then example order, as computed
     if not per_text.empty:
-        metrics["top_token_share"] = float(np.mean(per_text["top_share"].to_numpy()))
-        metrics["uniform_top_token_share"] = float(np.mean(1.0 / per_text["words"].to_numpy()))
-    return AnalysisResult(tables=tables, metrics=metrics, notes=first.notes)
+        summary = shares_summary(per_text.rename(
+            columns={"top_share": "top", "words": "n", "entropy": "h"}))
+        metrics["top_token_share"] = summary["top_token_share"]
+        metrics["uniform_top_token_share"] = summary["uniform_top_token_share"]
+    # notes only: combine_per_model's rule, without stacking the tables a second time
+    notes = combine_per_model({n: AnalysisResult(tables={}, metrics={}, notes=r.notes)
+                               for n, r in results.items()}).notes
+    return AnalysisResult(tables=tables, metrics=metrics, notes=notes)
 
 
 def _heatmap_examples(ctx: RunContext, params: Params) -> list[int]:
+    """The user's example ids, then the first examples of 4 to 14 words
+    (``heatmap_example_ids``)."""
+    return heatmap_example_ids([ex.text for ex in ctx.examples], params.example_ids,
+                               params.heatmap_examples)
+
+
+def heatmap_example_ids(texts: list[str], example_ids: tuple[int, ...] | list[int],
+                        count: int) -> list[int]:
     """The user's example ids, then the first examples of 4 to 14 words (readable heatmaps; the
-    same for every model, so heatmaps compare models on one sentence)."""
-    lengths = [len(ex.text.split()) for ex in ctx.examples]
-    readable = [i for i, n in enumerate(lengths) if 4 <= n <= 14] or list(range(len(ctx.examples)))
-    return list(dict.fromkeys([*params.example_ids, *readable]))[: max(params.heatmap_examples,
-                                                                       len(params.example_ids))]
+    same for every model, so heatmaps compare models on one sentence; ``variance_salience`` shows
+    the same ones when saliency did not run)."""
+    lengths = [len(text.split()) for text in texts]
+    readable = [i for i, n in enumerate(lengths) if 4 <= n <= 14] or list(range(len(texts)))
+    return list(dict.fromkeys([*example_ids, *readable]))[: max(count, len(example_ids))]
 
 
 def check_plan(params: Params, facts: PlanFacts) -> list[str]:
@@ -414,4 +471,6 @@ SPEC = AnalysisSpec(
     combine=combine,
     sampled=True,
     baselines=BASELINES,
+    headline_label=HEADLINE_LABEL,
+    reference=REFERENCE,
 )

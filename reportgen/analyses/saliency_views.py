@@ -31,9 +31,11 @@ def present(result: AnalysisResult, params: Params) -> Presentation:
         result.tables["words"],
     )
     predictions = result.tables["predictions"]
+    origins = sentence_origins(result.tables["examples"])
     charts: list[ChartSpec] = []
     for example_id, frame in dims.groupby("example_id", sort=True):
-        charts.append(heatmap(int(example_id), frame, predictions, params.heatmap_dimensions))
+        charts.append(heatmap(int(example_id), frame, predictions, params.heatmap_dimensions,
+                              origin=origins.get(int(example_id), "")))
     if not words.empty:
         top = words.groupby("model", sort=False).head(params.top_words)
         bars = (
@@ -132,12 +134,30 @@ def _decoding_heatmap(example_id: int, frame: pd.DataFrame) -> ChartSpec:
     )
 
 
-def heatmap(example_id: int, frame: pd.DataFrame, predictions: pd.DataFrame, top: int) -> ChartSpec:
+PAPER = "Li et al. (2016)'s sentence"
+YOUR_SENTENCE = "your sentence"
+
+
+def sentence_origins(examples: pd.DataFrame) -> dict[int, str]:
+    """example_id -> where a shown sentence that is not from the data comes from: Li et al.'s
+    sentences (``source`` "paper") and the user's own (``source`` "yours")."""
+    if examples is None or examples.empty or "source" not in examples:
+        return {}
+    named = {"paper": PAPER, "yours": YOUR_SENTENCE}
+    return {int(i): named[src] for i, src in zip(examples["example_id"], examples["source"],
+                                                 strict=True) if src in named}
+
+
+def heatmap(example_id: int, frame: pd.DataFrame, predictions: pd.DataFrame, top: int, *,
+            measure: str = "saliency", colour: str = "|dS/de|", origin: str = "") -> ChartSpec:
     """Token x dimension heatmap, one panel per model; colour relative to each panel's maximum.
 
-    Embeddings wider than ``top`` show their ``top`` most salient dimensions in this sentence
-    (per model), so each cell stays wide enough to read; the caption says what share they hold."""
-    frame, kept = _top_dimensions(frame, top)
+    Embeddings wider than ``top`` show their ``top`` dimensions with the most ``measure`` in this
+    sentence (per model), so each cell stays wide enough to read; the caption says, per model,
+    how many of how many dimensions are shown and what share they hold. ``colour`` names the value
+    ("|dS/de|"); ``origin`` says where a sentence not from the data comes from (shown instead of
+    a gold label it does not have)."""
+    frame, kept = _top_dimensions(frame, top, measure)
     peak = frame.groupby("model", sort=False)["saliency"].transform("max")
     frame = frame.assign(relative=frame["saliency"] / peak.where(peak > 0, 1.0))
     # one row per (model, token) holding its dimensions as arrays, expanded in the browser by a
@@ -184,22 +204,27 @@ def heatmap(example_id: int, frame: pd.DataFrame, predictions: pd.DataFrame, top
     ).resolve_scale(x="independent")  # 70: the colour legend
     sample = predictions[predictions["example_id"] == example_id]
     label = sample["label"].iloc[0] if not sample.empty else None
-    caption = (
-        "Colour: |dS/de| relative to the largest value in the same panel; hover for raw values."
-    )
+    if label is not None and (pd.isna(label) or not str(label).strip()):
+        label = None  # an unlabelled text: no gold label to show
+    caption = (f"Colour: {colour} relative to the largest value in the same panel; hover for raw "
+               "values.")
     if kept:
         caption += f" {kept}"
-    return ChartSpec(
-        f"heatmap-{example_id}",
-        f"Token x dimension saliency, example {example_id}",
-        chart_spec(chart),
-        f"Gold label: {label}. {caption}" if label is not None else caption,
-    )
+    if origin:
+        caption = f"{origin[0].upper()}{origin[1:]} (no gold label). {caption}"
+    elif label is not None:
+        caption = f"Gold label: {label}. {caption}"
+    title = f"Token x dimension {measure}, example {example_id}"
+    if origin:
+        title = f"Token x dimension {measure}, {origin}"
+    return ChartSpec(f"heatmap-{example_id}", title, chart_spec(chart), caption)
 
 
-def _top_dimensions(frame: pd.DataFrame, top: int) -> tuple[pd.DataFrame, str]:
-    """Keep each model's ``top`` dimensions with the most saliency in this sentence, in index
-    order; also say (for the caption) how much of the total they hold."""
+def _top_dimensions(frame: pd.DataFrame, top: int,
+                    measure: str = "saliency") -> tuple[pd.DataFrame, str]:
+    """Keep each model's ``top`` dimensions with the most ``measure`` in this sentence, in index
+    order; also say (for the caption), per model, how many of its dimensions are shown and how
+    much of the total they hold."""
     dims = frame.groupby("model", sort=False)["dimension"].nunique()
     if top <= 0 or int(dims.max()) <= top:
         return frame, ""
@@ -211,12 +236,18 @@ def _top_dimensions(frame: pd.DataFrame, top: int) -> tuple[pd.DataFrame, str]:
         .groupby("model", sort=False)
         .head(top)
     )
-    held = best.groupby("model")["saliency"].sum() / totals.groupby("model")["saliency"].sum()
+    held = (best.groupby("model", sort=False)["saliency"].sum()
+            / totals.groupby("model", sort=False)["saliency"].sum())
     kept = frame.merge(best[["model", "dimension"]], on=["model", "dimension"])
-    share = ", ".join(f"{m} {v:.0%}" for m, v in held.items())
+    parts = []
+    for model, n in dims.items():
+        if n <= top:
+            parts.append(f"{model} all {n}")
+        else:
+            parts.append(f"{model} {top} of {n} (holding {held.get(model, 0.0):.0%} of it)")
     return kept, (
-        f"Shown: the {top} of {int(dims.max())} embedding dimensions with the most "
-        f"saliency in this sentence, per model (they hold {share} of it)."
+        f"Shown, per model, the embedding dimensions with the most {measure} in this sentence: "
+        f"{'; '.join(parts)}."
     )
 
 
@@ -224,13 +255,16 @@ def _token_view(
     tokens: pd.DataFrame, predictions: pd.DataFrame, examples: pd.DataFrame, params: Params
 ) -> TokenView:
     yours = [*params.example_ids, *examples.loc[examples["source"] == "yours", "example_id"]]
+    paper = [(int(i), PAPER) for i in examples.loc[examples["source"] == "paper", "example_id"]]
     kept = predictions[predictions["example_id"].isin(tokens["example_id"].unique())]  # the sample
-    picked = pick_examples(kept, params.token_view_examples + len(yours), yours)
+    picked = pick_examples(kept, params.token_view_examples + len(yours) + len(paper), yours,
+                           named=paper)
     return TokenView(
         "tokens",
         "Saliency of each token, on examples chosen to be worth reading",
         token_rows(tokens, predictions, picked, "saliency"),
         "Shading: token saliency relative to the most salient token of the same sentence and "
-        "model. Shown: your own sentences and ids (config), texts the models disagree on, each "
+        "model. Shown: your own sentences and ids (config), Li et al. (2016)'s sentences (where "
+        "the model knows every word; no gold label), texts the models disagree on, each "
         "model's most confident errors, then confident right answers.",
     )

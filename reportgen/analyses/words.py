@@ -15,7 +15,8 @@ word is one token and nothing changes.
 
 Outputs: ``word_frame`` (one row per model, example and word), ``text_shares`` (one row per text,
 so that a stream of batches needs no per-word rows to be kept) and ``share_metrics`` /
-``shares_summary`` (top-word share, its uniform baseline, entropy). Cost: a Python loop over the tokens; no model.
+``shares_summary`` (top-word share, its uniform baseline, entropy). Cost: a Python loop over the
+tokens; no model.
 """
 
 from __future__ import annotations
@@ -76,7 +77,8 @@ def word_frame(
             share = sums[w] / total if counted[w] and total > 0 else 0.0
             rows.append((int(example_id), w, span.text, float(sums[w]), float(share), flag,
                          span.stop - span.start))
-        for name, values_ in zip(columns, zip(*rows, strict=True) if rows else [()] * 7, strict=True):
+        by_column = zip(*rows, strict=True) if rows else [()] * 7
+        for name, values_ in zip(columns, by_column, strict=True):
             columns[name].append(list(values_))
         owners.append(owner)
     frame = pd.DataFrame({
@@ -93,7 +95,9 @@ def word_frame(
 
 
 def _joined(parts: list, dtype: type) -> np.ndarray:
-    return np.concatenate([np.asarray(p, dtype=dtype) for p in parts]) if parts else np.zeros(0, dtype)
+    if not parts:
+        return np.zeros(0, dtype)
+    return np.concatenate([np.asarray(p, dtype=dtype) for p in parts])
 
 
 def counted_words(frame: pd.DataFrame) -> pd.DataFrame:
@@ -104,7 +108,8 @@ def counted_words(frame: pd.DataFrame) -> pd.DataFrame:
 def merged_anything(frame: pd.DataFrame) -> bool:
     """True when some word has several tokens or some token is special (the words differ from the
     tokens the model reads)."""
-    return bool(len(frame)) and (bool((frame["pieces"] > 1).any()) or bool((frame["flag"] == SPECIAL).any()))
+    return bool(len(frame)) and (bool((frame["pieces"] > 1).any())
+                                 or bool((frame["flag"] == SPECIAL).any()))
 
 
 def text_shares(frame: pd.DataFrame) -> pd.DataFrame:
@@ -114,7 +119,8 @@ def text_shares(frame: pd.DataFrame) -> pd.DataFrame:
     the whole frame (how the per-example analyses stream)."""
     words = counted_words(frame)
     if words.empty:
-        return pd.DataFrame({"model": pd.Series(dtype=object), "example_id": pd.Series(dtype=np.int64),
+        return pd.DataFrame({"model": pd.Series(dtype=object),
+                             "example_id": pd.Series(dtype=np.int64),
                              "top": pd.Series(dtype=float), "n": pd.Series(dtype=np.int64),
                              "h": pd.Series(dtype=float)})
     share = words["share"].clip(lower=1e-12)
@@ -129,19 +135,31 @@ def share_metrics(frame: pd.DataFrame) -> dict[str, float]:
 
 
 def shares_summary(per_text: pd.DataFrame) -> dict[str, float]:
-    """Over texts with at least one counted word (rows of ``text_shares``): the mean top-word share
-    (and spread), its uniform baseline (the mean of 1 / number of words), one-word texts, and the
-    normalised entropy of the shares (1 = spread evenly, 0 = all on one word; texts of two or more
-    words)."""
+    """Over texts with at least one counted word and a positive total score (rows of
+    ``text_shares``): the mean top-word share (and spread), its uniform baseline (the mean of
+    1 / number of words, over the same texts), one-word texts, and the normalised entropy of the
+    shares (1 = spread evenly, 0 = all on one word; texts of two or more words).
+
+    A text whose words all score 0 (a one-word text under variance salience: the word is its own
+    mean) has no shares: it counts in neither the top share nor its baseline, so the top share
+    is never below the baseline (the largest of n shares summing to 1 is at least 1/n). How many
+    there were is ``unscored_texts`` (present when there were some)."""
+    empty = {"top_token_share": 0.0, "uniform_top_token_share": 0.0, "single_token_texts": 0.0}
     if per_text.empty:
-        return {"top_token_share": 0.0, "uniform_top_token_share": 0.0, "single_token_texts": 0.0}
-    long = per_text[per_text["n"] > 1]
+        return empty
+    scored = per_text[per_text["top"] > 0]
+    unscored = {"unscored_texts": float(len(per_text) - len(scored))} if len(scored) < len(
+        per_text) else {}
+    if scored.empty:
+        return {**empty, **unscored}
+    long = scored[scored["n"] > 1]
     entropy = (long["h"] / np.log(long["n"])).to_numpy()
     return {
-        "top_token_share": float(np.mean(per_text["top"].to_numpy())),
-        "top_token_share_sd": float(np.std(per_text["top"].to_numpy())),
-        "uniform_top_token_share": float(np.mean(1.0 / per_text["n"].to_numpy())),
-        "single_token_texts": float((per_text["n"] == 1).sum()),
+        "top_token_share": float(np.mean(scored["top"].to_numpy())),
+        "top_token_share_sd": float(np.std(scored["top"].to_numpy())),
+        "uniform_top_token_share": float(np.mean(1.0 / scored["n"].to_numpy())),
+        "single_token_texts": float((scored["n"] == 1).sum()),
         "normalised_entropy": float(np.mean(entropy)) if entropy.size else 0.0,
         "normalised_entropy_sd": float(np.std(entropy)) if entropy.size else 0.0,
+        **unscored,
     }
