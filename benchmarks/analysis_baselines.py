@@ -90,13 +90,14 @@ BASELINES = {
     "matching_rate": "`ctx.batch_size = 1` (its saliency pass and its four predictions)",
     "filter_top_words": "`ctx.batch_size = 1`, `chunk = 1`: one text (one word for character CNNs) "
                         "per forward pass",
-    "neuron_sweep": "`ctx.batch_size = 1` (unit features of the train, dev and test texts), and its "
-                    "trace and sweep passes cut to one text",
+    "neuron_sweep": "`ctx.batch_size = 1` (unit features of the train, dev and test texts), and "
+                    "its trace and sweep passes cut to one text",
     "faithfulness": "`ctx.batch_size = 1`: one text per forward pass; Captum's InputXGradient and "
                     "IntegratedGradients called per text (20 steps in one pass, Captum's default)",
     "faithfulness: IG alone": "Captum `IntegratedGradients` (20 steps, zero baseline) called per "
-                              "text with Captum's default internal batch; batched: as faithfulness "
-                              "calls it, texts sorted by length (longest first), 64 texts x 20 steps in one pass",
+                              "text with Captum's default internal batch; batched: as "
+                              "faithfulness calls it, texts sorted by length (longest first), "
+                              "64 texts x 20 steps in one pass",
 }
 # Where an analysis batches without reading ``ctx.batch_size`` (the baseline patches that batching).
 IGNORES_BATCH_SIZE = {
@@ -107,21 +108,21 @@ IGNORES_BATCH_SIZE = {
                     "unit runs one text per pass anyway, so its clamp never reaches padding); the "
                     "baseline also patches `neuron_sweep._per_token` and `predict_proba` to one "
                     "text per pass",
-    "optimization": "`optimise()` re-proves the window shortcut (`window_function`, 64 probe windows) "
-                    "at every call, i.e. per chunk; with `chunk = 1` that would be once per problem, "
-                    "so the baseline proves it once per model, as a plain loop would",
-    "filter_top_words": "word CNNs: its batch is min(`ctx.batch_size`, `chunk` // 64); character "
-                        "CNNs: `chunk` words per pass, `ctx.batch_size` unused (and a fixed 64-word "
-                        "probe for its trimming shortcut)",
+    "optimization": "`optimise()` re-proves the window shortcut (`window_function`, 64 probe "
+                    "windows) at every call, i.e. per chunk; with `chunk = 1` that would be once "
+                    "per problem, so the baseline proves it once per model, as a plain loop would",
+    "filter_top_words": "word CNNs: its batch is min(`ctx.batch_size`, `chunk` // 64); "
+                        "character CNNs: `chunk` words per pass, `ctx.batch_size` unused (and a "
+                        "fixed 64-word probe for its trimming shortcut)",
 }
 
 
 # Known causes of differences, by (analysis, where the largest one is): said beside them.
 EXPLAINED = {
     ("neuron_sweep", "sweep."): (
-        "`clamp_units` holds a conv layer's unit at every position, padding included, so in a padded "
-        "batch a short text also sees the clamp at positions it does not have (one text alone: "
-        "none); the clamped probabilities of CNN units then depend on the batch"),
+        "`clamp_units` holds a conv layer's unit at every position, padding included, so in a "
+        "padded batch a short text also sees the clamp at positions it does not have (one text "
+        "alone: none); the clamped probabilities of CNN units then depend on the batch"),
 }
 # Tables whose rows come out in another order at another batch size (same rows): sorted first.
 ROW_ORDER = {
@@ -212,7 +213,8 @@ def compare_filters(a: AnalysisResult, b: AnalysisResult, tolerance: float = TOL
     if ta.shape == tb.shape:
         def tie_groups(t: pd.DataFrame) -> dict:
             key = t.assign(tie=t["activation"].round(5))
-            return {k: sorted(g["word"]) for k, g in key.groupby(["model", "layer", "filter", "tie"])}
+            return {k: sorted(g["word"])
+                    for k, g in key.groupby(["model", "layer", "filter", "tie"])}
 
         ga, gb = tie_groups(ta), tie_groups(tb)
         cut = sum(ga.get(k) != v for k, v in gb.items())
@@ -229,8 +231,8 @@ def compare_filters(a: AnalysisResult, b: AnalysisResult, tolerance: float = TOL
         n, best = int((d > tolerance).sum()), int((fa["best_pattern"] != fb["best_pattern"]).sum())
         if n or best:
             check.ties.append(f"filters: the Spearman pattern strength of {n} of {len(fa)} filters "
-                              f"differs, by up to {d.max():.2g}, and {best} best patterns (ranks over "
-                              "tied per-text activations, broken by 1e-7 differences)")
+                              f"differs, by up to {d.max():.2g}, and {best} best patterns "
+                              "(ranks over tied per-text activations, broken by 1e-7 differences)")
     return check
 
 
@@ -258,7 +260,8 @@ def compare_token_scores(mine: list[np.ndarray], theirs: list[np.ndarray], label
         if len(a) != len(b):
             check.mismatches.append(f"{label}: text {i} has {len(a)} vs {len(b)} tokens")
             return check
-    check.numbers(label, np.concatenate(mine) if mine else [], np.concatenate(theirs) if theirs else [])
+    check.numbers(label, np.concatenate(mine) if mine else [],
+                  np.concatenate(theirs) if theirs else [])
     return check
 
 
@@ -271,7 +274,8 @@ def saliency_against_captum(result: AnalysisResult, model: str, scores: list[np.
     by_text = {int(i): g.sort_values("position")["saliency"].to_numpy()
                for i, g in rows.groupby("example_id")}
     ids = sorted(by_text)
-    check = compare_token_scores([by_text[i] for i in ids], [scores[i] for i in ids], "token saliency")
+    check = compare_token_scores([by_text[i] for i in ids], [scores[i] for i in ids],
+                                 "token saliency")
     if tables["pieces"].empty and "top_token_share" in result.metrics:  # tokens are the words
         n_data = int(result.metrics["examples"])
         top = [float(s.max() / s.sum()) if len(s) and s.sum() > 0 else 0.0 for s in scores[:n_data]]
@@ -311,7 +315,8 @@ def one_at_a_time(name: str, model: ModelAdapter) -> Iterator[None]:
         represent = representations.represent
 
         def represent_one(m, texts):
-            return np.concatenate([represent(m, [t]) for t in texts]) if len(texts) else represent(m, texts)
+            return (np.concatenate([represent(m, [t]) for t in texts]) if len(texts)
+                    else represent(m, texts))
 
         representations.represent = represent_one
         undo.append(lambda: setattr(representations, "represent", represent))
@@ -443,16 +448,19 @@ def cases(setup: Setup, names: list[str], tolerance: float = TOLERANCE) -> list[
                             lambda t=texts: captum_saliency(model, t, 1), check))
             continue
         skip, order = NOT_COMPARED.get(name, ({}, ""))[0], ROW_ORDER.get(name, {})
-        compare = (lambda a, b: compare_filters(a, b, tolerance)) if name == "filter_top_words" else \
-            (lambda a, b, s=skip, o=order: compare_results(a, b, skip=s, order=o))
+        compare = ((lambda a, b: compare_filters(a, b, tolerance))
+                   if name == "filter_top_words"
+                   else (lambda a, b, s=skip, o=order: compare_results(a, b, skip=s, order=o)))
         out.append(Case(name, lambda n=name: setup.run(n), lambda n=name: setup.run(n, one=True),
                         compare))
         if name == "faithfulness":
             texts = [ex.text for ex in setup.examples]
             steps = setup.params["faithfulness"].ig_steps
             out.append(Case("faithfulness: IG alone",
-                            lambda t=texts, s=steps: integrated_gradients(model, t, setup.batch_size, s),
-                            lambda t=texts, s=steps: integrated_gradients(model, t, 1, s, per_text=True),
+                            lambda t=texts, s=steps: integrated_gradients(model, t,
+                                                                          setup.batch_size, s),
+                            lambda t=texts, s=steps: integrated_gradients(model, t, 1, s,
+                                                                          per_text=True),
                             lambda a, b: compare_token_scores(a, b, "IG per token")))
     return out
 
@@ -460,15 +468,16 @@ def cases(setup: Setup, names: list[str], tolerance: float = TOLERANCE) -> list[
 def integrated_gradients(model: ModelAdapter, texts: list[str], bs: int, steps: int,
                          per_text: bool = False) -> list[np.ndarray]:
     """Captum's IG of the predicted class from the zero embedding, summed over dimensions per
-    token: as faithfulness calls it (texts sorted by length into batches, longest first, ``internal_batch_size``
-    = texts x steps), or, ``per_text``, one text per call with Captum's default internal batch (all
-    steps at once). Returned in the order of ``texts``."""
+    token: as faithfulness calls it (texts sorted by length into batches, longest first,
+    ``internal_batch_size`` = texts x steps), or, ``per_text``, one text per call with Captum's
+    default internal batch (all steps at once). Returned in the order of ``texts``."""
     from captum.attr import IntegratedGradients
 
     from reportgen.analyses.faithfulness import _lengths
 
     method = IntegratedGradients(lambda e, m: model.forward_from_embeddings(e, m))
-    order = np.arange(len(texts)) if per_text else np.argsort(-_lengths(model, texts, bs), kind="stable")
+    order = (np.arange(len(texts)) if per_text
+             else np.argsort(-_lengths(model, texts, bs), kind="stable"))
     ordered = [texts[i] for i in order]
     out: list[np.ndarray] = []
     for lo in range(0, len(ordered), bs):
@@ -532,7 +541,8 @@ def params_for(names: list[str], args: argparse.Namespace, warm: bool = False) -
     """Default parameters (``--neuron-max-train`` aside); ``warm``: small ones for the warm-up."""
     params = {n: analyses.spec(n).params() for n in analyses.REGISTRY}
     if args.neuron_max_train is not None:
-        params["neuron_sweep"] = dataclasses.replace(params["neuron_sweep"], max_train=args.neuron_max_train)
+        params["neuron_sweep"] = dataclasses.replace(params["neuron_sweep"],
+                                                     max_train=args.neuron_max_train)
     if warm:
         params["optimization"] = dataclasses.replace(params["optimization"], steps=3)
         params["neuron_sweep"] = dataclasses.replace(params["neuron_sweep"], max_train=60, seeds=1,
@@ -542,9 +552,12 @@ def params_for(names: list[str], args: argparse.Namespace, warm: bool = False) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", default=DEFAULT_MODELS, help="NAME=CHECKPOINT or NAME, comma-separated")
-    parser.add_argument("--ckpt-dir", default=None, help="where bare NAMEs are found, as NAME-mr.pt")
-    parser.add_argument("--examples", type=int, default=300, help="seeded sample of MR's test split")
+    parser.add_argument("--models", default=DEFAULT_MODELS,
+                        help="NAME=CHECKPOINT or NAME, comma-separated")
+    parser.add_argument("--ckpt-dir", default=None,
+                        help="where bare NAMEs are found, as NAME-mr.pt")
+    parser.add_argument("--examples", type=int, default=300,
+                        help="seeded sample of MR's test split")
     parser.add_argument("--analyses", default=",".join(analyses.REGISTRY))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=64)
@@ -564,12 +577,14 @@ def main() -> None:
     names = [n for n in analyses.REGISTRY if n in names]  # report order
     device = resolve_device(args.device)
     dataset = load_data(args.data)
-    examples, total = select_examples(dataset, SimpleNamespace(split="test", max_examples=args.examples,
+    examples, total = select_examples(dataset, SimpleNamespace(split="test",
+                                                               max_examples=args.examples,
                                                                seed=args.seed))
     started = time.perf_counter()
     rows, skipped, details = [], [], []
     for name, path in model_paths(args.models, args.ckpt_dir):
-        model = adapter_from_checkpoint(load_checkpoint(path), name=name, source=str(path), device=device)
+        model = adapter_from_checkpoint(load_checkpoint(path), name=name, source=str(path),
+                                        device=device)
         bs = model.batch_size(args.batch_size)
         warm = Setup(model, examples[:WARM_EXAMPLES], dataset, device, args.seed, bs,
                      params_for(names, args, warm=True))
@@ -607,14 +622,18 @@ def main() -> None:
 
 def report(rows, skipped, details, names, args, n, total, device, elapsed) -> str:
     threads = torch.get_num_threads()
-    machine = (f"device {device}, torch {torch.__version__} ({threads} thread{'s' * (threads > 1)}), "
+    machine = (f"device {device}, torch {torch.__version__} "
+               f"({threads} thread{'s' * (threads > 1)}), "
                f"{platform.processor() or platform.machine()}")
-    extra = f" --neuron-max-train {args.neuron_max_train}" if args.neuron_max_train is not None else ""
+    extra = (f" --neuron-max-train {args.neuron_max_train}"
+             if args.neuron_max_train is not None else "")
     labels = list(dict.fromkeys(r[0] for r in rows))
-    models = ", ".join(f"{name} (`{path.name}`)" for name, path in model_paths(args.models, args.ckpt_dir))
+    models = ", ".join(f"{name} (`{path.name}`)"
+                       for name, path in model_paths(args.models, args.ckpt_dir))
     rounds = f"{args.repeats} round{'s' * (args.repeats != 1)}"
     lines = [
-        (f"`python benchmarks/analysis_baselines.py --examples {n} --repeats {args.repeats}{extra}` — "
+        (f"`python benchmarks/analysis_baselines.py --examples {n} --repeats {args.repeats}"
+         f"{extra}` — "
          f"a seeded sample (seed {args.seed}) of {n:,} of MR's {total:,} test reviews; models "
          f"{models}; {machine}; {elapsed / 60:.1f} min in all. Per row, reportgen's `compute` with "
          f"default parameters and batch size {args.batch_size} (*batched*) and a plain baseline "
@@ -644,7 +663,8 @@ def report(rows, skipped, details, names, args, n, total, device, elapsed) -> st
     if excluded:
         lines += ["", *[f"*{n}*: {NOT_COMPARED[n][1]}." for n in excluded]]
     if skipped:
-        lines += ["", "Not applicable: " + "; ".join(f"{a} for {m} ({why})" for a, m, why in skipped) + "."]
+        lines += ["", "Not applicable: "
+                  + "; ".join(f"{a} for {m} ({why})" for a, m, why in skipped) + "."]
     if details:
         lines += ["", "Differences:", "", *[f"- {d}" for d in details]]
     return "\n".join(lines)
