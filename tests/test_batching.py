@@ -66,7 +66,8 @@ def test_ample_memory_gives_the_cap_and_tight_memory_a_smaller_power_of_two() ->
     mb = 2**20
     assert batching.choose_batch_size(1 * mb, 100 * 2**30, cap=64, share=0.5) == 64
     assert batching.choose_batch_size(1 * mb, 100 * 2**30, cap=1024, share=0.8) == 1024
-    assert batching.choose_batch_size(1 * mb, 100 * 2**30, cap=100, share=0.5) == 64  # a power of two
+    # a power of two
+    assert batching.choose_batch_size(1 * mb, 100 * 2**30, cap=100, share=0.5) == 64
     # 40 MiB, half of it usable, 2 x 1 MiB per text: at most 10 texts -> 8
     assert batching.choose_batch_size(1 * mb, 40 * mb, cap=64, share=0.5) == 8
     assert batching.choose_batch_size(1 * mb, 1, cap=64, share=0.5) == 1  # never below 1
@@ -81,16 +82,20 @@ def test_ample_memory_gives_the_cap_and_tight_memory_a_smaller_power_of_two() ->
 def test_resolution_per_model_with_injected_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     examples = [Example(text(n), "pos") for n in (3, 40, 12)]
     model = lstm()
-    per_text = batching.bytes_per_text(model, batching.longest_texts(examples, batching.PROBE_TEXTS))
+    per_text = batching.bytes_per_text(model,
+                                       batching.longest_texts(examples, batching.PROBE_TEXTS))
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
 
-    def resolve(free: int | None, spec: int | str = "auto", device: torch.device = cpu, models=None):
+    def resolve(free: int | None, spec: int | str = "auto", device: torch.device = cpu,
+                models=None):
         monkeypatch.setattr(batching, "available_memory", lambda _device: free)
         return batching.resolve_batch_sizes(models or [model], examples, spec, device)
 
     ample = resolve(64 * 2**30)["lstm"]
-    assert ample.size == 64 and ample.reason.startswith("auto: 64 (cap), ") and "per text" in ample.reason
-    assert resolve(64 * 2**30, device=cuda)["lstm"].size == 1024  # the GPU's cap (probed on CPU here)
+    assert (ample.size == 64 and ample.reason.startswith("auto: 64 (cap), ")
+            and "per text" in ample.reason)
+    # the GPU's cap (probed on CPU here)
+    assert resolve(64 * 2**30, device=cuda)["lstm"].size == 1024
     tight = resolve(int(per_text * 2 * 20 / 0.5))["lstm"]  # room for 20 texts -> 16
     assert tight.size == 16 and "(cap)" not in tight.reason
     assert resolve(1)["lstm"].size == 1
@@ -141,9 +146,11 @@ def test_the_probe_grows_with_text_length_and_batch(arch: str) -> None:
     torch.manual_seed(0)
     model = ModelAdapter(cls(cls.default_config(encoder.n_tokens, 2)), encoder, ["neg", "pos"],
                          name=arch, arch=arch, source=arch)
-    short, long = batching.probe_bytes(model, [text(20)] * 4), batching.probe_bytes(model, [text(200)] * 4)
+    short, long = (batching.probe_bytes(model, [text(20)] * 4),
+                   batching.probe_bytes(model, [text(200)] * 4))
     assert long > 5 * short  # 10x the tokens: activations grow with the length
-    one, eight = batching.probe_bytes(model, [text(50)]), batching.probe_bytes(model, [text(50)] * 8)
+    one, eight = (batching.probe_bytes(model, [text(50)]),
+                  batching.probe_bytes(model, [text(50)] * 8))
     assert 6 * one < eight < 10 * one  # about linear in the batch
     per_text = batching.bytes_per_text(model, [text(50)] * 8)
     assert per_text == pytest.approx(eight / 8)
@@ -194,7 +201,8 @@ def _fitting_analysis(limit: int, name: str = "fits") -> AnalysisSpec:
         batches = math.ceil(len(ctx.examples) / ctx.batch_size)
         value = float(batches) + float(torch.rand(()))  # the seed is set before every attempt
         frame = pd.DataFrame({"model": [ctx.model.name], "value": [value]})
-        return AnalysisResult({"values": frame}, {"value": value, "batch_size": float(ctx.batch_size)})
+        return AnalysisResult({"values": frame},
+                              {"value": value, "batch_size": float(ctx.batch_size)})
 
     return AnalysisSpec(
         name=name, version=1, title=name, headline="value", method="m", how_to_read="r",
@@ -213,7 +221,8 @@ def test_an_analysis_out_of_gpu_memory_is_retried_at_half_the_batch(
     model = HookedAdapter(tanh_sum_model(), source="t", device="cpu")
 
     def settings(**kw) -> runner.RunSettings:
-        return runner.RunSettings(examples, Dataset("t", {"test": examples}), torch.device("cpu"), 0,
+        return runner.RunSettings(examples, Dataset("t", {"test": examples}),
+                                  torch.device("cpu"), 0,
                                   kw.pop("batch_size", 64), tmp_path / "cache", **kw)
 
     halved = settings(batches=BatchPlan(64, {"tanh-sum": 64}, {"tanh-sum": "auto: 64 (cap)"}))
@@ -222,7 +231,8 @@ def test_an_analysis_out_of_gpu_memory_is_retried_at_half_the_batch(
     assert halved.batches.sizes == {"tanh-sum": 16}  # 64 -> 32 -> 16, for the rest of the run
     assert halved.batches.reasons["tanh-sum"] == (
         "auto: 64 (cap); halved to 16 in fits, which ran out of GPU memory at 64")
-    assert any("ran out of GPU memory at batch size 64; computed with 16" in n for n in record.notes)
+    assert any("ran out of GPU memory at batch size 64; computed with 16" in n
+               for n in record.notes)
     direct = settings(batch_size=16, no_cache=True)
     again = runner.run_analysis("fits", fake.params(), [model], direct)
     assert again.metrics == record.metrics  # what a batch of 16 computes, to the last bit
@@ -254,7 +264,8 @@ def test_the_next_auto_run_halves_where_the_last_one_did_and_reads_the_cache(
                          {"tanh-sum": probed} if auto else {})
         run = runner.RunSettings(examples, Dataset("t", {"test": examples}), torch.device("cpu"),
                                  0, 64, tmp_path / "cache", batches=plan, **kw)
-        return run, [runner.run_analysis(n, early.params(), [model], run) for n in ("early", "fits")]
+        return run, [runner.run_analysis(n, early.params(), [model], run)
+                     for n in ("early", "fits")]
 
     first, records = auto_run(64)
     assert first.batches.sizes == {"tanh-sum": 16}
@@ -333,14 +344,16 @@ def invoke(args: list[str]):
 @pytest.mark.parametrize(("args", "needle"), [
     (["--batch-size", "0"], "--batch-size must be auto or a whole number of at least 1, not 0"),
     (["--batch-size", "-3"], "--batch-size must be auto or a whole number of at least 1, not -3"),
-    (["--batch-size", "big"], '--batch-size must be auto or a whole number of at least 1, not "big"'),
+    (["--batch-size", "big"],
+     '--batch-size must be auto or a whole number of at least 1, not "big"'),
     (["--precision", "fp8"], '--precision must be one of auto, fp32, bf16, fp16, not "fp8"'),
     (["--precision", "fp16", "--device", "cpu"], "fp16 is for GPUs; on CPU use bf16 or fp32"),
 ])
 def test_bad_batch_size_or_precision_exits_2_naming_the_choices(
         args: list[str], needle: str, tmp_path: Path) -> None:
     out = tmp_path / "site"
-    result = invoke(["run", *args, "--out", str(out), "--cache-dir", str(tmp_path / "c"), "--quiet"])
+    result = invoke(["run", *args, "--out", str(out), "--cache-dir", str(tmp_path / "c"),
+                     "--quiet"])
     assert result.exit_code == 2, result.output
     assert needle in result.output
     assert "Traceback" not in result.output and result.output.count("--") <= 3

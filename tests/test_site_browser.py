@@ -1,9 +1,9 @@
 """The report in a real browser: Debian's Chromium through Playwright, from ``file://``, offline.
 
 Every page of a site and the single-file report must load with no console error or warning, page
-error or failed request, draw every chart, load nothing from the network, show the hostile strings of the
-fixture as text and never open an ``alert``. Skipped only where Chromium or Playwright is missing
-(CI installs both: ``apt-get install chromium``, ``pip install playwright``; never
+error or failed request, draw every chart, load nothing from the network, show the hostile strings
+of the fixture as text and never open an ``alert``. Skipped only where Chromium or Playwright is
+missing (CI installs both: ``apt-get install chromium``, ``pip install playwright``; never
 ``playwright install``).
 """
 
