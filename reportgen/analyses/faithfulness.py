@@ -15,14 +15,14 @@ tested the same way, per model:
   ``hidden_saliency`` ran for the model: a token scores the highest location score among the
   locations whose field covers it, so the top location's field comes first, then the next's;
 - ``random``: a seeded random order, the baseline every method must beat: each text's score is
-  the mean over ``random_orders`` (5) seeded permutations of its tokens.
+  the mean over ``RANDOM_ORDERS`` (5) seeded permutations of its tokens.
 
 For each text and each k in 1, 5, 10, 20, 50% of its tokens (at least one token), the top-k
 tokens by an attribution are deleted (comprehensiveness: p(y|x) - p(y|x without them); high =
 faithful) or kept alone (sufficiency: p(y|x) - p(y|them alone); low = faithful), y the predicted
 class; AOPC = the mean over the five k. The curves average p(y) after deleting (deletion) and after
 keeping (insertion) the top-k tokens. Special tokens ([CLS], [SEP]) are never removed. Every mean
-over texts has a 95% bootstrap interval (``bootstrap`` resamples of the texts, seeded by the run's
+over texts has a 95% bootstrap interval (``BOOTSTRAP`` resamples of the texts, seeded by the run's
 seed, the same resamples for every method).
 
 Headline, per model: the model's best attribution by comprehensiveness (``random`` aside), its
@@ -117,17 +117,16 @@ METHOD_LABELS = {
     "random": "a random order",
 }
 CURVES = ("deletion", "insertion")
+RANDOM_ORDERS = 5  # seeded permutations per text; random's score is their mean
+BOOTSTRAP = 1000  # resamples of the texts for every 95% interval
 
 
 @dataclass(frozen=True)
 class Params:
     ig_steps: int = 20
-    random_orders: int = 5  # seeded permutations per text; random's score is their mean
-    bootstrap: int = 1000  # resamples of the texts for every 95% interval
 
     def validate(self) -> list[str]:
-        return [f"faithfulness.{name} must be >= 1" for name in
-                ("ig_steps", "random_orders", "bootstrap") if getattr(self, name) < 1]
+        return ["faithfulness.ig_steps must be >= 1"] if self.ig_steps < 1 else []
 
 
 def skip_reason(model: ModelView) -> str | None:
@@ -171,7 +170,7 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
         # their mean
         orders["random"] = [[np.random.default_rng([ctx.seed, i, r]).random(k)
                              for i, k in zip(batch_ids, n, strict=True)]
-                            for r in range(params.random_orders)]
+                            for r in range(RANDOM_ORDERS)]
         # every edit once: at 1%, 5% and 10% a short text loses the same one token
         tops = {(m, r, f, b): tuple(_top(order[b], special[b], frac))
                 for m, by_order in orders.items() for r, order in enumerate(by_order)
@@ -212,14 +211,14 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     # example order
     curves = {key: [v for _, v in sorted(values)] for key, values in curves.items()}
     texts_df = pd.DataFrame(rows, columns=TABLES["texts"])
-    scores_df = score_table(texts_df, params.bootstrap, ctx.seed)
+    scores_df = score_table(texts_df, BOOTSTRAP, ctx.seed)
     curve_df = pd.DataFrame([(model.name, m, c, f, float(np.mean(v)))
                              for (m, c, f), v in curves.items()], columns=TABLES["curves"])
     metrics, labels = headline_metrics(scores_df)
     metrics = {"examples": float(len(ids)), **metrics}
     sampled = sampling_note(len(ids), len(texts), ctx.seed, what="Texts edited and scored")
-    notes = [(f"Random: the mean of {params.random_orders} seeded orders of each text's tokens. "
-              f"Intervals: 95% bootstrap ({params.bootstrap:,} resamples of the texts, the same "
+    notes = [(f"Random: the mean of {RANDOM_ORDERS} seeded orders of each text's tokens. "
+              f"Intervals: 95% bootstrap ({BOOTSTRAP:,} resamples of the texts, the same "
               "for every method).")]
     return AnalysisResult(tables={"scores": scores_df, "curves": curve_df, "texts": texts_df},
                           metrics=metrics, notes=notes + ([sampled] if sampled else []),
