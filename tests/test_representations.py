@@ -94,7 +94,8 @@ def test_each_negation_pair_on_its_own_and_their_asymmetry(hand) -> None:
 def test_each_intensity_step_on_its_own(hand) -> None:
     """'very' puts -0.25 on unit 1, 'extremely' -0.5: the next word's unit 0 gains 2 tanh of it."""
     m = hand.metrics
-    very_good, extremely_good = math.tanh(1 + 2 * math.tanh(0.25)), math.tanh(1 + 2 * math.tanh(0.5))
+    very_good, extremely_good = (math.tanh(1 + 2 * math.tanh(0.25)),
+                                 math.tanh(1 + 2 * math.tanh(0.5)))
     very_bad, extremely_bad = math.tanh(1 - 2 * math.tanh(0.25)), math.tanh(1 - 2 * math.tanh(0.5))
     assert m["intensity_growth_good_to_very_good"] == pytest.approx(very_good / T1, abs=1e-5)
     assert m["intensity_growth_very_good_to_extremely_good"] == pytest.approx(

@@ -109,7 +109,7 @@ def _pair_bars(t: dict[str, pd.DataFrame], models: list[str]) -> list[ChartSpec]
     return charts
 
 
-# -- t-SNE with labels that do not overlap ----------------------------------------------------------
+# -- t-SNE with labels that do not overlap ------------------------------------------------
 def place_labels(frame: pd.DataFrame, size: float = TSNE_SIZE,
                  first: tuple[str, ...] = ()) -> pd.DataFrame:
     """One model's t-SNE points scaled into the unit square (one scale for both axes, t-SNE
@@ -159,7 +159,7 @@ def _label_texts(names: list[str]) -> list[str]:
     texts = [", ".join(names[:2]) + (f" +{len(names) - 2}" if len(names) > 2 else "")]
     if len(names) > 1:
         texts.append(f"{names[0]} +{len(names) - 1}")
-    return texts + [names[0]] if len(names) > 1 else texts
+    return [*texts, names[0]] if len(names) > 1 else texts
 
 
 def _free_box(point: np.ndarray, w: float, others: np.ndarray,
