@@ -19,6 +19,7 @@ from reportgen.analyses.base import RunContext
 from reportgen.analyses.neuron_sweep_data import sweep_notes
 from reportgen.analyses.neuron_sweep_scores import (
     HEADLINE_LABEL,
+    SPEC_LABEL,
     UNBOUNDED_LABEL,
     bounded_units,
     score_units,
@@ -72,7 +73,9 @@ def test_a_unit_with_the_labels_sign_scores_100_by_the_posts_rule_and_is_the_bes
     assert (best["unit"], best["dev_rank"], best["rank"]) == (0, 1, 1)
     assert best["post_rule_accuracy"] == 1.0 and best["two_means_accuracy"] == 1.0
     assert best["sign_from"] == "L1 weight" and best["sign"] == 1.0
-    assert neuron_sweep.SPEC.headline_label == HEADLINE_LABEL and neuron_sweep.SPEC.reference
+    # the analysis's label names both rules: the index shows it over every model's headline
+    assert neuron_sweep.SPEC.headline_label == SPEC_LABEL and neuron_sweep.SPEC.reference
+    assert "raw value vs 0 (sentiment-neuron rule)" in SPEC_LABEL and "2-means" in SPEC_LABEL
 
 
 def test_the_sign_comes_from_the_l1_weight_and_traces_are_oriented() -> None:

@@ -49,8 +49,8 @@ from reportgen.analyses.neuron_sweep_data import (
     sweep_notes,
 )
 from reportgen.analyses.neuron_sweep_scores import (
-    HEADLINE_LABEL,
     SINGLE_UNITS,
+    SPEC_LABEL,
     ZERO_SHOT,
     bounded_units,
     score_units,
@@ -73,9 +73,9 @@ from reportgen.models.view import ModelView, NotApplicable
 from reportgen.records import AnalysisResult
 
 NAME = "neuron_sweep"
-# 7: the post's rule (raw value vs 0) as the zero-shot headline of bounded units, 2-means beside
-# it; best single unit; bootstrap intervals; oriented traces; per-model metrics only
-VERSION = 7
+# 7-8: the post's rule (raw value vs 0) as the zero-shot headline of bounded units, 2-means
+# beside it; best single unit; bootstrap intervals; oriented traces; per-model metrics only
+VERSION = 8
 TITLE = "Neuron sweeps: units that carry a concept"
 HEADLINE = "top_unit_zero_shot_accuracy"
 BASELINES = {"top_unit_zero_shot_accuracy": "random_unit_zero_shot_accuracy"}
@@ -388,7 +388,7 @@ SPEC = AnalysisSpec(
     present=present,
     skip_reason=skip_reason,
     baselines=BASELINES,
-    headline_label=HEADLINE_LABEL,
+    headline_label=SPEC_LABEL,
     reference=REFERENCE,
     precision="fp32",
     precision_reason=(

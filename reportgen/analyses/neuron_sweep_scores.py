@@ -32,6 +32,9 @@ SINGLE_UNITS = ["model", "unit", "rank", "dev_rank", "sign", "sign_from", "dev_a
                 "post_rule_accuracy", "two_means_accuracy", "two_means_threshold"]
 ZERO_SHOT = ["model", "classifier", "unit", "rule", "accuracy"]
 HEADLINE_LABEL = "zero-shot accuracy of the top L1 unit, raw value vs 0 (sentiment-neuron rule)"
+# the analysis's label, over models of both kinds (each model's own label says which rule it used)
+SPEC_LABEL = ("zero-shot accuracy of the top L1 unit: raw value vs 0 (sentiment-neuron rule); "
+              "unbounded units: 2-means threshold")
 UNBOUNDED_LABEL = ("zero-shot accuracy of the top L1 unit, 2-means threshold (an unbounded unit: "
                    "the sentiment-neuron rule, raw value vs 0, does not apply)")
 

@@ -213,7 +213,7 @@ def _zero_shot(zero: pd.DataFrame) -> ChartSpec:
                      alt.Tooltip("accuracy:Q", format=".1%")],
         )
         .properties(width=420, height=alt.Step(20))
-        .facet(row=alt.Row("model:N", title=None))
+        .facet(row=alt.Row("model:N", title=None, sort=_models(zero)))
     )
     return ChartSpec(
         "zero-shot",
