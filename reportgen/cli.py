@@ -60,8 +60,8 @@ def _unchanged(out: str) -> str:
 def main() -> None:
     """Interpretability reports for text models, as a static HTML site that opens offline.
 
-    Start with 'reportgen run': with no options it trains small demo models on a generated corpus
-    (first time only, about a minute on a laptop CPU) and writes the report to ./site.
+    Start with 'reportgen run': with no options it analyses six small demo models (their weights
+    ship with the package) on a generated corpus and writes the report to ./site.
     """
 
 
@@ -304,7 +304,7 @@ def _summary_line(record: object, out: str, head: str | None = None) -> str:
     return f"{head}. " + "; ".join(parts)
 
 
-from reportgen.publish.command import publish as _publish  # noqa: E402
+from reportgen.publish.command import publish as _publish
 from reportgen.review.command import compare as _compare
 
 main.add_command(_publish)

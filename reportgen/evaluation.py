@@ -188,9 +188,10 @@ def cut_note(found: dict | None, evaluated: int) -> list[str]:
     if not found or not found.get("texts"):
         return []
     n = found["texts"]
-    return [f"{n:,} of {evaluated:,} evaluated texts ({n / evaluated:.1%}) are longer than the "
+    line = (f"{n:,} of {evaluated:,} evaluated texts ({n / evaluated:.1%}) are longer than the "
             f"{found['kept']:,} tokens the model reads and were cut there (the analyses see the "
-            "cut texts)"]
+            "cut texts)")
+    return [line]
 
 
 def unknown_share(m: ModelView, texts: list[str], batch_size: int) -> float | None:
