@@ -77,3 +77,27 @@ def test_the_model_card_says_how_many_texts_the_length_limit_cut() -> None:
     card = model_card(model, examples, 8, "3 texts")
     assert any(line.startswith("2 of 3 evaluated texts (66.7%) are longer than the 2 tokens")
                for line in card.reading), card.reading
+
+
+def test_models_whose_headlines_come_from_different_methods_each_show_their_own() -> None:
+    a = AnalysisRecord(
+        name="faithfulness", title="F", status="ok", headline="comprehensiveness",
+        headline_label="comprehensiveness of the best attribution",
+        metrics={"kim.comprehensiveness": 0.5, "lstm.comprehensiveness": 0.6},
+        labels={"kim.comprehensiveness": "comprehensiveness of integrated gradients",
+                "lstm.comprehensiveness": "comprehensiveness of gradient x input"})
+    record = make_record()
+    record.analyses = [a]
+    text = summary_markdown(record)
+    assert "comprehensiveness of the best attribution, per model:" in text
+    assert "| ↳ kim | | comprehensiveness of integrated gradients = 0.5 | |" in text
+    assert "| ↳ lstm | | comprehensiveness of gradient x input = 0.6 | |" in text
+
+
+def test_a_note_that_names_its_model_is_not_prefixed_again() -> None:
+    from reportgen.analyses.spec import combine_per_model
+    from reportgen.records import AnalysisResult
+
+    merged = combine_per_model({"kim": AnalysisResult({}, {}, notes=["kim: 100 of 300 units"]),
+                                "lstm": AnalysisResult({}, {}, notes=["48 units"])})
+    assert merged.notes == ["kim: 100 of 300 units", "lstm: 48 units"]

@@ -16,7 +16,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from reportgen.analyses import get as get_analysis
+from reportgen.analyses import spec as analysis_spec
 from reportgen.analyses.sampling import detail_sample, sampling_note
 from reportgen.cli import main
 from reportgen.data.loaders import load_data
@@ -63,8 +63,8 @@ def runs(checkpoint, tmp_path_factory: pytest.TempPathFactory):
                                detail_examples=limit, no_cache=True)
         records = {}
         for name in plan(ANALYSES):
-            module_ = get_analysis(name)
-            params = module_.Params(chunk=64) if name == "optimization" else module_.Params()
+            spec = analysis_spec(name)
+            params = spec.params(chunk=64) if name == "optimization" else spec.params()
             records[name] = run_analysis(name, params, [model], settings)
         out[limit] = (records, settings.sample)
     return out

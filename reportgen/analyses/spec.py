@@ -72,7 +72,8 @@ def combine_per_model(results: dict[str, AnalysisResult], params: Any = None) ->
     labels = {f"{n}.{k}": v for n in names for k, v in results[n].labels.items()}
     shared = set.intersection(*(set(results[n].notes) for n in names)) if len(names) > 1 else set()
     notes = list(dict.fromkeys(note for n in names for note in results[n].notes if note in shared))
-    notes += [f"{n}: {note}" for n in names for note in results[n].notes if note not in shared]
+    notes += [note if note.startswith(f"{n}: ") else f"{n}: {note}"  # never "kim: kim: ..."
+              for n in names for note in results[n].notes if note not in shared]
     return AnalysisResult(tables=tables, metrics=metrics, notes=notes, labels=labels)
 
 

@@ -119,7 +119,8 @@ def run_analysis(name: str, params: Any, models: list[ModelView], run: RunSettin
     record.skipped_models = {n: r for n, r in reasons.items() if r}
     run.results[name] = {}
     if not applicable:
-        record.status, record.reason = "skipped", "; ".join(r for r in reasons.values() if r)
+        record.status = "skipped"
+        record.reason = "; ".join(dict.fromkeys(r for r in reasons.values() if r))
         return record
     record.notes += [f"Skipped: {r}" for r in reasons.values() if r]
     started = time.perf_counter()
@@ -158,7 +159,7 @@ def run_analysis(name: str, params: Any, models: list[ModelView], run: RunSettin
             run.results[name][model.name] = (key, result)
         if not per_model:  # every model turned out not to apply
             record.status = "skipped"
-            record.reason = "; ".join(record.skipped_models.values())
+            record.reason = "; ".join(dict.fromkeys(record.skipped_models.values()))
             record.notes = []
             return record
         result = spec.combine(per_model, params)

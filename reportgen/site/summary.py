@@ -104,7 +104,9 @@ def summary_markdown(record: RunRecord) -> str:
                 shown = _metric(overall)
             elif per_model:
                 reference = f" ({md_escape(a.reference)})" if a.reference else ""
-                shown = f"{md_escape(per_model[0].label)}{reference}, per model:"
+                label = per_model[0].label if len({v.label for v in per_model}) == 1 else (
+                    a.headline_label or per_model[0].metric.replace("_", " "))
+                shown = f"{md_escape(label)}{reference}, per model:"
             else:
                 shown = ""
         else:
