@@ -30,7 +30,7 @@ import torch
 from click.testing import CliRunner
 from torch import nn
 
-from reportgen.analyses import faithfulness, saliency
+from reportgen.analyses import faithfulness, faithfulness_scores, faithfulness_views, saliency
 from reportgen.analyses.base import RunContext
 from reportgen.data.dataset import Dataset, Example
 from reportgen.data.encoding import TextEncoder
@@ -99,7 +99,7 @@ def test_every_attribution_of_the_anti_saliency_model_is_below_random() -> None:
     assert m["anti.comprehensiveness_ci_low"] <= m["anti.comprehensiveness"]
     assert m["anti.comprehensiveness"] <= m["anti.comprehensiveness_ci_high"]
     assert result.labels["anti.comprehensiveness"] == (
-        f"comprehensiveness of {faithfulness.METHOD_LABELS[best]}")
+        f"comprehensiveness of {faithfulness_views.METHOD_LABELS[best]}")
     assert result.labels["anti.sufficiency"].startswith("sufficiency of ")
     assert "comprehensiveness" not in m and "random_comprehensiveness" not in m
     record = AnalysisRecord(name="faithfulness", title="t", status="ok",
@@ -118,7 +118,7 @@ def test_the_headline_picks_each_models_best_method() -> None:
         "sufficiency": [0.5, 0.2, 0.1, 0.4], "sufficiency_sd": 0.0,
         "sufficiency_ci_low": [0.4, 0.1, 0.0, 0.3], "sufficiency_ci_high": [0.6, 0.3, 0.2, 0.5],
         "texts": 10})
-    metrics, labels = faithfulness.headline_metrics(scores)
+    metrics, labels = faithfulness_scores.headline_metrics(scores)
     # ties go to the first in METHODS: gradient x input, and its sufficiency goes with it
     assert labels == {"comprehensiveness": "comprehensiveness of gradient x input",
                       "sufficiency": "sufficiency of gradient x input"}
@@ -132,7 +132,7 @@ def test_bootstrap_intervals_and_random_orders_by_hand() -> None:
                           "example_id": [0, 1, 2, 3] * 2,
                           "comprehensiveness": [0.0, 1.0, 0.0, 1.0, 0.5, 0.5, 0.5, 0.5],
                           "sufficiency": [1.0] * 8})
-    scores = faithfulness.score_table(texts, 2000, seed=0).set_index("method")
+    scores = faithfulness_scores.score_table(texts, 2000, seed=0).set_index("method")
     # resampled means of four 0/1 values: quantiles of Binomial(4, 1/2) / 4 -> 0 and 1
     assert scores.loc["x", "comprehensiveness"] == 0.5
     assert (scores.loc["x", "comprehensiveness_ci_low"],
@@ -141,7 +141,7 @@ def test_bootstrap_intervals_and_random_orders_by_hand() -> None:
             scores.loc["random", "comprehensiveness_ci_high"]) == (0.5, 0.5)
     assert scores.loc["x", "sufficiency_ci_low"] == scores.loc["x", "sufficiency_ci_high"] == 1.0
     # the same seed: the same intervals
-    again = faithfulness.score_table(texts, 2000, seed=0).set_index("method")
+    again = faithfulness_scores.score_table(texts, 2000, seed=0).set_index("method")
     pd.testing.assert_frame_equal(scores, again)
 
 

@@ -49,19 +49,19 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import altair as alt
 import numpy as np
 import pandas as pd
 import torch
 
 from reportgen.analyses.base import RunContext
+from reportgen.analyses.faithfulness_scores import SCORE_COLUMNS, headline_metrics, score_table
+from reportgen.analyses.faithfulness_views import METHODS, present
 from reportgen.analyses.sampling import sampling_note
 from reportgen.analyses.spec import AnalysisSpec, combine_per_model
-from reportgen.chart_layout import chart_spec, label_width, wrap_by_model
 from reportgen.models.common import gradients
 from reportgen.models.tokens import token_flags
 from reportgen.models.view import ModelView
-from reportgen.records import AnalysisResult, ChartSpec, Presentation
+from reportgen.records import AnalysisResult
 
 NAME = "faithfulness"
 # 7: the headline is each model's best method, with bootstrap intervals; random = the mean of 5
@@ -99,24 +99,11 @@ HOW_TO_READ = (
     "fast = faithful) or kept alone (dashed, triangles; rising fast = faithful)."
 )
 TABLES = {
-    "scores": ["model", "method", "comprehensiveness", "comprehensiveness_sd",
-               "comprehensiveness_ci_low", "comprehensiveness_ci_high", "sufficiency",
-               "sufficiency_sd", "sufficiency_ci_low", "sufficiency_ci_high", "texts"],
+    "scores": SCORE_COLUMNS,
     "curves": ["model", "method", "curve", "fraction", "probability"],
     "texts": ["model", "method", "example_id", "comprehensiveness", "sufficiency"],
 }
 FRACTIONS = (0.01, 0.05, 0.10, 0.20, 0.50)
-METHODS = ("saliency", "gradient_x_input", "integrated_gradients", "variance_salience",
-           "hidden_fields", "random")
-METHOD_LABELS = {
-    "saliency": "first-derivative saliency",
-    "gradient_x_input": "gradient x input",
-    "integrated_gradients": "integrated gradients",
-    "variance_salience": "variance salience",
-    "hidden_fields": "top hidden receptive fields",
-    "random": "a random order",
-}
-CURVES = ("deletion", "insertion")
 RANDOM_ORDERS = 5  # seeded permutations per text; random's score is their mean
 BOOTSTRAP = 1000  # resamples of the texts for every 95% interval
 
@@ -223,51 +210,6 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     return AnalysisResult(tables={"scores": scores_df, "curves": curve_df, "texts": texts_df},
                           metrics=metrics, notes=notes + ([sampled] if sampled else []),
                           labels=labels)
-
-
-def score_table(texts: pd.DataFrame, resamples: int, seed: int) -> pd.DataFrame:
-    """``texts`` (one model's rows, in (method, example) order) -> the ``scores`` table: per method,
-    the mean comprehensiveness and sufficiency over texts, their spread (sd) and 95% bootstrap
-    intervals. The resamples are drawn once, by position in example order, so every method is
-    resampled over the same texts and the intervals do not depend on how the texts were batched."""
-    rows = []
-    rng_state = np.random.default_rng([seed, 21])
-    draws: np.ndarray | None = None
-    for (model, method), part in texts.groupby(["model", "method"], sort=False):
-        part = part.sort_values("example_id", kind="stable")
-        if draws is None or draws.shape[1] != len(part):
-            draws = rng_state.integers(0, len(part), size=(resamples, len(part)))  # (R, N)
-        row = {"model": model, "method": method, "texts": len(part)}
-        for column in ("comprehensiveness", "sufficiency"):
-            values = part[column].to_numpy(np.float64)  # (N,)
-            low, high = np.quantile(values[draws].mean(1), [0.025, 0.975])
-            row |= {column: float(values.mean()),
-                    f"{column}_sd": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-                    f"{column}_ci_low": float(low), f"{column}_ci_high": float(high)}
-        rows.append(row)
-    return pd.DataFrame(rows, columns=TABLES["scores"])
-
-
-def headline_metrics(scores: pd.DataFrame) -> tuple[dict[str, float], dict[str, str]]:
-    """One model's metrics from its ``scores`` table: every method's comprehensiveness and
-    sufficiency with their intervals, and the headline: the best method by comprehensiveness
-    (random aside; ties go to the first in ``METHODS``), with labels naming it."""
-    metrics: dict[str, float] = {}
-    stats = ("", "_ci_low", "_ci_high")
-    for r in scores.to_dict("records"):
-        for column in ("comprehensiveness", "sufficiency"):
-            for stat in stats:
-                metrics[f"{r['method']}_{column}{stat}"] = float(r[f"{column}{stat}"])
-    candidates = scores[scores["method"] != "random"]
-    if candidates.empty:
-        return metrics, {}
-    best = candidates.loc[candidates["comprehensiveness"].idxmax()]  # first of equals
-    labels = {}
-    for column in ("comprehensiveness", "sufficiency"):
-        for stat in stats:
-            metrics[f"{column}{stat}"] = float(best[f"{column}{stat}"])
-        labels[column] = f"{column} of {METHOD_LABELS.get(best['method'], best['method'])}"
-    return metrics, labels
 
 
 def _lengths(model: ModelView, texts: list[str], batch_size: int) -> np.ndarray:
@@ -407,55 +349,6 @@ def combine(results: dict[str, AnalysisResult], params: Params) -> AnalysisResul
     merged = combine_per_model(results)
     merged.metrics["examples"] = float(max(r.metrics["examples"] for r in results.values()))
     return merged
-
-
-def present(result: AnalysisResult, params: Params) -> Presentation:
-    scores, curves = result.tables["scores"], result.tables["curves"]
-    if scores.empty:
-        return Presentation()
-    base = alt.Chart().encode(y=alt.Y("method:N", sort=list(METHODS), title=None))
-    bars = base.mark_bar().encode(
-        x=alt.X("comprehensiveness:Q", title="comprehensiveness (AOPC; higher = more faithful)"),
-        color=alt.condition("datum.method == 'random'", alt.value("#9aa3ad"),
-                            alt.value("#4c78a8")),
-        tooltip=["model", "method", alt.Tooltip("comprehensiveness:Q", format=".3f"),
-                 alt.Tooltip("comprehensiveness_ci_low:Q", format=".3f", title="95% CI from"),
-                 alt.Tooltip("comprehensiveness_ci_high:Q", format=".3f", title="95% CI to"),
-                 alt.Tooltip("comprehensiveness_sd:Q", format=".3f", title="spread (sd)"),
-                 alt.Tooltip("sufficiency:Q", format=".3f"), "texts"],
-    )
-    interval = base.mark_rule(color="#222", strokeWidth=1.5).encode(
-        x="comprehensiveness_ci_low:Q", x2="comprehensiveness_ci_high:Q")
-    trust = alt.layer(bars, interval, data=scores).properties(width=360, height=alt.Step(18))
-    trust = trust.facet(row=alt.Row("model:N", title=None, sort=list(dict.fromkeys(
-        scores["model"]))))
-    trust = trust.resolve_scale(y="independent")  # each model lists only the attributions it has
-    lines = alt.Chart(curves).mark_line(point=True).encode(
-        x=alt.X("fraction:Q", title="share of tokens deleted / kept", axis=alt.Axis(format="%")),
-        y=alt.Y("probability:Q", title="p(predicted class)", scale=alt.Scale(domain=[0, 1])),
-        color=alt.Color("method:N", sort=list(METHODS)),
-        # deletion and insertion differ in the legend as on the lines: solid with circles, dashed
-        # with triangles (a dash alone shows as two identical dots beside the points)
-        strokeDash=alt.StrokeDash("curve:N", title="curve", scale=alt.Scale(
-            domain=list(CURVES), range=[[1, 0], [6, 3]])),
-        shape=alt.Shape("curve:N", title="curve", scale=alt.Scale(
-            domain=list(CURVES), range=["circle", "triangle-up"])),
-        tooltip=["model", "method", "curve", "fraction",
-                 alt.Tooltip("probability:Q", format=".3f")],
-    ).properties(height=200)
-    axis = label_width(["0.0"]) + 20  # the y axis's labels and title, once per row
-    legend = 40 + label_width([*METHODS, "deletion"])
-    lines = wrap_by_model(lines, list(dict.fromkeys(curves["model"])), narrowest=240, widest=300,
-                          reserved=axis + legend)
-    return Presentation(charts=[
-        ChartSpec("trust", "Which explanation should I trust for this model?", chart_spec(trust),
-                  "Comprehensiveness of each attribution against a random order of the tokens "
-                  "(grey: the mean of several random orders); the black line is its 95% "
-                  "bootstrap interval over the texts."),
-        ChartSpec("curves", "Deletion and insertion curves", chart_spec(lines),
-                  "Solid with circles: deleting the top tokens; dashed with triangles: keeping "
-                  "only them."),
-    ])
 
 
 SPEC = AnalysisSpec(
