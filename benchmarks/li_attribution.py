@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.doc_section import write_section
 from reportgen.analyses import faithfulness, saliency
 from reportgen.analyses.base import RunContext
-from reportgen.analyses.saliency import token_saliency
+from reportgen.analyses.saliency_batch import token_saliency
 from reportgen.data.loaders import load_data
 from reportgen.device import resolve_device
 from reportgen.models.checkpoint import load_checkpoint

@@ -23,7 +23,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from reportgen.analyses.saliency import token_saliency
+from reportgen.analyses.saliency_batch import token_saliency
 from reportgen.data.loaders import load_data
 from reportgen.device import resolve_device
 from reportgen.models.checkpoint import load_checkpoint

@@ -108,13 +108,13 @@ def test_a_model_that_reads_padding_is_refused_at_load() -> None:
 
 
 def test_a_model_never_padded_runs_one_text_per_batch() -> None:
-    from reportgen.analyses import saliency
+    from reportgen.analyses import saliency_batch
 
     adapter = HookedAdapter(mean_pool_model(pad_batches=False), source="mean.py:build",
                             device="cpu")
     verify(adapter, ["a b a", "b"])  # no padding check: reportgen will not pad it
     assert batch_size(adapter, 64) == 1
-    _, _, alone, _ = saliency.token_saliency(adapter, ["b"])
+    _, _, alone, _ = saliency_batch.token_saliency(adapter, ["b"])
     # d mean(e) / d e_b = 1/1 for a one-token text: |(0, 1)| -> saliency 1, not 1/3
     assert alone[0].tolist() == pytest.approx([1.0])
     assert fingerprint(adapter) != fingerprint(

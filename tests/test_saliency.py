@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from reportgen.analyses import saliency, saliency_tables, saliency_views
+from reportgen.analyses import saliency, saliency_batch, saliency_tables, saliency_views
 from reportgen.analyses.base import RunContext
 from reportgen.data.dataset import Dataset, Example
 from reportgen.data.encoding import TextEncoder
@@ -29,7 +29,7 @@ def tanh_adapter() -> HookedAdapter:
 
 
 def test_gradients_match_hand_computation(tanh_adapter: HookedAdapter) -> None:
-    tokens, mats, vecs, predicted = saliency.token_saliency(tanh_adapter, ["a b a", "b"])
+    tokens, mats, vecs, predicted = saliency_batch.token_saliency(tanh_adapter, ["a b a", "b"])
     assert tokens == [["a", "b", "a"], ["b"]]
     assert predicted.tolist() == [1, 1]
     # dS_pos/de = 2 * (1 - tanh^2) * (1, 2): a -> (2, 4), b -> (1.5, 3)
@@ -40,7 +40,7 @@ def test_gradients_match_hand_computation(tanh_adapter: HookedAdapter) -> None:
 
 def test_label_target_differentiates_the_gold_class(tanh_adapter: HookedAdapter) -> None:
     # dS_neg/de = -1 * (1 - tanh^2) * (1, 2): |.| -> a: (1, 2), b: (0.75, 1.5)
-    _, mats, _, _ = saliency.token_saliency(tanh_adapter, ["a b"], targets=[0])
+    _, mats, _, _ = saliency_batch.token_saliency(tanh_adapter, ["a b"], targets=[0])
     np.testing.assert_allclose(mats[0], [[1, 2], [0.75, 1.5]], rtol=1e-6)
 
 
@@ -110,14 +110,14 @@ def _reference_models() -> list[ModelAdapter]:
 def test_batched_equals_one_at_a_time(adapter: ModelAdapter) -> None:
     texts = ["the film is not good at all", "bad", "a very fine and moving piece , though long",
              "i loved it"]
-    _, mats, vecs, pred = saliency.token_saliency(adapter, texts)
+    _, mats, vecs, pred = saliency_batch.token_saliency(adapter, texts)
     for i, text in enumerate(texts):
-        _, mats1, vecs1, pred1 = saliency.token_saliency(adapter, [text])
+        _, mats1, vecs1, pred1 = saliency_batch.token_saliency(adapter, [text])
         assert pred1[0] == pred[i]
         np.testing.assert_allclose(vecs1[0], vecs[i], rtol=1e-4, atol=1e-7)
         np.testing.assert_allclose(mats1[0], mats[i], rtol=1e-4, atol=1e-7)
     # the confidence comes from the differentiated forward pass: the model's own probabilities
-    np.testing.assert_allclose(saliency.saliency_batch(adapter, texts).probs,
+    np.testing.assert_allclose(saliency_batch.saliency_batch(adapter, texts).probs,
                                predict_proba(adapter, texts), rtol=1e-6, atol=1e-7)
 
 

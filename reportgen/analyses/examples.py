@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from reportgen.models.view import ModelView, NotApplicable
 from reportgen.records import TokenBox, TokenScores
 
 PREDICTION_COLUMNS = ["model", "example_id", "label", "predicted", "confidence"]
@@ -114,3 +115,33 @@ def token_rows(
                 boxes=list((boxes or {}).get((str(model), int(example_id)), [])),
             ))
     return rows
+
+
+PAPER_SENTENCES = (
+    "I hate the movie",
+    "I hate the movie though the plot is interesting",
+    "I hate the movie though the plot is boring",
+)
+
+
+def paper_sentences(model: ModelView) -> list[str]:
+    """Li et al. (2016)'s three sentences, when the model's vocabulary holds every word."""
+    try:
+        enc = model.text_encoder()
+    except NotApplicable:  # a model that reads its own word pieces
+        enc = None
+    if enc is not None and hasattr(enc, "known"):  # the model's own tokenizer
+        return [s for s in PAPER_SENTENCES if enc.known(s)]
+    if enc is None or enc.kind != "word" or enc.vocab is None:
+        return list(PAPER_SENTENCES) if enc is not None else []
+    return [s for s in PAPER_SENTENCES if all(t in enc.vocab for t in enc.tokens(s))]
+
+
+def heatmap_example_ids(texts: list[str], example_ids: tuple[int, ...] | list[int],
+                        count: int) -> list[int]:
+    """The user's example ids, then the first examples of 4 to 14 words (readable heatmaps; the
+    same for every model, so heatmaps compare models on one sentence; ``variance_salience`` shows
+    the same ones when saliency did not run)."""
+    lengths = [len(text.split()) for text in texts]
+    readable = [i for i, n in enumerate(lengths) if 4 <= n <= 14] or list(range(len(texts)))
+    return list(dict.fromkeys([*example_ids, *readable]))[: max(count, len(example_ids))]

@@ -60,10 +60,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import torch
 
 from reportgen import distributed
 from reportgen.analyses.base import RunContext
+from reportgen.analyses.examples import PAPER_SENTENCES, heatmap_example_ids, paper_sentences
+from reportgen.analyses.saliency_batch import (
+    SaliencyParts,
+    saliency_batch,
+)
 from reportgen.analyses.saliency_tables import (
     add_word_sums,
     decoding_table,
@@ -81,10 +85,9 @@ from reportgen.analyses.words import (
     word_frame,
 )
 from reportgen.distributed import gather_batches
-from reportgen.models.common import gradients
 from reportgen.models.facts import class_index
 from reportgen.models.tokens import display_tokens, full_lengths, token_flags
-from reportgen.models.view import ModelView, NotApplicable
+from reportgen.models.view import ModelView
 from reportgen.records import AnalysisResult
 
 NAME = "saliency"
@@ -171,68 +174,6 @@ def skip_reason(model: ModelView) -> str | None:
         return (f"{model.name} is a {model.task} model; saliency needs a classifier or a "
                 "sequence-to-sequence autoencoder")
     return None
-
-
-@dataclass
-class SaliencyBatch:
-    tokens: list[list[str]]  # per example
-    mats: list[np.ndarray]  # per example: (T, E) |gradient|
-    vecs: list[np.ndarray]  # per example: (T,) token saliency
-    predicted: np.ndarray  # (B,) class indices
-    probs: np.ndarray  # (B, K) class probabilities, from the same forward pass
-
-
-@dataclass
-class SaliencyParts:
-    """What one batch of ``compute`` hands back, gathered in batch order across ranks."""
-
-    tokens: pd.DataFrame  # the ``tokens`` rows of the kept examples
-    pieces: pd.DataFrame  # the ``pieces`` rows of the kept examples
-    predictions: pd.DataFrame  # every example's prediction
-    texts: pd.DataFrame  # per data example: top share, words, entropy (``words.text_shares``)
-    merged: bool  # some word was joined from pieces, or a special token was set apart
-    dimensions: list[pd.DataFrame]  # the heatmap examples' token x dimension rows
-
-
-def token_saliency(
-    model: ModelView, texts: list[str], targets: list[int] | None = None
-) -> tuple[list[list[str]], list[np.ndarray], list[np.ndarray], np.ndarray]:
-    """Saliency of one batch: per example, tokens, the (T, E) |gradient| matrix, the (T,) token
-    saliency, and the (B,) predicted class indices (``saliency_batch`` without the
-    probabilities)."""
-    out = saliency_batch(model, texts, targets)
-    return out.tokens, out.mats, out.vecs, out.predicted
-
-
-def saliency_batch(model: ModelView, texts: list[str],
-                   targets: list[int] | None = None) -> SaliencyBatch:
-    """Saliency of one batch, and the probabilities of the forward pass it differentiates (so the
-    analysis needs no second pass for the confidence). ``targets`` None means differentiate the
-    predicted class; a negative target (an unlabelled text) differentiates its predicted class."""
-    batch = model.encode(texts)
-    with gradients(model.module):
-        emb = model.embed(batch.ids).detach().requires_grad_(True)  # (B, T, E) or (B, T, C, E)
-        logits = model.forward_from_embeddings(emb, batch.mask)  # (B, K)
-        predicted = logits.argmax(-1)  # (B,)
-        target = predicted
-        if targets is not None:
-            given = torch.as_tensor(targets, device=logits.device)  # (B,)
-            target = torch.where(given >= 0, given, predicted)
-        score = logits.gather(1, target[:, None]).sum()
-        (grad,) = torch.autograd.grad(score, emb)
-    grad = grad.detach().float().abs()
-    if grad.dim() == 4:  # character-spelled words: (B, T, C, E) -> per token and dimension
-        per_dim = grad.sum(2)  # (B, T, E)
-        per_token = grad.pow(2).sum((2, 3)).sqrt()  # (B, T)
-    else:
-        per_dim = grad  # (B, T, E)
-        per_token = grad.pow(2).sum(-1).sqrt()  # (B, T)
-    per_dim_np, per_token_np = per_dim.cpu().numpy(), per_token.cpu().numpy()
-    lengths = [len(t) for t in batch.tokens]
-    mats = [per_dim_np[i, :n] for i, n in enumerate(lengths)]
-    vecs = [per_token_np[i, :n] for i, n in enumerate(lengths)]
-    probs = torch.softmax(logits.detach().float(), -1).cpu().numpy()  # (B, K), as predict_proba
-    return SaliencyBatch(batch.tokens, mats, vecs, predicted.cpu().numpy(), probs)
 
 
 def compute(ctx: RunContext, params: Params) -> AnalysisResult:
@@ -373,26 +314,6 @@ def _piece_frame(model: str, ids: list[int], tokens: list[list[str]], vecs: list
     })[TABLES["pieces"]]
 
 
-PAPER_SENTENCES = (
-    "I hate the movie",
-    "I hate the movie though the plot is interesting",
-    "I hate the movie though the plot is boring",
-)
-
-
-def paper_sentences(model: ModelView) -> list[str]:
-    """Li et al. (2016)'s three sentences, when the model's vocabulary holds every word."""
-    try:
-        enc = model.text_encoder()
-    except NotApplicable:  # a model that reads its own word pieces
-        enc = None
-    if enc is not None and hasattr(enc, "known"):  # the model's own tokenizer
-        return [s for s in PAPER_SENTENCES if enc.known(s)]
-    if enc is None or enc.kind != "word" or enc.vocab is None:
-        return list(PAPER_SENTENCES) if enc is not None else []
-    return [s for s in PAPER_SENTENCES if all(t in enc.vocab for t in enc.tokens(s))]
-
-
 def combine(results: dict[str, AnalysisResult], params: Params) -> AnalysisResult:
     """Per-model results -> one: tables stacked in model order, ``<model>.<metric>`` per model, and
     overall means over every (classifier, example); the examples of every model once (Li et al.'s
@@ -429,16 +350,6 @@ def _heatmap_examples(ctx: RunContext, params: Params) -> list[int]:
     (``heatmap_example_ids``)."""
     return heatmap_example_ids([ex.text for ex in ctx.examples], params.example_ids,
                                params.heatmap_examples)
-
-
-def heatmap_example_ids(texts: list[str], example_ids: tuple[int, ...] | list[int],
-                        count: int) -> list[int]:
-    """The user's example ids, then the first examples of 4 to 14 words (readable heatmaps; the
-    same for every model, so heatmaps compare models on one sentence; ``variance_salience`` shows
-    the same ones when saliency did not run)."""
-    lengths = [len(text.split()) for text in texts]
-    readable = [i for i, n in enumerate(lengths) if 4 <= n <= 14] or list(range(len(texts)))
-    return list(dict.fromkeys([*example_ids, *readable]))[: max(count, len(example_ids))]
 
 
 def check_plan(params: Params, facts: PlanFacts) -> list[str]:
