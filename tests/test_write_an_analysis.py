@@ -16,6 +16,7 @@ from reportgen import analyses
 from reportgen.analyses.spec import PlanFacts
 from reportgen.data.dataset import Dataset, Example
 from reportgen.models.adapter import HookedAdapter
+from reportgen.models.facts import predict_proba
 from reportgen.run import analysis as runner
 from reportgen.run.plan import plan
 from tests.tiny_models import tanh_sum_model
@@ -53,7 +54,7 @@ def test_the_documented_module_registers_and_runs(registered, tmp_path: Path) ->
     record = runner.run_analysis(name, spec.params(), [model], run)
     assert record.status == "ok", record.reason
     # by hand: the same margins from the model's own class probabilities
-    probs = model.predict_proba([ex.text for ex in examples])  # (3, K)
+    probs = predict_proba(model, [ex.text for ex in examples])  # (3, K)
     top = np.sort(probs, axis=1)[:, ::-1]
     margins = top[:, 0] - top[:, 1]
     assert record.metrics[f"{model.name}.mean_margin"] == pytest.approx(margins.mean(), abs=1e-6)
