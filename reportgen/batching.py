@@ -31,7 +31,8 @@ cached results). Not under torchrun, where the processes would no longer agree.
 Method (precision, ``--precision``): ``auto`` is fp32 on CPU and bf16 on a GPU that supports it
 (``torch.cuda.is_bf16_supported``), else fp32; ``bf16`` and ``fp16`` run each analysis's compute
 under ``torch.autocast`` for the run's device (``autocast``), except the analyses whose
-spec says ``precision="fp32"`` (bf16 changed their numbers beyond the tolerance). fp32 runs no autocast at all, so its
+spec says ``precision="fp32"`` (bf16 changed their numbers beyond the tolerance). fp32 runs no
+autocast at all, so its
 numbers and cache keys are those of before. The tolerance, measured on the demo models: every
 share, rate and accuracy within 0.02 of fp32's, every other number within 2% (README, "Batch size
 and precision"; ``tests/test_batching.py``). fp16 is for GPUs only (oneDNN has no fp16 LSTM).
@@ -115,7 +116,8 @@ def autocast(precision: str, device: torch.device) -> contextlib.AbstractContext
 def resolve_batch_sizes(models: Sequence[ModelView], examples: Sequence[Example],
                         spec: int | str, device: torch.device,
                         precision: str = "fp32") -> dict[str, BatchChoice]:
-    """Model name -> its ``BatchChoice``: ``spec`` as it is when an integer, else chosen by memory."""
+    """Model name -> its ``BatchChoice``: ``spec`` as it is when an integer, else chosen by
+    memory."""
     choices = {m.name: _resolve_one(m, examples, spec, device, precision) for m in models}
     return _agree(choices)
 
@@ -148,7 +150,8 @@ def _resolve_one(model: ModelView, examples: Sequence[Example], spec: int | str,
 
 def choose_batch_size(per_text: float, available: int | None, cap: int, share: float) -> int:
     """The largest power of two <= ``cap`` whose ``per_text`` bytes times ``SAFETY`` fit in
-    ``share`` of ``available`` bytes; ``cap`` (as a power of two) when the memory is unknown; >= 1."""
+    ``share`` of ``available`` bytes; ``cap`` (as a power of two) when the memory is unknown;
+    >= 1."""
     size = 1 << max(0, int(cap).bit_length() - 1)  # the largest power of two <= cap
     if available is None:
         return size
@@ -255,7 +258,8 @@ def _agree(choices: dict[str, BatchChoice]) -> dict[str, BatchChoice]:
     agreed = {}
     for (name, c), size in zip(choices.items(), sizes.tolist(), strict=True):
         agreed[name] = c if size == c.size else BatchChoice(
-            int(size), f"{c.reason}; {size}: the smallest over {distributed.world_size()} processes")
+            int(size),
+            f"{c.reason}; {size}: the smallest over {distributed.world_size()} processes")
     return agreed
 
 

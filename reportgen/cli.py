@@ -25,8 +25,10 @@ DATA_HELP = (
 
 def data_options(fn):
     """The options that say how to read a dataset, shared by run and train."""
-    fn = click.option("--label-col", default=None, help="Label column of csv/tsv/jsonl/hf data (default: label).")(fn)
-    fn = click.option("--text-col", default=None, help="Text column of csv/tsv/jsonl/hf data (default: text).")(fn)
+    fn = click.option("--label-col", default=None,
+                      help="Label column of csv/tsv/jsonl/hf data (default: label).")(fn)
+    fn = click.option("--text-col", default=None,
+                      help="Text column of csv/tsv/jsonl/hf data (default: text).")(fn)
     return fn
 
 
@@ -67,16 +69,19 @@ def main() -> None:
 
 @main.command()
 @click.option("--model", "models", multiple=True, metavar="SPEC",
-              help="Model to analyse; repeat to compare models. A checkpoint from 'reportgen train', "
-                   "FILE.py:FUNC, package.module:FUNC, hf:DIR_OR_NAME or demo.")
+              help="Model to analyse; repeat to compare models. A checkpoint from "
+                   "'reportgen train', FILE.py:FUNC, package.module:FUNC, hf:DIR_OR_NAME or demo.")
 @click.option("--data", default=None, metavar="SPEC", help=DATA_HELP)
 @data_options
 @click.option("--out", default=None, metavar="DIR", help="Output folder (default: site).")
 @click.option("--config", "config_file", default=None, metavar="FILE.toml",
               help="TOML file with a [run] table and one table per analysis.")
-@click.option("--only", default=None, metavar="NAMES", help="Comma-separated analyses to run (default: all).")
-@click.option("--skip", default=None, metavar="NAMES", help="Comma-separated analyses to leave out.")
-@click.option("--device", default=None, metavar="auto|cpu|cuda[:N]", help="Where to compute (default: auto).")
+@click.option("--only", default=None, metavar="NAMES",
+              help="Comma-separated analyses to run (default: all).")
+@click.option("--skip", default=None, metavar="NAMES",
+              help="Comma-separated analyses to leave out.")
+@click.option("--device", default=None, metavar="auto|cpu|cuda[:N]",
+              help="Where to compute (default: auto).")
 @click.option("--split", default=None, type=click.Choice(["auto", "train", "dev", "test", "all"]),
               help="Which split to evaluate (default auto: test, else dev, else all of the data; "
                    "a split the data does not have is an error).")
@@ -85,18 +90,21 @@ def main() -> None:
 @click.option("--max-examples", type=int, default=None, metavar="N",
               help="Evaluate a seeded sample of N examples.")
 @click.option("--detail-examples", type=int, default=None, metavar="N",
-              help="Keep per-token tables, and run optimization, matching_rate and faithfulness, on a "
-                   "seeded sample of N evaluated examples; metrics of the other analyses still cover "
-                   "every example (default: 2000; 0: every example).")
+              help="Keep per-token tables, and run optimization, matching_rate and faithfulness, "
+                   "on a seeded sample of N evaluated examples; metrics of the other analyses "
+                   "still cover every example (default: 2000; 0: every example).")
 @click.option("--batch-size", default=None, metavar="auto|N",
-              help="Texts per batch. auto (default): the largest power of two that fits each model in "
-                   "the free memory, at most 64 on CPU and 1024 on GPUs; N: N for every model.")
+              help="Texts per batch. auto (default): the largest power of two that fits each model "
+                   "in the free memory, at most 64 on CPU and 1024 on GPUs; N: N for every model.")
 @click.option("--precision", default=None, metavar="auto|fp32|bf16|fp16",
-              help="Precision of the analyses' computations (torch.autocast). auto (default): fp32 on "
-                   "CPU, bf16 on GPUs that support it.")
+              help="Precision of the analyses' computations (torch.autocast). auto (default): "
+                   "fp32 on CPU, bf16 on GPUs that support it.")
 @click.option("--seed", type=int, default=None, help="Random seed (default: 0).")
-@click.option("--single-file", is_flag=True, default=None, help="Write the report as one self-contained HTML file, DIR/index.html.")
-@click.option("--no-cache", is_flag=True, default=None, help="Recompute every analysis, the model cards and the table files (the new results are still saved).")
+@click.option("--single-file", is_flag=True, default=None,
+              help="Write the report as one self-contained HTML file, DIR/index.html.")
+@click.option("--no-cache", is_flag=True, default=None,
+              help="Recompute every analysis, the model cards and the table files "
+                   "(the new results are still saved).")
 @click.option("--cache-dir", default=None, metavar="DIR",
               help="Cache folder (default: $REPORTGEN_CACHE_DIR or the user cache directory).")
 @click.option("--quiet", is_flag=True, default=None, help="No progress bars or summary.")
@@ -154,8 +162,10 @@ def _exit_if_failed(record: object, out: str) -> None:
 @click.argument("arch", metavar="ARCH")
 @click.option("--data", required=True, metavar="SPEC", help=DATA_HELP)
 @data_options
-@click.option("--out", required=True, metavar="FILE", help="Checkpoint file to write (e.g. kim.pt).")
-@click.option("--epochs", type=int, default=None, help="Maximum epochs (early stopping on the dev split).")
+@click.option("--out", required=True, metavar="FILE",
+              help="Checkpoint file to write (e.g. kim.pt).")
+@click.option("--epochs", type=int, default=None,
+              help="Maximum epochs (early stopping on the dev split).")
 @click.option("--embeddings", default=None, metavar="FILE",
               help="Pretrained word vectors, word2vec/GloVe text format (.gz too).")
 @click.option("--device", default="auto", metavar="auto|cpu|cuda[:N]", show_default=True)
@@ -186,8 +196,8 @@ def train(arch: str, data: str, text_col: str | None, label_col: str | None, out
         raise BadInput(f"embeddings file {embeddings!r} does not exist")
     dataset = load_data(data, text_col=text_col, label_col=label_col)
     # progress: a start line, then a bar on a terminal, else one line per epoch (train_model)
-    ckpt = train_model(arch, dataset, epochs=epochs, embeddings=embeddings, device=device, seed=seed,
-                       progress=not quiet, label_col=label_col)
+    ckpt = train_model(arch, dataset, epochs=epochs, embeddings=embeddings, device=device,
+                       seed=seed, progress=not quiet, label_col=label_col)
     save_checkpoint(ckpt, out_path)
     _on_interrupt(f"interrupted; the checkpoint {out_path} was written")
     if not quiet:
@@ -196,9 +206,11 @@ def train(arch: str, data: str, text_col: str | None, label_col: str | None, out
 
 
 @main.command()
-@click.option("--out", default="site", show_default=True, metavar="DIR", help="Site folder to rebuild.")
+@click.option("--out", default="site", show_default=True, metavar="DIR",
+              help="Site folder to rebuild.")
 @click.option("--cache-dir", default=None, metavar="DIR", help="Cache folder of the run.")
-@click.option("--single-file", is_flag=True, help="Write the report as one self-contained HTML file, DIR/index.html.")
+@click.option("--single-file", is_flag=True,
+              help="Write the report as one self-contained HTML file, DIR/index.html.")
 def render(out: str, cache_dir: str | None, single_file: bool) -> None:
     """Rebuild the site from the cached results of the last run into DIR (no model needed)."""
     from reportgen.run.pipeline import render as render_site
@@ -231,9 +243,11 @@ def list_() -> None:
         click.echo()
 
     section("Analyses", analyses.summaries())
-    section("Architectures (reportgen train ARCH)", {n: c.summary for n, c in ARCHITECTURES.items()})
+    section("Architectures (reportgen train ARCH)",
+            {n: c.summary for n, c in ARCHITECTURES.items()})
     section("Data formats (--data SPEC)", {
-        **DATA_FORMATS, "PREFIX:train=...": f"{SPLIT_FILES_HELP} (PREFIX: {', '.join(FILE_FORMATS)})"})
+        **DATA_FORMATS,
+        "PREFIX:train=...": f"{SPLIT_FILES_HELP} (PREFIX: {', '.join(FILE_FORMATS)})"})
     section("Model formats (--model SPEC)", MODEL_FORMATS)
 
 
@@ -296,7 +310,8 @@ def _summary_line(record: object, out: str, head: str | None = None) -> str:
     parts = []
     for a in record.analyses:
         if a.status == "ok" and a.headline in a.metrics:
-            parts.append(f"{a.name}: {a.headline} " + _per_model(a, [m.name for m in record.models]))
+            parts.append(f"{a.name}: {a.headline} "
+                         + _per_model(a, [m.name for m in record.models]))
         else:
             parts.append(f"{a.name}: {a.status}")
     index = Path(out) / "index.html"

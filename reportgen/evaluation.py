@@ -58,9 +58,9 @@ def warn_overlap(models: list[ModelView], examples: list[Example]) -> None:
     for m in models:
         found = training_overlap(m, examples)
         if found and found[0]:
-            print(f"warning: {found[0]:,} of {len(examples):,} evaluated texts ({found[1]:.1%}) were "
-                  f"in the training data of model {m.name!r}: its accuracy on them is not a test "
-                  "accuracy (evaluate on texts it was not trained on: a separate file, e.g. "
+            print(f"warning: {found[0]:,} of {len(examples):,} evaluated texts ({found[1]:.1%}) "
+                  f"were in the training data of model {m.name!r}: its accuracy on them is not a "
+                  "test accuracy (evaluate on texts it was not trained on: a separate file, e.g. "
                   "sst2:train=train.tsv,test=test.tsv, or the data's test split)", file=sys.stderr)
 
 
@@ -70,8 +70,8 @@ def trained_on(m: ModelView) -> str | None:
         return None
     splits = info.get("splits") or {}
     sources = info.get("split_sources") or {}
-    parts = [f"{name} {splits[name]:,} ({sources.get(name, name)})" for name in ("train", "dev", "test")
-             if name in splits]
+    parts = [f"{name} {splits[name]:,} ({sources.get(name, name)})"
+             for name in ("train", "dev", "test") if name in splits]
     return f"{info['data']}: " + "; ".join(parts) if parts else str(info["data"])
 
 
@@ -151,7 +151,8 @@ def model_card(m: ModelView, examples: list[Example], batch_size: int, evaluated
 def prediction_table(m: ModelView, examples: list[Example],
                      probabilities: list | None) -> pd.DataFrame | None:
     """Every evaluated example's prediction: ``example_id`` (its row in the evaluated data),
-    ``label``, ``predicted`` and ``p0``.. (the probability of each of the model's classes, in order)."""
+    ``label``, ``predicted`` and ``p0``.. (the probability of each of the model's classes, in
+    order)."""
     if probabilities is None or len(probabilities) != len(examples):
         return None
     probs = np.asarray(probabilities, dtype=np.float64).reshape(len(examples), -1)  # (N, K)
@@ -172,7 +173,8 @@ def examples_fingerprint(examples: list[Example]) -> str:
 
 def truncated(m: ModelView, texts: list[str], batch_size: int) -> dict[str, int]:
     """How many evaluated texts the model's length limit cuts, and the most tokens it kept of one
-    (the analyses see the cut texts; the token views mark the cut, the model card says how often)."""
+    (the analyses see the cut texts; the token views mark the cut, the model card says how
+    often)."""
     cut = longest = 0
     for start in range(0, len(texts), batch_size):
         chunk = texts[start : start + batch_size]

@@ -6,8 +6,8 @@ run through the convolutions in one batched pass; a filter's activation on a wor
 max-pooled ReLU output over the word's character windows, so it *fires* on the word when that is
 above zero. Per filter: the top words, the share of words it fires on (the blog: mostly 10-20%,
 narrower filters more selective), and whether it is dead (no effective weight exceeds the magnitude
-of its negative bias, so no input can make it fire, as the blog's filters 1-17; for wider filters: the
-best character at every position together cannot beat the bias). The effective
+of its negative bias, so no input can make it fire, as the blog's filters 1-17; for wider filters:
+the best character at every position together cannot beat the bias). The effective
 weight of character c at window position j is the character's embedding dotted with the filter's
 weights at j; cells no word can produce (the begin-of-word marker past position 0, the end-of-word
 marker at position 0, padding) are left out.
@@ -172,7 +172,8 @@ def _char_filters(ctx: RunContext, params: Params, layers: list[ConvLayer]) -> A
                    for r in shown.itertuples()
                    for j, token, w in char_weight_cells(model, weights[r.layer][0][int(r.filter)])]
     return AnalysisResult(
-        tables={"filters": filters, "top_words": pd.DataFrame(top_rows, columns=TABLES["top_words"]),
+        tables={"filters": filters,
+                "top_words": pd.DataFrame(top_rows, columns=TABLES["top_words"]),
                 "patterns": pd.DataFrame(pattern_rows, columns=TABLES["patterns"]),
                 "weights": pd.DataFrame(weight_rows, columns=TABLES["weights"])},
         metrics=_metrics(filters) | {"words": float(len(words))},
@@ -257,12 +258,14 @@ def _word_filters(ctx: RunContext, params: Params, layers: list[ConvLayer]) -> A
                          float(vals[f].max()) if len(vals[f]) else 0.0,
                          names[best[f]] if best[f] >= 0 else "", float(strength[f]), 0,
                          " | ".join(g for g, _ in ngrams[:3])])
-            top_rows += [[model.name, layer.name, f, r + 1, g, v, e] for r, (g, (v, e)) in enumerate(ngrams)]
+            top_rows += [[model.name, layer.name, f, r + 1, g, v, e]
+                         for r, (g, (v, e)) in enumerate(ngrams)]
             pattern_rows += [[model.name, layer.name, f, p, s] for p, s in tops[f]]
     filters = _rank(pd.DataFrame(rows, columns=TABLES["filters"]))
     weight_rows = _word_weight_rows(model, layers, filters, params)
     return AnalysisResult(
-        tables={"filters": filters, "top_words": pd.DataFrame(top_rows, columns=TABLES["top_words"]),
+        tables={"filters": filters,
+                "top_words": pd.DataFrame(top_rows, columns=TABLES["top_words"]),
                 "patterns": pd.DataFrame(pattern_rows, columns=TABLES["patterns"]),
                 "weights": pd.DataFrame(weight_rows, columns=TABLES["weights"])},
         metrics=_metrics(filters) | {"locations": float(sum(total.values()))},
@@ -289,7 +292,8 @@ def _word_weight_rows(model: ModelView, layers: list[ConvLayer], filters: pd.Dat
     """Top vocabulary words per window position for the shown first-layer filters."""
     rows = []
     firsts = {layer.name for layer in layers if layer.depth == 1}
-    shown = filters[filters["layer"].isin(firsts)].nsmallest(params.shown_filters, "interpretability_rank")
+    shown = filters[filters["layer"].isin(firsts)].nsmallest(params.shown_filters,
+                                                             "interpretability_rank")
     if shown.empty:
         return rows
     vocab = vocabulary_vectors(model)

@@ -45,7 +45,8 @@ def word_features(words: Sequence[str], cased: bool, top_affixes: int = 20,
             feats[f"prefix '{prefix}-'"] = np.array([x.lower().startswith(prefix) for x in w])
     for n in (1, 2, 3, 4):
         for suffix, _ in Counter(x[-n:] for x in long_words).most_common(top_affixes // 4):
-            feats[f"suffix '-{suffix}'"] = np.array([len(x) > n and x.lower().endswith(suffix) for x in w])
+            feats[f"suffix '-{suffix}'"] = np.array(
+                [len(x) > n and x.lower().endswith(suffix) for x in w])
     counts = Counter(c for x in w for c in set(x.lower()))
     for char, count in counts.most_common():
         if count / max(len(w), 1) < min_share:
@@ -56,8 +57,8 @@ def word_features(words: Sequence[str], cased: bool, top_affixes: int = 20,
     return frame.loc[:, frame.std() > 0]
 
 
-def class_features(items: Sequence[str], texts: Sequence[Sequence[str]], labels: Sequence[str | None],
-                   classes: Sequence[str]) -> pd.DataFrame:
+def class_features(items: Sequence[str], texts: Sequence[Sequence[str]],
+                   labels: Sequence[str | None], classes: Sequence[str]) -> pd.DataFrame:
     """For each item (word): the smoothed share of its occurrences that fall in texts of each class
     (``class 'positive'``), from labelled texts; items never seen get the class prior."""
     index = {item: i for i, item in enumerate(items)}
@@ -112,9 +113,11 @@ def snap_ties(x: np.ndarray, tolerance: float = 1e-5, cell: float = 1e-3) -> np.
     scale = np.abs(ordered).max(0, initial=0.0)  # (U,)
     scale = np.where(scale > 0, scale, 1.0)
     grid = np.floor(ordered / (cell * scale))  # (W, U) coarse cell of each value
-    starts = np.ones_like(ordered, dtype=bool)  # (W, U): True where a run of near-equal values starts
+    # (W, U): True where a run of near-equal values starts
+    starts = np.ones_like(ordered, dtype=bool)
     starts[1:] = (np.diff(ordered, axis=0) > tolerance * scale) | (np.diff(grid, axis=0) != 0)
-    run = np.maximum.accumulate(np.where(starts, np.arange(len(x))[:, None], 0), axis=0)  # run's first row
+    # run's first row
+    run = np.maximum.accumulate(np.where(starts, np.arange(len(x))[:, None], 0), axis=0)
     snapped = np.take_along_axis(ordered, run, 0)
     out = np.empty_like(x)
     np.put_along_axis(out, order, snapped, 0)

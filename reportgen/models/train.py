@@ -1,4 +1,5 @@
-"""Train a reference architecture on a dataset -> a ``Checkpoint`` (``reportgen train``, demo models).
+"""Train a reference architecture on a dataset -> a ``Checkpoint`` (``reportgen train``, demo
+models).
 
 Recipe, the same for every architecture (each class's ``train_defaults`` sets its epochs, learning
 rate and batch size):
@@ -9,9 +10,9 @@ rate and batch size):
   all three come from the whole data, so a given dev or test split is never trained on. A train
   split of fewer than ``MIN_TRAIN`` examples or with fewer than two classes is ``BadInput``;
 - encoder: ``TextEncoder`` of the architecture's kind fitted on the training texts only. Word
-  vocabularies keep words seen at least twice (``min_freq`` 2), so the unknown-word vector is trained
-  on the rare words and means something at test time; with ``--embeddings``, words seen once that
-  have a pretrained vector are kept too;
+  vocabularies keep words seen at least twice (``min_freq`` 2), so the unknown-word vector is
+  trained on the rare words and means something at test time; with ``--embeddings``, words seen
+  once that have a pretrained vector are kept too;
 - optimisation: Adam, batches bucketed by length (shuffled chunks of 20 batches sorted by length,
   then the batches shuffled), gradient norm clipped at 5, the weights of the best dev epoch restored
   at the end, early stop after ``patience`` epochs without a better dev score;
@@ -24,7 +25,8 @@ rate and batch size):
   still differ in the last bits between runs.
 
 Devices: ``resolve_device`` (re-exported from ``reportgen.device``) turns ``auto`` / ``cpu`` /
-``cuda`` / ``cuda:N`` into a ``torch.device`` and raises ``BadInput`` naming those choices otherwise.
+``cuda`` / ``cuda:N`` into a ``torch.device`` and raises ``BadInput`` naming those choices
+otherwise.
 
 Pretrained vectors (``embeddings``): their dimension replaces the architecture's ``emb_dim`` (an
 explicit, different ``emb_dim`` override is an error), and they are fine-tuned.
@@ -77,7 +79,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
 DEFAULT_MAX_LEN = {"word": 64, "word_chars": 64, "char": 400, "byte": 400}
 
 
-# -- losses and scores ------------------------------------------------------------------------------
+# -- losses and scores -----------------------------------------------------------------------------
 def _batch_loss(
     model: TextModel, ids: torch.Tensor, labels: torch.Tensor | None
 ) -> tuple[torch.Tensor, int, int]:
@@ -112,7 +114,7 @@ def _evaluate(
     return {"accuracy": correct / count, "loss": total / count}
 
 
-# -- the entry point ----------------------------------------------------------------------------------
+# -- the entry point -------------------------------------------------------------------------------
 def _settings(
     cls: type[TextModel], config: dict[str, Any], overrides: dict[str, Any], epochs: int | None
 ) -> dict[str, Any]:

@@ -105,7 +105,8 @@ def result_key(name: str, spec: AnalysisSpec, params: Any, model: ModelView, run
     )
 
 
-def run_analysis(name: str, params: Any, models: list[ModelView], run: RunSettings) -> AnalysisRecord:
+def run_analysis(name: str, params: Any, models: list[ModelView],
+                 run: RunSettings) -> AnalysisRecord:
     """One analysis over every model it applies to: cached or computed per model, then combined."""
     spec = analyses.spec(name)
     record = AnalysisRecord(
@@ -140,8 +141,8 @@ def run_analysis(name: str, params: Any, models: list[ModelView], run: RunSettin
             if not distributed.all_agree(result is not None):  # every rank computes, or none
                 result = None
             if result is None:
-                ctx = RunContext(model, run.examples, run.dataset, run.device, run.seed, run.progress,
-                                 run.batch_for(model),
+                ctx = RunContext(model, run.examples, run.dataset, run.device, run.seed,
+                                 run.progress, run.batch_for(model),
                                  upstream={n: r for n, (_, r) in upstream.items()},
                                  sample=run.sample)
                 try:
@@ -163,15 +164,18 @@ def run_analysis(name: str, params: Any, models: list[ModelView], run: RunSettin
             record.notes = []
             return record
         result = spec.combine(per_model, params)
-        # the charts too are kept: the same results, parameters and drawing code draw the same page
+        # the charts too are kept: the same results, parameters and drawing code draw the
+        # same page
         shown = cache.digest(name, spec.version, dataclasses.asdict(params), __version__,
-                             [run.results[name][m][0] for m in per_model], cache.presentation_code())
+                             [run.results[name][m][0] for m in per_model],
+                             cache.presentation_code())
         presentation = None if run.no_cache else cache.load_presentation(run.root, name, shown)
         if presentation is None:
             presentation = spec.present(result, params)
             if distributed.is_main():
                 cache.save_presentation(run.root, name, shown, presentation)
-    except UserCodeError as exc:  # the model ran on every text at load; an analysis's input broke it
+    # the model ran on every text at load; an analysis's input broke it
+    except UserCodeError as exc:
         record.status, record.reason = "failed", exc.message
         record.seconds = round(time.perf_counter() - started, 3)
         run.results[name] = {}
@@ -201,7 +205,7 @@ def run_analysis(name: str, params: Any, models: list[ModelView], run: RunSettin
     return record
 
 
-# -- precision and running out of GPU memory (reportgen.batching) -----------------------------------
+# -- precision and running out of GPU memory (reportgen.batching) ----------------------------------
 def _compute(name: str, spec: AnalysisSpec, params: Any, ctx: RunContext, run: RunSettings,
              record: AnalysisRecord, upstream: dict[str, tuple[str, AnalysisResult]], key: str
              ) -> tuple[AnalysisResult, str]:
@@ -222,7 +226,8 @@ def _compute(name: str, spec: AnalysisSpec, params: Any, ctx: RunContext, run: R
         cache.save_halving(run.root, _halving_key(name, spec, params, model, run, ctx.batch_size),
                            {"size": used})
     run.batches.change(model.name, used,
-                       f"halved to {used} in {name}, which ran out of GPU memory at {ctx.batch_size}")
+                       f"halved to {used} in {name}, which ran out of GPU memory at "
+                       f"{ctx.batch_size}")
     record.notes.append(f"{model.name}: ran out of GPU memory at batch size {ctx.batch_size}; "
                         f"computed with {used} texts per batch, as is the rest of the run.")
     return result, result_key(name, spec, params, model, run,
@@ -235,12 +240,13 @@ def _halving_key(name: str, spec: AnalysisSpec, params: Any, model: ModelView, r
     the model, the texts (and the sample), the GPU, the precision, the code, the size the probe
     chose (more free memory probes larger and tries afresh) and ``size``, the batch size the
     analysis started at."""
-    gpu = (torch.cuda.get_device_name(run.device), torch.cuda.get_device_properties(run.device).total_memory) \
-        if run.device.type == "cuda" else ()
-    return cache.digest("halving", name, spec.version, dataclasses.asdict(params), fingerprint(model),
-                        model.name, run.data_key, len(run.sample), str(run.device), gpu,
-                        analysis_precision(spec, run.precision), run.batches.probed[model.name],
-                        size, __version__, torch.__version__)
+    gpu = ((torch.cuda.get_device_name(run.device),
+            torch.cuda.get_device_properties(run.device).total_memory)
+           if run.device.type == "cuda" else ())
+    return cache.digest("halving", name, spec.version, dataclasses.asdict(params),
+                        fingerprint(model), model.name, run.data_key, len(run.sample),
+                        str(run.device), gpu, analysis_precision(spec, run.precision),
+                        run.batches.probed[model.name], size, __version__, torch.__version__)
 
 
 def _adopt_earlier_halving(name: str, spec: AnalysisSpec, params: Any, model: ModelView,
@@ -256,11 +262,11 @@ def _adopt_earlier_halving(name: str, spec: AnalysisSpec, params: Any, model: Mo
     earlier = cache.load_halving(run.root, _halving_key(name, spec, params, model, run, size))
     if earlier is None or not 1 <= earlier["size"] < size:
         return
-    run.batches.change(model.name, earlier["size"], f"{earlier['size']} from {name} on: an earlier "
-                       f"run ran out of GPU memory there at {size}")
-    record.notes.append(f"{model.name}: computed with {earlier['size']} texts per batch, as is the rest "
-                        f"of the run: an earlier run of the same model and texts ran out of GPU "
-                        f"memory here at {size}.")
+    run.batches.change(model.name, earlier["size"], f"{earlier['size']} from {name} on: an "
+                       f"earlier run ran out of GPU memory there at {size}")
+    record.notes.append(f"{model.name}: computed with {earlier['size']} texts per batch, as is the "
+                        f"rest of the run: an earlier run of the same model and texts ran out of "
+                        f"GPU memory here at {size}.")
 
 
 def _upstream_gap(spec: AnalysisSpec, model: ModelView, run: RunSettings) -> str | None:
@@ -276,7 +282,8 @@ def analysis_precision(spec: AnalysisSpec, precision: str) -> str:
 
 
 def represent(record: AnalysisRecord) -> None:
-    """Rebuild an analysis's charts and token views from its stored tables (``reportgen render``)."""
+    """Rebuild an analysis's charts and token views from its stored tables
+    (``reportgen render``)."""
     if record.status != "ok" or record.name not in analyses.REGISTRY:
         return
     spec = analyses.spec(record.name)
