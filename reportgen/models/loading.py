@@ -4,7 +4,7 @@
 - ``FILE.py:FUNC`` or ``package.module:FUNC``: the user's own code, run because the SPEC names it;
   ``FUNC()`` returns a ``reportgen.models.user.UserModel``;
 - ``hf:DIR_OR_NAME``: a Transformers sequence classifier (optional extra);
-- ``demo``: the demo models, trained on first use and cached (see ``reportgen.models.demo_models``).
+- ``demo``: the demo models, shipped with the package (see ``reportgen.models.demo_models``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ MODEL_FORMATS: dict[str, str] = {
     "FUNC() returns reportgen.UserModel(module, encoder, classes)",
     "package.module:FUNC": "the same, from an importable module",
     "hf:DIR_OR_NAME": "a Transformers sequence classifier (pip install 'reportgen[hf]')",
-    "demo": "the demo models, trained on the demo corpus on first use, then cached",
+    "demo": "the demo models: small models trained on the demo corpus, shipped with the package",
 }
 
 

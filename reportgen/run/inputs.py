@@ -1,9 +1,10 @@
 """The run's inputs: the dataset, the evaluated examples, the models, and their checks.
 
 ``load_dataset`` (``--data``, ``--label-map``), ``select_examples`` (``--split``,
-``--max-examples``, seeded), ``load_models`` (``--model``; the demo models are trained once and
-cached), ``check_models`` (each model reproduces its own forward and knows the data's labels), and
-``library_versions`` for the report. Bad input is ``BadInput`` (exit 2) before any analysis runs.
+``--max-examples``, seeded), ``load_models`` (``--model``; the demo models' shipped weights, copied
+into the cache), ``check_models`` (each model reproduces its own forward and knows the data's
+labels), and ``library_versions`` for the report. Bad input is ``BadInput`` (exit 2) before any
+analysis runs.
 """
 
 from __future__ import annotations
@@ -76,7 +77,8 @@ def load_models(config: RunConfig, device: torch.device, root: Path, progress: b
             from reportgen.models.checkpoint import load_checkpoint
             from reportgen.models.demo_models import train_demo_models
 
-            # rank 0 trains (or finds) the demo models in the cache; the other ranks read them
+            # rank 0 finds the demo models in the cache (or copies the shipped ones there); the
+            # other ranks read them
             paths = distributed.broadcast(
                 train_demo_models(load_data("demo"), root, device=device, progress=progress, seed=0)
                 if distributed.is_main() else None)
