@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -16,6 +17,7 @@ from click.testing import CliRunner
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.linear_model import LogisticRegression
 
+from reportgen import analyses
 from reportgen.cli import main
 from reportgen.data.loaders import load_data
 from reportgen.data.tokenize import word_tokens
@@ -174,7 +176,10 @@ def test_render_calls_present_again_so_chart_changes_need_no_model(
             chart.title = "Retitled: " + chart.title
         return presentation
 
-    monkeypatch.setattr(saliency, "present", retitled)
+    retitled_spec = dataclasses.replace(analyses.spec("saliency"), present=retitled)
+    real_spec = analyses.spec
+    monkeypatch.setattr(analyses, "spec",
+                        lambda n: retitled_spec if n == "saliency" else real_spec(n))
     from reportgen.models import loading
 
     monkeypatch.setattr(loading, "load_model", lambda *a, **k: pytest.fail("render loaded a model"))
