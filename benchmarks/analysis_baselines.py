@@ -60,7 +60,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.doc_section import DOC, write_section
 from benchmarks.li_attribution import captum as captum_saliency
 from reportgen import analyses
-from reportgen.analyses import neuron_sweep, optimization, representations
+from reportgen.analyses import neuron_sweep, optimization_solver, representations
 from reportgen.analyses.base import RunContext
 from reportgen.data.encoding import EncodedBatch
 from reportgen.data.loaders import load_data
@@ -329,7 +329,7 @@ def one_at_a_time(name: str, model: ModelAdapter) -> Iterator[None]:
         neuron_sweep._per_token = per_token_one
         undo.append(lambda: setattr(neuron_sweep, "_per_token", per_token))
     if name == "optimization":
-        window_function = optimization.window_function
+        window_function = optimization_solver.window_function
         proven: dict[str, Any] = {}
 
         def window_once(adapter, layer, *args, **kwargs):
@@ -337,8 +337,8 @@ def one_at_a_time(name: str, model: ModelAdapter) -> Iterator[None]:
                 proven[layer.name] = window_function(adapter, layer, *args, **kwargs)
             return proven[layer.name]
 
-        optimization.window_function = window_once
-        undo.append(lambda: setattr(optimization, "window_function", window_function))
+        optimization_solver.window_function = window_once
+        undo.append(lambda: setattr(optimization_solver, "window_function", window_function))
     try:
         yield
     finally:

@@ -431,7 +431,7 @@ def test_auto_on_cpu_is_64_and_gives_the_numbers_of_batch_size_64(demo_runs: dic
     auto, explicit = demo_runs["auto"], demo_runs["64"]
     assert auto["config"]["batch_size"] == "auto" and explicit["config"]["batch_size"] == 64
     assert auto["batch_sizes"] == explicit["batch_sizes"] == dict.fromkeys(
-        ["rnn", "lstm", "bilstm", "kim-cnn"], 64)
+        ["rnn", "lstm", "bilstm", "kim-cnn", "char-cnn", "byte-lstm-lm"], 64)
     reasons = auto["config"]["resolved"]["batch_size_reasons"]
     assert all(r.startswith("auto: 64 (cap), ") and "per text" in r for r in reasons.values())
     assert explicit["config"]["resolved"]["batch_size_reasons"]["rnn"] == "64 (--batch-size)"

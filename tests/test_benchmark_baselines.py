@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from benchmarks import analysis_baselines as ab
-from reportgen.analyses import neuron_sweep, optimization, representations
+from reportgen.analyses import neuron_sweep, optimization_solver, representations
 from reportgen.data.dataset import Dataset, Example
 from reportgen.data.encoding import TextEncoder
 from reportgen.models.adapter import ModelAdapter
@@ -59,7 +59,7 @@ def test_patches_are_undone_even_after_an_error() -> None:
     from reportgen.models import facts
 
     model = reference("kim-cnn")
-    before = (representations.represent, neuron_sweep._per_token, optimization.window_function)
+    before = (representations.represent, neuron_sweep._per_token, optimization_solver.window_function)
     plain = facts.predict_proba
     for name in ("representations", "neuron_sweep", "optimization"):
         with pytest.raises(RuntimeError), ab.one_at_a_time(name, model):
@@ -67,7 +67,7 @@ def test_patches_are_undone_even_after_an_error() -> None:
             raise RuntimeError
     assert facts.predict_proba is plain and neuron_sweep.predict_proba is plain
     assert (representations.represent, neuron_sweep._per_token,
-            optimization.window_function) == before
+            optimization_solver.window_function) == before
 
 
 def test_one_text_at_a_time_gives_the_batched_numbers() -> None:

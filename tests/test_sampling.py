@@ -107,7 +107,8 @@ def test_sampled_tables_are_the_full_runs_rows_of_the_sample(runs) -> None:
     # saliency also keeps its heatmap examples (the page always shows them)
     heat = set(full["saliency"].tables["dimensions"]["example_id"])
     for name, table, keep in (("saliency", "tokens", ids | heat),
-                              ("variance_salience", "tokens", ids | {0, 1, 2}),
+                              # variance salience shows saliency's heatmap examples (issue 21)
+                              ("variance_salience", "tokens", ids | heat),
                               ("hidden_saliency", "scores", ids),
                               ("hidden_saliency", "locations", ids),
                               ("hidden_saliency", "fields", ids),
@@ -169,12 +170,8 @@ BEFORE_SAMPLING = {
                  "uniform_top_token_share": 0.11543214341312528,
                  "yuan-cnn.normalised_entropy": 0.9919436963843584},
     "variance_salience": {"top_token_share": 0.12900520692789186},
-    "hidden_saliency": {"top_location_share": 0.381061160085326,
-                        "uniform_location_share": 0.11543214341312528},
-    "optimization": {"mean_activation_cosine": 0.9085260816982814, "converged_share": 1.0},
-    "faithfulness": {"comprehensiveness": -0.00017532518931797573,
-                     "sufficiency": -0.0009194517135620117,
-                     "random_comprehensiveness": -0.00017447369439261298},
+    # hidden_saliency, optimization and faithfulness changed their numbers on purpose in issue 21
+    # (every bank scored, Eq. 7, best method with intervals): their versions were bumped
 }
 
 

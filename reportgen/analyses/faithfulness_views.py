@@ -44,10 +44,12 @@ def present(result: AnalysisResult, params: Any) -> Presentation:
     )
     interval = base.mark_rule(color="#222", strokeWidth=1.5).encode(
         x="comprehensiveness_ci_low:Q", x2="comprehensiveness_ci_high:Q")
-    trust = alt.layer(bars, interval, data=scores).properties(width=360, height=alt.Step(18))
-    trust = trust.facet(row=alt.Row("model:N", title=None, sort=list(dict.fromkeys(
-        scores["model"]))))
-    trust = trust.resolve_scale(y="independent")  # each model lists only the attributions it has
+    # one chart per model, one under the other: each lists only the attributions it has (a facet
+    # with independent scales makes Vega-Lite warn in the browser)
+    trust = alt.vconcat(*[
+        alt.layer(bars, interval, data=scores[scores["model"] == model])
+        .properties(width=360, height=alt.Step(18), title=str(model))
+        for model in dict.fromkeys(scores["model"])])
     lines = alt.Chart(curves).mark_line(point=True).encode(
         x=alt.X("fraction:Q", title="share of tokens deleted / kept", axis=alt.Axis(format="%")),
         y=alt.Y("probability:Q", title="p(predicted class)", scale=alt.Scale(domain=[0, 1])),
