@@ -1,4 +1,4 @@
-"""``reportgen compare``: the statistics by hand, the planted change end to end, the files it writes.
+"""``reportgen compare``: the statistics by hand, the planted change end to end, its files.
 
 Every expected number is worked out here, independently of the code: McNemar's p from binomial
 coefficients, Spearman's rho from the rank differences, bootstrap intervals from the normal
@@ -241,6 +241,16 @@ def test_models_are_matched_by_name() -> None:
     assert pairs == [ModelPair("kim", "yuan")] and not only_old and "names differ" in note
     with pytest.raises(BadInput, match="NEW has no model 'bert'"):
         match_models(a, b, [("kim", "bert")])
+
+
+def test_a_report_from_before_fingerprints_is_known_by_its_data_card() -> None:
+    a, b = fake_report({}, {}, ["m"]), fake_report({}, {}, ["m"])
+    for r in (a, b):
+        r.raw["data"] = {"spec": "mr:data", "split": "test", "examples": 1066}
+    assert a.fingerprint == b.fingerprint and a.fingerprint.startswith("card-")
+    assert "predates" in a.fingerprint_source
+    b.raw["data"]["examples"] = 500
+    assert a.fingerprint != b.fingerprint
 
 
 def test_filters_are_matched_by_the_jaccard_of_their_top_words() -> None:

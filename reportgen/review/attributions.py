@@ -5,8 +5,8 @@ Question: for a text both models read, do they blame the same tokens?
 Method: per shared example, the old and new attributions are aligned position by position (a
 token source requires the same token at the position, so texts the two models read differently
 are left out and counted). Three numbers per example (``stats``): Spearman's rank correlation,
-the top-k overlap (k = ``TOP_K``, at most the text's length minus one) and, for signed attributions, the
-share of positions whose sign agrees. Sources:
+the top-k overlap (k = ``TOP_K``, at most the text's length minus one) and, for signed
+attributions, the share of positions whose sign agrees. Sources:
 
 - ``saliency``'s ``tokens``: first-derivative saliency per word (unsigned: a gradient norm, so
   sign agreement does not apply); the run's detail sample of examples;
@@ -108,7 +108,9 @@ def agreement(old: Report, new: Report, source: Source, pair: ModelPair,
     for eid in sorted(set(old_by) & set(new_by)):
         a = old_by[eid].sort_values(source.position, kind="stable")
         b = new_by[eid].sort_values(source.position, kind="stable")
-        if len(a) != len(b) or (a[source.position].to_numpy() != b[source.position].to_numpy()).any():
+        same_positions = a[source.position].to_numpy() == b[source.position].to_numpy() \
+            if len(a) == len(b) else np.array([False])
+        if not same_positions.all():
             differently += 1
             continue
         if source.token and source.token in a.columns and \

@@ -1,4 +1,4 @@
-"""The compare page's charts, as data: Altair charts -> Vega-Lite specs (``chart_layout.chart_spec``).
+"""The compare page's charts, as data: Altair charts -> Vega-Lite specs (``chart_spec``).
 
 Question: what should a reviewer see at a glance?
 
@@ -8,8 +8,8 @@ Method (each a pure function from the comparison's tables to a ``ChartSpec``):
   its old rank to its new one (rank 1 at the top), labelled at both ends;
 - ``agreement_chart``: the distribution of the per-example rank correlation of old and new token
   attributions, one panel per model pair;
-- ``sweep_chart``: the class probability as the best unit is clamped across its range, old and
-  new runs on one chart (dashed: old);
+- ``sweep_chart``: the class probability as the best unit is clamped across its range, old
+  (dashed) and new runs on one chart;
 - ``flips_chart``: per model pair, the flipped examples by kind (fixed, broken, still wrong).
 
 Outputs: ``ChartSpec`` records, which the page embeds inline (``site.charts.prepare_chart``).
@@ -72,7 +72,8 @@ def agreement_chart(rows: pd.DataFrame, name: str, title: str) -> ChartSpec:
 
 
 def sweep_chart(sweep: pd.DataFrame, name: str, title: str) -> ChartSpec:
-    """``sweep``: run, value, class, probability (both runs' sweeps of their best unit)."""
+    """``sweep``: run, value, class, probability (both runs' sweeps of their best unit); two
+    classes: the second one's probability, more: one line per class and run."""
     classes = list(dict.fromkeys(sweep["class"].astype(str)))
     data = sweep[sweep["class"].astype(str) == classes[-1]] if len(classes) == 2 else sweep
     chart = alt.Chart(data).mark_line(point=True).encode(
@@ -80,7 +81,9 @@ def sweep_chart(sweep: pd.DataFrame, name: str, title: str) -> ChartSpec:
         y=alt.Y("probability:Q", title=f"p({classes[-1]})" if len(classes) == 2 else "probability",
                 scale=alt.Scale(domain=[0, 1])),
         color=alt.Color("run:N", scale=RUN_COLOURS, title="run"),
-        strokeDash=alt.StrokeDash("class:N", title="class") if len(classes) > 2 else alt.value([1, 0]),
+        strokeDash=alt.StrokeDash("run:N", scale=alt.Scale(domain=["old", "new"],
+                                                           range=[[6, 3], [1, 0]]), legend=None),
+        detail="class:N",
         tooltip=["run:N", "class:N", alt.Tooltip("value:Q", format=".3g"),
                  alt.Tooltip("probability:Q", format=".3f")],
     ).properties(width=420, height=220)
@@ -102,5 +105,5 @@ def flips_chart(counts: pd.DataFrame, name: str, title: str) -> ChartSpec:
     ).transform_calculate(rank="indexof(['fixed', 'broken', 'still wrong', 'changed'], datum.kind)"
                           ).properties(width=420, height=alt.Step(22))
     return ChartSpec(name, title, chart_spec(chart),
-                     "fixed: wrong before, right now; broken: right before, wrong now; still wrong: "
-                     "a different wrong class; changed: no label to judge by.")
+                     "fixed: wrong before, right now; broken: right before, wrong now; still "
+                     "wrong: a different wrong class; changed: no label to judge by.")

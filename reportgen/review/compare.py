@@ -129,7 +129,8 @@ def _statuses(old: Report, new: Report) -> list[AnalysisStatus]:
     for name in names:
         a, b = old.analyses().get(name) or {}, new.analyses().get(name) or {}
         out.append(AnalysisStatus(name, str(a.get("title") or b.get("title") or name),
-                                  str(a.get("status") or "absent"), str(b.get("status") or "absent"),
+                                  str(a.get("status") or "absent"),
+                                  str(b.get("status") or "absent"),
                                   str(a.get("reason") or ""), str(b.get("reason") or "")))
     return out
 
@@ -185,7 +186,8 @@ def compare(old_dir: str | Path, new_dir: str | Path, *, rules: list[Rule] | Non
     run_bootstrap(pending, min(old.examples, new.examples))
     if same:
         for pair in matched:
-            preds = {"old": _model_predictions(old, pair.old), "new": _model_predictions(new, pair.new)}
+            preds = {"old": _model_predictions(old, pair.old),
+                     "new": _model_predictions(new, pair.new)}
             result.agreements += [a for s in SOURCES if (a := agreement(old, new, s, pair, preds))]
             result.words += [w for w in [word_moves(old, new, pair)] if w is not None]
             result.filters += [f for f in [match_filters(old, new, pair)] if f is not None]

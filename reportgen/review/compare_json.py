@@ -47,7 +47,8 @@ def _side(r: Report) -> dict[str, Any]:
 
 def metric_json(m: MetricDiff) -> dict[str, Any]:
     return {"analysis": m.analysis, "metric": m.metric, "name": m.name, "model": m.model,
-            "headline": m.headline, "old": m.old, "new": m.new, "diff": m.diff,
+            "headline": m.headline, "what": m.what or None, "old": m.old, "new": m.new,
+            "diff": m.diff,
             "interval": [m.lo, m.hi] if m.has_interval else None, "p_value": m.p_value,
             "verdict": m.verdict, "method": m.method, "examples": m.examples}
 
@@ -86,7 +87,8 @@ def compare_json(c: Comparison) -> dict[str, Any]:
         "unmatched": {"old": c.only_old, "new": c.only_new},
         "pairing": c.pairing or None,
         "analyses": {a.name: {"title": a.title, "old": a.old, "new": a.new,
-                              "old_reason": a.old_reason or None, "new_reason": a.new_reason or None}
+                              "old_reason": a.old_reason or None,
+                              "new_reason": a.new_reason or None}
                      for a in c.analyses},
         "metrics": [metric_json(m) for m in c.metrics],
         "explanations": {
@@ -94,7 +96,8 @@ def compare_json(c: Comparison) -> dict[str, Any]:
                 "source": a.source.analysis, "table": a.source.table, "model": a.pair.label,
                 "examples": a.examples, "read_differently": a.read_differently,
                 "spearman": a.mean("spearman"), "top_k_overlap": a.mean("top_k_overlap"),
-                "top_k": TOP_K, "sign_agreement": a.mean("sign_agreement") if a.source.signed else None,
+                "top_k": TOP_K,
+                "sign_agreement": a.mean("sign_agreement") if a.source.signed else None,
                 "most_different": [v.rows[0].example_id for v in a.views],
             } for a in c.agreements],
             "words": [{
@@ -113,7 +116,8 @@ def compare_json(c: Comparison) -> dict[str, Any]:
             "units": [{
                 "model": u.pair.label, "old_unit": u.old_unit, "new_unit": u.new_unit,
                 "same_unit": u.same_unit, "old_zero_shot_accuracy": u.old_zero_shot,
-                "new_zero_shot_accuracy": u.new_zero_shot, "old_all_units_accuracy": u.old_all_units,
+                "new_zero_shot_accuracy": u.new_zero_shot,
+                "old_all_units_accuracy": u.old_all_units,
                 "new_all_units_accuracy": u.new_all_units,
             } for u in c.units],
         },

@@ -30,14 +30,12 @@ def value(m: MetricDiff, which: str) -> str:
 
 
 def signed(x: float | None, share: bool) -> str:
+    """``+1.2 pts`` (a share), ``-0.0312`` (anything else); ``0`` / ``0.0 pts`` for none."""
     if x is None or not math.isfinite(x):
         return "–"
-    if share:
-        text = f"{abs(x) * 100:.1f} pts"
-    else:
-        text = f"{abs(x):.3g}"
-    if text.startswith("0.0 pts") or float(x) == 0:
-        return "0" if not share else "0.0 pts"
+    text = f"{abs(x) * 100:.1f} pts" if share else f"{abs(x):.3g}"
+    if x == 0 or text == "0.0 pts":
+        return text if share else "0"
     return f"{'+' if x > 0 else MINUS}{text}"
 
 

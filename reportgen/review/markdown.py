@@ -48,7 +48,8 @@ def _row(cells: list[str]) -> str:
 def _metric_rows(rows: list[MetricDiff]) -> list[str]:
     head = ["| model | metric | old | new | new − old | 95% interval | verdict |",
             "|---|---|---:|---:|---:|---|---|"]
-    body = [_row([md(m.model), md(m.name if m.analysis != "model" else m.metric), f.value(m, "old"),
+    body = [_row([md(m.model), md(m.name) + (f" ({md(m.what)})" if m.what else ""),
+                  f.value(m, "old"),
                   f.value(m, "new"), f.delta(m) if m.verdict != "no change" else "no change",
                   f.interval(m), f"**{f.verdict(m)}**" if m.changed else f.verdict(m)])
             for m in rows]
@@ -138,7 +139,8 @@ def _explanations(c: Comparison) -> list[str]:
                      f"{new_p}; vanished patterns: {gone}")
     for u in c.units:
         same = {True: " (the same unit)", False: " (another unit)", None: ""}[u.same_unit]
-        lines.append(f"- {md(u.pair.label)}, best unit: {u.old_unit} → {u.new_unit}{same}, zero-shot "
+        lines.append(f"- {md(u.pair.label)}, best unit: {u.old_unit} → {u.new_unit}{same}, "
+                     "zero-shot "
                      f"accuracy {f.rate(u.old_zero_shot)} → {f.rate(u.new_zero_shot)}")
     return ["#### Explanations", "", *lines, ""] if lines else []
 
@@ -151,28 +153,37 @@ def compare_markdown(c: Comparison, page: str = "compare.html") -> str:
     out = _head(c)
     left_out: list[str] = []
     headline = [m for m in c.metrics if m.headline and m.model is not None]
-    sections: list[tuple[str, list[str], list[str]]] = [
-        ("headline deltas", ["#### Headline deltas", ""], _metric_rows(headline)),
+    others = [m for m in c.metrics if not m.headline and m.model is not None]
+    moved = [m for m in others if m.changed and m.has_interval]
+    untested = [m for m in others if m.verdict == "changed" and not m.has_interval]
+    # (name, head, body, tail): a body may be cut (tables: after their two header lines)
+    sections: list[tuple[str, list[str], list[str], list[str]]] = [
+        ("headline deltas", ["#### Headline deltas", ""], _metric_rows(headline), []),
     ]
-    moved = [m for m in c.metrics if m.changed and not m.headline and m.model is not None]
     if c.same_data or c.flips:
-        sections.append(("flipped predictions", [], _flip_section(c, FLIPS_SHOWN)))
+        sections.append(("flipped predictions", [], _flip_section(c, FLIPS_SHOWN), []))
     if moved:
-        sections.append(("other metrics that changed", ["#### Other metrics that changed", ""],
-                         _metric_rows(moved)))
-    sections.append(("explanations", [], _explanations(c)))
-    for name, head, body in sections:
-        if _fits(out, head + body):
-            out += head + body
+        sections.append(("other metrics that changed", [
+            "#### Other metrics that changed (95% interval excludes 0)", ""], _metric_rows(moved),
+            []))
+    sections.append(("explanations", [], _explanations(c), []))
+    if untested:
+        summary = f"{len(untested)} metrics without an interval (not means over examples) differ"
+        sections.append(("metrics without an interval",
+                         [f"<details><summary>{summary}</summary>", ""], _metric_rows(untested),
+                         ["</details>", ""]))
+    for name, head, body, tail in sections:
+        if _fits(out, head + body + tail):
+            out += head + body + tail
             continue
-        kept = [line for line in body[:2]]
+        kept = body[:2]
         for line in body[2:]:
-            if not _fits(out, head + kept + [line]):
+            if not _fits(out, head + kept + [line] + tail):
                 break
             kept.append(line)
-        if len(kept) > 2 and _fits(out, head + kept):
-            out += head + kept + [""]
-            left_out.append(f"{name} (cut to {len(kept) - 2} of {len(body) - 2} lines)")
+        if len(kept) > 2 and kept[0].startswith("|") and _fits(out, head + kept + tail):
+            out += head + kept + [""] + tail
+            left_out.append(f"{name} (cut to {len(kept) - 2} of {len(body) - 2} rows)")
         else:
             left_out.append(name)
     unchanged = sum(1 for m in c.metrics if m.verdict == "no change" and m.model is not None)

@@ -59,6 +59,7 @@ class MetricDiff:
     method: str = ""  # how the verdict was reached
     examples: int = 0  # examples the interval is over
     headline: bool = False  # the analysis's headline (or accuracy)
+    what: str = ""  # what the number is, where the reports' labels say ("of gradient x input")
 
     @property
     def name(self) -> str:
@@ -112,7 +113,14 @@ def _verdict(diff: float | None, old: float | None, new: float | None) -> str:
         return "only in new"
     if new is None:
         return "only in old"
-    return "no change" if diff == 0 or math.isclose(old, new, rel_tol=0, abs_tol=1e-12) else "changed"
+    same = diff == 0 or math.isclose(old, new, rel_tol=0, abs_tol=1e-12)
+    return "no change" if same else "changed"
+
+
+def _what(old: str | None, new: str | None) -> str:
+    if old == new:
+        return old or ""
+    return f"old: {old or 'not said'}; new: {new or 'not said'}"
 
 
 @dataclass
@@ -137,14 +145,19 @@ def analysis_diffs(old: Report, new: Report, pairs: list[ModelPair], analysis: s
     old_per, old_pooled = per_model_metrics(old, analysis)
     new_per, new_pooled = per_model_metrics(new, analysis)
     headline = ((old.analysis(analysis) or new.analysis(analysis) or {}).get("headline"))
+    old_labels = (old.analysis(analysis) or {}).get("labels") or {}
+    new_labels = (new.analysis(analysis) or {}).get("labels") or {}
     rows: list[MetricDiff] = []
     for pair in pairs:
         o, n = old_per.get(pair.old, {}), new_per.get(pair.new, {})
         for metric in list(o) + [m for m in n if m not in o]:
             ov, nv = _plain(o.get(metric)), _plain(n.get(metric))
             diff = None if ov is None or nv is None else nv - ov
-            row = MetricDiff(analysis, metric, pair.label, ov, nv, diff, verdict=_verdict(diff, ov, nv),
+            row = MetricDiff(analysis, metric, pair.label, ov, nv, diff,
+                             verdict=_verdict(diff, ov, nv),
                              headline=metric == headline)
+            row.what = _what(old_labels.get(f"{pair.old}.{metric}"),
+                             new_labels.get(f"{pair.new}.{metric}"))
             rows.append(row)
             if diff is None:
                 row.method = "in one report only"
@@ -178,7 +191,8 @@ def accuracy_diff(pair: ModelPair, old_card: dict, new_card: dict,
     labelled shared examples, or None (then no test)."""
     ov, nv = _plain(old_card.get("accuracy")), _plain(new_card.get("accuracy"))
     diff = None if ov is None or nv is None else nv - ov
-    row = MetricDiff(MODEL_CARD, "accuracy", pair.label, ov, nv, diff, verdict=_verdict(diff, ov, nv),
+    row = MetricDiff(MODEL_CARD, "accuracy", pair.label, ov, nv, diff,
+                     verdict=_verdict(diff, ov, nv),
                      headline=True)
     if diff is None or correct is None or correct.empty:
         row.method = "no test: the per-example predictions are not in both report folders" \

@@ -21,6 +21,7 @@ from __future__ import annotations
 import pandas as pd
 from markupsafe import Markup
 
+from reportgen import __version__
 from reportgen.records import ChartSpec
 from reportgen.review import charts, filters, stats
 from reportgen.review import formatting as f
@@ -60,7 +61,7 @@ def metric_row(m: MetricDiff, titles: dict[str, str] | None = None) -> dict:
     return {"model": m.model if m.model is not None else "pooled", "label": label,
             "name": m.name, "old": f.value(m, "old"), "new": f.value(m, "new"),
             "delta": f.delta(m), "raw": f.raw_delta(m), "interval": f.interval(m),
-            "verdict": m.verdict, "css": _css(m), "method": m.method}
+            "verdict": m.verdict, "css": _css(m), "method": m.method, "what": m.what}
 
 
 def _side(r: Report, which: str) -> dict:
@@ -146,11 +147,12 @@ def _explanations(c: Comparison, made: _Charts) -> dict:
                 {"title": "Vanished filters (no new filter detects the same words)", "head": head,
                  "rows": [[r.layer, str(r.filter), r.top] for r in
                           m.vanished.head(filters.SHOWN).itertuples()]},
-                {"title": "Best-matched filters",
-                 "head": ["old filter", "new filter", "Jaccard", "old top n-grams", "new top n-grams"],
+                {"title": "Matched filters that changed most (lowest Jaccard)",
+                 "head": ["old filter", "new filter", "Jaccard", "old top n-grams",
+                          "new top n-grams"],
                  "rows": [[f"{r.old_layer} #{r.old_filter}", f"{r.new_layer} #{r.new_filter}",
                            f"{r.jaccard:.2f}", r.old_top, r.new_top]
-                          for r in m.matched.head(filters.SHOWN).itertuples()]},
+                          for r in m.matched.iloc[::-1].head(filters.SHOWN).itertuples()]},
             ]})
     units = [{
         "model": u.pair.label, "old_unit": "–" if u.old_unit is None else u.old_unit,
@@ -187,7 +189,7 @@ def page_context(c: Comparison) -> tuple[dict, bool]:
         notes.append("Unmatched models: only in OLD: " + (", ".join(c.only_old) or "none")
                      + "; only in NEW: " + (", ".join(c.only_new) or "none") + ".")
     ctx = {
-        "version": c.new.version, "created": c.created, "seconds": format_seconds(c.seconds),
+        "version": __version__, "created": c.created, "seconds": format_seconds(c.seconds),
         "old": _side(c.old, "OLD"), "new": _side(c.new, "NEW"), "same_data": c.same_data,
         "pairs": c.pairs, "examples": f"{c.new.examples:,}", "spec": str(c.new.data.get("spec")),
         "split": str(c.new.data.get("split")), "fingerprint": c.new.fingerprint, "notes": notes,
@@ -204,9 +206,6 @@ def page_context(c: Comparison) -> tuple[dict, bool]:
 def render_page(c: Comparison) -> tuple[str, bool]:
     env = make_environment()
     ctx, has_charts = page_context(c)
-    from reportgen import __version__
-
-    ctx["version"] = __version__
     html = env.get_template("compare.html").render(
         **ctx, has_charts=has_charts, render_js=Markup(read_static(env, "render.js")))
     return html, has_charts

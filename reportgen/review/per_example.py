@@ -19,8 +19,10 @@ counts them, so resampling examples keeps each text's rows together):
   ``problems`` (one per top location of a text);
 - ``matching_rate``: ``matching_rate``, ``random_words_rate``, ``salient_words_rate`` from
   ``matches`` (the new text's prediction equals the original's);
-- ``faithfulness``: ``<method>_comprehensiveness`` / ``_sufficiency`` and ``comprehensiveness``,
-  ``sufficiency``, ``random_comprehensiveness`` (saliency's and the random order's) from ``texts``.
+- ``faithfulness``: ``<method>_comprehensiveness`` / ``_sufficiency`` from ``texts``, and the
+  headline ``comprehensiveness`` / ``sufficiency`` from the rows of the method the metric's label
+  names ("comprehensiveness of integrated gradients": each model's best method; saliency's in
+  reports from before labels). A text's rows of one method (the random orders) are averaged.
 
 Everything else (counts, spreads, medians over filters, probe phrases, accuracies of probes fitted
 on the training split) is not a mean over the evaluated examples: it is compared without an
@@ -68,7 +70,8 @@ def _saliency_texts(column: str) -> Reader:
         if column == "uniform":
             return _frame(t["example_id"], 1.0 / words)
         long = t[words > 1]
-        return _frame(long["example_id"], long["entropy"] / np.log(long["words"].astype(np.float64)))
+        entropy = long["entropy"] / np.log(long["words"].astype(np.float64))
+        return _frame(long["example_id"], entropy)
     return read
 
 
@@ -121,19 +124,38 @@ READERS: dict[tuple[str, str], tuple[str, Reader]] = {
     ("optimization", "mean_activation_match"):
         ("problems", lambda t: _per_text_sum(t, "activation_match")),
     ("optimization", "converged_share"):
-        ("problems", lambda t: _per_text_sum(t.assign(c=t["converged"].astype(str) == "True"), "c")),
+        ("problems",
+         lambda t: _per_text_sum(t.assign(c=t["converged"].astype(str) == "True"), "c")),
     ("matching_rate", "matching_rate"): ("matches", _matches("words_predicted")),
     ("matching_rate", "random_words_rate"): ("matches", _matches("random_predicted")),
     ("matching_rate", "salient_words_rate"): ("matches", _matches("salient_predicted")),
-    ("faithfulness", "comprehensiveness"): ("texts", _faithful("saliency", "comprehensiveness")),
-    ("faithfulness", "sufficiency"): ("texts", _faithful("saliency", "sufficiency")),
 }
+HEADLINES = ("comprehensiveness", "sufficiency")  # faithfulness: of the method the label names
 
 
-def reader(analysis: str, metric: str) -> tuple[str, Reader] | None:
-    """The table and reader of a metric's per-example values; None: not a mean over examples."""
+def labelled_method(label: str | None, methods: list[str]) -> str | None:
+    """The method a faithfulness label names ("sufficiency of gradient x input" ->
+    ``gradient_x_input``); saliency without a label (reports from before labels)."""
+    if not label:
+        return "saliency" if "saliency" in methods else None
+    try:
+        from reportgen.analyses.faithfulness_views import METHOD_LABELS
+    except ImportError:  # the names below still match most labels
+        METHOD_LABELS = {}
+    for method in methods:
+        if label.endswith(f" of {METHOD_LABELS.get(method, method.replace('_', ' '))}"):
+            return method
+    return None
+
+
+def reader(analysis: str, metric: str, label: str | None = None) -> tuple[str, Reader] | None:
+    """The table and reader of a metric's per-example values (``label``: what the report says
+    the metric is); None: not a mean over examples."""
     if (analysis, metric) in READERS:
         return READERS[(analysis, metric)]
+    if analysis == "faithfulness" and metric in HEADLINES:
+        return "texts", lambda t: _faithful(
+            labelled_method(label, list(dict.fromkeys(t["method"].astype(str)))) or "", metric)(t)
     if analysis == "faithfulness":
         for column in ("comprehensiveness", "sufficiency"):
             if metric.endswith(f"_{column}"):
@@ -151,7 +173,8 @@ def evaluated_rows(rows: pd.DataFrame, examples: int) -> pd.DataFrame:
 def per_example(report: Report, analysis: str, model: str, metric: str) -> pd.DataFrame | None:
     """``example_id, num, den`` of one model's metric, or None when the metric is not a mean
     over examples or its table is not in the folder."""
-    found = reader(analysis, metric)
+    labels = (report.analysis(analysis) or {}).get("labels") or {}
+    found = reader(analysis, metric, labels.get(f"{model}.{metric}"))
     if found is None:
         return None
     table_name, read = found

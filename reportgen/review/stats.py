@@ -19,7 +19,8 @@ Method:
 - **Agreement of two attributions of one text**: Spearman's rank correlation (Pearson's on the
   ranks, ties averaged; for a constant vector, 1 when both are and 0 when one is), top-k overlap
   (the share of the old top-k positions that are also in the new top-k, ties broken by position;
-  k at most the length minus one) and sign agreement (the share of positions whose sign is the same).
+  k at most the length minus one) and sign agreement (the share of positions whose sign is the
+  same).
 
 Outputs: plain numbers and numpy arrays; no reportgen type.
 
@@ -73,7 +74,8 @@ def bootstrap_differences(old_num: np.ndarray, old_den: np.ndarray, new_num: np.
     return out
 
 
-def percentile_interval(replicates: np.ndarray, level: float = LEVEL) -> tuple[np.ndarray, np.ndarray]:
+def percentile_interval(replicates: np.ndarray,
+                        level: float = LEVEL) -> tuple[np.ndarray, np.ndarray]:
     """The central ``level`` interval of each column of ``(samples, m)`` replicates (NaN ignored;
     a column of NaN gives NaN)."""
     tail = (1 - level) / 2 * 100
