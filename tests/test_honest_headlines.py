@@ -101,3 +101,18 @@ def test_a_note_that_names_its_model_is_not_prefixed_again() -> None:
     merged = combine_per_model({"kim": AnalysisResult({}, {}, notes=["kim: 100 of 300 units"]),
                                 "lstm": AnalysisResult({}, {}, notes=["48 units"])})
     assert merged.notes == ["kim: 100 of 300 units", "lstm: 48 units"]
+
+
+def test_a_table_writes_the_same_csv_from_the_run_and_from_the_cache(tmp_path) -> None:
+    """``render`` wrote numbers to 6 digits where ``run`` had written all 17: a column of numbers
+    held as objects (one model's empty table concatenated with another's) skipped the format."""
+    import pandas as pd
+
+    from reportgen.site.table_files import to_csv_bytes
+
+    run = pd.concat([pd.DataFrame({"value": pd.Series([], dtype=object)}),
+                     pd.DataFrame({"value": [-0.9968481659889221]})], ignore_index=True)
+    assert run["value"].dtype == object
+    run.to_parquet(tmp_path / "t.parquet")
+    cached = pd.read_parquet(tmp_path / "t.parquet")
+    assert to_csv_bytes(run) == to_csv_bytes(cached) == b"value\n-0.996848\n"

@@ -43,7 +43,10 @@ class TableFiles:
 
 
 def to_csv_bytes(frame: pd.DataFrame) -> bytes:
-    return frame.to_csv(index=False, float_format="%.6g").encode("utf-8")
+    """The table as CSV, numbers to 6 significant digits. A column of numbers held as objects (a
+    model's empty table concatenated with the others') is read as numbers first, so the file is
+    the same whether the table comes from the run or back from the cache (``render``)."""
+    return frame.infer_objects().to_csv(index=False, float_format="%.6g").encode("utf-8")
 
 
 def table_files(frame: pd.DataFrame, seed: int, limit: int = LARGE_TABLE_ROWS) -> TableFiles:
