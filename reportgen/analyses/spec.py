@@ -67,6 +67,8 @@ def combine_per_model(results: dict[str, AnalysisResult], params: Any = None) ->
     tables: dict[str, pd.DataFrame] = {}
     for table in dict.fromkeys(t for r in results.values() for t in r.tables):
         frames = [results[n].tables[table] for n in names if table in results[n].tables]
+        # one model's empty table joined with the others' would turn number columns into objects
+        frames = [f for f in frames if len(f)] or frames[:1]
         tables[table] = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     metrics = {f"{n}.{k}": v for n in names for k, v in results[n].metrics.items()}
     labels = {f"{n}.{k}": v for n in names for k, v in results[n].labels.items()}
