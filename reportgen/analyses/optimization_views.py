@@ -105,7 +105,9 @@ def present(result: AnalysisResult, params: Any) -> Presentation:
             color=alt.condition("datum.point == 0", alt.value("#c0392b"), alt.value("#4c78a8")),
             tooltip=["word", "point"],
         )
-        text = scatter.mark_text(dx=6, align="left", fontSize=10).encode(text="word:N")
+        # the labels: their own chart, so no point shape is handed to a text mark (Vega warns)
+        text = alt.Chart(points).mark_text(dx=6, align="left", fontSize=10).encode(
+            x="x:Q", y="y:Q", text="word:N", tooltip=["word", "point"])
         chart = alt.layer(scatter, text, data=points).properties(width=240, height=200).facet(
             column=alt.Column("example_id:N", title="example"), row=alt.Row("model:N", title=None))
         charts.append(ChartSpec("projection", "x_overall (triangle) among its nearest words",
