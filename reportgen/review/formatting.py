@@ -33,7 +33,8 @@ def signed(x: float | None, share: bool) -> str:
     """``+1.2 pts`` (a share), ``-0.0312`` (anything else); ``0`` / ``0.0 pts`` for none."""
     if x is None or not math.isfinite(x):
         return "–"
-    text = f"{abs(x) * 100:.1f} pts" if share else f"{abs(x):.3g}"
+    text = f"{abs(x) * 100:.1f} pts" if share else (
+        f"{abs(x):,.0f}" if abs(x) >= 1000 else f"{abs(x):.3g}")
     if x == 0 or text == "0.0 pts":
         return text if share else "0"
     return f"{'+' if x > 0 else MINUS}{text}"

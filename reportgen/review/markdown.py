@@ -48,7 +48,8 @@ def _row(cells: list[str]) -> str:
 def _metric_rows(rows: list[MetricDiff]) -> list[str]:
     head = ["| model | metric | old | new | new − old | 95% interval | verdict |",
             "|---|---|---:|---:|---:|---|---|"]
-    body = [_row([md(m.model), md(m.name) + (f" ({md(m.what)})" if m.what else ""),
+    body = [_row([md(m.model), md(m.name) + (f" ({md(m.what)})" if m.what.startswith("old:")
+                                             else ""),
                   f.value(m, "old"),
                   f.value(m, "new"), f.delta(m) if m.verdict != "no change" else "no change",
                   f.interval(m), f"**{f.verdict(m)}**" if m.changed else f.verdict(m)])
@@ -120,6 +121,10 @@ def _flip_section(c: Comparison, shown: int) -> list[str]:
 def _explanations(c: Comparison) -> list[str]:
     lines = []
     for a in c.agreements:
+        if not a.examples:
+            lines.append(f"- {md(a.pair.label)}, {md(a.source.title)}: not comparable, the two "
+                         f"models read all {a.read_differently:,} shared examples differently")
+            continue
         sign = f", sign agreement {f.rate(a.mean('sign_agreement'))}" if a.source.signed else ""
         lines.append(f"- {md(a.pair.label)}, {md(a.source.title)}: mean Spearman "
                      f"{f.number(a.mean('spearman'))}, top-3 overlap "
