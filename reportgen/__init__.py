@@ -1,10 +1,11 @@
 """reportgen: interpretability reports for text models as a self-contained static site.
 
-The pipeline (see ``reportgen.run.pipeline.build``): load model(s) -> load data -> for each analysis,
-a cached result or a fresh computation -> render the site. Subpackages follow those stages:
-``data`` (datasets, tokenisers, vocabularies, the demo corpus), ``models`` (reference architectures,
-training, checkpoints, the model adapter), ``analyses`` (one module per analysis) and ``site``
-(tables -> charts -> HTML).
+The pipeline (see ``reportgen.run.pipeline.build``): load model(s) -> load data -> for each
+analysis, a cached result or a fresh computation -> render the site. Subpackages follow those
+stages: ``data`` (datasets, tokenisers, vocabularies, the demo corpus), ``models`` (reference
+architectures, training, checkpoints, the model view), ``analyses`` (one module per analysis),
+``site`` (tables -> charts -> HTML), ``run`` (planning and running a report) and the interface
+(``cli``, ``review`` for compare, ``publish``).
 """
 
 __version__ = "0.1.0"

@@ -8,9 +8,9 @@ the same filesystem, and swapped into place only once everything is written and 
 
 On Linux the swap is one atomic ``renameat2(RENAME_EXCHANGE)``: there is no instant at which ``out``
 is missing or half-written, even for a process killed with SIGKILL. Elsewhere it is two renames
-(old -> backup, staged -> out) followed by deleting the backup; if the second rename fails the backup
-is renamed back, and a backup orphaned by a kill between the two renames is restored by the next
-build. A process killed while writing leaves only a staging
+(old -> backup, staged -> out) followed by deleting the backup; if the second rename fails the
+backup is renamed back, and a backup orphaned by a kill between the two renames is restored by
+the next build. A process killed while writing leaves only a staging
 directory behind (``.<name>.reportgen-tmp-<pid>-<random>``), which the next build removes once its
 process is gone.
 """
@@ -74,7 +74,8 @@ def exchange(a: Path, b: Path) -> bool:
         renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
     except (OSError, AttributeError):
         return False
-    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                          ctypes.c_uint]
     renameat2.restype = ctypes.c_int
     at_fdcwd, rename_exchange = -100, 2
     if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:

@@ -130,7 +130,8 @@ def load_presentation(root: Path, name: str, key: str) -> Any | None:
     from reportgen.records.json_form import decode
 
     try:
-        value = json.loads((root / "presentations" / name / f"{key}.json").read_text(encoding="utf-8"))
+        path = root / "presentations" / name / f"{key}.json"
+        value = json.loads(path.read_text(encoding="utf-8"))
         return decode(value, Presentation, root)
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -161,13 +162,15 @@ def load_measures(root: Path, key: str) -> dict[str, Any] | None:
         return None
 
 
-def save_table_files(root: Path, key: str, csv: bytes, csv_rows: int, full_gz: bytes | None) -> None:
+def save_table_files(root: Path, key: str, csv: bytes, csv_rows: int,
+                     full_gz: bytes | None) -> None:
     """One table's site files (a best effort: the cache may be read-only)."""
     def write(tmp: Path) -> None:
         (tmp / "table.csv").write_bytes(csv)
         if full_gz is not None:
             (tmp / "full.csv.gz").write_bytes(full_gz)
-        (tmp / "meta.json").write_text(json.dumps({"csv_rows": csv_rows, "full": full_gz is not None}))
+        meta = {"csv_rows": csv_rows, "full": full_gz is not None}
+        (tmp / "meta.json").write_text(json.dumps(meta))
 
     try:
         _write_atomically(root / "tables" / key, write)

@@ -18,9 +18,9 @@ What the reader gets, all inside the Vega view (no HTML is built here):
   text cut to ``MAX_CHARS`` characters; hovering a cell shows the whole row, uncut.
 
 Only the needed columns travel in the spec (the shown and searched ones, under short internal
-names ``c0``, ``c1``..., plus ``_o``, each row's place in the sort order), so 4,096 rows of six short
-columns stay well under the site's 1.5 MB inline budget. Column names and data reach the page only
-as JSON data, never inside an expression or HTML: the site marks hidden characters in them
+names ``c0``, ``c1``..., plus ``_o``, each row's place in the sort order), so 4,096 rows of six
+short columns stay well under the site's 1.5 MB inline budget. Column names and data reach the
+page only as JSON data, never inside an expression or HTML: the site marks hidden characters in them
 (``visible_json``) and escapes the whole spec when it writes it into the page (Jinja ``tojson``).
 
 The spec carries ``usermeta.reportgen.kind == "explorer"``: the browser draws only one page of cells

@@ -48,7 +48,8 @@ def fit_panels(n_panels: int, *, narrowest: int, widest: int, each: float = 0, r
     return columns, int(max(narrowest, min(widest, room)))
 
 
-def wrap_by_model(chart: alt.Chart | alt.LayerChart, models: list[str], *, narrowest: int, widest: int,
+def wrap_by_model(chart: alt.Chart | alt.LayerChart, models: list[str], *, narrowest: int,
+                  widest: int,
                   each: float = 0, reserved: float = 0, title: str | None = None) -> alt.FacetChart:
     """``chart`` once per model (its data has a ``model`` column), in ``models`` order, wrapped into
     rows that fit the card (``fit_panels``); the panel header names the model."""
@@ -111,7 +112,8 @@ def drawn_columns_only(spec: dict) -> dict:
     text = "\x00".join(words)
     pruned = {}
     for name, rows in datasets.items():
-        columns = list(dict.fromkeys(c for row in rows for c in row)) if isinstance(rows, list) else []
+        columns = (list(dict.fromkeys(c for row in rows for c in row))
+                   if isinstance(rows, list) else [])
         keep = {c for c in columns if c in words or c in text}
         pruned[name] = ([{c: v for c, v in row.items() if c in keep} for row in rows]
                         if len(keep) < len(columns) else rows)

@@ -1,13 +1,13 @@
 """Retrain the demo models and ship their weights in the package.
 
-    python scripts/train_demo_models.py                  # all six, into reportgen/models/demo_weights/
+    python scripts/train_demo_models.py                  # all six, into models/demo_weights/
     python scripts/train_demo_models.py --arch char-cnn  # one (repeat --arch for several)
     python scripts/train_demo_models.py --table          # only print the shipped weights' table
 
 Trains with the demo's own settings (``reportgen.models.demo_models``: ``DEMO_SETTINGS``,
 ``DEMO_EPOCHS``, seed ``DEMO_SEED``) through the demo's cache path, in a fresh cache folder (so
-nothing cached is reused) or ``--cache-dir``, on the CPU with ``--threads`` threads. Then copies each
-checkpoint to ``reportgen/models/demo_weights/<arch>.pt`` and prints the README's table (test
+nothing cached is reused) or ``--cache-dir``, on the CPU with ``--threads`` threads. Then copies
+each checkpoint to ``reportgen/models/demo_weights/<arch>.pt`` and prints the README's table (test
 accuracy, weights fingerprint, size). After shipping new weights, regenerate the committed report:
 ``reportgen run --out site --no-cache --cache-dir $(mktemp -d)`` and update README's table.
 

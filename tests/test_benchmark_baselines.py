@@ -59,7 +59,8 @@ def test_patches_are_undone_even_after_an_error() -> None:
     from reportgen.models import facts
 
     model = reference("kim-cnn")
-    before = (representations.represent, neuron_sweep._per_token, optimization_solver.window_function)
+    before = (representations.represent, neuron_sweep._per_token,
+              optimization_solver.window_function)
     plain = facts.predict_proba
     for name in ("representations", "neuron_sweep", "optimization"):
         with pytest.raises(RuntimeError), ab.one_at_a_time(name, model):

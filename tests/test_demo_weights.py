@@ -1,7 +1,7 @@
 """The demo models' weights ship in the package, so the demo gives the same numbers on any machine.
 
-Held here: every shipped checkpoint loads with ``torch.load(weights_only=True)`` and was trained with
-today's demo settings (its key is current); its weights fingerprint and test accuracy are the
+Held here: every shipped checkpoint loads with ``torch.load(weights_only=True)`` and was trained
+with today's demo settings (its key is current); its weights fingerprint and test accuracy are the
 README's and the committed ``site/report.json``'s; the demo trains nothing when they are shipped,
 honours a cached checkpoint whose key matches and replaces any other; the weights are in the wheel;
 and (slow) a fresh demo run's ``report.json`` has the committed metrics (relative 1e-6, for floating
@@ -79,7 +79,8 @@ def test_every_demo_model_ships_and_loads_without_running_code() -> None:
         assert ckpt.info["demo_key"] == demo_key(arch, demo, DEMO_SEED), (
             f"the shipped {arch} weights were trained with other demo settings: "
             f"python scripts/train_demo_models.py --arch {arch}, then {REGENERATE}")
-        assert ckpt.info["seed"] == DEMO_SEED and ckpt.info["data_fingerprint"] == demo.fingerprint()
+        assert ckpt.info["seed"] == DEMO_SEED
+        assert ckpt.info["data_fingerprint"] == demo.fingerprint()
         total += path.stat().st_size
     assert total < 1.5 * 2**20, f"the shipped weights take {total / 2**20:.2f} MiB"
 

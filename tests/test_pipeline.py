@@ -40,7 +40,7 @@ def snapshot(folder: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """One demo run (the shipped demo models, copied into the cache): (site folder, cache folder)."""
+    """One demo run (the shipped demo models, copied into the cache): (site, cache folder)."""
     root = tmp_path_factory.mktemp("demo")
     out, cache = root / "site", root / "cache"
     run_cli("run", "--out", str(out), "--cache-dir", str(cache), "--quiet")

@@ -32,7 +32,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -48,6 +48,16 @@ from reportgen.publish.targets.git import GitTarget
 from reportgen.publish.targets.s3 import S3Target
 
 SITE = Path(__file__).resolve().parents[1] / "site"
+
+
+def _after_site(days: int) -> str:
+    """A creation time ``days`` after the committed demo report's own, so that the runs index
+    orders the copies the same way whenever the site was last regenerated."""
+    created = json.loads((SITE / "report.json").read_text(encoding="utf-8"))["created"]
+    return (datetime.fromisoformat(created) + timedelta(days=days)).isoformat()
+
+
+LATER, LATEST = _after_site(1), _after_site(2)
 if not (SITE / "report.json").is_file():
     pytest.skip("the committed demo report site/ is missing", allow_module_level=True)
 GIT = shutil.which("git")
@@ -187,7 +197,7 @@ def test_broken_links_are_named_and_nothing_is_published(tmp_path: Path) -> None
 
 # folder --------------------------------------------------------------------------------------
 def test_folder_runs_latest_index_and_user_files(tmp_path: Path) -> None:
-    first, second = report(tmp_path), report(tmp_path, "b", "2026-12-01T10:00:00+00:00")
+    first, second = report(tmp_path), report(tmp_path, "b", LATER)
     out = tmp_path / "www"
     result = publish(str(first), "--to", str(out))
     assert result.exit_code == 0, result.output
@@ -239,7 +249,7 @@ def test_folder_interrupted_publish_leaves_it_unchanged(tmp_path: Path,
         real(self, staged, item)
 
     monkeypatch.setattr(FolderTarget, "_write", write)
-    second = report(tmp_path, "b", "2026-12-01T10:00:00+00:00")
+    second = report(tmp_path, "b", LATER)
     result = publish(str(second), "--to", str(out))
     assert result.exit_code == 130 and "is unchanged" in result.output
     assert "Traceback" not in result.output
@@ -305,7 +315,7 @@ def compare_folder(tmp_path: Path, old: Path, new: Path) -> Path:
 
 
 def test_compare_folder_links_both_runs(tmp_path: Path) -> None:
-    old, new = report(tmp_path), report(tmp_path, "b", "2026-12-01T10:00:00+00:00")
+    old, new = report(tmp_path), report(tmp_path, "b", LATER)
     out = tmp_path / "www"
     for site in (old, new):
         assert publish(str(site), "--to", str(out)).exit_code == 0
@@ -352,7 +362,7 @@ def test_git_branch_content_nojekyll_cname_and_history(tmp_path: Path, remote: P
     git("commit", "-q", "-m", "custom domain", cwd=checkout)
     git("push", "-q", "origin", "gh-pages", cwd=checkout)
 
-    second = report(tmp_path, "b", "2026-12-01T10:00:00+00:00")
+    second = report(tmp_path, "b", LATER)
     assert publish(str(second), "--to", f"git:{remote}").exit_code == 0
     log = git("--git-dir", str(remote), "log", "--format=%s", "gh-pages").splitlines()
     assert log == [f"reportgen publish: run {rid(second)}", "custom domain",
@@ -362,7 +372,7 @@ def test_git_branch_content_nojekyll_cname_and_history(tmp_path: Path, remote: P
     assert tree(checkout / "latest") == site_files(second)
     assert tree(checkout / "runs" / rid(first)) == site_files(first)
 
-    third = report(tmp_path, "c", "2026-12-02T10:00:00+00:00")
+    third = report(tmp_path, "c", LATEST)
     result = publish(str(third), "--to", f"git:{remote}#gh-pages", "--no-history")
     assert result.exit_code == 0 and "history replaced by one commit" in result.output
     log = git("--git-dir", str(remote), "log", "--format=%s", "gh-pages").splitlines()
@@ -440,7 +450,7 @@ def test_git_interrupted_push_leaves_the_branch(tmp_path: Path, remote: Path,
         return count, some()
 
     monkeypatch.setattr(GitTarget, "_generate_pack_data", interrupted)
-    second = report(tmp_path, "b", "2026-12-01T10:00:00+00:00")
+    second = report(tmp_path, "b", LATER)
     result = publish(str(second), "--to", f"git:{remote}")
     assert result.exit_code == 130 and "gh-pages" in result.output and "unchanged" in result.output
     assert git("--git-dir", str(remote), "rev-parse", "gh-pages") == head
@@ -488,7 +498,8 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
     p = _free_ports(8)
     args = [weed, "server", f"-dir={root / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
             f"-master.port={p[0]}", f"-master.port.grpc={p[1]}", f"-volume.port={p[2]}",
-            f"-volume.port.grpc={p[3]}", "-volume.max=16", "-master.volumeSizeLimitMB=64", "-filer", f"-filer.port={p[4]}",
+            f"-volume.port.grpc={p[3]}", "-volume.max=16", "-master.volumeSizeLimitMB=64",
+            "-filer", f"-filer.port={p[4]}",
             f"-filer.port.grpc={p[5]}", "-s3", f"-s3.port={p[6]}", f"-s3.port.grpc={p[7]}",
             "-s3.port.iceberg=0", "-s3.port.lance=0", f"-s3.config={root / 's3.json'}",
             f"-filer.localSocket={root / 'filer.sock'}", f"-s3.localSocket={root / 's3.sock'}"]
@@ -595,7 +606,7 @@ def test_s3_upload_order_and_interruption(tmp_path: Path, s3: dict,
         real(self, item)
 
     monkeypatch.setattr(S3Target, "_put", spy)
-    second = report(tmp_path, "b", "2026-12-01T10:00:00+00:00")
+    second = report(tmp_path, "b", LATER)
     run, n = f"runs/{rid(second)}/", len(site_files(second))
     assert publish(str(second), *s3["to"], "--dry-run").exit_code == 0 and puts == []
     assert publish(str(second), *s3["to"]).exit_code == 0
@@ -606,7 +617,7 @@ def test_s3_upload_order_and_interruption(tmp_path: Path, s3: dict,
     assert puts[-1] == "index.html" and puts[-2] == "runs.json"  # the runs index last of all
     assert all(p.startswith("latest/") for p in puts[n:-3])
 
-    third = report(tmp_path, "c", "2026-12-02T10:00:00+00:00")
+    third = report(tmp_path, "c", LATEST)
     published = bucket(s3)
 
     def interrupted(self, item) -> None:
@@ -676,7 +687,7 @@ def test_published_tree_under_a_sub_path_in_chromium(tmp_path: Path, remote: Pat
     sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is not installed")
-    old, new = report(tmp_path), report(tmp_path, "b", "2026-12-01T10:00:00+00:00")
+    old, new = report(tmp_path), report(tmp_path, "b", LATER)
     for site in (old, new, compare_folder(tmp_path, old, new)):
         assert publish(str(site), "--to", f"git:{remote}").exit_code == 0
     www = tmp_path / "www"

@@ -59,7 +59,8 @@ def _demo_report(code: Path, out: Path, cache: Path) -> dict:
 def _old_demo_keys(code: Path) -> dict[str, str]:
     """Demo architecture -> the cache key the code in ``code`` computes for its demo model."""
     script = ("import json; from reportgen.data.loaders import load_data; "
-              "from reportgen.models.demo_models import DEMO_ARCHS, demo_key; d = load_data('demo'); "
+              "from reportgen.models.demo_models import DEMO_ARCHS, demo_key; "
+              "d = load_data('demo'); "
               "print(json.dumps({a: demo_key(a, d, 0) for a in DEMO_ARCHS}))")
     env = {**os.environ, "PYTHONPATH": str(code)}
     done = subprocess.run([sys.executable, "-c", script], check=True, cwd=code, env=env,
@@ -80,7 +81,8 @@ def _old_versions(tree: Path) -> dict[str, int]:
     found = {}
     for name in analyses.REGISTRY:
         path = tree / "reportgen" / "analyses" / f"{name}.py"
-        match = re.search(r"^VERSION = (\d+)", path.read_text(), re.MULTILINE) if path.exists() else None
+        text = path.read_text() if path.exists() else ""
+        match = re.search(r"^VERSION = (\d+)", text, re.MULTILINE)
         if match:
             found[name] = int(match.group(1))
     return found
@@ -110,7 +112,8 @@ def test_the_demo_numbers_equal_those_before_the_renovation(tmp_path: Path) -> N
     for name in unchanged:
         a, b = before["analyses"][name], after["analyses"][name]
         assert a["status"] == b["status"], name
-        a_parts, b_parts = _per_model(a["metrics"], old_models), _per_model(b["metrics"], new_models)
+        a_parts = _per_model(a["metrics"], old_models)
+        b_parts = _per_model(b["metrics"], new_models)
         for model in both:
             assert a_parts[model] == b_parts[model], (name, model)  # exactly: the same floats
         if same_models:

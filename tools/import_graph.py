@@ -15,7 +15,8 @@ Layers, lowest first (a module may import from its own layer and the ones below,
 
 The package root (``reportgen/__init__.py``: the version and lazy public names) is left out: every
 layer reads the version from it. Imports under ``if TYPE_CHECKING:`` are left out too: they name
-types for annotations and never run (an analysis's views module annotating with its ``Params``). ``tests/test_architecture.py`` holds the graph to these rules.
+types for annotations and never run (an analysis's views module annotating with its
+``Params``). ``tests/test_architecture.py`` holds the graph to these rules.
 """
 
 from __future__ import annotations
@@ -152,7 +153,8 @@ def main(argv: list[str]) -> int:
     for loop in loops:
         print("  " + " <-> ".join(loop))
     sizes = sorted(line_counts(found).items(), key=lambda kv: -kv[1])
-    print("largest modules: " + ", ".join(f"{n.removeprefix('reportgen.')} {c}" for n, c in sizes[:8]))
+    largest = ", ".join(f"{n.removeprefix('reportgen.')} {c}" for n, c in sizes[:8])
+    print("largest modules: " + largest)
     if "--edges" in argv:
         for source in sorted(graph):
             print(source, "->", ", ".join(sorted(graph[source])))

@@ -62,7 +62,7 @@ class RunContext:
 
 
 def progress_bar(iterable, *, total: int | None, desc: str, enabled: bool):
-    """tqdm over ``iterable`` when enabled (a terminal and not --quiet), else the iterable itself."""
+    """tqdm over ``iterable`` when enabled (a terminal, not --quiet), else the iterable itself."""
     if not enabled:
         return iterable
     from tqdm.auto import tqdm
@@ -71,10 +71,10 @@ def progress_bar(iterable, *, total: int | None, desc: str, enabled: bool):
 
 
 def each_batch(starts: Iterable[int], *, total: int, desc: str, enabled: bool) -> Iterator[int]:
-    """The loop of a streaming analysis over its batches: ``progress_bar`` over ``starts``, and after
-    each batch ``reportgen.heap.release_free_memory`` (the heap's free pages go back to the system
-    once resident memory has grown by 64 MB), so memory the analysis does not keep does not pile up
-    with the number of batches."""
+    """The loop of a streaming analysis over its batches: ``progress_bar`` over ``starts``, and
+    after each batch ``reportgen.heap.release_free_memory`` (the heap's free pages go back to the
+    system once resident memory has grown by 64 MB), so memory the analysis does not keep does
+    not pile up with the number of batches."""
     for start in progress_bar(starts, total=total, desc=desc, enabled=enabled):
         yield start
         release_free_memory()

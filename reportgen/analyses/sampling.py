@@ -28,7 +28,8 @@ from collections.abc import Iterable
 import numpy as np
 
 DEFAULT_DETAIL_EXAMPLES = 2000
-_STREAM = 0x5A4D  # a fixed sub-stream of the run's seed, so the sample does not move with other draws
+# A fixed sub-stream of the run's seed, so the sample does not move with other draws.
+_STREAM = 0x5A4D
 
 
 def detail_sample(n: int, limit: int, seed: int) -> np.ndarray:
@@ -46,9 +47,10 @@ def kept_ids(sample: np.ndarray, always: Iterable[int] = ()) -> frozenset[int]:
 
 
 def sampling_note(kept: int, total: int, seed: int, *, what: str) -> str | None:
-    """One sentence for the page when only part of the data carries ``what``; None when all of it."""
+    """One sentence for the page when only part of the data carries ``what``; None for all of it."""
     if kept >= total:
         return None
-    return (f"{what}: a seeded sample of {kept:,} of the {total:,} evaluated examples (seed {seed}, "
+    return (f"{what}: a seeded sample of {kept:,} of the {total:,} evaluated examples "
+            f"(seed {seed}, "
             "the same sample on every page and for every model; set detail_examples in the [run] "
             "table of the config, or --detail-examples, to change it, 0 for every example).")

@@ -1,4 +1,4 @@
-"""Named places inside a model that analyses may read or change, and the context managers that do it.
+"""Named places inside a model that analyses may read or change, and context managers that do it.
 
 Question: what tensor does layer X hand to the next layer, and what happens downstream if it were
 different? Method (after TransformerLens's hook points): every reference architecture puts an
@@ -96,7 +96,8 @@ def _recorder(seen: dict[str, torch.Tensor], name: str) -> Callable:
 
 
 @contextmanager
-def override(model: nn.Module, fns: dict[str, Callable[[torch.Tensor], torch.Tensor]]) -> Iterator[None]:
+def override(model: nn.Module,
+             fns: dict[str, Callable[[torch.Tensor], torch.Tensor]]) -> Iterator[None]:
     """Inside the block, module ``name``'s output is replaced by ``fns[name](output)``."""
     handles = []
     try:

@@ -1,4 +1,4 @@
-"""Step-by-step re-runs of PyTorch recurrent modules: every step's hidden and cell state, and clamping.
+"""Step-by-step re-runs of PyTorch recurrent modules: every step's hidden and cell state; clamping.
 
 Question: what do the hidden state h_t and (for an LSTM) the cell state c_t of a recurrent layer
 hold at every time step, and what happens to the rest of the computation when one unit is held at

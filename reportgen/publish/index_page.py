@@ -140,7 +140,7 @@ def _headline_values(h: dict[str, Any], models: list[str]) -> list[str]:
 
 
 def when(created: object) -> str:
-    """``2026-11-21T21:17:26+00:00`` -> ``2026-11-21 21:17 UTC`` (as it is when it does not parse)."""
+    """``2026-11-21T21:17:26+00:00`` -> ``2026-11-21 21:17 UTC`` (unchanged if unparsable)."""
     try:
         moment = datetime.fromisoformat(str(created).strip())
     except ValueError:

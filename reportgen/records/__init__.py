@@ -38,7 +38,8 @@ class AnalysisResult:
 @dataclass
 class LayerCard:
     name: str  # dotted module name
-    kind: str  # embedding | conv | pool | recurrent | linear | highway | attention | transformer | mlp | other
+    # embedding | conv | pool | recurrent | linear | highway | attention | transformer | mlp | other
+    kind: str
     units: int | None  # channels / hidden size / features
     receptive_field: int | None  # in input tokens (or characters, see ``axis``); None = unbounded
     axis: str = "tokens"  # what the receptive field counts: tokens | chars
@@ -177,9 +178,11 @@ class AnalysisRecord:
     citation: str = ""
     params: dict[str, Any] = field(default_factory=dict)
     # headline metric -> the metric a reader compares it with (per model too, as
-    # "<model>.<metric>" beside "<model>.<baseline>"), e.g. top_token_share -> uniform_top_token_share
+    # "<model>.<metric>" beside "<model>.<baseline>"),
+    # e.g. top_token_share -> uniform_top_token_share
     baselines: dict[str, str] = field(default_factory=dict)
-    skipped_models: dict[str, str] = field(default_factory=dict)  # model -> why it did not run for it
+    # model -> why it did not run for it
+    skipped_models: dict[str, str] = field(default_factory=dict)
     log: str = ""  # a failed analysis's traceback (the site writes it to logs/<name>.txt)
 
 

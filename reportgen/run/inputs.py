@@ -65,7 +65,8 @@ def select_examples(dataset: Dataset, config: RunConfig) -> tuple[list[Example],
 
 
 # -- models -------------------------------------------------------------------------------------
-def load_models(config: RunConfig, device: torch.device, root: Path, progress: bool) -> list[ModelView]:
+def load_models(config: RunConfig, device: torch.device, root: Path,
+                progress: bool) -> list[ModelView]:
     from reportgen.models.loading import adapter_from_checkpoint, load_model, unique_names
 
     specs = list(config.models) or ["demo"]
@@ -84,7 +85,9 @@ def load_models(config: RunConfig, device: torch.device, root: Path, progress: b
                 if distributed.is_main() else None)
             for path in paths:
                 ckpt = load_checkpoint(path)
-                adapters.append(adapter_from_checkpoint(ckpt, name=ckpt.arch, source=f"demo:{ckpt.arch}", device=device))
+                adapters.append(adapter_from_checkpoint(ckpt, name=ckpt.arch,
+                                                        source=f"demo:{ckpt.arch}",
+                                                        device=device))
         else:
             adapters.append(load_model(spec, device=device))
     unique_names(adapters)

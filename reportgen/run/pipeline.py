@@ -135,7 +135,8 @@ def _build(config: RunConfig, out: Path) -> RunRecord:
     return record
 
 
-def measured_on_texts(m: ModelView, examples: list[Example], batch_size: int, run: RunSettings) -> dict:
+def measured_on_texts(m: ModelView, examples: list[Example], batch_size: int,
+                      run: RunSettings) -> dict:
     """The model card's ``measures``: from the cache when the same model ran on the same texts
     with the same batch size on the same kind of device, under the same measuring code, before
     (unless --no-cache). Every torchrun rank reads the cache, or none does."""
