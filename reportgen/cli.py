@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from reportgen import __version__
 from reportgen.errors import BadInput
+
+if TYPE_CHECKING:
+    from reportgen.records import AnalysisRecord
 
 DATA_HELP = (
     "Data SPEC: mr:DIR, agnews:DIR, sst2:FILE, csv:FILE, tsv:FILE, jsonl:FILE, txt:FILE, "
@@ -251,22 +255,6 @@ def list_() -> None:
     section("Model formats (--model SPEC)", MODEL_FORMATS)
 
 
-def _per_model(a: object, models: list[str]) -> str:
-    """``kim 0.412 (uniform 0.237), lstm ...``: each model's headline beside its baseline."""
-    metric = a.headline  # type: ignore[attr-defined]
-    metrics: dict = a.metrics  # type: ignore[attr-defined]
-    baseline = a.baselines.get(metric)  # type: ignore[attr-defined]
-    shown = []
-    for m in models:
-        if f"{m}.{metric}" not in metrics:
-            continue
-        text = f"{m} {metrics[f'{m}.{metric}']:.3g}"
-        if baseline and f"{m}.{baseline}" in metrics:
-            text += f" ({baseline.split('_')[0]} {metrics[f'{m}.{baseline}']:.3g})"
-        shown.append(text)
-    return ", ".join(shown) if shown else f"= {metrics[metric]:.3g}"
-
-
 def _label_map(value: str | None) -> dict[str, str] | None:
     """``"0=negative,1=positive"`` -> ``{"0": "negative", "1": "positive"}``."""
     if not value:
@@ -303,20 +291,60 @@ def _echo_kept(out: str) -> None:
         click.echo(line[:1].upper() + line[1:] + ".")
 
 
+SUMMARY_VALUES_WIDTH = 110  # characters of per-model values on a summary line; then "…"
+SUMMARY_LABEL_WIDTH = 72  # characters of the headline's label on a summary line; then "…"
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
+
+
+def _analysis_summary(a: AnalysisRecord, models: list[str]) -> str:
+    """``faithfulness: rnn 0.512, lstm 0.603 (comprehensiveness of integrated gradients)``: an ok
+    analysis's headline per model with its label, as the index cards pick them (``headline_rows``:
+    a value pooled over the models only when no model has its own; ``per_model_label``), then the
+    models whose headline is not above its baseline ("; below random: lstm"). Values past
+    ``SUMMARY_VALUES_WIDTH`` characters are cut with "…". Else the analysis's status."""
+    from reportgen.site.metrics import headline_rows, per_model_label
+
+    if a.status != "ok":
+        return f"{a.name}: {a.status}"
+    overall, per_model = headline_rows(a, models)
+    if overall is not None:
+        views, label = [overall], overall.label
+        values = overall.value
+    elif per_model:
+        views, label = per_model, per_model_label(a, per_model)
+        texts = [f"{v.model_label} {v.value}" for v in per_model]
+        values = ", ".join(texts)
+        if len(values) > SUMMARY_VALUES_WIDTH:
+            kept: list[str] = []
+            for text in texts:
+                if len(", ".join([*kept, text, "…"])) > SUMMARY_VALUES_WIDTH:
+                    break
+                kept.append(text)
+            values = ", ".join([*kept, "…"])
+    else:
+        return f"{a.name}: ok"
+    line = f"{a.name}: {values}" + (f" ({_cut(label, SUMMARY_LABEL_WIDTH)})" if label else "")
+    verdicts: dict[str, list[str]] = {}  # "below random" -> the models it holds for
+    for v in views:
+        if v.verdict and not v.verdict.startswith("above"):
+            verdicts.setdefault(v.verdict, []).append(v.model_label)
+    for verdict, names in verdicts.items():
+        line += f"; {verdict}: " + _cut(", ".join(names), SUMMARY_VALUES_WIDTH)
+    return line
+
+
 def _summary_line(record: object, out: str, head: str | None = None) -> str:
+    """Where the report is, then one line per analysis (``_analysis_summary``)."""
     from reportgen.records import RunRecord
 
     assert isinstance(record, RunRecord)
-    parts = []
-    for a in record.analyses:
-        if a.status == "ok" and a.headline in a.metrics:
-            parts.append(f"{a.name}: {a.headline} "
-                         + _per_model(a, [m.name for m in record.models]))
-        else:
-            parts.append(f"{a.name}: {a.status}")
+    models = [m.name for m in record.models]
     index = Path(out) / "index.html"
     head = head or f"Report written to {index} ({record.total_seconds:.1f} s)"
-    return f"{head}. " + "; ".join(parts)
+    return "\n".join([f"{head}.", *(f"  {_analysis_summary(a, models)}" for a in record.analyses)])
 
 
 from reportgen.publish.command import publish as _publish

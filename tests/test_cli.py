@@ -176,3 +176,64 @@ def test_list_names_every_analysis_and_architecture() -> None:
     assert result.exit_code == 0
     for name in ["saliency", "faithfulness", *ARCHITECTURES, "mr", "agnews", "hf:DIR_OR_NAME"]:
         assert name in result.output
+
+
+TINY = Path(__file__).resolve().parent / "tiny_models.py"
+
+
+def test_run_prints_each_analysis_headline_per_model(tmp_path: Path) -> None:
+    """An analysis whose headline exists per model only (no pooled value: faithfulness) prints that
+    model's number and the label naming its method, not a bare "ok"."""
+    csv = tmp_path / "d.csv"
+    csv.write_text("text,label\na b,pos\nb,neg\na a,pos\nb b,neg\n", encoding="utf-8")
+    out = tmp_path / "site"
+    result = invoke(["run", "--model", f"{TINY}:tanh_sum_model", "--data", f"csv:{csv}",
+                     "--out", str(out), "--cache-dir", str(tmp_path / "cache"),
+                     "--only", "faithfulness"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "report.json").read_text())["analyses"]["faithfulness"]["metrics"]
+    assert "comprehensiveness" not in metrics  # nothing pooled: the headline is per model only
+    (line,) = [x for x in result.output.splitlines() if x.strip().startswith("faithfulness:")]
+    value = f"{metrics['tanh-sum.comprehensiveness']:.3g}"
+    assert line.startswith(f"  faithfulness: tanh-sum {value} (comprehensiveness of "), line
+    assert "faithfulness: ok" not in result.output
+
+
+def test_the_summary_line_of_six_models_is_cut_and_names_the_shared_label() -> None:
+    from dataclasses import replace
+
+    from reportgen.cli import SUMMARY_VALUES_WIDTH, _summary_line
+    from reportgen.records import AnalysisRecord
+    from tests.site_fixtures import make_record
+
+    names = ["rnn", "lstm", "bilstm", "kim-cnn", "char-cnn", "byte-lstm-lm"]
+    record = make_record()
+    record.models = [replace(record.models[0], name=n) for n in names]
+    metrics = {f"{n}.comprehensiveness": 0.5 + i / 100 for i, n in enumerate(names)}
+    metrics |= {f"{n}.random_comprehensiveness": 0.2 for n in names}
+    metrics |= {"lstm.comprehensiveness": 0.1, "lstm.comprehensiveness_ci_low": 0.05,
+                "lstm.comprehensiveness_ci_high": 0.15, "comprehensiveness": 0.9}
+    labels = {f"{n}.comprehensiveness": "comprehensiveness of integrated gradients"
+              for n in names}
+    faith = AnalysisRecord(name="faithfulness", title="F", status="ok",
+                           headline="comprehensiveness", metrics=metrics, labels=labels,
+                           headline_label="comprehensiveness of the best attribution",
+                           baselines={"comprehensiveness": "random_comprehensiveness"})
+    mixed = replace(faith, name="mixed", labels={**labels, "rnn.comprehensiveness": "other"})
+    many = [f"model-number-{i}" for i in range(12)]
+    wide = AnalysisRecord(name="wide", title="W", status="ok", headline="share",
+                          metrics={f"{m}.share": 0.25 for m in many})
+    record.analyses = [faith, mixed, wide, *record.analyses[-2:]]
+    head, *lines = _summary_line(record, "site").splitlines()
+    assert head == "Report written to site/index.html (5.2 s)."
+    # every model's own headline, in the models' order, with the label they share; the pooled 0.9
+    # is no headline; a model below its baseline is named after the values
+    assert lines[0] == ("  faithfulness: rnn 0.5, lstm 0.1, bilstm 0.52, kim-cnn 0.53, char-cnn "
+                        "0.54, byte-lstm-lm 0.55 (comprehensiveness of integrated gradients); "
+                        "below random: lstm")
+    assert lines[1].startswith("  mixed: rnn 0.5, ") and lines[1].endswith(
+        "(comprehensiveness of the best attribution); below random: lstm")  # labels differ
+    values = lines[2].removeprefix("  wide: ").removesuffix(" (share)")
+    assert values.startswith("model-number-0 25.0%, model-number-1 25.0%, ")
+    assert values.endswith(", …") and len(values) <= SUMMARY_VALUES_WIDTH
+    assert lines[3:] == ["  optimization: skipped", "  neuron_sweep: failed"]

@@ -165,6 +165,19 @@ def headline_label(a: AnalysisRecord, metric: str) -> str:
     return a.headline_label or metric_label(metric)
 
 
+def per_model_label(a: AnalysisRecord, per_model: Sequence[MetricView]) -> str:
+    """One name for a headline shown per model (an index card's, ``summary.md``'s, the terminal
+    summary's): the models' own label when they share one, else the analysis's label naming its
+    method (the models' labels differ when a model's headline is computed otherwise: an unbounded
+    unit's threshold, the best method of each model)."""
+    if not per_model:
+        return a.headline_label
+    labels = {v.label for v in per_model}
+    if len(labels) == 1:
+        return per_model[0].label
+    return a.headline_label or metric_label(per_model[0].metric)
+
+
 def metric_views(a: AnalysisRecord, models: Sequence[str] = ()) -> list[MetricView]:
     """Every metric of ``a`` once: the headline (overall, then per model) first, then the rest as
     given; a baseline shown beside its metric gets no row of its own."""

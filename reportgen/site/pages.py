@@ -23,7 +23,13 @@ import pandas as pd
 from reportgen.records import AnalysisRecord, ChartSpec, DataCard, ModelCard, RunRecord
 from reportgen.site.charts import PreparedChart, prepare_chart
 from reportgen.site.coverage import coverage_table
-from reportgen.site.metrics import MetricView, headline_rows, metric_views, overlap_warning
+from reportgen.site.metrics import (
+    MetricView,
+    headline_rows,
+    metric_views,
+    overlap_warning,
+    per_model_label,
+)
 from reportgen.site.templating import format_value
 from reportgen.site.tokens import PreparedTokenView, prepare_token_view
 
@@ -252,6 +258,7 @@ def index_context(
                 "href": href(a.name),
                 "headline": overall,
                 "headline_models": per_model,
+                "headline_models_label": per_model_label(a, per_model),
                 "others": others[:CARD_METRICS],
                 # as before, for a user's own index.html: the overall headline's key and value
                 "headline_name": overall.key if overall else "",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from reportgen.records import AnalysisRecord, ModelCard, RunRecord
-from reportgen.site.metrics import MetricView, headline_rows, overlap_warning
+from reportgen.site.metrics import MetricView, headline_rows, overlap_warning, per_model_label
 from reportgen.site.templating import format_seconds, format_value
 from reportgen.site.visible import visible_text
 
@@ -104,8 +104,7 @@ def summary_markdown(record: RunRecord) -> str:
                 shown = _metric(overall)
             elif per_model:
                 reference = f" ({md_escape(a.reference)})" if a.reference else ""
-                label = per_model[0].label if len({v.label for v in per_model}) == 1 else (
-                    a.headline_label or per_model[0].metric.replace("_", " "))
+                label = per_model_label(a, per_model)
                 shown = f"{md_escape(label)}{reference}, per model:"
             else:
                 shown = ""
