@@ -4,8 +4,8 @@ Held here: every shipped checkpoint loads with ``torch.load(weights_only=True)``
 with today's demo settings (its key is current); its weights fingerprint and test accuracy are the
 README's and the committed ``site/report.json``'s; the demo trains nothing when they are shipped,
 honours a cached checkpoint whose key matches and replaces any other; the weights are in the wheel;
-and (slow) a fresh demo run's ``report.json`` has the committed metrics (relative 1e-6, for floating
-point across CPUs) and exactly its model accuracies.
+and (slow) a fresh demo run's ``report.json`` has the committed metrics (relative 1e-5 or
+absolute 1e-6, for floating point across CPUs) and exactly its model accuracies.
 """
 
 from __future__ import annotations
@@ -176,16 +176,21 @@ def test_the_weights_are_in_the_wheel(tmp_path: Path) -> None:
 
 
 def close(a: float, b: float) -> bool:
-    """Equal to a relative 1e-6 (NaN equals NaN: a metric that is undefined on both)."""
+    """Equal to a relative 1e-5 or an absolute 1e-6 (NaN equals NaN: a metric undefined on both).
+
+    Not bit-equal: float32 kernels round differently on another CPU's instruction set (AVX2 vs
+    AVX-512), and a metric that is the difference of two probabilities near each other keeps only
+    that rounding's absolute size: on the CI machine, kim-cnn's ``negation_flip_not_bad`` of
+    0.02646369 came out 6e-8 lower, 2e-6 of its value."""
     if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
         return True
-    return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-12)
+    return math.isclose(a, b, rel_tol=1e-5, abs_tol=1e-6)
 
 
 @pytest.mark.slow
 def test_a_fresh_demo_run_gives_the_committed_numbers(tmp_path: Path) -> None:
     """The README's first command on a fresh machine (an empty cache) rewrites site/report.json
-    with the same numbers: model accuracies exactly, every metric to a relative 1e-6."""
+    with the same numbers: model accuracies exactly, every metric as ``close`` says."""
     committed = committed_report()
     out = tmp_path / "site"
     result = CliRunner().invoke(main, ["run", "--out", str(out), "--cache-dir",
