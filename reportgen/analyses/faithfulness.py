@@ -67,7 +67,9 @@ NAME = "faithfulness"
 # 7: the headline is each model's best method, with bootstrap intervals; random = the mean of 5
 # orders; 6: batches of similar length, tables in example order; 4: a random order seeded per
 # text; 3: pad ids, user specials; 2: variance salience without special tokens in the mean
-VERSION = 7
+# 8: integrated gradients in chunks of at most IG_PASS_BYTES (one pass when it fits, as before);
+# edited texts re-scored shortest-padded (sorted by kept length within each text batch)
+VERSION = 8
 SAMPLED = True  # reads the run's detail sample (analyses.sampling): its size is in the cache key
 TITLE = "Faithfulness of token attributions"
 HEADLINE = "comprehensiveness"
@@ -105,7 +107,12 @@ TABLES = {
 }
 FRACTIONS = (0.01, 0.05, 0.10, 0.20, 0.50)
 RANDOM_ORDERS = 5  # seeded permutations per text; random's score is their mean
+PROBE_TEXTS = 8  # the longest texts whose saliency pass sizes the integrated-gradients chunks
 BOOTSTRAP = 1000  # resamples of the texts for every 95% interval
+# the most memory one integrated-gradients pass (all steps of a batch at once) may plan to use; a
+# batch whose steps would need more runs them in chunks (a Transformer: 1,280 sequences of 20
+# steps x 64 texts took 12 GB in one pass)
+IG_PASS_BYTES = 512 * 2**20
 
 
 @dataclass(frozen=True)
@@ -135,6 +142,9 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     # the end, so the batching does not show in them.
     lengths = _lengths(model, [texts[int(i)] for i in ids], ctx.batch_size)  # (N,)
     ids = ids[np.argsort(-lengths, kind="stable")]
+    # sequences one integrated-gradients pass runs at once, sized on the longest texts
+    ig_chunk = _ig_chunk(model, [texts[int(i)] for i in ids[:PROBE_TEXTS]],
+                         min(ctx.batch_size, len(ids)), params.ig_steps)
 
     def one_batch(lo: int, hi: int) -> tuple[list[tuple], dict[tuple[str, str, float], list]]:
         batch_ids = [int(i) for i in ids[lo:hi]]  # example ids
@@ -146,7 +156,7 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
                 model.forward_from_embeddings(model.embed(batch.ids), batch.mask).float(), -1)
         target = base.argmax(-1)  # (B,)
         p0 = base.gather(1, target[:, None])[:, 0].cpu().numpy()  # (B,)
-        scores = _attributions(model, batch, target, params)  # method -> per text (T,)
+        scores = _attributions(model, batch, target, params, ig_chunk)  # method -> per text
         scores["saliency"] = [by_text.get(i, np.zeros(k))[:k]
                               for i, k in zip(batch_ids, n, strict=True)]
         if fields is not None:
@@ -230,8 +240,28 @@ def _saliency_by_text(tables: dict[str, pd.DataFrame], model: str) -> dict[int, 
             for i, g in rows.groupby("example_id")}
 
 
-def _attributions(model: ModelView, batch, target: torch.Tensor, params: Params) -> dict[str, list]:
-    """Captum's gradient x input and integrated gradients, and variance salience, per token."""
+def _ig_chunk(model: ModelView, longest: list[str], batch_size: int, steps: int) -> int:
+    """Sequences per integrated-gradients pass: all ``batch_size`` x ``steps`` at once when the
+    saliency pass's memory per text (``batching.bytes_per_text``, on the ``longest`` texts) says
+    they fit in ``IG_PASS_BYTES``, else as many as fit, never fewer than the batch's texts
+    (Captum's smallest chunk; one batch fits, the batch size was chosen for it). Cost: one
+    forward and backward pass over ``longest``."""
+    from reportgen.batching import bytes_per_text
+
+    whole = max(1, batch_size * steps)
+    if not longest:
+        return whole
+    try:
+        per_text = bytes_per_text(model, longest)
+    except Exception:  # noqa: BLE001 - no estimate: one pass, as before
+        return whole
+    return int(min(whole, max(batch_size, IG_PASS_BYTES // max(per_text, 1.0))))
+
+
+def _attributions(model: ModelView, batch, target: torch.Tensor, params: Params,
+                  ig_chunk: int | None = None) -> dict[str, list]:
+    """Captum's gradient x input and integrated gradients (``ig_chunk`` sequences per pass; all
+    of them by default), and variance salience, per token."""
     from captum.attr import InputXGradient, IntegratedGradients
 
     from reportgen.analyses.variance_salience import skip_reason as vs_skip
@@ -250,7 +280,9 @@ def _attributions(model: ModelView, batch, target: torch.Tensor, params: Params)
         ig = IntegratedGradients(forward).attribute(
             emb.clone(), baselines=torch.zeros_like(emb), target=target,
             additional_forward_args=(batch.mask,),
-            n_steps=params.ig_steps, internal_batch_size=emb.size(0) * params.ig_steps)
+            n_steps=params.ig_steps,
+            internal_batch_size=min(ig_chunk or emb.size(0) * params.ig_steps,
+                                    emb.size(0) * params.ig_steps))
     for name, attr in (("gradient_x_input", gxi), ("integrated_gradients", ig)):
         per_token = attr.detach().float().flatten(2).sum(-1).cpu().numpy()  # (B, T): signed
         out[name] = [per_token[b, : n[b]] for b in range(len(n))]
@@ -310,6 +342,11 @@ def _edited_probabilities(model: ModelView, batch, edits: list[tuple[int, tuple[
     memory stays that of one batch however many edits there are."""
     ids = batch.ids  # (B, T)
     width = ids.size(1)
+    # longest edits first, so each chunk is cut to the width of its own longest edit
+    kept = [len(p) + sum(special[b]) if keep else len(batch.tokens[b]) - len(p)
+            for b, p, keep in edits]
+    order = sorted(range(len(edits)), key=lambda e: -kept[e])
+    edits = [edits[e] for e in order]
     out = []
     for lo in range(0, len(edits), max(1, ids.size(0))):
         rows, masks, rows_target = [], [], []
@@ -340,7 +377,11 @@ def _edited_probabilities(model: ModelView, batch, edits: list[tuple[int, tuple[
         probs = torch.softmax(logits.float(), -1)
         chosen_target = target[torch.tensor(rows_target, device=target.device)]  # (C,)
         out.append(probs.gather(1, chosen_target[:, None])[:, 0].cpu().numpy())
-    return np.concatenate(out) if out else np.zeros(0)
+    if not out:
+        return np.zeros(0)
+    result = np.empty(len(edits))
+    result[order] = np.concatenate(out)  # back in the order the edits were given
+    return result
 
 
 def combine(results: dict[str, AnalysisResult], params: Params) -> AnalysisResult:

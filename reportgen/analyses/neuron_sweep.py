@@ -58,7 +58,7 @@ from reportgen.analyses.neuron_sweep_scores import (
 from reportgen.analyses.neuron_sweep_views import present
 from reportgen.analyses.spec import AnalysisSpec
 from reportgen.analyses.unit_probes import _threshold as two_means
-from reportgen.analyses.unit_probes import choose_source, l1_probe, learning_curve
+from reportgen.analyses.unit_probes import choose_source, learning_curve
 from reportgen.models.facts import predict_proba
 from reportgen.models.generation import generate
 from reportgen.models.recurrence import recurrent_modules
@@ -75,7 +75,9 @@ from reportgen.records import AnalysisResult
 NAME = "neuron_sweep"
 # 7-8: the post's rule (raw value vs 0) as the zero-shot headline of bounded units, 2-means
 # beside it; best single unit; bootstrap intervals; oriented traces; per-model metrics only
-VERSION = 8
+# 9: Transformers read their sentence vector and MLP units in one pass, over length-sorted batches;
+# the probes of every view and strength fitted in parallel, the chosen one reused
+VERSION = 9
 TITLE = "Neuron sweeps: units that carry a concept"
 HEADLINE = "top_unit_zero_shot_accuracy"
 BASELINES = {"top_unit_zero_shot_accuracy": "random_unit_zero_shot_accuracy"}
@@ -164,8 +166,13 @@ def features(model: ModelView, texts: list[str], batch_size: int,
     that the sweep can also hold fixed: the representation the output reads (``features``, when it
     is a module of the model), final recurrent states (``<rnn>:final``), units pooled over time
     (``<layer>:mean`` / ``:max``; for Transformers, each layer's MLP units)."""
+    # a Transformer pays for every padded position in every layer: its texts go in batches of
+    # similar length (longest first), and the rows come back in the texts' order
+    sort = mlp_units(model) is not None
+    order = np.argsort([-len(t) for t in texts], kind="stable") if sort else np.arange(len(texts))
+
     def one_batch(lo: int, hi: int) -> dict[str, np.ndarray]:
-        found = unit_features(model, model.encode(texts[lo:hi]))
+        found = unit_features(model, model.encode([texts[i] for i in order[lo:hi]]))
         return {name: values.float().cpu().numpy() for name, values in found.items()}
 
     chunks: dict[str, list[np.ndarray]] = {}
@@ -173,17 +180,17 @@ def features(model: ModelView, texts: list[str], batch_size: int,
                             enabled=bool(progress)):
         for name, values in part.items():
             chunks.setdefault(name, []).append(values)
+    back = np.argsort(order, kind="stable")  # row of each text in the sorted order
     modules = dict(model.module.named_modules())
     # a user model's output-layer input can be held fixed too; a Transformer's neurons are its
     # MLP units
     reads_features = bool(output_layer(model)) and mlp_units(model) is None
     clampable = set(modules) | ({"features"} if reads_features else set())
-    return {name: np.concatenate(parts) for name, parts in chunks.items()
+    return {name: np.concatenate(parts)[back] for name, parts in chunks.items()
             if _unit_layer(model, name) in clampable}
 
 
 def compute(ctx: RunContext, params: Params) -> AnalysisResult:
-    from sklearn.preprocessing import StandardScaler
 
     model = ctx.model
     train, dev, test = _splits(ctx, params)
@@ -195,12 +202,11 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
         else (lambda part: "")
     f_train, f_dev = (features(model, [ex.text for ex in part], ctx.batch_size, bar(name))
                       for name, part in (("train", train), ("dev", dev)))
-    source, dev_scores = choose_source(f_train, f_dev, y["train"], y["dev"], ctx.seed)
+    source, dev_scores, (scaler, probe) = choose_source(f_train, f_dev, y["train"], y["dev"],
+                                                        ctx.seed)
     f_test = features(model, [ex.text for ex in test], ctx.batch_size, bar("evaluated"))
     x = {"train": f_train[source], "dev": f_dev[source], "test": f_test[source]}  # (N, U) each
-    scaler = StandardScaler().fit(x["train"])
     s = {k: scaler.transform(v) for k, v in x.items()}
-    probe = l1_probe(s["train"], y["train"], s["dev"], y["dev"], ctx.seed)
     weights = np.abs(probe.coef_).max(0)  # (U,)
     order = np.argsort(-weights, kind="stable")
     top = int(order[0])

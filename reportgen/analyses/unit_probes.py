@@ -14,6 +14,7 @@ Cost: a few scikit-learn fits on (N, U) matrices; per-unit scores are (N, U) com
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,18 +31,41 @@ def _l1() -> dict:
     )
 
 
+STRENGTHS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)  # C of the L1 path, the strongest penalty first
+
+
 def l1_probe(x, y, x_dev, y_dev, seed: int):
+    """The L1 logistic regression of the ``STRENGTHS`` path with the best dev accuracy (ties:
+    the strongest penalty)."""
+    return _best(_fit_all([(x, y, c, seed) for c in STRENGTHS]), x, y, x_dev, y_dev)
+
+
+def _fit_one(task: tuple) -> object:
     from sklearn.linear_model import LogisticRegression
 
+    x, y, c, seed = task
+    clf = LogisticRegression(C=c, solver="liblinear", random_state=seed, max_iter=2000, **_l1())
+    if len(np.unique(y)) > 2:  # liblinear fits two classes: one L1 probe per class vs the rest
+        return _one_vs_rest(clf, x, y)
+    return clf.fit(x, y)
+
+
+def _fit_all(tasks: list[tuple]) -> list:
+    """Every (x, y, C, seed) fit, in a pool of one thread per CPU core: liblinear releases the
+    GIL and each fit is deterministic, so the fits are those of one after the other, sooner."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = min(len(tasks), os.cpu_count() or 1)
+    if workers <= 1:
+        return [_fit_one(t) for t in tasks]
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(_fit_one, tasks))
+
+
+def _best(fits: list, x, y, x_dev, y_dev):
+    """The first fit (in path order) with the best dev accuracy (train accuracy without dev)."""
     best, best_acc = None, -1.0
-    for c in (0.01, 0.03, 0.1, 0.3, 1.0, 3.0):
-        clf = LogisticRegression(C=c, solver="liblinear", random_state=seed, max_iter=2000, **_l1())
-        if (
-            len(np.unique(y)) > 2
-        ):  # liblinear fits two classes: one L1 probe per class against the rest
-            clf = _one_vs_rest(clf, x, y)
-        else:
-            clf.fit(x, y)
+    for clf in fits:
         acc = clf.score(x_dev, y_dev) if len(y_dev) else clf.score(x, y)
         if acc > best_acc + 1e-9:
             best, best_acc = clf, acc
@@ -90,19 +114,25 @@ def zero_shot(
 
 def choose_source(
     train: dict, dev: dict, y_train, y_dev, seed: int
-) -> tuple[str, dict[str, float]]:
+) -> tuple[str, dict[str, float], tuple]:
     """The view of the units whose L1 probe does best on the dev split (ties: the first offered,
-    so the representation the output reads wins a tie)."""
+    so the representation the output reads wins a tie), every view's dev accuracy, and the
+    chosen view's (scaler, probe). One view at a time (its standardised copy is the memory),
+    its path's strengths fitted in parallel (``_fit_all``)."""
     from sklearn.preprocessing import StandardScaler
 
-    scores = {}
+    scores: dict[str, float] = {}
+    best, fitted = "", None
     for name, values in train.items():
         scaler = StandardScaler().fit(values)
-        probe = l1_probe(
-            scaler.transform(values), y_train, scaler.transform(dev[name]), y_dev, seed
-        )
-        scores[name] = float(probe.score(scaler.transform(dev[name]), y_dev))
-    return max(scores, key=lambda k: scores[k]), scores
+        x, x_dev = scaler.transform(values), scaler.transform(dev[name])
+        probe = _best(_fit_all([(x, y_train, c, seed) for c in STRENGTHS]), x, y_train, x_dev,
+                      y_dev)
+        scores[name] = float(probe.score(x_dev, y_dev))
+        if fitted is None or scores[name] > scores[best]:  # ties: the first offered
+            best, fitted = name, (scaler, probe)
+    assert fitted is not None
+    return best, scores, fitted
 
 
 # -- one unit alone ------------------------------------------------------------------------------

@@ -154,13 +154,20 @@ def unit_features(adapter: ModelView, batch: EncodedBatch) -> dict[str, torch.Te
     out: dict[str, torch.Tensor] = {}
     mask = batch.mask
     assert mask is not None
-    pooled = output_features(adapter, batch)
-    if pooled is not None:
-        out["features"] = pooled
-    if _recurrent(adapter) and "features" not in _hook_points(adapter):
-        for name, trace in recurrent_states(adapter, batch).items():
-            out[f"{name}:final"] = _final_state(trace, mask)
-    for name, states in unit_states(adapter, batch).items():
+    names = mlp_units(adapter)
+    if names is not None and "features" not in _hook_points(adapter):
+        # a model that names its neurons (Transformers): the sentence vector and every MLP
+        # layer's units from ONE forward pass, the same values as the two passes below
+        per_position = _one_pass_units(adapter, batch, names, out)
+    else:
+        pooled = output_features(adapter, batch)
+        if pooled is not None:
+            out["features"] = pooled
+        if _recurrent(adapter) and "features" not in _hook_points(adapter):
+            for name, trace in recurrent_states(adapter, batch).items():
+                out[f"{name}:final"] = _final_state(trace, mask)
+        per_position = unit_states(adapter, batch)
+    for name, states in per_position.items():
         if states.size(1) != mask.size(1):  # wide convolutions: positions are not tokens
             m = states.abs().sum(-1) > 0  # (B, L) locations that see a real token
         else:
@@ -171,6 +178,19 @@ def unit_features(adapter: ModelView, batch: EncodedBatch) -> dict[str, torch.Te
             states.masked_fill(~m[..., None], float("-inf")).max(1).values.nan_to_num(neginf=0.0)
         )
     return out
+
+
+def _one_pass_units(adapter: ModelView, batch: EncodedBatch, names: list[str],
+                    out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """One forward pass reading the input of the ``output_layer`` (into ``out["features"]``)
+    and the outputs of the ``names`` modules, returned as (B, T, U) per name."""
+    head = output_layer(adapter)
+    with torch.no_grad(), capture(adapter.module, names) as seen, \
+            capture_inputs(adapter.module, [head] if head else []) as read:
+        adapter.forward_from_embeddings(adapter.embed(batch.ids), batch.mask)
+    if head:
+        out["features"] = read[head]
+    return {n: seen[n] for n in names}
 
 
 def _final_state(trace: RecurrentTrace, mask: torch.Tensor) -> torch.Tensor:
