@@ -50,12 +50,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TypeVar
 
 import torch
 
-from reportgen import distributed
+from reportgen import distributed, memory
 from reportgen.data.dataset import Example
 from reportgen.data.encoding import EncodedBatch
 from reportgen.errors import BadInput
@@ -73,7 +72,6 @@ MEMORY_SHARE = {"cuda": 0.8, "cpu": 0.5}  # of the available memory a batch may 
 SAFETY = 2.0  # the probe's estimate is multiplied by this before it must fit
 PROBE_TEXTS = 8  # the longest evaluated texts, in one padded batch
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-_NO_LIMIT = 1 << 60  # cgroup v1 writes "no limit" as a huge number
 
 
 @dataclass(frozen=True)
@@ -271,34 +269,12 @@ def available_memory(device: torch.device) -> int | None:
         return int(free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))
     if device.type != "cpu":
         return None
-    found = [n for n in (_meminfo_available(), _cgroup_headroom()) if n is not None]
-    return min(found) if found else None
+    return memory.available_bytes()
 
 
-def _meminfo_available(path: Path = Path("/proc/meminfo")) -> int | None:
-    """``MemAvailable`` in bytes (Linux); None elsewhere."""
-    try:
-        for line in path.read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
-
-
-def _cgroup_headroom(root: Path = Path("/sys/fs/cgroup")) -> int | None:
-    """A cgroup's memory limit less its usage, in bytes (v2, else v1); None without a limit."""
-    for limit_file, usage_file in ((root / "memory.max", root / "memory.current"),
-                                   (root / "memory" / "memory.limit_in_bytes",
-                                    root / "memory" / "memory.usage_in_bytes")):
-        try:
-            limit = limit_file.read_text().strip()
-            if limit == "max" or int(limit) >= _NO_LIMIT:
-                return None
-            return max(0, int(limit) - int(usage_file.read_text().strip()))
-        except (OSError, ValueError):
-            continue
-    return None
+# where the machine's memory is read (``reportgen.memory``), under the names the tests know
+_meminfo_available = memory.meminfo_available
+_cgroup_headroom = memory.cgroup_headroom
 
 
 # -- running out of memory ------------------------------------------------------------------------

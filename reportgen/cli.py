@@ -103,6 +103,10 @@ def main() -> None:
 @click.option("--precision", default=None, metavar="auto|fp32|bf16|fp16",
               help="Precision of the analyses' computations (torch.autocast). auto (default): "
                    "fp32 on CPU, bf16 on GPUs that support it.")
+@click.option("--memory-budget", default=None, metavar="auto|none|SIZE",
+              help="Resident memory the run may reach, e.g. 6GB. auto (default): what it holds "
+                   "at the start plus 80% of the free memory. Past it the run stops with exit 2 "
+                   "naming the setting to lower, before the system would kill it.")
 @click.option("--seed", type=int, default=None, help="Random seed (default: 0).")
 @click.option("--single-file", is_flag=True, default=None,
               help="Write the report as one self-contained HTML file, DIR/index.html.")

@@ -28,6 +28,7 @@ from typing import Any
 from reportgen import analyses
 from reportgen.data.dataset import SPLITS
 from reportgen.errors import BadInput
+from reportgen.memory import parse_budget
 from reportgen.records import PRECISIONS
 
 
@@ -53,6 +54,7 @@ class RunConfig:
     cache_dir: str | None = None
     batch_size: int | str = "auto"  # auto: per model by free memory (reportgen.batching), or N
     precision: str = "auto"  # auto | fp32 | bf16 | fp16 (reportgen.batching)
+    memory_budget: str = "auto"  # auto | none | a size such as 6GB (reportgen.memory)
     page_budget_mb: float = 5.0
     site_budget_mb: float = 50.0
     params: dict[str, Any] = field(default_factory=dict)  # analysis name -> its Params
@@ -243,6 +245,10 @@ def _validate(c: RunConfig) -> list[str]:
     if c.precision not in PRECISIONS:
         problems.append(f"--precision must be one of {', '.join(PRECISIONS)}, "
                         f"not {_show(c.precision)}")
+    try:
+        parse_budget(c.memory_budget)
+    except BadInput as exc:
+        problems.append(exc.message)
     if not (c.page_budget_mb > 0 and c.site_budget_mb > 0):  # NaN too
         problems.append("size budgets must be positive")
     return problems

@@ -6,7 +6,7 @@ Held here, on a tiny random BERT built from a config (``tests/test_transformers.
   (``states.output_features`` and ``states.unit_states``, pooled here by hand) exactly;
 - ``neuron_sweep.features`` over length-sorted batches gives every text the values of its
   unsorted batches (to float rounding: padding differs);
-- the L1 probes fitted in a thread pool are the probes fitted one after the other, exactly;
+- the L1 probes fitted in a pool of processes are the probes fitted one after the other, exactly;
 - integrated gradients in chunks of a few sequences equal one pass over all steps (to rounding);
 - ``faithfulness``'s edited texts re-scored shortest-padded equal each edit scored alone.
 """
@@ -68,7 +68,11 @@ def test_probes_fitted_in_a_pool_are_the_probes_fitted_in_turn(
     dev = {k: rng.standard_normal((80, 40)).astype(np.float32) for k in views}
     y = (views["v1"][:, 3] + 0.5 * rng.standard_normal(300) > 0).astype(int)
     y_dev = (dev["v1"][:, 3] > 0).astype(int)
+    monkeypatch.setattr(unit_probes, "PARALLEL_ABOVE", 0)  # these small paths in the pool too
+    monkeypatch.setattr(unit_probes.os, "cpu_count", lambda: 2)
     pooled = unit_probes.choose_source(views, dev, y, y_dev, seed=0)
+    again = unit_probes.choose_source(views, dev, y, y_dev, seed=0)
+    assert np.array_equal(pooled[2][1].coef_, again[2][1].coef_)  # the pool is deterministic
     monkeypatch.setattr(unit_probes.os, "cpu_count", lambda: 1)
     in_turn = unit_probes.choose_source(views, dev, y, y_dev, seed=0)
     assert pooled[0] == in_turn[0] == "v1" and pooled[1] == in_turn[1]

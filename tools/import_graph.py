@@ -5,7 +5,7 @@
 
 Layers, lowest first (a module may import from its own layer and the ones below, never above):
 
-    ground     records, errors, heap, distributed, device, seeding, atomic, chart layout
+    ground     records, errors, heap, memory, distributed, device, seeding, atomic, chart layout
     data       reportgen.data.*
     models     reportgen.models.*
     analyses   reportgen.analyses.*, evaluation, batching, cache
@@ -31,7 +31,7 @@ PLACES = {  # module (or package) prefix -> layer; the longest prefix wins
     "reportgen.records": "ground", "reportgen.errors": "ground", "reportgen.heap": "ground",
     "reportgen.distributed": "ground", "reportgen.device": "ground", "reportgen.seeding": "ground",
     "reportgen.atomic": "ground", "reportgen.chart_layout": "ground",
-    "reportgen.chart_explorer": "ground",
+    "reportgen.chart_explorer": "ground", "reportgen.memory": "ground",
     "reportgen.data": "data", "reportgen.models": "models",
     "reportgen.analyses": "analyses", "reportgen.evaluation": "analyses",
     "reportgen.batching": "analyses", "reportgen.cache": "analyses",

@@ -47,6 +47,9 @@ class RunContext:
     # sorted ids of the examples that keep per-token detail and that costly analyses run on
     # (``analyses.sampling``); None: every example
     sample: np.ndarray | None = None
+    # the run's memory budget in bytes (``reportgen.memory``; None: none): the resident memory
+    # the whole process may reach, which analyses holding data that grows with the texts plan in
+    memory_budget: int | None = None
 
     def detail_ids(self) -> np.ndarray:
         """The sample as sorted example ids (every id when the run did not sample)."""

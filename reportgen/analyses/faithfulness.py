@@ -407,6 +407,7 @@ SPEC = AnalysisSpec(
     skip_reason=skip_reason,
     combine=combine,
     needs=NEEDS,
+    memory_setting="--detail-examples or --batch-size",
     uses=USES,
     sampled=True,
     baselines=BASELINES,

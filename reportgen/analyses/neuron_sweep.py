@@ -44,6 +44,7 @@ from reportgen.analyses.base import RunContext, map_batches
 from reportgen.analyses.neuron_sweep_data import (
     _kind,
     _lengths,
+    check_memory,
     label_classes,
     splits,
     sweep_notes,
@@ -198,6 +199,8 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     two = len(classes) == 2
     y = {k: np.array([classes.index(ex.label) for ex in part])
          for k, part in (("train", train), ("dev", dev), ("test", test))}
+    if ctx.memory_budget is not None:  # the units per text, from one text's pass
+        check_memory(ctx, features(model, [train[0].text], 1), len(train) + len(dev) + len(test))
     bar = (lambda part: f"neuron_sweep {model.name} ({part} texts)") if ctx.progress \
         else (lambda part: "")
     f_train, f_dev = (features(model, [ex.text for ex in part], ctx.batch_size, bar(name))
@@ -396,6 +399,7 @@ SPEC = AnalysisSpec(
     baselines=BASELINES,
     headline_label=SPEC_LABEL,
     reference=REFERENCE,
+    memory_setting="neuron_sweep.max_train",
     precision="fp32",
     precision_reason=(
         "its L1 probe's strength is picked by dev accuracy, which bf16 features flip: the "

@@ -94,3 +94,24 @@ def _kind(token: str) -> str:
     if not any(c.isalnum() for c in token):
         return "punctuation"
     return "word or character"
+
+
+def check_memory(ctx, views: dict[str, np.ndarray], texts: int) -> None:
+    """Stop (exit 2, ``MemoryBudgetExceeded``) before the feature passes when the unit values of
+    every view for ``texts`` texts would not fit in what the run's memory budget leaves: float32
+    values of every view (``views``: one text's), plus the float64 standardised copies of the
+    widest (train and dev, and the fits' own). Nothing without a budget."""
+    if ctx.memory_budget is None:
+        return
+    from reportgen.memory import MemoryBudgetExceeded, describe, resident_bytes
+
+    units = sum(v.shape[1] for v in views.values())
+    per_text = 4 * units + 8 * 3 * max((v.shape[1] for v in views.values()), default=0)
+    need, left = texts * per_text, ctx.memory_budget - resident_bytes()
+    if need > left:
+        fits = max(0, int(left / per_text / 1.2))
+        raise MemoryBudgetExceeded(
+            f"neuron_sweep on {ctx.model.name}: the unit values of {texts:,} texts x {units:,} "
+            f"units need about {describe(need)}, more than the memory budget leaves "
+            f"({describe(max(left, 0))}); lower neuron_sweep.max_train (below about {fits:,}) "
+            "or raise --memory-budget")

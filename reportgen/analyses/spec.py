@@ -23,7 +23,9 @@ Each analysis module ends with ``SPEC = AnalysisSpec(...)`` and the registry
 - ``baselines``: headline metric -> the metric a reader compares it with;
 - ``precision``: ``"run"`` (the run's --precision) or ``"fp32"`` (always: bf16 changes its numbers);
 - ``check_plan(params, facts) -> list[str]``: problems of the settings with this run's data and
-  the other analyses' settings, found when the run is planned (exit 2 before any compute).
+  the other analyses' settings, found when the run is planned (exit 2 before any compute);
+- ``memory_setting``: the setting a user lowers when the analysis reaches the run's memory budget
+  (``reportgen.memory``; default: --max-examples or --batch-size).
 
 A misspelt field is a ``TypeError`` where the module builds its spec, and a wrong value a
 ``SpecError`` when it is registered: both at import, never in the middle of a run.
@@ -107,6 +109,7 @@ class AnalysisSpec:
     check_plan: Callable[[Any, PlanFacts], list[str]] = _no_plan_problems
     headline_label: str = ""
     reference: str = ""
+    memory_setting: str = ""
 
     def __post_init__(self) -> None:
         problems = self.problems()

@@ -32,6 +32,7 @@ def _l1() -> dict:
 
 
 STRENGTHS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)  # C of the L1 path, the strongest penalty first
+PARALLEL_ABOVE = 2_000_000  # values over a path's fits: smaller paths are fitted in this process
 
 
 def l1_probe(x, y, x_dev, y_dev, seed: int):
@@ -51,15 +52,16 @@ def _fit_one(task: tuple) -> object:
 
 
 def _fit_all(tasks: list[tuple]) -> list:
-    """Every (x, y, C, seed) fit, in a pool of one thread per CPU core: liblinear releases the
-    GIL and each fit is deterministic, so the fits are those of one after the other, sooner."""
-    from concurrent.futures import ThreadPoolExecutor
-
+    """Every (x, y, C, seed) fit, in a pool of one worker process per CPU core. Processes, not
+    threads: liblinear seeds one C-library random generator per process (``srand``), which
+    threads would share, and then the fits would depend on their timing. Each fit is then that
+    of one after the other, bit for bit; joblib hands the arrays over as memory maps."""
     workers = min(len(tasks), os.cpu_count() or 1)
-    if workers <= 1:
+    if workers <= 1 or sum(t[0].size for t in tasks) < PARALLEL_ABOVE:
         return [_fit_one(t) for t in tasks]
-    with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(_fit_one, tasks))
+    from joblib import Parallel, delayed
+
+    return Parallel(n_jobs=workers, backend="loky")(delayed(_fit_one)(t) for t in tasks)
 
 
 def _best(fits: list, x, y, x_dev, y_dev):

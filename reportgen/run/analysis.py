@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from reportgen import __version__, analyses, batching, cache, distributed
+from reportgen import __version__, analyses, batching, cache, distributed, memory
 from reportgen.analyses.base import RunContext, progress_bar
 from reportgen.analyses.sampling import DEFAULT_DETAIL_EXAMPLES, detail_sample
 from reportgen.analyses.spec import AnalysisSpec
@@ -62,6 +62,7 @@ class RunSettings:
     precision: str = "fp32"
     # each model's batch size and how it was chosen (``batch_size`` is for models not listed)
     batches: BatchPlan | None = None
+    memory_budget: int | None = None  # bytes (``reportgen.memory``); None: no budget
 
     def __post_init__(self) -> None:
         if self.batches is None:
@@ -144,9 +145,11 @@ def run_analysis(name: str, params: Any, models: list[ModelView],
                 ctx = RunContext(model, run.examples, run.dataset, run.device, run.seed,
                                  run.progress, run.batch_for(model),
                                  upstream={n: r for n, (_, r) in upstream.items()},
-                                 sample=run.sample)
+                                 sample=run.sample, memory_budget=run.memory_budget)
                 try:
-                    result, key = _compute(name, spec, params, ctx, run, record, upstream, key)
+                    with memory.working_on(name, model.name, spec.memory_setting):
+                        result, key = _compute(name, spec, params, ctx, run, record, upstream,
+                                               key)
                 except NotApplicable as exc:  # found only while computing: skipped, not failed
                     why = str(exc) or f"{name} does not apply to {model.name}"
                     record.skipped_models[model.name] = why

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from reportgen import __version__, analyses, cache
+from reportgen import __version__, analyses, cache, memory
 from reportgen.batching import DEFAULT_BATCH, resolve_batch_sizes, resolve_precision
 from reportgen.config import RunConfig
 from reportgen.data.dataset import Example
@@ -67,11 +67,19 @@ def build(config: RunConfig) -> RunRecord | None:
 
 
 def _build(config: RunConfig, out: Path) -> RunRecord:
+    started = time.perf_counter()
+    budget = memory.resolve_budget(config.memory_budget)  # before anything big is loaded
+    with memory.guard(budget):
+        return _build_within(config, out, started, budget)
+
+
+def _build_within(config: RunConfig, out: Path, started: float,
+                  budget: int | None) -> RunRecord:
+    """``_build`` inside the run's memory guard (``reportgen.memory``)."""
     from reportgen import distributed
     from reportgen.records.json_form import save_record
     from reportgen.site.builder import build_site
 
-    started = time.perf_counter()
     seed_everything(config.seed)
     device = distributed.start(resolve_device(config.device))
     main = distributed.is_main()
@@ -98,7 +106,8 @@ def _build(config: RunConfig, out: Path) -> RunRecord:
     batches = BatchPlan.from_choices(choices, fixed, auto)
     run = RunSettings(examples, dataset, device, config.seed, fixed, root, precision=precision,
                       batches=batches, detail_examples=config.detail_examples,
-                      no_cache=config.no_cache, progress=progress, quiet=config.quiet or not main)
+                      no_cache=config.no_cache, progress=progress, quiet=config.quiet or not main,
+                      memory_budget=budget)
     # before the analyses: every evaluated text goes through every model once here (or did in an
     # earlier run, cached), so a model that fails on one of them stops the run at once, naming the
     # text (exit 2)
@@ -113,7 +122,8 @@ def _build(config: RunConfig, out: Path) -> RunRecord:
         device=describe_device(device),
         config={**config.to_dict(), "resolved": {
             "precision": precision, "precision_reason": precision_reason,
-            "batch_sizes": dict(batches.sizes), "batch_size_reasons": dict(batches.reasons)}},
+            "batch_sizes": dict(batches.sizes), "batch_size_reasons": dict(batches.reasons),
+            "memory_budget": memory.describe(budget)}},
         versions=library_versions(),
         models=model_cards,
         data=data_card(dataset, evaluated_split, examples, total, config.label_map,
