@@ -67,9 +67,7 @@ NAME = "faithfulness"
 # 7: the headline is each model's best method, with bootstrap intervals; random = the mean of 5
 # orders; 6: batches of similar length, tables in example order; 4: a random order seeded per
 # text; 3: pad ids, user specials; 2: variance salience without special tokens in the mean
-# 8: integrated gradients in chunks of at most IG_PASS_BYTES (one pass when it fits, as before);
-# edited texts re-scored shortest-padded (sorted by kept length within each text batch)
-VERSION = 8
+VERSION = 8  # 8: integrated gradients in chunks under IG_PASS_BYTES; edits sorted by length
 SAMPLED = True  # reads the run's detail sample (analyses.sampling): its size is in the cache key
 TITLE = "Faithfulness of token attributions"
 HEADLINE = "comprehensiveness"
@@ -109,9 +107,8 @@ FRACTIONS = (0.01, 0.05, 0.10, 0.20, 0.50)
 RANDOM_ORDERS = 5  # seeded permutations per text; random's score is their mean
 PROBE_TEXTS = 8  # the longest texts whose saliency pass sizes the integrated-gradients chunks
 BOOTSTRAP = 1000  # resamples of the texts for every 95% interval
-# the most memory one integrated-gradients pass (all steps of a batch at once) may plan to use; a
-# batch whose steps would need more runs them in chunks (a Transformer: 1,280 sequences of 20
-# steps x 64 texts took 12 GB in one pass)
+# the most memory one integrated-gradients pass may plan to use (a Transformer's 20 steps x 64
+# texts took 12 GB in one pass); a batch whose steps need more runs them in chunks
 IG_PASS_BYTES = 512 * 2**20
 
 
@@ -146,7 +143,8 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     ig_chunk = _ig_chunk(model, [texts[int(i)] for i in ids[:PROBE_TEXTS]],
                          min(ctx.batch_size, len(ids)), params.ig_steps)
 
-    def one_batch(lo: int, hi: int) -> tuple[list[tuple], dict[tuple[str, str, float], list]]:
+    def one_batch(lo: int, hi: int) -> tuple[list[tuple], dict[tuple[str, str, float], list],
+                                             int]:
         batch_ids = [int(i) for i in ids[lo:hi]]  # example ids
         batch = model.encode([texts[i] for i in batch_ids])
         n = [len(t) for t in batch.tokens]
@@ -196,11 +194,13 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
                     zip(batch_ids, kept[:, f].tolist()))
             rows += [(model.name, method, i, float(comp[b].mean()), float(suff[b].mean()))
                      for b, i in enumerate(batch_ids)]
-        return rows, curves
+        return rows, curves, len(edits)
 
-    rows, curves = [], {}
-    for batch_rows, batch_curves in ctx.map_batches(len(ids), one_batch, desc="faithfulness"):
+    rows, curves, edited = [], {}, 0
+    for batch_rows, batch_curves, n_edits in ctx.map_batches(len(ids), one_batch,
+                                                             desc="faithfulness"):
         rows += batch_rows
+        edited += n_edits
         for key, values in batch_curves.items():
             curves.setdefault(key, []).extend(values)
     rank = {m: r for r, m in enumerate(METHODS)}
@@ -217,6 +217,10 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     notes = [(f"Random: the mean of {RANDOM_ORDERS} seeded orders of each text's tokens. "
               f"Intervals: 95% bootstrap ({BOOTSTRAP:,} resamples of the texts, the same "
               "for every method).")]
+    notes.append(f"Cost for {model.name}: {edited:,} edited texts re-scored (a forward pass each) "
+                 f"and {len(ids) * params.ig_steps:,} integrated-gradients inputs ({len(ids):,} "
+                 f"texts x {params.ig_steps} steps, a forward and a backward pass each), besides "
+                 f"one forward and backward pass per text for gradient x input.")
     return AnalysisResult(tables={"scores": scores_df, "curves": curve_df, "texts": texts_df},
                           metrics=metrics, notes=notes + ([sampled] if sampled else []),
                           labels=labels)
