@@ -291,6 +291,42 @@ def test_filters_are_matched_by_the_jaccard_of_their_top_words() -> None:
     assert found.new_patterns() == []
 
 
+def test_hidden_location_scores_are_compared_bank_by_bank() -> None:
+    """Kim's banks convs.0 and convs.1 both have a location 3: each is compared with the same
+    bank of the other run, whatever the order of the rows (new lists convs.1 first); a bank one
+    run alone scored is not comparable, and so is a table that names no layer."""
+    from reportgen.review.attributions import SOURCES, agreements
+
+    hidden = next(s for s in SOURCES if s.analysis == "hidden_saliency")
+    columns = ["model", "example_id", "layer", "location", "score"]
+
+    def rows(banks: dict[str, list[float]]) -> list[tuple]:
+        return [("kim", eid, layer, i, v * (eid + 1)) for eid in (0, 1)
+                for layer, values in banks.items() for i, v in enumerate(values)]
+
+    up, down = [1.0, 2.0, 3.0, 4.0], [4.0, 3.0, 2.0, 1.0]
+    old = pd.DataFrame(rows({"convs.0": up, "convs.1": down}), columns=columns)
+    new = pd.DataFrame(rows({"convs.2": up, "convs.1": down, "convs.0": up}), columns=columns)
+    a = fake_report({("hidden_saliency", "scores"): old}, {}, ["kim"])
+    b = fake_report({("hidden_saliency", "scores"): new}, {}, ["kim"])
+    found = agreements(a, b, hidden, ModelPair("kim", "kim"))
+    assert [(x.layer, x.examples, x.reason) for x in found] == [
+        ("convs.0", 2, ""), ("convs.1", 2, ""), ("convs.2", 0, "scored in the new run only")]
+    for x in found[:2]:  # the same scores bank by bank: full agreement
+        assert x.mean("spearman") == 1.0 and x.mean("top_k_overlap") == 1.0
+        assert x.mean("sign_agreement") == 1.0 and x.read_differently == 0
+        assert x.rows["positions"].tolist() == [4, 4]  # one bank's four locations, not eight
+    assert found[1].title == "hidden location scores (convs.1)"
+    flipped = pd.DataFrame(rows({"convs.0": up, "convs.1": up}), columns=columns)
+    c = fake_report({("hidden_saliency", "scores"): flipped}, {}, ["kim"])
+    first, second = agreements(a, c, hidden, ModelPair("kim", "kim"))
+    assert first.mean("spearman") == 1.0 and second.mean("spearman") == -1.0
+    unnamed = fake_report({("hidden_saliency", "scores"): old.drop(columns="layer")}, {}, ["kim"])
+    (none,) = agreements(unnamed, b, hidden, ModelPair("kim", "kim"))
+    assert none.examples == 0 and none.reason.startswith("no layer scored in both runs (old: an")
+    assert "new: convs.2, convs.1, convs.0)" in none.reason
+
+
 def test_word_ranks_and_units() -> None:
     def words(order):
         return pd.DataFrame({"model": "m", "word": order,

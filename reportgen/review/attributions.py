@@ -10,13 +10,16 @@ attributions, the share of positions whose sign agrees. Sources:
 
 - ``saliency``'s ``tokens``: first-derivative saliency per word (unsigned: a gradient norm, so
   sign agreement does not apply); the run's detail sample of examples;
-- ``hidden_saliency``'s ``scores``: each conv location's score (signed), when both models have
-  the same number of locations on the text (same layer geometry).
+- ``hidden_saliency``'s ``scores``: each conv location's score (signed), keyed on (layer,
+  location) and compared layer by layer: a multi-width CNN (Kim's three banks ``convs.0``,
+  ``convs.1``, ``convs.2``) gets one agreement per bank, so location 3 of one bank is never set
+  beside location 3 of another. A layer needs the same number of locations on the text in both
+  (same geometry); a layer only one run scored is "not comparable", with the reason.
 
 The examples with the lowest rank correlation are shown as old and new token views side by
 side, shaded by each token's share of its text's saliency.
 
-Outputs: ``Agreement`` per (source, model pair): per-example rows, means, the disagreeing
+Outputs: ``Agreement`` per (source, model pair, layer): per-example rows, means, the disagreeing
 examples as ``TokenView`` records.
 
 Cost: one group-by over each token table; a loop over the shared examples (2,000 by default).
@@ -51,14 +54,19 @@ class Source:
     title: str
     token: str | None = None  # column that must match at a position
     share: str | None = None  # column shown in the token views
+    # column whose values are compared apart (a position is (group, position)): hidden_saliency's
+    # conv layer, so that each bank of a multi-width CNN is compared with the same bank
+    group: str | None = None
 
 
 SOURCES = (
     Source("saliency", "tokens", "position", "saliency", False,
            "first-derivative saliency per token", token="token", share="share"),
     Source("hidden_saliency", "scores", "location", "score", True,
-           "hidden location scores (conv layer)"),
+           "hidden location scores", group="layer"),
 )
+
+UNNAMED_LAYER = "an unnamed layer (a report from before hidden_saliency named its layers)"
 
 
 @dataclass
@@ -68,6 +76,15 @@ class Agreement:
     rows: pd.DataFrame  # example_id, positions, spearman, top_k_overlap, sign_agreement
     read_differently: int = 0  # shared examples whose tokens differ between the models
     views: list[TokenView] = field(default_factory=list)
+    layer: str | None = None  # the ``source.group`` value compared (a conv layer), None: no group
+    reason: str = ""  # why nothing was compared, when it is not that the texts were read apart
+
+    @property
+    def title(self) -> str:
+        """The source's title, with the layer when the source is compared layer by layer."""
+        if self.layer is None:
+            return self.source.title
+        return f"{self.source.title} ({self.layer or UNNAMED_LAYER})"
 
     def mean(self, column: str) -> float | None:
         if self.rows.empty or column not in self.rows:
@@ -96,12 +113,57 @@ def _flags_ok(part: pd.DataFrame) -> np.ndarray:
     return (part["flag"].fillna("").astype(str) != "special").to_numpy()
 
 
-def agreement(old: Report, new: Report, source: Source, pair: ModelPair,
-              predictions: dict[str, pd.DataFrame | None] | None = None) -> Agreement | None:
-    """The agreement of one source for one model pair; None when either side lacks it."""
+def _groups(rows: pd.DataFrame, column: str) -> dict[str, pd.DataFrame]:
+    """``rows`` split by ``column`` in first-seen order; a table without it is one group, ''."""
+    if column not in rows.columns:
+        return {"": rows}
+    keys = rows[column].fillna("").astype(str)
+    return {k: rows[keys.to_numpy() == k] for k in dict.fromkeys(keys)}
+
+
+def _names(layers: list[str]) -> str:
+    return ", ".join(layer or UNNAMED_LAYER for layer in layers) or "none"
+
+
+def agreements(old: Report, new: Report, source: Source, pair: ModelPair,
+               predictions: dict[str, pd.DataFrame | None] | None = None) -> list[Agreement]:
+    """The agreements of one source for one model pair: one, or one per ``source.group`` value
+    (conv layer) in the old run's order, each layer compared only with the same layer; a layer one
+    run alone has is an agreement with no rows and its reason. Empty when either side lacks the
+    source."""
     o, n = _rows(old, source, pair.old), _rows(new, source, pair.new)
     if o is None or n is None:
-        return None
+        return []
+    if source.group is None:
+        return [agreement_of(o, n, source, pair, predictions)]
+    old_groups, new_groups = _groups(o, source.group), _groups(n, source.group)
+    shared = [g for g in old_groups if g in new_groups]
+    results = [agreement_of(old_groups[g], new_groups[g], source, pair, predictions, layer=g)
+               for g in shared]
+    only_old = [g for g in old_groups if g not in new_groups]
+    only_new = [g for g in new_groups if g not in old_groups]
+    if not shared:  # nothing in common: one line that says what each run scored
+        reason = (f"no {source.group} scored in both runs (old: {_names(only_old)}; "
+                  f"new: {_names(only_new)})")
+        return [Agreement(source, pair, _empty_rows(), layer=None, reason=reason)]
+    empty = _empty_rows()
+    results += [Agreement(source, pair, empty, layer=g, reason="scored in the old run only")
+                for g in only_old]
+    results += [Agreement(source, pair, empty, layer=g, reason="scored in the new run only")
+                for g in only_new]
+    return results
+
+
+def _empty_rows() -> pd.DataFrame:
+    return pd.DataFrame(columns=["example_id", "positions", "spearman", "top_k_overlap",
+                                 "sign_agreement"])
+
+
+def agreement_of(o: pd.DataFrame, n: pd.DataFrame, source: Source, pair: ModelPair,
+                 predictions: dict[str, pd.DataFrame | None] | None = None,
+                 layer: str | None = None) -> Agreement:
+    """The agreement of the old rows ``o`` and new rows ``n`` of one source, model pair and (when
+    the source has groups) layer, aligned example by example on ``source.position``."""
     old_by = dict(tuple(o.groupby("example_id", sort=True)))
     new_by = dict(tuple(n.groupby("example_id", sort=True)))
     out, differently = [], 0
@@ -125,9 +187,8 @@ def agreement(old: Report, new: Report, source: Source, pair: ModelPair,
         out.append((int(eid), int(va.size), stats.spearman(va, vb),
                     stats.top_k_overlap(va, vb, TOP_K),
                     stats.sign_agreement(va, vb) if source.signed else math.nan))
-    rows = pd.DataFrame(out, columns=["example_id", "positions", "spearman", "top_k_overlap",
-                                      "sign_agreement"])
-    result = Agreement(source, pair, rows, differently)
+    rows = pd.DataFrame(out, columns=list(_empty_rows().columns))
+    result = Agreement(source, pair, rows, differently, layer=layer)
     if source.share is not None and not rows.empty:
         result.views = disagreement_views(result, old_by, new_by, predictions or {})
     return result
@@ -169,7 +230,8 @@ def disagreement_views(result: Agreement, old_by: dict, new_by: dict,
         rho = "undefined" if math.isnan(r.spearman) else f"{r.spearman:.2f}"
         k = min(TOP_K, int(r.positions) - 1)
         views.append(TokenView(
-            name=slug(f"disagree-{src.analysis}-{pair.old}-{r.example_id}"), rows=rows,
+            name=slug("-".join(["disagree", src.analysis, *([result.layer] if result.layer else []),
+                                pair.old, str(r.example_id)])), rows=rows,
             title=f"Example {r.example_id}: Spearman {rho}, top-{k} overlap "
                   f"{r.top_k_overlap:.0%}"))
     return views

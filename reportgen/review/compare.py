@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from reportgen.errors import BadInput
-from reportgen.review.attributions import SOURCES, Agreement, agreement
+from reportgen.review.attributions import SOURCES, Agreement, agreements
 from reportgen.review.filters import FilterMatch, match_filters
 from reportgen.review.flips import FlipSummary, prediction_flips
 from reportgen.review.metrics import (
@@ -188,7 +188,7 @@ def compare(old_dir: str | Path, new_dir: str | Path, *, rules: list[Rule] | Non
         for pair in matched:
             preds = {"old": _model_predictions(old, pair.old),
                      "new": _model_predictions(new, pair.new)}
-            result.agreements += [a for s in SOURCES if (a := agreement(old, new, s, pair, preds))]
+            result.agreements += [a for s in SOURCES for a in agreements(old, new, s, pair, preds)]
             result.words += [w for w in [word_moves(old, new, pair)] if w is not None]
             result.filters += [f for f in [match_filters(old, new, pair)] if f is not None]
             result.units += [u for u in [unit_summary(old, new, pair)] if u is not None]

@@ -94,7 +94,8 @@ def compare_json(c: Comparison) -> dict[str, Any]:
         "explanations": {
             "agreement": [{
                 "source": a.source.analysis, "table": a.source.table, "model": a.pair.label,
-                "examples": a.examples, "read_differently": a.read_differently,
+                "layer": a.layer, "examples": a.examples, "read_differently": a.read_differently,
+                "not_comparable": a.reason or None,
                 "spearman": a.mean("spearman"), "top_k_overlap": a.mean("top_k_overlap"),
                 "top_k": TOP_K,
                 "sign_agreement": a.mean("sign_agreement") if a.source.signed else None,

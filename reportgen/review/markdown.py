@@ -122,11 +122,13 @@ def _explanations(c: Comparison) -> list[str]:
     lines = []
     for a in c.agreements:
         if not a.examples:
-            lines.append(f"- {md(a.pair.label)}, {md(a.source.title)}: not comparable, the two "
-                         f"models read all {a.read_differently:,} shared examples differently")
+            why = md(a.reason) if a.reason else (f"the two models read all "
+                                                 f"{a.read_differently:,} shared examples "
+                                                 "differently")
+            lines.append(f"- {md(a.pair.label)}, {md(a.title)}: not comparable, {why}")
             continue
         sign = f", sign agreement {f.rate(a.mean('sign_agreement'))}" if a.source.signed else ""
-        lines.append(f"- {md(a.pair.label)}, {md(a.source.title)}: mean Spearman "
+        lines.append(f"- {md(a.pair.label)}, {md(a.title)}: mean Spearman "
                      f"{f.number(a.mean('spearman'))}, top-3 overlap "
                      f"{f.rate(a.mean('top_k_overlap'))}{sign} over {a.examples:,} examples")
     for w in c.words:

@@ -110,10 +110,12 @@ def _metric_groups(c: Comparison) -> list[dict]:
 
 def _explanations(c: Comparison, made: _Charts) -> dict:
     agreements = [{
-        "model": a.pair.label, "title": a.source.title, "examples": f"{a.examples:,}",
+        "model": a.pair.label, "title": a.title, "examples": f"{a.examples:,}",
         "spearman": f.number(a.mean("spearman")), "overlap": f.rate(a.mean("top_k_overlap")),
         "sign": f.rate(a.mean("sign_agreement")) if a.source.signed else "n/a (unsigned)",
-        "differently": f"{a.read_differently:,}" + ("" if a.examples else " (all: not comparable)"),
+        "differently": f"{a.read_differently:,}" + (
+            "" if a.examples else f" (not comparable: {a.reason})" if a.reason
+            else " (all: not comparable)"),
         "views": [prepare_token_view(v) for v in a.views],
     } for a in c.agreements]
     frames = [a.rows.assign(model=a.pair.label) for a in c.agreements
