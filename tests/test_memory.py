@@ -78,7 +78,8 @@ def test_a_run_over_its_budget_exits_2_and_keeps_the_previous_report(tmp_path: P
     assert bad.exit_code == 2 and "--memory-budget: 'lots' is not a size" in bad.output
 
 
-def test_neuron_sweep_refuses_unit_values_that_would_not_fit() -> None:
+def test_neuron_sweep_refuses_unit_values_that_would_not_fit(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("transformers")
     import tempfile
 
@@ -92,9 +93,11 @@ def test_neuron_sweep_refuses_unit_values_that_would_not_fit() -> None:
     params = neuron_sweep.Params(seeds=1, random_units=3, sweep_values=3, sweep_texts=4)
     # the tiny BERT offers 1 + 2 layers x 2 poolings views of 16 and 32 units: 144 float32
     # units and 3 float64 copies of 32 per text, 1,152 bytes; 400 texts in all need ~450 KB
+    held = 10**9  # resident memory held fixed, so that only the estimate decides
+    monkeypatch.setattr(memory, "resident_bytes", lambda: held)
     ctx = RunContext(model, examples, data, torch.device("cpu"), 0, batch_size=4,
-                     memory_budget=memory.resident_bytes() + 100_000)
+                     memory_budget=held + 200_000)
     with pytest.raises(memory.MemoryBudgetExceeded, match="lower neuron_sweep.max_train"):
         neuron_sweep.compute(ctx, params)
-    ctx.memory_budget = memory.resident_bytes() + GiB
+    ctx.memory_budget = held + 10**7
     assert neuron_sweep.compute(ctx, params).metrics["train_examples"] > 0
