@@ -27,11 +27,10 @@ import re
 import secrets
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -44,6 +43,7 @@ from reportgen.publish.links import target_of
 from reportgen.publish.targets.folder import FolderTarget
 from reportgen.publish.targets.git import GitTarget
 from reportgen.publish.targets.s3 import S3Target
+from tests.http_server import serving
 from tests.s3server import seaweedfs
 
 SITE = Path(__file__).resolve().parents[1] / "site"
@@ -607,14 +607,8 @@ class _Quiet(SimpleHTTPRequestHandler):
 
 @contextmanager
 def serve(root: Path) -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(functools.partial(_Quiet, directory=str(root))) as base:
+        yield base
 
 
 @pytest.mark.browser
