@@ -19,7 +19,7 @@ import torch
 
 pytest.importorskip("transformers")
 
-from reportgen.analyses import faithfulness, neuron_sweep, unit_probes
+from reportgen.analyses import faithfulness, faithfulness_edits, neuron_sweep, unit_probes
 from reportgen.models import states
 from reportgen.models.hf import HFAdapter
 from tests.test_transformers import BUILDERS, TEXTS
@@ -108,11 +108,11 @@ def test_edits_scored_shortest_padded_equal_each_edit_alone(bert: HFAdapter) -> 
     edits = [(b, (1,), keep) for b in range(4) for keep in (False, True)] + [
         (b, tuple(range(1, n[b] - 1)), False) for b in range(4)]
     target = torch.tensor([1, 0, 1, 1])
-    together = faithfulness._edited_probabilities(bert, batch, edits, target, special)
+    together = faithfulness_edits.edited_probabilities(bert, batch, edits, target, special)
     for e, edit in enumerate(edits):
         b = edit[0]
         one = bert.encode([MORE[b]])
-        alone = faithfulness._edited_probabilities(bert, one, [(0, *edit[1:])], target[[b]],
+        alone = faithfulness_edits.edited_probabilities(bert, one, [(0, *edit[1:])], target[[b]],
                                                    [special[b]])
         assert together[e] == pytest.approx(alone[0], abs=1e-5), edit
 

@@ -496,7 +496,7 @@ def test_a_transformers_tokenizer_marks_unk_as_unknown_and_joins_pieces() -> Non
 
 
 def test_faithfulness_repads_with_the_models_own_pad_id() -> None:
-    from reportgen.analyses import faithfulness
+    from reportgen.analyses import faithfulness_edits
 
     itos = ["film", "good", "<unk>", "<pad>"]  # id 0 is a real word; the pad id is 3
 
@@ -515,8 +515,8 @@ def test_faithfulness_repads_with_the_models_own_pad_id() -> None:
     model = HookedAdapter(UserModel(Unmasked(), tok, ["n", "p"]), source="t", device="cpu")
     batch = model.encode(["good good", "good"])
     target = torch.tensor([1, 1])
-    p = faithfulness._probability(model, batch, [[0], [0]], keep=False, target=target,
-                                  special=[[False, False], [False]])
+    p = faithfulness_edits.probability(model, batch, [[0], [0]], keep=False, target=target,
+                                       special=[[False, False], [False]])
     # deleting one 'good': s = 1 (not 1 + 4, had the row been padded with id 0, 'film'); "good"
     # alone emptied: s = 0
     np.testing.assert_allclose(p, [1 / (1 + math.exp(-1)), 0.5], rtol=1e-6)

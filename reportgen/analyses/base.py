@@ -4,7 +4,7 @@ The contract an analysis module fulfils is its ``AnalysisSpec`` (``reportgen.ana
 ``compute(ctx, params)`` is the only place torch runs, for ONE model (``ctx.model``); each model's
 result is cached on its own, so adding a model to a run computes only the new one. ``ctx`` holds
 the model, the evaluated examples, the device, the seed, the batch size, the upstream results
-(``needs``/``uses``) and the run's detail sample.
+(``needs``/``uses``), the run's detail sample and its store of shared gradient passes.
 
 ``ctx.map_batches(n, fn, desc=...)`` is the loop of a streaming analysis: it owns sharding across
 torchrun ranks (``reportgen.distributed``), the progress bar, the release of freed memory after
@@ -27,6 +27,7 @@ from reportgen.records import AnalysisResult
 if TYPE_CHECKING:
     import torch
 
+    from reportgen.analyses.gradient_pass import SharedGradients
     from reportgen.data.dataset import Dataset, Example
     from reportgen.models.view import ModelView
 
@@ -50,6 +51,9 @@ class RunContext:
     # the run's memory budget in bytes (``reportgen.memory``; None: none): the resident memory
     # the whole process may reach, which analyses holding data that grows with the texts plan in
     memory_budget: int | None = None
+    # the run's store of gradient-pass results that later analyses read (``analyses.
+    # gradient_pass``: saliency's pass gives hidden_saliency and faithfulness theirs); None: none
+    gradients: SharedGradients | None = None
 
     def detail_ids(self) -> np.ndarray:
         """The sample as sorted example ids (every id when the run did not sample)."""

@@ -7,9 +7,12 @@ tested the same way, per model:
 - ``saliency``: first-derivative saliency, the L2 norm over embedding dimensions of a token's
   gradient |dS/de| (Li et al. 2016; read from the ``saliency`` analysis, which this one needs; per
   word piece, as the model reads the text);
-- ``gradient_x_input`` and ``integrated_gradients`` (Sundararajan et al. 2017, 20 steps from the
-  padding embedding): Captum's implementations, batched, summed over embedding dimensions (signed:
-  tokens are ranked by their contribution *to* the predicted class);
+- ``gradient_x_input``: dS/de * e summed over embedding dimensions, from the run's one gradient
+  pass (``analyses.gradient_pass``: ``saliency``'s backward gives it, as Captum's
+  ``InputXGradient`` would), computed here only for texts that pass did not cover;
+- ``integrated_gradients`` (Sundararajan et al. 2017, 20 steps from the padding embedding):
+  Captum's, batched, summed over embedding dimensions (both signed: tokens are ranked by their
+  contribution *to* the predicted class);
 - ``variance_salience`` (Li et al. 2016, Section 6), for word embeddings;
 - ``hidden_fields``: the receptive fields of the top hidden locations (Yuan et al. 2019), when
   ``hidden_saliency`` ran for the model: a token scores the highest location score among the
@@ -54,6 +57,7 @@ import pandas as pd
 import torch
 
 from reportgen.analyses.base import RunContext
+from reportgen.analyses.faithfulness_edits import edited_probabilities
 from reportgen.analyses.faithfulness_scores import SCORE_COLUMNS, headline_metrics, score_table
 from reportgen.analyses.faithfulness_views import METHODS, present
 from reportgen.analyses.sampling import sampling_note
@@ -67,7 +71,8 @@ NAME = "faithfulness"
 # 7: the headline is each model's best method, with bootstrap intervals; random = the mean of 5
 # orders; 6: batches of similar length, tables in example order; 4: a random order seeded per
 # text; 3: pad ids, user specials; 2: variance salience without special tokens in the mean
-VERSION = 8  # 8: integrated gradients in chunks under IG_PASS_BYTES; edits sorted by length
+# 8: integrated gradients in chunks under IG_PASS_BYTES; edits sorted by length
+VERSION = 9  # 9: gradient x input from the run's one gradient pass (analyses.gradient_pass)
 SAMPLED = True  # reads the run's detail sample (analyses.sampling): its size is in the cache key
 TITLE = "Faithfulness of token attributions"
 HEADLINE = "comprehensiveness"
@@ -144,7 +149,7 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
                          min(ctx.batch_size, len(ids)), params.ig_steps)
 
     def one_batch(lo: int, hi: int) -> tuple[list[tuple], dict[tuple[str, str, float], list],
-                                             int]:
+                                             int, int]:
         batch_ids = [int(i) for i in ids[lo:hi]]  # example ids
         batch = model.encode([texts[i] for i in batch_ids])
         n = [len(t) for t in batch.tokens]
@@ -154,7 +159,11 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
                 model.forward_from_embeddings(model.embed(batch.ids), batch.mask).float(), -1)
         target = base.argmax(-1)  # (B,)
         p0 = base.gather(1, target[:, None])[:, 0].cpu().numpy()  # (B,)
-        scores = _attributions(model, batch, target, params, ig_chunk)  # method -> per text
+        shared = (ctx.gradients.get(model.name, ctx.batch_size, batch_ids, gxi=True)
+                  if ctx.gradients is not None else None)
+        scores = _attributions(model, batch, target, params, ig_chunk,
+                               gxi=[r.gxi for r in shared] if shared else None)
+        reused = len(batch_ids) if shared else 0
         scores["saliency"] = [by_text.get(i, np.zeros(k))[:k]
                               for i, k in zip(batch_ids, n, strict=True)]
         if fields is not None:
@@ -172,7 +181,7 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
                 for f, frac in enumerate(FRACTIONS) for b in range(len(n))}
         edits = list(dict.fromkeys((b, top, keep) for (_, _, _, b), top in tops.items()
                                    for keep in (False, True)))
-        p = _edited_probabilities(model, batch, edits, target, special)
+        p = edited_probabilities(model, batch, edits, target, special)
         prob = dict(zip(edits, p.tolist(), strict=True))
         rows: list[tuple] = []
         curves: dict[tuple[str, str, float], list] = {}
@@ -194,13 +203,14 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
                     zip(batch_ids, kept[:, f].tolist()))
             rows += [(model.name, method, i, float(comp[b].mean()), float(suff[b].mean()))
                      for b, i in enumerate(batch_ids)]
-        return rows, curves, len(edits)
+        return rows, curves, len(edits), reused
 
-    rows, curves, edited = [], {}, 0
-    for batch_rows, batch_curves, n_edits in ctx.map_batches(len(ids), one_batch,
-                                                             desc="faithfulness"):
+    rows, curves, edited, reused = [], {}, 0, 0
+    for batch_rows, batch_curves, n_edits, n_reused in ctx.map_batches(len(ids), one_batch,
+                                                                       desc="faithfulness"):
         rows += batch_rows
         edited += n_edits
+        reused += n_reused
         for key, values in batch_curves.items():
             curves.setdefault(key, []).extend(values)
     rank = {m: r for r, m in enumerate(METHODS)}
@@ -219,8 +229,10 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
               "for every method).")]
     notes.append(f"Cost for {model.name}: {edited:,} edited texts re-scored (a forward pass each) "
                  f"and {len(ids) * params.ig_steps:,} integrated-gradients inputs ({len(ids):,} "
-                 f"texts x {params.ig_steps} steps, a forward and a backward pass each), besides "
-                 f"one forward and backward pass per text for gradient x input.")
+                 f"texts x {params.ig_steps} steps, a forward and a backward pass each). "
+                 f"Gradient x input: {reused:,} of {len(ids):,} texts read from the run's one "
+                 "gradient pass (saliency's backward), the rest one forward and backward pass "
+                 "each.")
     return AnalysisResult(tables={"scores": scores_df, "curves": curve_df, "texts": texts_df},
                           metrics=metrics, notes=notes + ([sampled] if sampled else []),
                           labels=labels)
@@ -263,11 +275,15 @@ def _ig_chunk(model: ModelView, longest: list[str], batch_size: int, steps: int)
 
 
 def _attributions(model: ModelView, batch, target: torch.Tensor, params: Params,
-                  ig_chunk: int | None = None) -> dict[str, list]:
-    """Captum's gradient x input and integrated gradients (``ig_chunk`` sequences per pass; all
-    of them by default), and variance salience, per token."""
-    from captum.attr import InputXGradient, IntegratedGradients
+                  ig_chunk: int | None = None, gxi: list[np.ndarray] | None = None
+                  ) -> dict[str, list]:
+    """Gradient x input (``gxi`` when the run's shared gradient pass gave it, else one pass here:
+    ``gradient_pass.gradient_batch``, Captum's ``InputXGradient`` in one backward with saliency),
+    Captum's integrated gradients (``ig_chunk`` sequences per pass; all of them by default) and
+    variance salience, per token."""
+    from captum.attr import IntegratedGradients
 
+    from reportgen.analyses.gradient_pass import batch_gradients
     from reportgen.analyses.variance_salience import skip_reason as vs_skip
     from reportgen.analyses.variance_salience import variance_salience, word_mask
 
@@ -278,18 +294,18 @@ def _attributions(model: ModelView, batch, target: torch.Tensor, params: Params,
         return model.forward_from_embeddings(e, mask)
 
     out = {}
+    if gxi is None:
+        gxi = batch_gradients(model, batch, target.tolist()).gxi
+    out["gradient_x_input"] = [g[: n[b]] for b, g in enumerate(gxi)]
     with gradients(model.module):
-        gxi = InputXGradient(forward).attribute(emb.clone().requires_grad_(True), target=target,
-                                                additional_forward_args=(batch.mask,))
         ig = IntegratedGradients(forward).attribute(
             emb.clone(), baselines=torch.zeros_like(emb), target=target,
             additional_forward_args=(batch.mask,),
             n_steps=params.ig_steps,
             internal_batch_size=min(ig_chunk or emb.size(0) * params.ig_steps,
                                     emb.size(0) * params.ig_steps))
-    for name, attr in (("gradient_x_input", gxi), ("integrated_gradients", ig)):
-        per_token = attr.detach().float().flatten(2).sum(-1).cpu().numpy()  # (B, T): signed
-        out[name] = [per_token[b, : n[b]] for b in range(len(n))]
+    per_token = ig.detach().float().flatten(2).sum(-1).cpu().numpy()  # (B, T): signed
+    out["integrated_gradients"] = [per_token[b, : n[b]] for b in range(len(n))]
     if vs_skip(model) is None:
         vs = variance_salience(emb.float(), word_mask(model, batch)).sum(-1).cpu().numpy()
         out["variance_salience"] = [vs[b, : n[b]] for b in range(len(n))]
@@ -326,66 +342,6 @@ def _top(scores: np.ndarray, special: list[bool], frac: float) -> list[int]:
     k = max(1, math.ceil(frac * len(candidates)))
     order = sorted(candidates, key=lambda i: (-scores[i], i))
     return order[:k]
-
-
-@torch.no_grad()
-def _probability(model: ModelView, batch, tops: list[list[int]], keep: bool,
-                 target: torch.Tensor, special: list[list[bool]]) -> np.ndarray:
-    """(B,) p(target) after deleting the ``tops`` positions of each text (``keep``: after deleting
-    all the other real tokens but ``special`` ones)."""
-    edits = [(b, tuple(top), keep) for b, top in enumerate(tops)]
-    return _edited_probabilities(model, batch, edits, target, special)
-
-
-@torch.no_grad()
-def _edited_probabilities(model: ModelView, batch, edits: list[tuple[int, tuple[int, ...], bool]],
-                          target: torch.Tensor, special: list[list[bool]]) -> np.ndarray:
-    """(len(edits),) p(target of text b) for each edit (b, positions, keep) of the batch's text b:
-    ``positions`` deleted (``keep``: every other real token but ``special`` ones deleted), the
-    rest moved left and re-padded with the model's pad id. Run in chunks of the batch's size, so
-    memory stays that of one batch however many edits there are."""
-    ids = batch.ids  # (B, T)
-    width = ids.size(1)
-    # longest edits first, so each chunk is cut to the width of its own longest edit
-    kept = [len(p) + sum(special[b]) if keep else len(batch.tokens[b]) - len(p)
-            for b, p, keep in edits]
-    order = sorted(range(len(edits)), key=lambda e: -kept[e])
-    edits = [edits[e] for e in order]
-    out = []
-    for lo in range(0, len(edits), max(1, ids.size(0))):
-        rows, masks, rows_target = [], [], []
-        for b, positions, keep in edits[lo : lo + ids.size(0)]:
-            chosen = set(positions)
-            n = len(batch.tokens[b])
-            if keep:
-                keep_pos = [i for i in range(n) if i in chosen or special[b][i]]
-            else:
-                keep_pos = [i for i in range(n) if i not in chosen]
-            index = torch.tensor(keep_pos + [width - 1] * (width - len(keep_pos)),
-                                 device=ids.device)
-            row = ids[b].index_select(0, index).clone()
-            m = torch.zeros(width, dtype=torch.bool, device=ids.device)
-            m[: len(keep_pos)] = True
-            row[len(keep_pos):] = model.pad_id
-            rows.append(row)
-            masks.append(m)
-            rows_target.append(b)
-        new_ids, new_mask = torch.stack(rows), torch.stack(masks)  # (C, T)
-        if model.min_len > 1:  # keep the width the model needs
-            new_ids = new_ids[:, : max(model.min_len, int(new_mask.sum(1).max()))]
-            new_mask = new_mask[:, : new_ids.size(1)]
-        else:
-            cut = max(1, int(new_mask.sum(1).max()))
-            new_ids, new_mask = new_ids[:, :cut], new_mask[:, :cut]
-        logits = model.forward_from_embeddings(model.embed(new_ids), new_mask)  # (C, K)
-        probs = torch.softmax(logits.float(), -1)
-        chosen_target = target[torch.tensor(rows_target, device=target.device)]  # (C,)
-        out.append(probs.gather(1, chosen_target[:, None])[:, 0].cpu().numpy())
-    if not out:
-        return np.zeros(0)
-    result = np.empty(len(edits))
-    result[order] = np.concatenate(out)  # back in the order the edits were given
-    return result
 
 
 def combine(results: dict[str, AnalysisResult], params: Params) -> AnalysisResult:

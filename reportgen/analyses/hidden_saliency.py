@@ -30,7 +30,8 @@ Scale: every table but ``predictions`` keeps the run's seeded sample of examples
 (``analyses.sampling``; 2,000 by default), which ``optimization`` and ``matching_rate`` then work
 on; the metrics stream over every example.
 
-Cost: one forward and one backward pass per batch, like saliency.
+Cost: one forward and one backward pass per batch, like saliency; none when ``saliency``'s pass
+in the same run already gave the scores (``analyses.gradient_pass``).
 """
 
 from __future__ import annotations
@@ -40,17 +41,15 @@ from dataclasses import dataclass
 import altair as alt
 import numpy as np
 import pandas as pd
-import torch
 
 from reportgen.analyses.base import RunContext
 from reportgen.analyses.examples import pick_examples, token_rows
+from reportgen.analyses.gradient_pass import gradient_batch
 from reportgen.analyses.sampling import kept_ids, sampling_note
 from reportgen.analyses.spec import AnalysisSpec, combine_per_model
 from reportgen.analyses.yuan_intervals import mean_interval, with_interval
 from reportgen.chart_layout import chart_spec, label_width, wrap_by_model
-from reportgen.models.common import gradients
 from reportgen.models.conv import ConvLayer, conv_layer, conv_layers, location_span
-from reportgen.models.hooks import capture, to_btc
 from reportgen.models.view import ModelView, NotApplicable
 from reportgen.records import AnalysisResult, ChartSpec, Presentation, TokenBox, TokenView
 
@@ -146,32 +145,22 @@ def bank_scores(model: ModelView, layers: list[ConvLayer], texts: list[str]
     Score[b, i] = (dS_c / da_bi) . a_bi for the predicted class c; locations that see no token of
     the text are NaN.
     """
-    batch = model.encode(texts)
-    points = list(dict.fromkeys(layer.read_at for layer in layers))
-    with gradients(model.module):
-        emb = model.embed(batch.ids).detach()  # (B, T, E)
-        with capture(model.module, points) as seen:
-            logits = model.forward_from_embeddings(emb, batch.mask)  # (B, K)
-        acts = [seen[p] for p in points]  # layout of each hook point, e.g. (B, C, L)
-        predicted = logits.argmax(-1)  # (B,)
-        grads = torch.autograd.grad(logits.gather(1, predicted[:, None]).sum(), acts)
-    by_point = dict(zip(points, zip(acts, grads, strict=True), strict=True))
-    out = []
-    for layer in layers:
-        act, grad = by_point[layer.read_at]
-        scores = to_btc((grad * act).detach(), layer.layout).sum(-1).float().cpu().numpy()  # (B, L)
-        n_locations = scores.shape[1]
-        same_length = n_locations == batch.ids.size(1)
-        for b, toks in enumerate(batch.tokens):
-            n = len(toks)
-            for i in range(n_locations):
-                start = layer.field.offset + i * layer.field.jump
-                sees_text = start <= n - 1 and start + layer.field.size - 1 >= 0
-                if not sees_text or (same_length and i >= n):
-                    scores[b, i] = np.nan
-        out.append(scores)
-    probs = torch.softmax(logits.detach().float(), -1).cpu().numpy()
-    return batch.tokens, out, predicted.cpu().numpy(), probs
+    out = gradient_batch(model, texts, layers=layers, inputs=False)
+    return out.tokens, out.layer_scores, out.predicted, out.probs
+
+
+def _batch_scores(ctx: RunContext, layers: list[ConvLayer], start: int, stop: int
+                  ) -> tuple[list[list[str]], list[np.ndarray], np.ndarray, np.ndarray]:
+    """``bank_scores`` of examples [start, stop), read from the run's shared gradient pass when
+    ``saliency``'s pass already made it (``analyses.gradient_pass``), else computed here."""
+    ids = list(range(start, stop))
+    found = (ctx.gradients.get(ctx.model.name, ctx.batch_size, ids, layers=layers)
+             if ctx.gradients is not None else None)
+    if found is None:
+        return bank_scores(ctx.model, layers, [ctx.examples[i].text for i in ids])
+    return ([r.tokens for r in found],
+            [np.stack([r.layers[layer.name] for r in found]) for layer in layers],
+            np.array([r.predicted for r in found]), np.stack([r.probs for r in found]))
 
 
 def compute(ctx: RunContext, params: Params) -> AnalysisResult:
@@ -184,8 +173,7 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
 
     def one_batch(start: int, stop: int) -> tuple[list, list, list, list, list]:
         locations, all_scores, predictions, fields, shares = [], [], [], [], []
-        chunk = texts[start:stop]
-        tokens, scores, predicted, probs = bank_scores(model, layers, chunk)
+        tokens, scores, predicted, probs = _batch_scores(ctx, layers, start, stop)
         for b, toks in enumerate(tokens):
             example_id = start + b
             predictions.append((model.name, example_id, ctx.examples[example_id].label,

@@ -212,7 +212,7 @@ def _predict(model: ModelView, texts: list[str], batch_size: int) -> list[str]:
 def _salient_words(model: ModelView, texts: list[str], caps: list[int], batch_size: int
                    ) -> tuple[list[list[str]], list[str]]:
     """(each text's tokens, its ``caps[i]`` tokens of highest gradient saliency in text order)."""
-    from reportgen.analyses.saliency import saliency_batch
+    from reportgen.analyses.saliency_batch import saliency_batch
 
     tokens, out = [], []
     for lo in range(0, len(texts), batch_size):

@@ -64,10 +64,8 @@ import pandas as pd
 from reportgen import distributed
 from reportgen.analyses.base import RunContext
 from reportgen.analyses.examples import PAPER_SENTENCES, heatmap_example_ids, paper_sentences
-from reportgen.analyses.saliency_batch import (
-    SaliencyParts,
-    saliency_batch,
-)
+from reportgen.analyses.gradient_pass import gradient_batch
+from reportgen.analyses.saliency_batch import SaliencyParts
 from reportgen.analyses.saliency_tables import (
     add_word_sums,
     decoding_table,
@@ -231,7 +229,14 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
             # refuses such data); the unlabelled sentences after them take their predicted class
             if min(targets[: max(0, n_data - start)], default=0) < 0:
                 raise ValueError("target='label' needs labelled data (use target='predicted')")
-        out = saliency_batch(model, chunk, targets)
+        # the predicted class's pass also gives later analyses theirs (analyses.gradient_pass):
+        # the location scores and gradient x input of the batches that hold only data texts
+        shared = ctx.gradients if targets is None and stop <= n_data else None
+        share = shared is not None and shared.wanted(model.name)
+        out = gradient_batch(model, chunk, targets,
+                             shared.layers.get(model.name, []) if share else ())
+        if share:
+            shared.put(model.name, ctx.batch_size, list(range(start, stop)), out)
         tokens, mats, vecs, predicted = out.tokens, out.mats, out.vecs, out.predicted
         batch = model.encode(chunk)
         confidence = out.probs.max(1)  # (B,)

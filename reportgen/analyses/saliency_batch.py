@@ -4,7 +4,8 @@ differentiated with respect to the input embeddings, in one forward and one back
 ``saliency_batch(model, texts, targets)`` -> ``SaliencyBatch`` (tokens, per-dimension and per-token
 |dS/de| (token = L2 norm over dimensions), the predicted class and the class probabilities);
 ``token_saliency`` is the same as a tuple, for scripts and benchmarks. Used by ``saliency``,
-``matching_rate`` and the benchmarks. Cost: one forward and one backward pass per batch.
+``matching_rate`` and the benchmarks. Cost: one forward and one backward pass per batch
+(``analyses.gradient_pass``).
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import torch
 
-from reportgen.models.common import gradients
+from reportgen.analyses.gradient_pass import gradient_batch
 from reportgen.models.view import ModelView
 
 
@@ -54,28 +54,7 @@ def saliency_batch(model: ModelView, texts: list[str],
                    targets: list[int] | None = None) -> SaliencyBatch:
     """Saliency of one batch, and the probabilities of the forward pass it differentiates (so the
     analysis needs no second pass for the confidence). ``targets`` None means differentiate the
-    predicted class; a negative target (an unlabelled text) differentiates its predicted class."""
-    batch = model.encode(texts)
-    with gradients(model.module):
-        emb = model.embed(batch.ids).detach().requires_grad_(True)  # (B, T, E) or (B, T, C, E)
-        logits = model.forward_from_embeddings(emb, batch.mask)  # (B, K)
-        predicted = logits.argmax(-1)  # (B,)
-        target = predicted
-        if targets is not None:
-            given = torch.as_tensor(targets, device=logits.device)  # (B,)
-            target = torch.where(given >= 0, given, predicted)
-        score = logits.gather(1, target[:, None]).sum()
-        (grad,) = torch.autograd.grad(score, emb)
-    grad = grad.detach().float().abs()
-    if grad.dim() == 4:  # character-spelled words: (B, T, C, E) -> per token and dimension
-        per_dim = grad.sum(2)  # (B, T, E)
-        per_token = grad.pow(2).sum((2, 3)).sqrt()  # (B, T)
-    else:
-        per_dim = grad  # (B, T, E)
-        per_token = grad.pow(2).sum(-1).sqrt()  # (B, T)
-    per_dim_np, per_token_np = per_dim.cpu().numpy(), per_token.cpu().numpy()
-    lengths = [len(t) for t in batch.tokens]
-    mats = [per_dim_np[i, :n] for i, n in enumerate(lengths)]
-    vecs = [per_token_np[i, :n] for i, n in enumerate(lengths)]
-    probs = torch.softmax(logits.detach().float(), -1).cpu().numpy()  # (B, K), as predict_proba
-    return SaliencyBatch(batch.tokens, mats, vecs, predicted.cpu().numpy(), probs)
+    predicted class; a negative target (an unlabelled text) differentiates its predicted class.
+    (``gradient_pass.gradient_batch``, which also gives gradient x input and location scores.)"""
+    out = gradient_batch(model, texts, targets)
+    return SaliencyBatch(out.tokens, out.mats, out.vecs, out.predicted, out.probs)

@@ -29,6 +29,7 @@ import torch
 
 from reportgen import __version__, analyses, batching, cache, distributed, memory
 from reportgen.analyses.base import RunContext, progress_bar
+from reportgen.analyses.gradient_pass import SharedGradients
 from reportgen.analyses.sampling import DEFAULT_DETAIL_EXAMPLES, detail_sample
 from reportgen.analyses.spec import AnalysisSpec
 from reportgen.data.dataset import Dataset, Example
@@ -63,6 +64,8 @@ class RunSettings:
     # each model's batch size and how it was chosen (``batch_size`` is for models not listed)
     batches: BatchPlan | None = None
     memory_budget: int | None = None  # bytes (``reportgen.memory``); None: no budget
+    # what saliency's gradient pass keeps for later analyses (``run.plan.shared_gradients``)
+    gradients: SharedGradients | None = None
 
     def __post_init__(self) -> None:
         if self.batches is None:
@@ -145,7 +148,8 @@ def run_analysis(name: str, params: Any, models: list[ModelView],
                 ctx = RunContext(model, run.examples, run.dataset, run.device, run.seed,
                                  run.progress, run.batch_for(model),
                                  upstream={n: r for n, (_, r) in upstream.items()},
-                                 sample=run.sample, memory_budget=run.memory_budget)
+                                 sample=run.sample, memory_budget=run.memory_budget,
+                                 gradients=run.gradients)
                 try:
                     with memory.working_on(name, model.name, spec.memory_setting):
                         result, key = _compute(name, spec, params, ctx, run, record, upstream,

@@ -41,7 +41,7 @@ from reportgen.run.inputs import (
     load_models,
     select_examples,
 )
-from reportgen.run.plan import check_settings, plan
+from reportgen.run.plan import check_settings, plan, shared_gradients
 from reportgen.seeding import seed_everything
 
 
@@ -114,7 +114,13 @@ def _build_within(config: RunConfig, out: Path, started: float,
     model_cards = [model_card(m, examples, choices[m.name].size, evaluated,
                               measured_on_texts(m, examples, choices[m.name].size, run))
                    for m in models]
-    analysis_records = [run_analysis(name, config.params[name], models, run) for name in names]
+    # saliency's backward pass gives hidden_saliency and faithfulness theirs (analyses.
+    # gradient_pass); what only one analysis reads is dropped once it has run
+    run.gradients = shared_gradients(names, config.params, models, run.sample)
+    analysis_records = []
+    for name in names:
+        analysis_records.append(run_analysis(name, config.params[name], models, run))
+        run.gradients.done(name)
     record = RunRecord(
         reportgen_version=__version__,
         created=datetime.now(UTC).isoformat(timespec="seconds"),

@@ -5,6 +5,7 @@ list so every analysis comes after its needs, and after the analyses it can use 
 (``uses``: read if present, never added), in report order otherwise. ``check_settings`` asks each
 planned analysis whether its settings can work on this run's data (its spec's ``check_plan``):
 every problem is collected into one ``BadInput`` (exit 2) before anything is computed.
+``shared_gradients`` says what the run's one gradient pass keeps for the analyses after it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reportgen import analyses
+from reportgen.analyses.gradient_pass import SharedGradients
 from reportgen.analyses.spec import PlanFacts
 from reportgen.errors import BadInput
 
@@ -64,3 +66,23 @@ def check_settings(names: Sequence[str], params: Mapping[str, Any], *, examples:
                 for p in analyses.spec(name).check_plan(params[name], facts)]
     if problems:
         raise BadInput("settings that cannot work on this data:\n  - " + "\n  - ".join(problems))
+
+
+def shared_gradients(names: Sequence[str], params: Mapping[str, Any], models: Sequence[Any],
+                     sample: Sequence[int]) -> SharedGradients:
+    """What the run's one gradient pass keeps for later analyses (``analyses.gradient_pass``):
+    nothing unless ``saliency`` runs and differentiates the predicted class; then each model's
+    ``hidden_saliency`` layers (where it applies) and gradient x input of the detail sample
+    (``faithfulness``)."""
+    if "saliency" not in names or params["saliency"].target != "predicted":
+        return SharedGradients()
+    from reportgen.analyses import hidden_saliency
+
+    layers = {}
+    if "hidden_saliency" in names:
+        layers = {m.name: hidden_saliency.scored_layers(m, params["hidden_saliency"].layer)
+                  for m in models
+                  if hidden_saliency.skip_reason(m) is None
+                  and analyses.spec("saliency").skip_reason(m) is None}
+    gxi = frozenset(int(i) for i in sample) if "faithfulness" in names else frozenset()
+    return SharedGradients(layers=layers, gxi_ids=gxi)
