@@ -585,7 +585,7 @@ def main() -> None:
     for name, path in model_paths(args.models, args.ckpt_dir):
         model = adapter_from_checkpoint(load_checkpoint(path), name=name, source=str(path),
                                         device=device)
-        bs = model.batch_size(args.batch_size)
+        bs = args.batch_size if model.pad_batches else 1
         warm = Setup(model, examples[:WARM_EXAMPLES], dataset, device, args.seed, bs,
                      params_for(names, args, warm=True))
         warm.prepare(names)

@@ -131,7 +131,7 @@ def main() -> None:
     for arch in args.archs.split(","):
         model = adapter_from_checkpoint(load_checkpoint(Path(args.ckpt_dir) / f"{arch}-mr.pt"),
                                         name=arch, source=arch, device=device)
-        bs = model.batch_size(args.batch_size)
+        bs = args.batch_size if model.pad_batches else 1
         ctx = RunContext(model, examples, data, device, 0, batch_size=bs)
         ours(model, texts[:bs], bs), captum(model, texts[:bs], bs)  # warm-up
         times: dict[str, list[float]] = {"ours": [], "analysis": [], "captum": []}
