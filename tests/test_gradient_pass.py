@@ -185,3 +185,29 @@ def test_no_sharing_when_saliency_differentiates_the_label() -> None:
     params["saliency"] = dataclasses.replace(params["saliency"], target="label")
     assert not shared_gradients(names, params, [model], [0, 1]).wanted(model.name)
     assert gradient_pass.SharedGradients().get(model.name, 8, [0]) is None
+
+
+def test_variance_salience_reads_saliencys_predictions_and_makes_no_pass() -> None:
+    from reportgen.analyses import saliency, variance_salience
+    from reportgen.analyses.base import RunContext
+
+    model = reference("kim-cnn", seed=2)
+    examples = [Example(t, ["neg", "pos"][i % 2]) for i, t in enumerate(texts(19, seed=4))]
+    dataset = Dataset("t", {"test": examples})
+
+    def ctx(upstream: dict) -> RunContext:
+        return RunContext(model, examples, dataset, torch.device("cpu"), 0, batch_size=8,
+                          upstream=upstream)
+
+    first = saliency.compute(ctx({}), saliency.Params())
+    counter, handle = forwards(model)
+    try:
+        alone = variance_salience.compute(ctx({}), variance_salience.Params())
+        own = counter[0]
+        read = variance_salience.compute(ctx({"saliency": first}), variance_salience.Params())
+    finally:
+        handle.remove()
+    assert own >= 3 and counter[0] == own  # 19 texts in batches of 8 alone; none when read
+    pd.testing.assert_frame_equal(read.tables["predictions"], alone.tables["predictions"],
+                                  check_exact=True)
+    assert read.metrics == alone.metrics

@@ -91,6 +91,29 @@ def test_the_allowance_counts_from_the_lowest_point_since_the_last_trim(monkeypa
     assert heap.release_free_memory() is True and trims == [0]
 
 
+def test_a_slow_trim_spaces_out_the_next_ones(monkeypatch):
+    # a trim that takes 1 s (a large heap): the next one waits 19 s, so trims stay under 5%
+    now, resident, trims = [100.0], [900 * MB], []
+
+    def trim(pad: int) -> int:
+        trims.append(now[0])
+        now[0] += 1.0
+        return 1
+
+    monkeypatch.setattr(heap, "_malloc_trim", lambda: trim)
+    monkeypatch.setattr(heap, "resident_bytes", lambda: resident[0])
+    monkeypatch.setattr(heap, "_clock", lambda: now[0])
+    monkeypatch.setattr(heap, "_last_trim", [900 * MB - heap.GROWTH_ALLOWED])
+    monkeypatch.setattr(heap, "_next_trim", [0.0])
+    assert heap.release_free_memory() is True and trims == [100.0]
+    assert heap._next_trim == [101.0 + heap.TRIM_SPACING]
+    resident[0] += heap.GROWTH_ALLOWED  # grown again at once: not yet
+    now[0] = 101.0 + heap.TRIM_SPACING - 0.5
+    assert heap.release_free_memory() is False and len(trims) == 1
+    now[0] = 101.0 + heap.TRIM_SPACING
+    assert heap.release_free_memory() is True and len(trims) == 2
+
+
 def test_without_malloc_trim_nothing_is_done(monkeypatch):
     monkeypatch.setattr(heap, "_malloc_trim", lambda: None)
     monkeypatch.setattr(heap, "_last_trim", [0])

@@ -51,6 +51,7 @@ class GradientBatch:
     layer_scores: list[np.ndarray]  # per requested layer: (B, L) (dS/da_i) . a_i, NaN: no token
     predicted: np.ndarray  # (B,) class indices
     probs: np.ndarray  # (B, K) class probabilities of the same forward pass
+    batch: EncodedBatch | None = None  # the encoded texts (no need to tokenise them again)
 
 
 def gradient_batch(model: ModelView, texts: list[str], targets: list[int] | None = None,
@@ -106,7 +107,7 @@ def batch_gradients(model: ModelView, batch: EncodedBatch, targets: list[int] | 
         layer_scores.append(_unseen_as_nan(scores, layer, lengths, batch.ids.size(1)))
     probs = torch.softmax(logits.detach().float(), -1).cpu().numpy()  # (B, K), as predict_proba
     return GradientBatch(batch.tokens, mats, vecs, gxi, layer_scores, predicted.cpu().numpy(),
-                         probs)
+                         probs, batch)
 
 
 def _unseen_as_nan(scores: np.ndarray, layer: ConvLayer, lengths: list[int],

@@ -238,7 +238,7 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
         if share:
             shared.put(model.name, ctx.batch_size, list(range(start, stop)), out)
         tokens, mats, vecs, predicted = out.tokens, out.mats, out.vecs, out.predicted
-        batch = model.encode(chunk)
+        batch = out.batch
         confidence = out.probs.max(1)  # (B,)
         ids = example_ids[start : start + len(chunk)]
         words, owners = word_frame(model.name, ids, display_tokens(model, batch), vecs,

@@ -28,7 +28,8 @@ the data: example_id, text, source "yours" or "paper"). Metrics: ``examples``,
 ``top_token_share`` beside ``uniform_top_token_share``, ``unscored_texts`` when there were some.
 Scale: ``tokens`` keeps the run's seeded sample of examples (``analyses.sampling``);
 ``predictions`` and the metrics cover every example.
-Cost: one embedding lookup per text; no forward pass.
+Cost: one embedding lookup per text; the predictions are those of ``saliency``'s forward pass when
+it ran for the model, else one forward pass per batch.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ from reportgen.records import AnalysisResult, Presentation, TokenView
 NAME = "variance_salience"
 # 4: texts without salience out of the top share and its baseline, the saliency page's sentences;
 # 3: per-token rows for the run's sample; 2: special tokens out of the mean, word pieces joined
-VERSION = 4
+VERSION = 5  # 5: predictions read from saliency's forward pass when it ran
 SAMPLED = True  # reads the run's detail sample (analyses.sampling): its size is in the cache key
 TITLE = "Variance salience of embeddings"
 HEADLINE = "top_token_share"
@@ -152,6 +153,7 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     # per-token rows: the run's sample (analyses.sampling) and the sentences the page shows
     keep = kept_ids(ctx.detail_ids(), heat)
     word_frames, dim_frames, predictions, shares_parts = [], [], [], []
+    known = _known_predictions(ctx)
 
     def one_batch(lo: int, hi: int) -> tuple:
         batch_dims, batch_predictions = [], []
@@ -159,8 +161,10 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
         batch = model.encode(chunk)
         emb = model.embed(batch.ids).float()
         sal = variance_salience(emb, word_mask(model, batch)).cpu().numpy()  # (B, T, E)
-        probs = (predict_proba(model, chunk, batch_size=len(chunk)) if model.is_classifier
-                 else None)
+        # the predictions saliency's forward pass made, else a forward pass here
+        found = [known.get(i) for i in chunk_ids] if known else [None]
+        probs = (predict_proba(model, chunk, batch_size=len(chunk))
+                 if model.is_classifier and None in found else None)
         per_token = [sal[b, : len(toks)].sum(-1) for b, toks in enumerate(batch.tokens)]  # (T,)
         words, _ = word_frame(model.name, chunk_ids, display_tokens(model, batch), per_token,
                               token_flags(model, batch), "salience")
@@ -177,6 +181,8 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
                 batch_predictions.append((model.name, i, labels[lo + b],
                                           model.classes[int(probs[b].argmax())],
                                           float(probs[b].max())))
+            elif model.is_classifier:
+                batch_predictions.append((model.name, i, labels[lo + b], *found[b]))
         data_words = words[words["example_id"] < n_data]  # the extra sentences: in no metric
         return (words[words["example_id"].isin(keep)], batch_dims, batch_predictions,
                 text_shares(data_words))
@@ -218,6 +224,19 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
         metrics=metrics,
         notes=notes,
     )
+
+
+def _known_predictions(ctx: RunContext) -> dict[int, tuple[str, float]]:
+    """example id -> (predicted class, confidence) from ``saliency``'s forward pass, when it ran
+    for this model (the same forward pass over the same texts: no second one is needed)."""
+    upstream = ctx.upstream.get("saliency")
+    if upstream is None or not ctx.model.is_classifier:
+        return {}
+    rows = upstream.tables["predictions"]
+    rows = rows[rows["model"] == ctx.model.name]
+    return {int(i): (str(p), float(c))
+            for i, p, c in zip(rows["example_id"], rows["predicted"], rows["confidence"],
+                               strict=True)}
 
 
 def combine(results: dict[str, AnalysisResult], params: Params) -> AnalysisResult:

@@ -74,11 +74,9 @@ def token_flags(view: ModelView, batch: EncodedBatch) -> list[list[str]]:
     if batch.flags is not None:  # the encoder knew (a user's own or a Transformers tokenizer)
         return [list(row) for row in batch.flags]
     if view.input_kind in ("word", "char"):
-        ids = batch.ids.cpu()
-        return [
-            ["unk" if int(ids[i, j]) == UNK_ID else "" for j in range(len(toks))]
-            for i, toks in enumerate(batch.tokens)
-        ]
+        unknown = (batch.ids.cpu().numpy() == UNK_ID).tolist()  # (B, T) as lists
+        return [["unk" if u else "" for u in unknown[i][: len(toks)]]
+                for i, toks in enumerate(batch.tokens)]
     return [[""] * len(toks) for toks in batch.tokens]  # bytes, spelled words: nothing unknown
 
 
