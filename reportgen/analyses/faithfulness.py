@@ -176,8 +176,11 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
                              for i, k in zip(batch_ids, n, strict=True)]
                             for r in range(RANDOM_ORDERS)]
         # every edit once: at 1%, 5% and 10% a short text loses the same one token
-        tops = {(m, r, f, b): tuple(_top(order[b], special[b], frac))
-                for m, by_order in orders.items() for r, order in enumerate(by_order)
+        ranked = {(m, r, b): _ranked(order[b], special[b])  # each text's tokens sorted once
+                  for m, by_order in orders.items() for r, order in enumerate(by_order)
+                  for b in range(len(n))}
+        tops = {(m, r, f, b): ranked[(m, r, b)][: _k(frac, len(ranked[(m, r, b)]))]
+                for m, by_order in orders.items() for r in range(len(by_order))
                 for f, frac in enumerate(FRACTIONS) for b in range(len(n))}
         edits = list(dict.fromkeys((b, top, keep) for (_, _, _, b), top in tops.items()
                                    for keep in (False, True)))
@@ -336,12 +339,15 @@ def _fit(values: np.ndarray | None, n: int) -> np.ndarray:
     return out
 
 
-def _top(scores: np.ndarray, special: list[bool], frac: float) -> list[int]:
-    """Positions of the top ``frac`` of a text's (non-special) tokens by score, at least one."""
+def _ranked(scores: np.ndarray, special: list[bool]) -> tuple[int, ...]:
+    """A text's non-special token positions, highest score first (ties: earlier first)."""
     candidates = [i for i in range(len(scores)) if not special[i]]
-    k = max(1, math.ceil(frac * len(candidates)))
-    order = sorted(candidates, key=lambda i: (-scores[i], i))
-    return order[:k]
+    return tuple(sorted(candidates, key=lambda i: (-scores[i], i)))
+
+
+def _k(frac: float, candidates: int) -> int:
+    """How many tokens ``frac`` of a text's ``candidates`` is: at least one."""
+    return max(1, math.ceil(frac * candidates))
 
 
 def combine(results: dict[str, AnalysisResult], params: Params) -> AnalysisResult:

@@ -4,7 +4,8 @@ Question: how much does the probability of the predicted class fall when an attr
 tokens are deleted (comprehensiveness) or kept alone (sufficiency; DeYoung et al. 2020)?
 
 Method: every edit of a batch is a (text, positions, keep) triple; the kept token ids are moved
-left and re-padded with the model's pad id, so no text is re-tokenised. Edits run longest first in
+left and re-padded with the model's pad id, so no text is re-tokenised (all edits of a batch at
+once, as numpy masks and one gather). Edits run longest first in
 chunks of the batch's size, each chunk cut to the width of its own longest edit.
 
 Outputs: one probability per edit, in the order given. Cost: one forward pass per edit, in chunks
@@ -35,45 +36,45 @@ def edited_probabilities(model: ModelView, batch, edits: list[tuple[int, tuple[i
     ``positions`` deleted (``keep``: every other real token but ``special`` ones deleted), the
     rest moved left and re-padded with the model's pad id. Run in chunks of the batch's size, so
     memory stays that of one batch however many edits there are."""
-    ids = batch.ids  # (B, T)
+    ids = batch.ids  # (B, T), or (B, T, C) for spelled words
     width = ids.size(1)
+    if not edits:
+        return np.zeros(0)
+    # every edit's kept positions as one (E, T) mask, built in numpy (no tensor per edit)
+    lengths = np.array([len(t) for t in batch.tokens])  # (B,)
+    real = np.arange(width)[None, :] < lengths[:, None]  # (B, T)
+    specials = np.zeros_like(real)
+    for b, row in enumerate(special):
+        specials[b, : len(row)] = row
+    owner = np.array([b for b, _, _ in edits])  # (E,)
+    keep = np.array([k for _, _, k in edits])[:, None]  # (E, 1)
+    chosen = np.zeros((len(edits), width), dtype=bool)  # (E, T)
+    chosen[np.repeat(np.arange(len(edits)), [len(p) for _, p, _ in edits]),
+           np.array([i for _, p, _ in edits for i in p], dtype=np.int64)] = True
+    kept_mask = np.where(keep, chosen | (specials[owner] & real[owner]), real[owner] & ~chosen)
+    kept = kept_mask.sum(1)  # (E,)
+    # the kept tokens moved left in their order, the rest padded with the model's pad id
+    moved = np.argsort(~kept_mask, axis=1, kind="stable")  # (E, T): kept positions first
+    new_all = ids.cpu().numpy()[owner[:, None], moved]  # (E, T) or (E, T, C)
+    mask_all = np.arange(width)[None, :] < kept[:, None]  # (E, T)
+    new_all[~mask_all] = model.pad_id
     # longest edits first, so each chunk is cut to the width of its own longest edit
-    kept = [len(p) + sum(special[b]) if keep else len(batch.tokens[b]) - len(p)
-            for b, p, keep in edits]
-    order = sorted(range(len(edits)), key=lambda e: -kept[e])
-    edits = [edits[e] for e in order]
+    order = np.argsort(-kept, kind="stable")
     out = []
     for lo in range(0, len(edits), max(1, ids.size(0))):
-        rows, masks, rows_target = [], [], []
-        for b, positions, keep in edits[lo : lo + ids.size(0)]:
-            chosen = set(positions)
-            n = len(batch.tokens[b])
-            if keep:
-                keep_pos = [i for i in range(n) if i in chosen or special[b][i]]
-            else:
-                keep_pos = [i for i in range(n) if i not in chosen]
-            index = torch.tensor(keep_pos + [width - 1] * (width - len(keep_pos)),
-                                 device=ids.device)
-            row = ids[b].index_select(0, index).clone()
-            m = torch.zeros(width, dtype=torch.bool, device=ids.device)
-            m[: len(keep_pos)] = True
-            row[len(keep_pos):] = model.pad_id
-            rows.append(row)
-            masks.append(m)
-            rows_target.append(b)
-        new_ids, new_mask = torch.stack(rows), torch.stack(masks)  # (C, T)
+        part = order[lo : lo + ids.size(0)]
+        new_ids = torch.from_numpy(new_all[part]).to(ids.device)  # (C, T)
+        new_mask = torch.from_numpy(mask_all[part]).to(ids.device)  # (C, T)
         if model.min_len > 1:  # keep the width the model needs
-            new_ids = new_ids[:, : max(model.min_len, int(new_mask.sum(1).max()))]
+            new_ids = new_ids[:, : max(model.min_len, int(kept[part].max()))]
             new_mask = new_mask[:, : new_ids.size(1)]
         else:
-            cut = max(1, int(new_mask.sum(1).max()))
+            cut = max(1, int(kept[part].max()))
             new_ids, new_mask = new_ids[:, :cut], new_mask[:, :cut]
         logits = model.forward_from_embeddings(model.embed(new_ids), new_mask)  # (C, K)
         probs = torch.softmax(logits.float(), -1)
-        chosen_target = target[torch.tensor(rows_target, device=target.device)]  # (C,)
+        chosen_target = target[torch.from_numpy(owner[part]).to(target.device)]  # (C,)
         out.append(probs.gather(1, chosen_target[:, None])[:, 0].cpu().numpy())
-    if not out:
-        return np.zeros(0)
     result = np.empty(len(edits))
     result[order] = np.concatenate(out)  # back in the order the edits were given
     return result
