@@ -21,9 +21,12 @@ gradient pass included: ``saliency`` fills the store ``hidden_saliency`` and ``f
    differentiated call, nothing else. Medians are kept; ratio = compute / bare passes;
 3. one profiled round (cProfile, not timed): where the rest of the time goes, by library.
 
-Passes that do not go through those three adapter methods (``optimization``'s Adam steps on the
-first-layer shortcut, the L1 fits of ``neuron_sweep``) are not in the bare time: for those
-analyses the ratio is large by construction, and the profile says what dominates.
+``optimization``'s Adam steps do not go through the adapter: they call the layer's window function
+(the first-layer shortcut where one is proven). Its calls are recorded too (the windows' shape and
+mask) and replayed as a forward and a backward to the windows, so its bare time is the passes of
+every step; the objective's other terms and Adam's update are its overhead. Work that is no model
+pass at all (the L1 fits of ``neuron_sweep``, scikit-learn's PCA in ``representations``) is not in
+the bare time: the profile says what dominates there.
 
 ``--whole ARCH`` also times the whole default report for that model, cold (``reportgen run
 --no-cache``, its own process). Results go to ``docs/benchmarks.md`` under "## Near the limit".
@@ -54,6 +57,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.doc_section import write_section
 from reportgen import analyses
+from reportgen.analyses import optimization_solver
 from reportgen.analyses.base import RunContext
 from reportgen.data.loaders import load_data
 from reportgen.device import resolve_device
@@ -71,16 +75,18 @@ GOAL = {"saliency", "variance_salience", "hidden_saliency", "faithfulness"}  # <
 
 @dataclass
 class Pass:
-    method: str  # forward_from_embeddings | forward | hidden_states
+    method: str  # forward_from_embeddings | forward | hidden_states | window
     shape: tuple[int, ...] | None  # of the embeddings (None: ``forward`` of a batch)
     dtype: torch.dtype | None
     mask: torch.Tensor | None
     batch: object | None  # the EncodedBatch of a ``forward`` call
     differentiated: bool
+    function: object = None  # the window function of a ``window`` call
 
 
 class PassRecorder:
-    """Wraps the adapter's pass methods while active, noting each outermost call."""
+    """Wraps the adapter's pass methods while active, noting each outermost call; and the window
+    functions ``optimization`` asks for (``optimization_solver.window_function``)."""
 
     METHODS = ("forward_from_embeddings", "forward", "hidden_states")
 
@@ -91,11 +97,30 @@ class PassRecorder:
         for name in self.METHODS:
             original = getattr(self.model, name)
             setattr(self.model, name, self._wrapped(name, original))
+        self._window_function = optimization_solver.window_function
+        optimization_solver.window_function = self._windows
         return self
 
     def __exit__(self, *exc) -> None:
         for name in self.METHODS:
             delattr(self.model, name)  # back to the class's method
+        optimization_solver.window_function = self._window_function
+
+    def _windows(self, adapter, layer, *args, **kwargs):
+        """The window function, each outermost call of it noted as a differentiated pass."""
+        forward = self._window_function(adapter, layer, *args, **kwargs)
+
+        def call(x, mask=None):
+            if self.depth == 0:
+                self.passes.append(Pass("window", tuple(x.shape), x.dtype,
+                                        None if mask is None else mask.detach().clone(), None,
+                                        True, forward))
+            self.depth += 1
+            try:
+                return forward(x, mask)
+            finally:
+                self.depth -= 1
+        return call
 
     def _wrapped(self, name: str, original):
         def call(*args, **kwargs):
@@ -130,7 +155,7 @@ def replay(model, passes: list[Pass], device: torch.device) -> None:
             continue
         n = torch.Size(p.shape).numel()
         emb = pool[:n].view(p.shape).to(p.dtype).detach()
-        fn = getattr(model, p.method)
+        fn = p.function if p.method == "window" else getattr(model, p.method)
         if p.differentiated:
             with gradients(model.module):
                 emb.requires_grad_(True)

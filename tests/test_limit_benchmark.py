@@ -45,3 +45,28 @@ def test_profile_shares_name_the_libraries() -> None:
     assert abs(sum(s for _, s in shares) - 1.0) < 0.5 and shares[0][1] > 0
     assert limit.library(("~", 0, "<built-in method torch.conv1d>")) == "torch kernels"
     assert limit.library(("/x/sklearn/linear_model/_base.py", 1, "fit")) == "scikit-learn"
+
+
+def test_recorder_notes_optimisation_window_passes() -> None:
+    """optimise calls the layer's window function once per Adam step: each call is one recorded
+    differentiated ``window`` pass of the windows' shape, and the module is restored after."""
+    from types import SimpleNamespace
+
+    from reportgen.analyses import optimization_solver as solver
+    from reportgen.models.conv import conv_layers
+
+    model = reference("kim-cnn")
+    layer = conv_layers(model)[0]
+    size = layer.field.size
+    start = torch.randn(3, size, model.embed(torch.zeros(1, 1, dtype=torch.long)).size(-1))
+    mask = torch.ones(3, size, dtype=torch.bool)
+    target = torch.randn(3, layer.channels)
+    settings = SimpleNamespace(resolved=lambda: (0.05, 4), tolerance=0.0, patience=10**6)
+    original = solver.window_function
+    with limit.PassRecorder(model) as recorder:
+        solver.optimise(model, layer, start, mask, target, 0.0, 0.0, settings)
+    assert solver.window_function is original
+    windows = [p for p in recorder.passes if p.method == "window"]
+    assert len(windows) == 4 and all(p.differentiated for p in windows)
+    assert windows[0].shape == tuple(start.shape)
+    limit.replay(model, windows, torch.device("cpu"))  # runs the same function, with a backward
