@@ -166,6 +166,33 @@ def test_convergence_freezes_a_problem() -> None:
     assert problems["converged"].all() and (problems["steps"] == 4).all()
 
 
+def test_a_problem_that_stops_early_ends_where_it_would_alone() -> None:
+    """Problems converging at different steps: each one's steps and flag in the batch equal those
+    of its own run, and one that stopped early ends where it ended alone (Adam's momentum must not
+    move a frozen problem). The problems still running at the cap are not compared: batched and
+    single-row products round differently, and 120 Adam steps on a weak target amplify that."""
+    from reportgen.analyses.optimization_solver import optimise
+    from reportgen.models.conv import conv_layers
+
+    model = yuan_adapter()
+    layer = conv_layers(model)[0]
+    size, dim = layer.field.size, model.embed(torch.zeros(1, 1, dtype=torch.long)).size(-1)
+    g = torch.Generator().manual_seed(3)
+    start = torch.randn(6, size, dim, generator=g) * 0.3
+    mask = torch.ones(6, size, dtype=torch.bool)
+    target = torch.randn(6, layer.channels, generator=g) * torch.tensor([1e-3, 1, 10, 1e-2, 3,
+                                                                         0.1])[:, None]
+    params = optimization.Params(steps=120, tolerance=2e-3, patience=3)
+    x, steps, converged = optimise(model, layer, start, mask, target, 0.01, 0.0, params)
+    assert len(set(steps.tolist())) > 1 and converged.any()  # they stop at different steps
+    for i in range(6):
+        xi, si, ci = optimise(model, layer, start[i : i + 1], mask[i : i + 1], target[i : i + 1],
+                              0.01, 0.0, params)
+        assert (si[0], ci[0]) == (steps[i], converged[i])
+        if converged[i]:  # frozen while the others ran on: where it stopped alone
+            torch.testing.assert_close(x[i : i + 1], xi, rtol=1e-5, atol=1e-6)
+
+
 def test_matching_rate_counts_matches_beside_its_references() -> None:
     model = tiny()
     texts = ["a b c", "b a a", "c c b a"]

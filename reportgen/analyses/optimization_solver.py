@@ -88,13 +88,17 @@ def optimise(adapter: ModelView, layer, start: torch.Tensor, mask: torch.Tensor,
         for _ in range(cap):
             if not active.any():
                 break
-            frozen = x.detach().clone()
+            # Adam's momentum must not move a finished problem: its x is put back after the
+            # step (no copy while every problem still runs, the usual case at the fast cap)
+            done = ~active
+            frozen = x.detach()[done] if bool(done.any()) else None  # (D, S, E)
             value = objective(adapter, layer, x, mask, target, l1, l2, forward)[0]  # (N,)
             opt.zero_grad()
             (-(value * active)).sum().backward()
             opt.step()
             with torch.no_grad():
-                x[~active] = frozen[~active]  # Adam's momentum must not move a finished problem
+                if frozen is not None:
+                    x[done] = frozen
                 steps += active.long()
                 if last is not None:
                     change = (value.detach() - last).abs() / last.abs().clamp(min=1e-8)
