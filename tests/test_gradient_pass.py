@@ -167,6 +167,8 @@ def test_the_store_keeps_only_what_its_readers_need_and_drops_it_after_them() ->
     np.testing.assert_array_equal(store.get(model.name, 8, [1], gxi=True)[0].gxi, out.gxi[1])
     store.done("hidden_saliency")
     assert store.get(model.name, 8, [0], layers=layers) is None
+    assert store.get(model.name, 8, [0]) is None and store.get(model.name, 8, [2]) is None
+    assert store.get(model.name, 8, [1])[0].tokens == out.tokens[1]  # the detail text stays
     assert store.get(model.name, 8, [1], gxi=True) is not None
     store.done("faithfulness")
     assert store.get(model.name, 8, [1]) is None  # nothing left

@@ -30,6 +30,7 @@ per token of the texts its consumers will read.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -154,8 +155,9 @@ class SharedGradients:
         for b, example_id in enumerate(ids):
             if not names and example_id not in self.gxi_ids:
                 continue
+            # one string object per distinct token: 100,000 texts keep pointers, not copies
             store[example_id] = TextGradients(
-                out.tokens[b], int(out.predicted[b]), out.probs[b],
+                [sys.intern(t) for t in out.tokens[b]], int(out.predicted[b]), out.probs[b],
                 {name: out.layer_scores[j][b] for j, name in enumerate(names)},
                 out.gxi[b] if example_id in self.gxi_ids and out.gxi else None)
 
@@ -171,10 +173,11 @@ class SharedGradients:
 
     def done(self, analysis: str) -> None:
         """``analysis`` has run: what only it reads is dropped."""
-        if analysis == "hidden_saliency":
+        if analysis == "hidden_saliency":  # only faithfulness's detail texts stay
             self.layers = {}
-            for store in self._texts.values():
-                for record in store.values():
+            for key, store in self._texts.items():
+                self._texts[key] = {i: r for i, r in store.items() if i in self.gxi_ids}
+                for record in self._texts[key].values():
                     record.layers = {}
         elif analysis == "faithfulness":
             self.gxi_ids = frozenset()
