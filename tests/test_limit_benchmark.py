@@ -69,4 +69,15 @@ def test_recorder_notes_optimisation_window_passes() -> None:
     windows = [p for p in recorder.passes if p.method == "window"]
     assert len(windows) == 4 and all(p.differentiated for p in windows)
     assert windows[0].shape == tuple(start.shape)
-    limit.replay(model, windows, torch.device("cpu"))  # runs the same function, with a backward
+    calls = []  # the replay runs each recorded function once, on windows it differentiates
+
+    def counted(function):
+        def call(x, mask=None):
+            calls.append((tuple(x.shape), x.requires_grad))
+            return function(x, mask)
+        return call
+
+    for p in windows:
+        p.function = counted(p.function)
+    limit.replay(model, windows, torch.device("cpu"))
+    assert calls == [(tuple(start.shape), True)] * 4

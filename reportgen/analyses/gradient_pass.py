@@ -175,9 +175,10 @@ class SharedGradients:
         """``analysis`` has run: what only it reads is dropped."""
         if analysis == "hidden_saliency":  # only faithfulness's detail texts stay
             self.layers = {}
-            for key, store in self._texts.items():
-                self._texts[key] = {i: r for i, r in store.items() if i in self.gxi_ids}
-                for record in self._texts[key].values():
+            self._texts = {key: {i: r for i, r in store.items() if i in self.gxi_ids}
+                           for key, store in self._texts.items()}
+            for store in self._texts.values():
+                for record in store.values():
                     record.layers = {}
         elif analysis == "faithfulness":
             self.gxi_ids = frozenset()
