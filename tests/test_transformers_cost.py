@@ -83,6 +83,35 @@ def test_probes_fitted_in_a_pool_are_the_probes_fitted_in_turn(
     assert alone.C == pooled[2][1].C and np.array_equal(alone.coef_, pooled[2][1].coef_)
 
 
+def test_a_learning_curve_fitted_in_a_pool_is_the_curve_fitted_in_turn(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((400, 30))
+    y = (x[:, 2] + 0.7 * rng.standard_normal(400) > 0).astype(int)
+    x_test = rng.standard_normal((90, 30))
+    y_test = (x_test[:, 2] > 0).astype(int)
+    columns = ["model", "labelled", "what", "seed", "accuracy"]
+
+    def curve():
+        return unit_probes.learning_curve("m", x, y, x_test, y_test, 2, 0.6, 3, 0,
+                                          (0, 10, 50, 200), columns)
+
+    monkeypatch.setattr(unit_probes, "PARALLEL_ABOVE", 0)
+    monkeypatch.setattr(unit_probes.os, "cpu_count", lambda: 2)
+    pooled = curve()
+    monkeypatch.setattr(unit_probes.os, "cpu_count", lambda: 1)
+    in_turn = curve()
+    assert pooled.equals(in_turn)
+    # 1 zero-label point, 3 seeds at 10, 50 and 200 texts, the whole training set once; two rows
+    assert len(pooled) == 2 * (1 + 3 * 3 + 1)
+    whole = pooled[(pooled["labelled"] == 400) & (pooled["what"] == "all units")]["accuracy"]
+    from sklearn.linear_model import LogisticRegression
+
+    expect = LogisticRegression(max_iter=1000, C=0.1).fit(x, y).score(x_test, y_test)
+    assert float(whole.iloc[0]) == pytest.approx(expect)
+    assert float(pooled[pooled["labelled"] == 0]["accuracy"].iloc[0]) == 0.6  # zero-shot given
+
+
 def test_integrated_gradients_in_chunks_equal_one_pass(bert: HFAdapter) -> None:
     batch = bert.encode(MORE[:6])
     target = torch.tensor([0, 1, 1, 0, 1, 0])
