@@ -452,3 +452,56 @@ def test_reportgen_run_on_a_transformers_folder(tmp_path: Path, folders: dict[st
         "representations", "saliency", "variance_salience", "neuron_sweep", "faithfulness"}, status
     words = (out / "data" / "saliency" / "words.csv").read_text(encoding="utf-8")
     assert "invigorating" in words and "##" not in words and "[CLS]" not in words
+
+
+def test_auto_precision_on_cpu_is_bf16_for_transformers_where_the_cpu_has_it(
+        tmp_path: Path, folders: dict[str, Path]) -> None:
+    """auto: bf16 for a Transformers model on a CPU with native bf16 products (fp32 elsewhere),
+    and bf16 keeps a Transformers run's metrics within the tolerance stated for the demo models
+    (README, "Batch size and precision": shares, rates, accuracies within 0.02 absolute, or one
+    text where a text is more; every other number within 2% of max(|fp32|, 1))."""
+    from reportgen import batching
+
+    data = tmp_path / "d.csv"
+    rows = [(t, y) for t, y in zip(TEXTS * 8, LABELS * 8, strict=True)]
+    data.write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in rows), encoding="utf-8")
+    reports = {}
+    for precision in ("auto", "fp32", "bf16"):
+        out = tmp_path / precision
+        result = CliRunner().invoke(main, ["run", "--model", f"hf:{folders['bert']}",
+                                           "--data", f"csv:{data}", "--out", str(out),
+                                           "--precision", precision, "--skip", "neuron_sweep",
+                                           "--cache-dir", str(tmp_path / "c"), "--quiet"],
+                                    catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        reports[precision] = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    resolved = reports["auto"]["config"]["resolved"]
+    native = batching.cpu_multiplies_bf16()
+    assert resolved["precision"] == ("bf16" if native else "fp32")
+    assert ("Transformers models on a CPU with native bf16" in resolved["precision_reason"]) \
+        == native
+    rate_tolerance = max(0.02, 1 / len(rows) + 1e-9)
+    compared = moved = 0
+    for name, analysis in reports["fp32"]["analyses"].items():
+        if analysis["status"] != "ok":
+            continue
+        other = reports["bf16"]["analyses"][name]["metrics"]
+        for key, a in analysis["metrics"].items():
+            b = other[key]
+            if a is None or b is None:
+                assert a is b, (name, key)
+                continue
+            rate = 0 <= a <= 1 and 0 <= b <= 1 and not key.endswith(("examples", "units", "unit"))
+            bound = rate_tolerance if rate else 0.02 * max(abs(a), 1.0)
+            assert abs(a - b) <= bound, (name, key, a, b)
+            compared += 1
+            moved += a != b
+    assert compared >= 20 and moved > 0  # bf16 did compute: some numbers moved, within bounds
+    # with the same models, a reference model in the run keeps auto at fp32 on every CPU
+    fake = [type("M", (), {"arch": "hf:bert"})(), type("M", (), {"arch": "kim-cnn"})()]
+    cpu = torch.device("cpu")
+    assert batching.resolve_precision("auto", cpu, (), fake, native_bf16=True)[0] == "fp32"
+    assert batching.resolve_precision("auto", cpu, (), fake[:1], native_bf16=True)[0] == "bf16"
+    assert batching.resolve_precision("auto", cpu, (), fake[:1], native_bf16=False) == (
+        "fp32", "auto: fp32 (CPU without native bf16 matrix products)")
+    assert batching.resolve_precision("fp32", cpu, (), fake[:1], native_bf16=True)[0] == "fp32"

@@ -86,7 +86,7 @@ def _build_within(config: RunConfig, out: Path, started: float,
     progress = main and not config.quiet and sys.stderr.isatty()
     root = cache.cache_root(config.cache_dir)
     fp32_only = [spec.name for spec in analyses.specs() if spec.precision == "fp32"]
-    precision, precision_reason = resolve_precision(config.precision, device, fp32_only)
+    resolve_precision(config.precision, device, fp32_only)  # a bad value stops before loading
 
     dataset = load_dataset(config)
     examples, total = select_examples(dataset, config)
@@ -94,6 +94,8 @@ def _build_within(config: RunConfig, out: Path, started: float,
     evaluated = describe_evaluation(dataset, evaluated_split, examples, total)
     models = load_models(config, device, root, progress)
     check_models(models, examples)
+    # auto on CPU: bf16 for Transformers models where the CPU multiplies bf16 natively
+    precision, precision_reason = resolve_precision(config.precision, device, fp32_only, models)
     if main and not config.quiet:
         warn_overlap(models, examples)
     names = plan(config.selected_analyses(), config.skip)
