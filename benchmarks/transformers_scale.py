@@ -88,8 +88,58 @@ def build(folder: Path, size: str, pieces: list[str], classes: list[str],
     return folder
 
 
+def tree_pss(root: int) -> int:
+    """Bytes of proportional set size of process ``root`` and all its descendants (a page shared
+    by several of them, such as a memory-mapped array, counted once in all), from /proc."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    tree, grew = {root}, True
+    while grew:
+        more = {pid for pid, parent in parents.items() if parent in tree} - tree
+        tree |= more
+        grew = bool(more)
+    total = 0
+    for pid in tree:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1]) * 1024
+                    break
+        except OSError:
+            continue
+    return total
+
+
+class TreeSampler:
+    """The largest ``tree_pss`` of a process seen while it runs, sampled every ``every`` s."""
+
+    def __init__(self, pid: int, every: float = 0.25) -> None:
+        import threading
+
+        self.peak, self._stop = 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(pid, every), daemon=True)
+        self._thread.start()
+
+    def _run(self, pid: int, every: float) -> None:
+        while not self._stop.wait(every):
+            self.peak = max(self.peak, tree_pss(pid))
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
 def run_report(model: Path, data: str, examples: int, out: Path, only: list[str]) -> dict:
-    """One cold report in a child process: wall seconds, peak RSS (GB), per-analysis seconds."""
+    """One cold report in a child process: wall seconds, peak RSS of the process (GB, ``wait4``)
+    and peak PSS of its process tree (GB, the probes' worker processes included, sampled),
+    per-analysis seconds, the precision it computed in."""
     cmd = [sys.executable, "-m", "reportgen", "run", "--model", f"hf:{model}", "--data", data,
            "--max-examples", str(examples), "--out", str(out / "site"), "--cache-dir",
            str(out / "cache"), "--no-cache", "--quiet"]
@@ -98,8 +148,10 @@ def run_report(model: Path, data: str, examples: int, out: Path, only: list[str]
     started = time.perf_counter()
     child = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True)
+    sampler = TreeSampler(child.pid)
     _, status, usage = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - started
+    tree_peak = sampler.stop()
     stderr = child.stderr.read() if child.stderr else ""
     code = os.waitstatus_to_exitcode(status)
     if code not in (0, 1):
@@ -107,6 +159,8 @@ def run_report(model: Path, data: str, examples: int, out: Path, only: list[str]
     report = json.loads((out / "site" / "report.json").read_text(encoding="utf-8"))
     per = {name: (a.get("status"), a.get("seconds")) for name, a in report["analyses"].items()}
     return {"seconds": seconds, "peak_gb": usage.ru_maxrss / 2**20, "analyses": per,
+            "tree_gb": tree_peak / 2**30,
+            "precision": report["config"].get("resolved", {}).get("precision", "?"),
             "exit": code, "accuracy": next(iter(report.get("models", [{}])), {}).get("accuracy")}
 
 
@@ -119,16 +173,17 @@ def parameters(folder: Path) -> int:
 
 def table(rows: list[dict]) -> str:
     names = sorted({n for r in rows for n in r["analyses"]})
-    head = ("| model | parameters | texts | wall (s) | peak RSS (GB) | "
-            + " | ".join(names) + " |")
-    lines = [head, "|" + "---|" * (5 + len(names))]
+    head = ("| model | parameters | texts | precision | wall (s) | peak RSS (GB) | "
+            "peak PSS, with workers (GB) | " + " | ".join(names) + " |")
+    lines = [head, "|" + "---|" * (7 + len(names))]
     for r in rows:
         cells = []
         for n in names:
             status, sec = r["analyses"].get(n, ("-", None))
             cells.append(f"{sec:.1f}" if status == "ok" and sec is not None else str(status))
         lines.append(f"| {r['size']} | {r['params'] / 1e6:.1f}M | {r['examples']:,} | "
-                     f"{r['seconds']:.1f} | {r['peak_gb']:.2f} | " + " | ".join(cells) + " |")
+                     f"{r['precision']} | {r['seconds']:.1f} | {r['peak_gb']:.2f} | "
+                     f"{r['tree_gb']:.2f} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -168,7 +223,9 @@ def main() -> None:
         f"{args.data.split(':')[0]}:... --max-examples N --no-cache` each, every analysis at its "
         f"defaults. {datetime.now(UTC).date()}, {platform.machine()}, {os.cpu_count()} CPU cores, "
         f"torch threads {os.environ.get('OMP_NUM_THREADS', 'default')}, load average {load:.2f} "
-        f"at the start. Seconds per analysis from `report.json`; peak RSS of the run's process.\n\n"
+        f"at the start. Seconds per analysis from `report.json`; peak RSS of the run's process "
+        f"(`wait4`) and peak PSS of it and its worker processes (the L1 probes' pool; /proc, "
+        f"sampled every 0.25 s).\n\n"
         + table(rows))
     print(text)
     if not args.no_write:
