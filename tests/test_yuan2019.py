@@ -193,6 +193,88 @@ def test_a_problem_that_stops_early_ends_where_it_would_alone() -> None:
             torch.testing.assert_close(x[i : i + 1], xi, rtol=1e-5, atol=1e-6)
 
 
+def _hand_window(affine):
+    """The shortcut's activation written out for the test: f(W . taps + b)."""
+    def forward(x, mask=None):
+        if mask is not None:
+            x = x * mask[..., None].to(x.dtype)
+        taps = x[:, : (affine.kernel - 1) * affine.dilation + 1 : affine.dilation]
+        pre = taps.reshape(x.size(0), -1) @ affine.weight.T
+        pre = pre + affine.bias if affine.bias is not None else pre
+        return torch.relu(pre) if affine.relu else pre
+    return forward
+
+
+@pytest.mark.parametrize("relu,kernel,dilation,size,bias", [(True, 3, 1, 3, True),
+                                                            (False, 2, 2, 4, False),
+                                                            (True, 1, 1, 1, True)])
+def test_hand_gradient_equals_autograd_of_the_objective(relu, kernel, dilation, size,
+                                                         bias) -> None:
+    """``affine_ascent``'s objective and gradient (worked out by hand, no graph) equal autograd
+    through ``objective`` for ReLU and identity, dilated taps, windows longer than the taps,
+    masked positions and a window with no real position at all."""
+    from reportgen.analyses.optimization_solver import affine_ascent, objective
+    from reportgen.models.conv import WindowAffine
+
+    g = torch.Generator().manual_seed(7)
+    dim, channels, n = 5, 4, 6
+    affine = WindowAffine(torch.randn(channels, kernel * dim, generator=g),
+                          torch.randn(channels, generator=g) if bias else None, kernel, dilation,
+                          relu)
+    x = torch.randn(n, size, dim, generator=g, dtype=torch.float64)
+    affine = WindowAffine(affine.weight.double(),
+                          None if affine.bias is None else affine.bias.double(), kernel, dilation,
+                          relu)
+    mask = torch.rand(n, size, generator=g) > 0.3
+    mask[0] = True
+    mask[1] = False  # nothing real: similarity 0, gradient 0
+    target = torch.randn(n, channels, generator=g, dtype=torch.float64)
+    leaf = x.clone().requires_grad_(True)
+    value = objective(None, None, leaf, mask, target, 0.03, 0.7, _hand_window(affine))[0]
+    value.sum().backward()
+    got_value, got_grad = affine_ascent(affine, x, mask, target, 0.03, 0.7)
+    torch.testing.assert_close(got_value, value.detach(), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(got_grad, leaf.grad, rtol=1e-10, atol=1e-10)
+    assert got_grad[1].abs().max() == 0 and (got_grad[~mask] == 0).all()
+    if relu:  # channels on both sides of zero: the ReLU's gradient rule is exercised
+        taps = (x * mask[..., None])[:, : (kernel - 1) * dilation + 1 : dilation].reshape(n, -1)
+        pre = taps @ affine.weight.T + (affine.bias if affine.bias is not None else 0)
+        assert (pre[mask.any(1)] < 0).any() and (pre > 0).any()
+
+
+def test_optimisation_with_the_hand_gradient_follows_the_autograd_path() -> None:
+    """The same Adam run with the shortcut's gradient by hand and through autograd (the shortcut
+    stripped of its ``affine``): the same steps, and windows equal up to float rounding."""
+    from reportgen.analyses import optimization_solver as solver
+    from reportgen.models.conv import conv_layers
+
+    model = yuan_adapter()
+    layer = conv_layers(model)[0]
+    assert getattr(solver.window_function(model, layer), "affine", None) is not None
+    size, dim = layer.field.size, model.embed(torch.zeros(1, 1, dtype=torch.long)).size(-1)
+    g = torch.Generator().manual_seed(5)
+    start = torch.randn(8, size, dim, generator=g) * 0.3
+    mask = torch.rand(8, size, generator=g) > 0.2
+    mask[:, size // 2] = True
+    target = torch.relu(torch.randn(8, layer.channels, generator=g))
+    params = optimization.Params(steps=60)
+    by_hand = solver.optimise(model, layer, start, mask, target, 0.01, 0.1, params)
+    original = solver.window_function
+
+    def stripped(adapter, layer_, *args, **kwargs):
+        fn = original(adapter, layer_, *args, **kwargs)
+        return lambda x, m=None: fn(x, m)
+
+    solver.window_function = stripped
+    try:
+        autograd = solver.optimise(model, layer, start, mask, target, 0.01, 0.1, params)
+    finally:
+        solver.window_function = original
+    np.testing.assert_array_equal(by_hand[1], autograd[1])
+    torch.testing.assert_close(by_hand[0], autograd[0], rtol=1e-4, atol=1e-5)
+    assert (by_hand[0] - start).abs().max() > 0.1  # it moved
+
+
 def test_matching_rate_counts_matches_beside_its_references() -> None:
     model = tiny()
     texts = ["a b c", "b a a", "c c b a"]

@@ -259,7 +259,11 @@ def _problems(model: ModelView, layer, ctx: RunContext, locations: pd.DataFrame)
     """From the real input: targets a' (N, C), window masks (N, S), keys (example, rank), spans
     (location, start, end) and the real window's norm (N,)."""
     targets, masks, keys, spans, real = [], [], [], [], []
-    by_example = {eid: rows for eid, rows in locations.groupby("example_id", sort=True)}
+    ordered = locations.sort_values(["example_id", "rank"], kind="stable")
+    columns = {c: ordered[c].to_numpy() for c in ("example_id", "rank", "location", "start", "end")}
+    by_example: dict[int, list[tuple[int, int, int, int]]] = {}  # example -> (rank, location, ..)
+    for eid, rank, loc, start, end in zip(*columns.values(), strict=True):
+        by_example.setdefault(int(eid), []).append((int(rank), int(loc), int(start), int(end)))
     ids = sorted(by_example)
     for lo in range(0, len(ids), ctx.batch_size):
         chunk = ids[lo : lo + ctx.batch_size]
@@ -271,16 +275,15 @@ def _problems(model: ModelView, layer, ctx: RunContext, locations: pd.DataFrame)
         emb = emb.float().cpu()
         for b, example_id in enumerate(chunk):
             n = len(batch.tokens[b])
-            for _, row in by_example[example_id].sort_values("rank").iterrows():
-                i = int(row["location"])
+            for rank, i, start, end in by_example[example_id]:
                 first = layer.field.offset + i * layer.field.jump
                 positions = torch.arange(first, first + layer.field.size)
                 inside = (positions >= 0) & (positions < n)
                 targets.append(acts[b, i])
                 masks.append(inside)
                 real.append(emb[b, positions[inside]].pow(2).sum().sqrt())
-                keys.append((int(example_id), int(row["rank"])))
-                spans.append((i, int(row["start"]), int(row["end"])))
+                keys.append((int(example_id), rank))
+                spans.append((i, start, end))
     if not keys:
         return {"targets": torch.zeros(0, 1), "keys": [], "spans": [], "real_norms": torch.zeros(0),
                 "masks": torch.zeros(0, layer.field.size, dtype=torch.bool)}

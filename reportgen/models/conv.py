@@ -169,6 +169,19 @@ def window_forward(
     return acts[:, location]  # (N, C)
 
 
+@dataclass(frozen=True)
+class WindowAffine:
+    """A proven first-layer shortcut as numbers: activation = f(taps(window) . weight^T + bias),
+    taps every ``dilation``-th of the window's first ``(kernel - 1) * dilation + 1`` positions,
+    f a ReLU when ``relu`` else the identity. weight (C, kernel * E), bias (C,) or None."""
+
+    weight: torch.Tensor
+    bias: torch.Tensor | None
+    kernel: int
+    dilation: int
+    relu: bool
+
+
 def window_function(adapter: ModelView, layer: ConvLayer, probes: int = 64):
     """``window_forward`` for ``layer``, or an exact shortcut when one is proven on probes.
 
@@ -177,6 +190,7 @@ def window_function(adapter: ModelView, layer: ConvLayer, probes: int = 64):
     every position of the window. Which f (if any) the model applies is not assumed: both are
     compared with ``window_forward`` on ``probes`` random windows (some positions masked), and the
     shortcut is used only when it agrees to 1e-5; otherwise ``window_forward`` itself is returned.
+    A shortcut carries its ``WindowAffine`` as ``.affine``.
     """
     conv = dict(adapter.module.named_modules())[layer.name]
     generic = lambda x, mask=None: window_forward(adapter, layer, x, mask)
@@ -200,6 +214,10 @@ def window_function(adapter: ModelView, layer: ConvLayer, probes: int = 64):
 
     def relu(x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         return torch.relu(linear(x, mask))
+
+    # what the shortcut computes, for callers that differentiate it by hand (optimisation)
+    linear.affine = WindowAffine(weight, bias, k, d, relu=False)  # type: ignore[attr-defined]
+    relu.affine = WindowAffine(weight, bias, k, d, relu=True)  # type: ignore[attr-defined]
 
     g = torch.Generator().manual_seed(0)
     dim = conv.in_channels
