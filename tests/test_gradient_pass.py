@@ -23,6 +23,7 @@ from reportgen.analyses.gradient_pass import SharedGradients, gradient_batch
 from reportgen.data.dataset import Dataset, Example
 from reportgen.data.encoding import TextEncoder
 from reportgen.data.vocab import Vocab
+from reportgen.models import conv_lookup
 from reportgen.models.adapter import ModelAdapter
 from reportgen.models.architectures import ARCHITECTURES
 from reportgen.run.analysis import RunSettings, run_analysis
@@ -119,6 +120,9 @@ def run_all(model: ModelAdapter, examples: list[Example], names: list[str], shar
             tmp_path) -> tuple[dict[str, dict[str, pd.DataFrame]], dict[str, int]]:
     """The analyses ``names`` in one run (nothing cached): their tables and the model's forward
     calls in each."""
+    # faithfulness proves its first-layer lookups once per model and process (one forward call):
+    # forgotten here, so that each run makes that call and the counts compare like with like
+    conv_lookup._PROVEN.pop(model.module, None)
     dataset = Dataset("t", {"test": examples})
     run = RunSettings(examples, dataset, torch.device("cpu"), 0, 8, tmp_path, no_cache=True)
     params = {n: analyses.spec(n).params() for n in names}

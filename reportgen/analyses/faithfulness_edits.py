@@ -9,7 +9,9 @@ once, as numpy masks and one gather). Edits run longest first in
 chunks of the batch's size, each chunk cut to the width of its own longest edit.
 
 Outputs: one probability per edit, in the order given. Cost: one forward pass per edit, in chunks
-of the batch size (memory stays that of one batch).
+of the batch size (memory stays that of one batch); for a model whose first layers are
+convolutions over the token embeddings, those layers are table lookups of the batch's tokens
+(``reportgen.models.conv_lookup``, proven against the model on the first chunk).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from reportgen.models.conv_lookup import EditScorer
 from reportgen.models.view import ModelView
 
 
@@ -60,6 +63,7 @@ def edited_probabilities(model: ModelView, batch, edits: list[tuple[int, tuple[i
     new_all[~mask_all] = model.pad_id
     # longest edits first, so each chunk is cut to the width of its own longest edit
     order = np.argsort(-kept, kind="stable")
+    scorer = EditScorer(model, ids)  # first-layer convolutions as lookups, where proven
     out = []
     for lo in range(0, len(edits), max(1, ids.size(0))):
         part = order[lo : lo + ids.size(0)]
@@ -71,7 +75,7 @@ def edited_probabilities(model: ModelView, batch, edits: list[tuple[int, tuple[i
         else:
             cut = max(1, int(kept[part].max()))
             new_ids, new_mask = new_ids[:, :cut], new_mask[:, :cut]
-        logits = model.forward_from_embeddings(model.embed(new_ids), new_mask)  # (C, K)
+        logits = scorer.logits(new_ids, new_mask)  # (C, K)
         probs = torch.softmax(logits.float(), -1)
         chosen_target = target[torch.from_numpy(owner[part]).to(target.device)]  # (C,)
         out.append(probs.gather(1, chosen_target[:, None])[:, 0].cpu().numpy())
