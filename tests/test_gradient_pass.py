@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from reportgen import analyses
-from reportgen.analyses import gradient_pass, hidden_saliency
+from reportgen.analyses import gradient_pass, hidden_saliency, integrated_gradients
 from reportgen.analyses.gradient_pass import SharedGradients, gradient_batch
 from reportgen.data.dataset import Dataset, Example
 from reportgen.data.encoding import TextEncoder
@@ -120,9 +120,10 @@ def run_all(model: ModelAdapter, examples: list[Example], names: list[str], shar
             tmp_path) -> tuple[dict[str, dict[str, pd.DataFrame]], dict[str, int]]:
     """The analyses ``names`` in one run (nothing cached): their tables and the model's forward
     calls in each."""
-    # faithfulness proves its first-layer lookups once per model and process (one forward call):
-    # forgotten here, so that each run makes that call and the counts compare like with like
+    # faithfulness proves its first-layer shortcuts (edit lookups, integrated gradients) once per
+    # model and process: forgotten here, so that each run proves them and the counts compare
     conv_lookup._PROVEN.pop(model.module, None)
+    integrated_gradients._PROVEN.pop(model.module, None)
     dataset = Dataset("t", {"test": examples})
     run = RunSettings(examples, dataset, torch.device("cpu"), 0, 8, tmp_path, no_cache=True)
     params = {n: analyses.spec(n).params() for n in names}

@@ -11,8 +11,9 @@ tested the same way, per model:
   pass (``analyses.gradient_pass``: ``saliency``'s backward gives it, as Captum's
   ``InputXGradient`` would), computed here only for texts that pass did not cover;
 - ``integrated_gradients`` (Sundararajan et al. 2017, 20 steps from the padding embedding):
-  Captum's, batched, summed over embedding dimensions (both signed: tokens are ranked by their
-  contribution *to* the predicted class);
+  Captum's method, batched, summed over embedding dimensions (both signed: tokens are ranked by
+  their contribution *to* the predicted class); for a model whose first layers are convolutions
+  over the embeddings, those run once per batch, not per step (``analyses.integrated_gradients``);
 - ``variance_salience`` (Li et al. 2016, Section 6), for word embeddings;
 - ``hidden_fields``: the receptive fields of the top hidden locations (Yuan et al. 2019), when
   ``hidden_saliency`` ran for the model: a token scores the highest location score among the
@@ -41,7 +42,8 @@ and ``random_sufficiency`` with theirs, and ``<method>_comprehensiveness`` / ``_
 intervals) per method.
 Scale: runs on the run's seeded sample of examples (``analyses.sampling``; 2,000 by default,
 every text of a smaller run), whose per-token saliency ``saliency`` keeps.
-Cost: per batch, Captum's integrated gradients (20 forward and backward passes) and up to 2 x 5
+Cost: per batch, integrated gradients (20 forward and backward passes; of the layers above the
+first convolutions only, where those are proven linear along the path) and up to 2 x 5
 forward passes per method and random order on edited texts (an edit that several fractions share,
 such as the one token of 1%, 5% and 10% of a short text, runs once). Batches hold texts of about
 the same length (longest first), so little of that work goes to padding.
@@ -62,7 +64,6 @@ from reportgen.analyses.faithfulness_scores import SCORE_COLUMNS, headline_metri
 from reportgen.analyses.faithfulness_views import METHODS, present
 from reportgen.analyses.sampling import sampling_note
 from reportgen.analyses.spec import AnalysisSpec, combine_per_model
-from reportgen.models.common import gradients
 from reportgen.models.tokens import token_flags
 from reportgen.models.view import ModelView
 from reportgen.records import AnalysisResult
@@ -72,7 +73,8 @@ NAME = "faithfulness"
 # orders; 6: batches of similar length, tables in example order; 4: a random order seeded per
 # text; 3: pad ids, user specials; 2: variance salience without special tokens in the mean
 # 8: integrated gradients in chunks under IG_PASS_BYTES; edits sorted by length
-VERSION = 9  # 9: gradient x input from the run's one gradient pass (analyses.gradient_pass)
+# 9: gradient x input from the run's one gradient pass (analyses.gradient_pass)
+VERSION = 10  # 10: first convolutions as lookups for edits, once per batch for integrated gradients
 SAMPLED = True  # reads the run's detail sample (analyses.sampling): its size is in the cache key
 TITLE = "Faithfulness of token attributions"
 HEADLINE = "comprehensiveness"
@@ -284,29 +286,20 @@ def _attributions(model: ModelView, batch, target: torch.Tensor, params: Params,
     ``gradient_pass.gradient_batch``, Captum's ``InputXGradient`` in one backward with saliency),
     Captum's integrated gradients (``ig_chunk`` sequences per pass; all of them by default) and
     variance salience, per token."""
-    from captum.attr import IntegratedGradients
-
     from reportgen.analyses.gradient_pass import batch_gradients
+    from reportgen.analyses.integrated_gradients import integrated_gradients
     from reportgen.analyses.variance_salience import skip_reason as vs_skip
     from reportgen.analyses.variance_salience import variance_salience, word_mask
 
     n = [len(t) for t in batch.tokens]
     emb = model.embed(batch.ids).detach()  # (B, T, E) or (B, T, C, E)
 
-    def forward(e: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return model.forward_from_embeddings(e, mask)
-
     out = {}
     if gxi is None:
         gxi = batch_gradients(model, batch, target.tolist()).gxi
     out["gradient_x_input"] = [g[: n[b]] for b, g in enumerate(gxi)]
-    with gradients(model.module):
-        ig = IntegratedGradients(forward).attribute(
-            emb.clone(), baselines=torch.zeros_like(emb), target=target,
-            additional_forward_args=(batch.mask,),
-            n_steps=params.ig_steps,
-            internal_batch_size=min(ig_chunk or emb.size(0) * params.ig_steps,
-                                    emb.size(0) * params.ig_steps))
+    ig = integrated_gradients(model, emb, batch.mask, target, params.ig_steps,
+                              ig_chunk or emb.size(0) * params.ig_steps)
     per_token = ig.detach().float().flatten(2).sum(-1).cpu().numpy()  # (B, T): signed
     out["integrated_gradients"] = [per_token[b, : n[b]] for b in range(len(n))]
     if vs_skip(model) is None:

@@ -72,7 +72,7 @@ from reportgen.models.view import ModelView
 from reportgen.records import AnalysisResult
 
 NAME = "optimization"
-VERSION = 4  # 4: Eq. 7 similarity, presets, term shares, every bank, intervals
+VERSION = 5  # 5: the shortcut's gradient by hand; 4: Eq. 7 similarity, presets, term shares, banks
 TITLE = "Input optimisation of hidden locations"
 HEADLINE = "mean_activation_cosine"
 BASELINES = {"mean_activation_cosine": "start_activation_cosine"}

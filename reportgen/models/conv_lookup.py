@@ -74,7 +74,7 @@ class _Lookup(nn.Module):
         return acc.transpose(1, 2).to(x.dtype)  # (N, C, L), as Conv1d returns
 
 
-def _first_convs(model: ModelView) -> list[tuple[str, nn.Conv1d]]:
+def first_convs(model: ModelView) -> list[tuple[str, nn.Conv1d]]:
     """The first-layer Conv1d modules over tokens whose geometry the lookup reproduces."""
     try:
         layers = conv_layers(model)
@@ -92,7 +92,7 @@ def _first_convs(model: ModelView) -> list[tuple[str, nn.Conv1d]]:
 
 
 @contextmanager
-def _swapped(root: nn.Module, swaps: dict[str, nn.Module]) -> Iterator[None]:
+def swapped(root: nn.Module, swaps: dict[str, nn.Module]) -> Iterator[None]:
     """``root``'s submodules at these names replaced while inside, restored after."""
     before = {}
     try:
@@ -113,7 +113,7 @@ class EditScorer:
 
     def __init__(self, model: ModelView, batch_ids: torch.Tensor) -> None:
         self.model = model
-        convs = _first_convs(model) if batch_ids.dim() == 2 else []
+        convs = first_convs(model) if batch_ids.dim() == 2 else []
         if not convs or _PROVEN.get(model.module) is False:
             self.lookups = None
             return
@@ -141,7 +141,7 @@ class EditScorer:
         for lookup in self.lookups.values():
             lookup.local = local
         try:
-            with _swapped(self.model.module, self.lookups):
+            with swapped(self.model.module, self.lookups):
                 return self.model.forward_from_embeddings(self.model.embed(ids), mask)
         finally:
             for lookup in self.lookups.values():
