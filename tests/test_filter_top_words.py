@@ -183,3 +183,25 @@ def test_snap_ties_keeps_the_ranks_of_many_small_values() -> None:
     assert np.abs(snapped - x).max() <= 1e-3 * x.max()  # no run wider than its grid cell
     assert spearmanr(snapped[:, 0], target)[0] == pytest.approx(spearmanr(x[:, 0], target)[0],
                                                                 abs=1e-3)
+
+
+def test_strongest_rows_are_the_first_rows_of_a_stable_descending_sort() -> None:
+    """The top-k shortcut picks exactly the rows a whole stable sort would, in its order: ties
+    (many, from rounding) go to the earlier row, -inf rows included, for any shape and k."""
+    from reportgen.analyses.filter_windows import strongest_rows
+
+    g = torch.Generator().manual_seed(0)
+    tie_heavy = 0  # trials where the top-k path ran on keys with many ties
+    for trial in range(150):
+        rows = int(torch.randint(1, 1500, (1,), generator=g))
+        cols = int(torch.randint(1, 30, (1,), generator=g))
+        k = int(torch.randint(1, 60, (1,), generator=g))
+        keys = torch.randn(rows, cols, generator=g)
+        if trial % 3 == 0:
+            keys = torch.round(keys * 2) / 2  # few distinct values: ties at the k-th value
+        if trial % 5 == 0:
+            keys[torch.rand(rows, cols, generator=g) > 0.5] = float("-inf")
+        expected = keys.sort(dim=0, descending=True, stable=True).indices[:k]
+        assert torch.equal(strongest_rows(keys, k), expected), (trial, rows, cols, k)
+        tie_heavy += int(rows > 4 * k and trial % 3 == 0)
+    assert tie_heavy > 10

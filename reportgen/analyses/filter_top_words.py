@@ -48,6 +48,7 @@ from reportgen.analyses.filter_chars import (
 from reportgen.analyses.filter_top_words_views import present
 from reportgen.analyses.filter_windows import (
     merge_windows,
+    strongest_rows,
     tie_safe,
     valid_locations,
     window_tokens,
@@ -207,7 +208,7 @@ def _word_filters(ctx: RunContext, params: Params, layers: list[ConvLayer]) -> A
             flat = masked.reshape(-1, acts.size(-1))  # (B*L, C), rows by (text, location)
             ids = torch.arange(flat.size(0), device=flat.device)
             where = torch.stack([ids // acts.size(1) + lo, ids % acts.size(1)], 1)  # (B*L, 2)
-            idx = tie_safe(flat).sort(dim=0, descending=True, stable=True).indices[:k]  # (k, C)
+            idx = strongest_rows(tie_safe(flat), k)  # (k, C)
             vals = flat.gather(0, idx)  # ties: the earlier window
             cand = (vals.T.cpu(), where[idx].permute(1, 0, 2).cpu())  # (C, k), (C, k, 2)
             best_vals[layer.name] = merge_windows(best_vals[layer.name], cand, k)

@@ -5,7 +5,8 @@ rounded to 5 significant digits with ties to the earlier window (``tie_safe``), 
 batches or torchrun ranks in any grouping gives the same windows (``merge_windows``); only the
 texts that hold a top window are tokenised again (``window_tokens``).
 
-Cost: one sort of B x L candidates per filter and batch.
+Cost: per batch, a top-k of B x L candidates per filter (a whole sort only for a filter with
+more tied windows at its k-th value than fit).
 """
 
 from __future__ import annotations
@@ -36,6 +37,29 @@ def tie_safe(acts: torch.Tensor) -> torch.Tensor:
     keep their order. The values reported are the activations themselves."""
     step = torch.pow(10.0, torch.floor(torch.log10(acts.abs().clamp(min=1e-30))) - 4)
     return torch.where(torch.isfinite(acts), torch.round(acts / step) * step, acts)
+
+
+def strongest_rows(keys: torch.Tensor, k: int) -> torch.Tensor:
+    """(k', C) row indices of the k largest keys of every column, ties to the earlier row: the
+    first k of ``keys.sort(dim=0, descending=True, stable=True).indices`` (k' = min(k, rows)),
+    without sorting every row. ``topk`` finds each column's k largest; where more rows than it
+    kept tie with its k-th value (topk may keep any of them) that column is sorted whole."""
+    rows = keys.size(0)
+    k = min(k, rows)
+    if k == 0 or rows <= 4 * k:
+        return keys.sort(dim=0, descending=True, stable=True).indices[:k]
+    vals, idx = keys.topk(k, dim=0)  # (k, C), in no defined order among equal keys
+    boundary = vals[-1]  # (C,): each column's k-th largest
+    # every key above the boundary is in; ties at the boundary: in only if all of them fit
+    clean = (keys >= boundary).sum(0) == k  # (C,)
+    # within the kept rows: by key, descending, ties to the earlier row
+    by_row = idx.sort(dim=0).values  # (k, C), rows ascending
+    order = keys.gather(0, by_row).sort(dim=0, descending=True, stable=True).indices
+    out = by_row.gather(0, order)
+    if not bool(clean.all()):
+        cols = (~clean).nonzero()[:, 0]
+        out[:, cols] = keys[:, cols].sort(dim=0, descending=True, stable=True).indices[:k]
+    return out
 
 
 def merge_windows(best, cand, k: int):
