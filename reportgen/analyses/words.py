@@ -123,10 +123,22 @@ def text_shares(frame: pd.DataFrame) -> pd.DataFrame:
                              "example_id": pd.Series(dtype=np.int64),
                              "top": pd.Series(dtype=float), "n": pd.Series(dtype=np.int64),
                              "h": pd.Series(dtype=float)})
-    share = words["share"].clip(lower=1e-12)
-    return words.assign(plogp=-share * np.log(share)).groupby(
-        ["model", "example_id"], sort=False).agg(top=("share", "max"), n=("share", "size"),
-                                                 h=("plogp", "sum")).reset_index()
+    share = words["share"].to_numpy(np.float64)
+    clipped = np.clip(share, 1e-12, None)
+    plogp = -clipped * np.log(clipped)
+    # texts numbered in order of their first row (as a groupby without sorting numbers them)
+    models, model_code = np.unique(words["model"].to_numpy(object), return_inverse=True)
+    example = words["example_id"].to_numpy(np.int64)
+    key = model_code.astype(np.int64) * (int(example.max()) + 1) + example
+    code, firsts = pd.factorize(key, sort=False)
+    n = np.bincount(code)
+    h = np.zeros(len(firsts))
+    np.add.at(h, code, plogp)  # row order within each text, as pandas adds them
+    top = np.full(len(firsts), -np.inf)
+    np.maximum.at(top, code, share)
+    return pd.DataFrame({"model": models[firsts // (int(example.max()) + 1)],
+                         "example_id": firsts % (int(example.max()) + 1),
+                         "top": top, "n": n.astype(np.int64), "h": h})
 
 
 def share_metrics(frame: pd.DataFrame) -> dict[str, float]:
