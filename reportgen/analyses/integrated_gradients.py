@@ -30,28 +30,18 @@ import torch
 from torch import nn
 
 from reportgen.models.common import gradients
-from reportgen.models.conv_lookup import first_convs, swapped
+from reportgen.models.conv_lookup import ConvStandIn, first_convs, swapped
 from reportgen.models.view import ModelView
 
 _PROVEN: weakref.WeakKeyDictionary[nn.Module, bool] = weakref.WeakKeyDictionary()
 
 
-class _Given(nn.Module):
+class _Given(ConvStandIn):
     """Stands in for one Conv1d: returns the outputs prepared for the current call."""
 
     def __init__(self, conv: nn.Conv1d) -> None:
-        super().__init__()
-        self.conv = conv
+        super().__init__(conv)
         self.value: torch.Tensor | None = None  # (N, C, L)
-
-    kernel_size = property(lambda self: self.conv.kernel_size)
-    stride = property(lambda self: self.conv.stride)
-    padding = property(lambda self: self.conv.padding)
-    dilation = property(lambda self: self.conv.dilation)
-    in_channels = property(lambda self: self.conv.in_channels)
-    out_channels = property(lambda self: self.conv.out_channels)
-    weight = property(lambda self: self.conv.weight)
-    bias = property(lambda self: self.conv.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.value is None or x.size(0) != self.value.size(0):

@@ -38,15 +38,14 @@ from reportgen.models.view import ModelView, NotApplicable
 _PROVEN: weakref.WeakKeyDictionary[nn.Module, bool] = weakref.WeakKeyDictionary()
 
 
-class _Lookup(nn.Module):
-    """Stands in for one Conv1d: its output from the projections of the current chunk's tokens."""
+class ConvStandIn(nn.Module):
+    """Base of modules swapped in for a Conv1d: they show its geometry and parameters, which
+    models read off their convolution (Kim's reads ``kernel_size``)."""
 
-    def __init__(self, conv: nn.Conv1d, table: torch.Tensor) -> None:
+    def __init__(self, conv: nn.Conv1d) -> None:
         super().__init__()
-        self.conv, self.table = conv, table  # table (k, U + 1, C): row U is the zero row
-        self.local: torch.Tensor | None = None  # (N, T) rows of the table, U where masked
+        self.conv = conv
 
-    # the geometry and parameters models read off their convolution (Kim's reads kernel_size)
     kernel_size = property(lambda self: self.conv.kernel_size)
     stride = property(lambda self: self.conv.stride)
     padding = property(lambda self: self.conv.padding)
@@ -55,6 +54,15 @@ class _Lookup(nn.Module):
     out_channels = property(lambda self: self.conv.out_channels)
     weight = property(lambda self: self.conv.weight)
     bias = property(lambda self: self.conv.bias)
+
+
+class _Lookup(ConvStandIn):
+    """Stands in for one Conv1d: its output from the projections of the current chunk's tokens."""
+
+    def __init__(self, conv: nn.Conv1d, table: torch.Tensor) -> None:
+        super().__init__(conv)
+        self.table = table  # (k, U + 1, C): row U is the zero row
+        self.local: torch.Tensor | None = None  # (N, T) rows of the table, U where masked
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x (N, E, T): only its shape is read
         local = self.local
