@@ -102,7 +102,8 @@ def main() -> None:
                    "in the free memory, at most 64 on CPU and 1024 on GPUs; N: N for every model.")
 @click.option("--precision", default=None, metavar="auto|fp32|bf16|fp16",
               help="Precision of the analyses' computations (torch.autocast). auto (default): "
-                   "fp32 on CPU, bf16 on GPUs that support it.")
+                   "bf16 on GPUs that support it and for Transformers models on a CPU with native "
+                   "bf16 matrix products, else fp32.")
 @click.option("--memory-budget", default=None, metavar="auto|none|SIZE",
               help="Resident memory the run may reach, e.g. 6GB. auto (default): what it holds "
                    "at the start plus 80% of the free memory. Past it the run stops with exit 2 "

@@ -208,6 +208,47 @@ def test_sequence_states_and_unit_features_on_every_architecture() -> None:
             torch.testing.assert_close(feats["features"], rep(a.embed(batch.ids), batch.mask))
 
 
+def test_unit_features_read_in_one_pass_what_two_passes_read(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reference models: the pooled features and the per-position states come from one forward
+    pass, with the values of ``output_features`` and ``unit_states`` (pooled here by hand)."""
+    merged = 0
+    for arch in ARCHITECTURES:
+        a = adapter_for(arch)
+        if a.task == "seq2seq":
+            continue
+        batch = a.encode(TEXTS)
+        calls: list[int] = []
+        with monkeypatch.context() as patch:
+            inner = a.forward_from_embeddings
+
+            def counted(*args, inner=inner, calls=calls, **kw):
+                calls.append(1)
+                return inner(*args, **kw)
+
+            patch.setattr(a, "forward_from_embeddings", counted)
+            found = internals.unit_features(a, batch)
+        vector = internals.output_features(a, batch)
+        per_position = internals.unit_states(a, batch)
+        if vector is not None:
+            assert torch.equal(found["features"], vector), arch
+        if "features" in hook_points(a.module):
+            assert len(calls) == 1, arch  # one pass for both
+            merged += 1
+        for name, values in per_position.items():  # (B, T', U)
+            if values.size(1) != batch.mask.size(1):
+                m = values.abs().sum(-1) > 0
+            else:
+                m = batch.mask
+            w = m[..., None].float()
+            mean = (values * w).sum(1) / w.sum(1).clamp(min=1)
+            top = values.masked_fill(~m[..., None], float("-inf")).max(1).values.nan_to_num(
+                neginf=0.0)
+            assert torch.equal(found[f"{name}:mean"], mean), (arch, name)
+            assert torch.equal(found[f"{name}:max"], top), (arch, name)
+    assert merged >= 2  # kim-cnn and yuan-cnn at least
+
+
 def test_clamping_a_recurrent_unit_holds_it_at_every_step() -> None:
     a = adapter_for("lstm")
     batch = a.encode(TEXTS)

@@ -43,10 +43,11 @@ intervals) per method.
 Scale: runs on the run's seeded sample of examples (``analyses.sampling``; 2,000 by default,
 every text of a smaller run), whose per-token saliency ``saliency`` keeps.
 Cost: per batch, integrated gradients (20 forward and backward passes; of the layers above the
-first convolutions only, where those are proven linear along the path) and up to 2 x 5
-forward passes per method and random order on edited texts (an edit that several fractions share,
-such as the one token of 1%, 5% and 10% of a short text, runs once). Batches hold texts of about
-the same length (longest first), so little of that work goes to padding.
+first convolutions only, where those are proven linear along the path) and up to 2 x 5 forward
+passes per method and random order on edited texts (an edit that several fractions or methods
+share, such as the one token of 1%, 5% and 10% of a short text, runs once: an edit is the set of
+positions it deletes or keeps). Batches hold texts of about the same length (longest first), so
+little of that work goes to padding.
 """
 
 from __future__ import annotations
@@ -177,11 +178,14 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
         orders["random"] = [[np.random.default_rng([ctx.seed, i, r]).random(k)
                              for i, k in zip(batch_ids, n, strict=True)]
                             for r in range(RANDOM_ORDERS)]
-        # every edit once: at 1%, 5% and 10% a short text loses the same one token
+        # every edit once: at 1%, 5% and 10% a short text loses the same one token, and two
+        # methods often pick the same tokens
         ranked = {(m, r, b): _ranked(order[b], special[b])  # each text's tokens sorted once
                   for m, by_order in orders.items() for r, order in enumerate(by_order)
                   for b in range(len(n))}
-        tops = {(m, r, f, b): ranked[(m, r, b)][: _k(frac, len(ranked[(m, r, b)]))]
+        # an edit is the SET of positions deleted or kept: methods that rank the same top
+        # tokens in another order share it
+        tops = {(m, r, f, b): tuple(sorted(ranked[(m, r, b)][: _k(frac, len(ranked[(m, r, b)]))]))
                 for m, by_order in orders.items() for r in range(len(by_order))
                 for f, frac in enumerate(FRACTIONS) for b in range(len(n))}
         edits = list(dict.fromkeys((b, top, keep) for (_, _, _, b), top in tops.items()

@@ -65,19 +65,11 @@ def sequence_states(adapter: ModelView, batch: EncodedBatch) -> dict[str, torch.
         return adapter.layer_states(batch)  # Transformers: every layer's hidden states
     except NotApplicable:
         pass
-    points = {
-        n: p
-        for n, p in _hook_points(adapter).items()
-        if p.layout.replace(" ", "") in ("BTC", "BCT")
-    }
+    points = _position_points(adapter)
     if points:
         with torch.no_grad(), capture(adapter.module, list(points)) as seen:
             adapter.forward_from_embeddings(adapter.embed(batch.ids), batch.mask)
-        return {
-            n: to_btc(seen[n], points[n].layout)
-            for n in points
-            if n in seen and seen[n].size(0) == batch.ids.size(0)
-        }
+        return _point_states(points, seen, batch)
     states: dict[str, torch.Tensor] = {}
     if _recurrent(adapter):
         states.update({n: t.outputs for n, t in recurrent_states(adapter, batch).items()})
@@ -145,6 +137,19 @@ def _hook_points(adapter: ModelView) -> dict[str, HookPoint]:
     return {n: m for n, m in adapter.module.named_modules() if isinstance(m, HookPoint)}
 
 
+def _position_points(adapter: ModelView) -> dict[str, HookPoint]:
+    """The hook points that hold per-position states (layout B T C or B C T)."""
+    return {n: p for n, p in _hook_points(adapter).items()
+            if p.layout.replace(" ", "") in ("BTC", "BCT")}
+
+
+def _point_states(points: dict[str, HookPoint], seen: dict[str, torch.Tensor],
+                  batch: EncodedBatch) -> dict[str, torch.Tensor]:
+    """Hook point name -> (B, T', H) of what ``capture`` saw at the per-position ``points``."""
+    return {n: to_btc(seen[n], points[n].layout) for n in points
+            if n in seen and seen[n].size(0) == batch.ids.size(0)}
+
+
 @torch.no_grad()
 def unit_features(adapter: ModelView, batch: EncodedBatch) -> dict[str, torch.Tensor]:
     """Name -> one vector of units per text (B, U): the representation the output layer reads
@@ -155,10 +160,19 @@ def unit_features(adapter: ModelView, batch: EncodedBatch) -> dict[str, torch.Te
     mask = batch.mask
     assert mask is not None
     names = mlp_units(adapter)
-    if names is not None and "features" not in _hook_points(adapter):
+    points = _hook_points(adapter)
+    if names is not None and "features" not in points:
         # a model that names its neurons (Transformers): the sentence vector and every MLP
         # layer's units from ONE forward pass, the same values as the two passes below
         per_position = _one_pass_units(adapter, batch, names, out)
+    elif names is None and "features" in points and _position_points(adapter):
+        # hook points for both (reference models): the pooled features and the per-position
+        # states of ``sequence_states`` from ONE forward pass, the same values as two
+        wanted = ["features", *_position_points(adapter)]
+        with capture(adapter.module, wanted) as seen:
+            adapter.forward_from_embeddings(adapter.embed(batch.ids), batch.mask)
+        out["features"] = seen["features"]
+        per_position = _point_states(_position_points(adapter), seen, batch)
     else:
         pooled = output_features(adapter, batch)
         if pooled is not None:
