@@ -15,8 +15,7 @@ for their outputs a_s P + b), and one backward pass through the convolutions giv
 Nothing is assumed: the first ``PROOF_TEXTS`` texts of every model's first batch are also
 attributed by Captum and the shortcut is used only when it agrees (to 1e-4 of the largest
 attribution); otherwise, and for every other model, Captum's ``IntegratedGradients`` runs as it
-is. Both round differently: per-token sums agree
-to about 1e-6 of their size.
+is. Both round differently: per-token sums agree to about 1e-6 of their size.
 
 Outputs: per-token attributions (B, T, ...) as Captum's. Cost: the shortcut, one forward and one
 backward pass of the convolutions per batch plus ``ig_steps`` passes of the layers above them;

@@ -165,14 +165,13 @@ def unit_features(adapter: ModelView, batch: EncodedBatch) -> dict[str, torch.Te
         # a model that names its neurons (Transformers): the sentence vector and every MLP
         # layer's units from ONE forward pass, the same values as the two passes below
         per_position = _one_pass_units(adapter, batch, names, out)
-    elif names is None and "features" in points and _position_points(adapter):
+    elif names is None and "features" in points and (positions := _position_points(adapter)):
         # hook points for both (reference models): the pooled features and the per-position
         # states of ``sequence_states`` from ONE forward pass, the same values as two
-        wanted = ["features", *_position_points(adapter)]
-        with capture(adapter.module, wanted) as seen:
+        with capture(adapter.module, ["features", *positions]) as seen:
             adapter.forward_from_embeddings(adapter.embed(batch.ids), batch.mask)
         out["features"] = seen["features"]
-        per_position = _point_states(_position_points(adapter), seen, batch)
+        per_position = _point_states(positions, seen, batch)
     else:
         pooled = output_features(adapter, batch)
         if pooled is not None:
