@@ -242,9 +242,11 @@ def test_hand_gradient_equals_autograd_of_the_objective(relu, kernel, dilation, 
         assert (pre[mask.any(1)] < 0).any() and (pre > 0).any()
 
 
-def test_the_solvers_adam_is_torchs_adam_bit_for_bit() -> None:
-    """``optimization_solver.Adam`` replaces torch.optim.Adam to save a pass and an allocation per
-    step: the same windows after every step, exactly."""
+@pytest.mark.parametrize("fused", [False, True])
+def test_the_solvers_adam_is_torchs_adam(fused: bool) -> None:
+    """``optimization_solver.Adam`` replaces torch.optim.Adam (whose constructor costs a second):
+    step by step it gives torch's windows after every step exactly; with the fused kernel
+    (available on this CPU) they agree to float rounding after 40 steps, far from the start."""
     from reportgen.analyses.optimization_solver import Adam
 
     g = torch.Generator().manual_seed(3)
@@ -253,13 +255,16 @@ def test_the_solvers_adam_is_torchs_adam_bit_for_bit() -> None:
     theirs = start.clone().requires_grad_(True)
     opt = torch.optim.Adam([theirs], lr=0.05)
     ours = start.clone()
-    mine = Adam(ours, 0.05)
+    mine = Adam(ours, 0.05, fused=fused)
+    assert mine.fused is fused
     for grad in grads:
         theirs.grad = grad.clone()
         opt.step()
         mine.step(ours, grad)
-        assert torch.equal(theirs.detach(), ours)
-    assert not torch.equal(ours, start)
+        if not fused:
+            assert torch.equal(theirs.detach(), ours)
+    torch.testing.assert_close(ours, theirs.detach(), rtol=1e-5, atol=1e-6)
+    assert (ours - start).abs().max() > 0.5
 
 
 def test_optimisation_with_the_hand_gradient_follows_the_autograd_path() -> None:

@@ -72,7 +72,9 @@ from reportgen.models.view import ModelView
 from reportgen.records import AnalysisResult
 
 NAME = "optimization"
-VERSION = 5  # 5: the shortcut's gradient by hand; 4: Eq. 7 similarity, presets, term shares, banks
+# 6: fewer passes per step and the fused Adam (float rounding); 5: the shortcut's gradient by hand;
+# 4: Eq. 7 similarity, presets, term shares, banks
+VERSION = 6
 TITLE = "Input optimisation of hidden locations"
 HEADLINE = "mean_activation_cosine"
 BASELINES = {"mean_activation_cosine": "start_activation_cosine"}
@@ -214,6 +216,8 @@ def _solver(model: ModelView, layer, found: dict, seed: int, weights_: tuple[flo
     l1, l2 = weights_
     keys, masks, targets = found["keys"], found["masks"], found["targets"]
     size, dim = layer.field.size, table.size(1)
+    facts = {example_id: (label, predicted, float(confidence)) for example_id, label, predicted,
+             confidence in preds[["label", "predicted", "confidence"]].itertuples()}
 
     def one_chunk(lo: int, hi: int) -> tuple[list, list, list]:
         problems, neighbours, projection = [], [], []
@@ -233,23 +237,24 @@ def _solver(model: ModelView, layer, found: dict, seed: int, weights_: tuple[flo
         coords = _pca(overall.float().cpu(), table[top.indices.cpu()])  # (n, k + 1, 2)
         strength = target.pow(2).sum(-1).clamp(min=1e-12)  # (n,)
         real = found["real_norms"][part].clamp(min=1e-12)  # (n,)
-        for r, (example_id, rank) in enumerate(keys[part]):
+        columns = zip(value.tolist(), act.tolist(), (-l1 * norm).tolist(), (l2 * sim).tolist(),
+                      shares.tolist(), (act / strength).tolist(), start_cosine.tolist(),
+                      cosine.tolist(), (norm.sqrt().cpu() / real).tolist(), steps.tolist(),
+                      converged.tolist(), strict=True)
+        top_idx, top_sims, coords = top.indices.tolist(), top.values.tolist(), coords.tolist()
+        for r, ((example_id, rank), row) in enumerate(zip(keys[part], columns, strict=True)):
             location, first, last = found["spans"][lo + r]
-            facts = preds.loc[example_id]
-            problems.append((model.name, example_id, facts["label"], facts["predicted"],
-                             float(facts["confidence"]), rank, layer.name, location, first, last,
-                             float(value[r]), float(act[r]), float(-l1 * norm[r]),
-                             float(l2 * sim[r]), *map(float, shares[r]),
-                             float(act[r] / strength[r]), float(start_cosine[r]),
-                             float(cosine[r]), float(norm[r].sqrt().cpu() / real[r]),
-                             int(steps[r]), bool(converged[r])))
-            idx, sims = top.indices[r].tolist(), top.values[r].tolist()
-            neighbours += [(model.name, example_id, rank, j + 1, words[i], float(c))
+            label, predicted, confidence = facts[example_id]
+            val, a, n_term, s_term, share, match, c0, c, ratio, n_steps, done = row
+            problems.append((model.name, example_id, label, predicted, confidence, rank,
+                             layer.name, location, first, last, val, a, n_term, s_term, *share,
+                             match, c0, c, ratio, int(n_steps), bool(done)))
+            idx, sims = top_idx[r], top_sims[r]
+            neighbours += [(model.name, example_id, rank, j + 1, words[i], c)
                            for j, (i, c) in enumerate(zip(idx, sims, strict=True))]
-            projection.append((model.name, example_id, rank, 0, "x_overall",
-                               *map(float, coords[r, 0])))
-            projection += [(model.name, example_id, rank, j + 1, words[i],
-                            *map(float, coords[r, j + 1])) for j, i in enumerate(idx)]
+            projection.append((model.name, example_id, rank, 0, "x_overall", *coords[r][0]))
+            projection += [(model.name, example_id, rank, j + 1, words[i], *coords[r][j + 1])
+                           for j, i in enumerate(idx)]
         return problems, neighbours, projection
 
     return one_chunk

@@ -59,7 +59,10 @@ def affine_ascent(affine: WindowAffine, x: torch.Tensor, mask: torch.Tensor, tar
     - similarity |s|^2 / n: 2 m_i (s - (u_i . s) u_i) / (n |xm_i|) (``normalize``'s floor of
       1e-12 on |xm_i| kept: below it u_i = xm_i / 1e-12, whose derivative is 1 / 1e-12);
 
-    each times m, as x enters only through xm."""
+    each times m, as x enters only through xm. Every (N, S, E) temporary is a read and a write of
+    megabytes, so the terms are folded: unit vectors are never formed (s = sum_i scale_i xm_i as a
+    batched product, scale_i = m_i / |xm_i|), and the similarity term's two parts become one
+    multiply of xm and one batched product."""
     m = mask.to(x.dtype)[..., None]  # (N, S, 1)
     xm = x * m  # (N, S, E)
     n_rows, k, d = x.size(0), affine.kernel, affine.dilation
@@ -70,24 +73,24 @@ def affine_ascent(affine: WindowAffine, x: torch.Tensor, mask: torch.Tensor, tar
         pre = pre + affine.bias
     act = torch.relu(pre) if affine.relu else pre
     activation = (act * target).sum(-1)  # (N,)
-    norm = xm.pow(2).sum((1, 2))  # (N,)
-    length = xm.norm(dim=-1, keepdim=True)  # (N, S, 1)
+    length = torch.linalg.vector_norm(xm, dim=-1, keepdim=True)  # (N, S, 1)
+    norm = length.pow(2).sum((1, 2))  # (N,)
     scale = m / length.clamp(min=1e-12)  # (N, S, 1): (N, S, E) divisions become products
-    unit = xm * scale  # (N, S, E), masked out = 0
-    s = unit.sum(1, keepdim=True)  # (N, 1, E)
+    s = torch.bmm(scale.transpose(1, 2), xm)  # (N, 1, E): sum of the unit vectors
     count = m.sum(1)[:, 0]  # (N,)
     real = (count > 0).to(x.dtype)
     sim = s.pow(2).sum((1, 2)) / count.clamp(min=1) * real  # (N,)
     value = activation - l1 * norm + l2 * sim
     back = target * (pre > 0).to(x.dtype) if affine.relu else target  # (N, C)
-    grad = (-2 * l1) * xm  # (N, S, E)
-    grad[:, :span:d] += (back @ affine.weight).view(n_rows, k, -1)
-    # d sim / d xm_i = (ds - (u_i . ds) u_i) / |xm_i|, ds = 2 l2 s / n (0 without real positions)
+    # d sim / d xm_i = (ds - (u_i . ds) u_i) / |xm_i|, ds = 2 l2 s / n (0 without real positions);
+    # with u_i = scale_i xm_i the second part is scale_i^3 (xm_i . ds) xm_i
     ds = s * ((2 * l2) * real / count.clamp(min=1))[:, None, None]  # (N, 1, E)
-    along = (unit * ds).sum(-1, keepdim=True) * (length > 1e-12).to(x.dtype)  # (N, S, 1)
-    grad.addcmul_(unit, along * scale, value=-1)
-    grad.baddbmm_(scale, ds)  # + scale_i ds: (N, S, 1) @ (N, 1, E)
-    return value, grad.mul_(m)
+    along = torch.bmm(xm, ds.transpose(1, 2)) * (length > 1e-12).to(x.dtype)  # (N, S, 1)
+    grad = xm * ((-2 * l1) - scale.pow(3) * along)  # (N, S, E): norm term and the radial part
+    grad.baddbmm_(scale, ds)  # + scale_i ds: (N, S, 1) @ (N, 1, E); 0 where m is 0
+    tap_grad = (back @ affine.weight).view(n_rows, k, -1)  # (N, k, E)
+    grad[:, :span:d].addcmul_(tap_grad, m[:, :span:d])
+    return value, grad
 
 
 def term_shares(activation: torch.Tensor, norm: torch.Tensor, sim: torch.Tensor, l1: float,
@@ -111,23 +114,34 @@ def xavier_start(keys: list[tuple[int, int]], seed: int, size: int, dim: int) ->
 
 
 class Adam:
-    """torch.optim.Adam's update (its defaults, no weight decay, no amsgrad) on one tensor, step
-    for step the same numbers (the same operations in the same order: a test compares them
-    bit for bit), without the optimizer's bookkeeping or a fresh denominator every step: at
-    ``optimization``'s sizes each pass over the windows is a read of megabytes from memory."""
+    """torch.optim.Adam's update (its defaults, no weight decay, no amsgrad) on one tensor, without
+    the optimizer object, whose constructor imports torch._dynamo (a second per process here).
+
+    Where this torch has a fused Adam kernel for the tensor's device (``torch._fused_adam_``: CPU
+    since torch 2.4, CUDA), a step is that one pass over x and its two moment buffers: 3.6x faster
+    than seven passes on (939, 5, 300) windows here, rounding a little differently (3.6e-5 apart
+    after 300 steps). Otherwise, or with ``fused=False``, the step is torch's step-by-step update:
+    the same operations in the same order, bit for bit (a test compares both with torch's)."""
 
     def __init__(self, x: torch.Tensor, lr: float, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8) -> None:
+                 eps: float = 1e-8, fused: bool = True) -> None:
         self.lr, (self.beta1, self.beta2), self.eps = lr, betas, eps
         self.exp_avg = torch.zeros_like(x)  # (N, S, E) each
         self.exp_avg_sq = torch.zeros_like(x)
-        self.denom = torch.empty_like(x)
         self.steps = 0
+        self.fused = fused and _has_fused_adam(x)
+        self.step_count = torch.zeros((), dtype=torch.float32, device=x.device)
+        self.denom = None if self.fused else torch.empty_like(x)
 
     @torch.no_grad()
     def step(self, x: torch.Tensor, grad: torch.Tensor) -> None:
         """One descent step of x along ``grad`` (in place)."""
         self.steps += 1
+        if self.fused:
+            self.step_count.add_(1)
+            torch._fused_adam_([x], [grad], [self.exp_avg], [self.exp_avg_sq], [],
+                               [self.step_count], **self._kernel_args())
+            return
         self.exp_avg.lerp_(grad, 1 - self.beta1)
         self.exp_avg_sq.mul_(self.beta2).addcmul_(grad, grad, value=1 - self.beta2)
         step_size = self.lr / (1 - self.beta1 ** self.steps)
@@ -135,6 +149,25 @@ class Adam:
         torch.sqrt(self.exp_avg_sq, out=self.denom)
         self.denom.div_(correction).add_(self.eps)
         x.addcdiv_(self.exp_avg, self.denom, value=-step_size)
+
+    def _kernel_args(self) -> dict:
+        return {"lr": self.lr, "beta1": self.beta1, "beta2": self.beta2, "weight_decay": 0.0,
+                "eps": self.eps, "amsgrad": False, "maximize": False}
+
+
+def _has_fused_adam(x: torch.Tensor) -> bool:
+    """Whether ``torch._fused_adam_`` runs for x's device and dtype (tried on a 1-element copy)."""
+    if not hasattr(torch, "_fused_adam_"):
+        return False
+    probe = [torch.zeros(1, dtype=x.dtype, device=x.device) for _ in range(4)]
+    try:
+        torch._fused_adam_(*([t] for t in probe), [],
+                           [torch.ones((), dtype=torch.float32, device=x.device)], lr=0.1,
+                           beta1=0.9, beta2=0.999, weight_decay=0.0, eps=1e-8, amsgrad=False,
+                           maximize=False)
+    except (RuntimeError, NotImplementedError, TypeError):
+        return False
+    return True
 
 
 def optimise(adapter: ModelView, layer, start: torch.Tensor, mask: torch.Tensor,
