@@ -120,8 +120,11 @@ def conv_path_ig(model: ModelView, convs: list[tuple[str, nn.Conv1d]], emb: torc
                     total[name] += weights[s] * g[i * n : (i + 1) * n]
         for v in given.values():
             v.value = None
-        back = torch.autograd.grad([products[name] for name, _ in convs], e,
-                                   grad_outputs=[total[name] for name, _ in convs])[0]
+        # the vector-Jacobian product as the gradient of a scalar: the same numbers (d/dp of
+        # sum(p * t) is 1 * t), and torch.autograd.grad without grad_outputs skips its shape
+        # checks, whose first use imports sympy (half a second)
+        paired = sum((products[name] * total[name]).sum() for name, _ in convs)
+        back = torch.autograd.grad(paired, e)[0]
     return (emb * back).detach()  # (B, T, E): (e - 0) * the weighted sum of gradients
 
 

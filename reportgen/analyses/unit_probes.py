@@ -37,7 +37,11 @@ def _l1() -> dict:
 
 
 STRENGTHS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)  # C of the L1 path, the strongest penalty first
-PARALLEL_ABOVE = 2_000_000  # values over a path's fits: smaller paths are fitted in this process
+# values over a path's fits (times the fits per class beyond two): smaller paths are fitted in
+# this process, as starting the pool (about 1.5 s here: processes importing scikit-learn) costs
+# more than the second core gives back. kim-cnn's MR neuron_sweep (27M values) took 6.3 and 6.6 s
+# in this process against 7.1 and 6.7 s pooled (2.0M then); AG News' four classes pool it.
+PARALLEL_ABOVE = 40_000_000
 
 
 def l1_probe(x, y, x_dev, y_dev, seed: int):
@@ -60,7 +64,8 @@ def _fit_one(task: tuple) -> object:
 
 def _fit_all(tasks: list[tuple]) -> list:
     """Every (x, y, C, seed) fit, in order (``_fit_stream``)."""
-    return list(_fit_stream(iter(tasks), sum(t[0].size for t in tasks), len(tasks)))
+    values = sum(t[0].size for t in tasks) * (_binary_fits(tasks[0][1]) if tasks else 1)
+    return list(_fit_stream(iter(tasks), values, len(tasks)))
 
 
 def _fit_stream(tasks: Iterator[tuple], values: int, count: int, fit=None) -> Iterator:
@@ -79,6 +84,12 @@ def _fit_stream(tasks: Iterator[tuple], values: int, count: int, fit=None) -> It
 
     return Parallel(n_jobs=min(count, os.cpu_count() or 1), backend="loky", return_as="generator",
                     pre_dispatch="2*n_jobs")(delayed(fit)(t) for t in tasks)
+
+
+def _binary_fits(y) -> int:
+    """liblinear fits per probe: one for two classes, one per class for more (one vs the rest)."""
+    k = len(np.unique(y))
+    return k if k > 2 else 1
 
 
 def _pooled(values: int, count: int) -> bool:
@@ -150,7 +161,7 @@ def choose_source(
 
     names = list(train)
     longest_first = sorted(range(len(STRENGTHS)), key=lambda i: -STRENGTHS[i])
-    values = sum(v.size for v in train.values()) * len(STRENGTHS)
+    values = sum(v.size for v in train.values()) * len(STRENGTHS) * _binary_fits(y_train)
     pooled = _pooled(values, len(names) * len(STRENGTHS))
     scalers: dict[str, object] = {}
     scores: dict[str, float] = {}
@@ -277,7 +288,8 @@ def learning_curve(name, s_train, y_train, s_test, y_test, top, zero_shot_acc: f
     longest = sorted(range(len(fitted)), key=lambda i: -fitted[i][0])
     every = [None] * len(fitted)
     stream = _fit_stream(((s_train[fitted[i][2]], y_train[fitted[i][2]], 0.1, 0) for i in longest),
-                         sum(d[0] for d in fitted) * s_train.shape[1], len(fitted), _fit_curve)
+                         sum(d[0] for d in fitted) * s_train.shape[1] * _binary_fits(y_train),
+                         len(fitted), _fit_curve)
     for i, clf in zip(longest, stream, strict=True):
         every[i] = clf
     rows, j = [], 0
