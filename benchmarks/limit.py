@@ -256,6 +256,16 @@ def whole_report(arch: str, path: Path) -> float:
     return time.perf_counter() - start
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux), as machines of the same kind differ from session to session."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            return next(line.split(":", 1)[1].strip() for line in fh
+                        if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or "unknown CPU"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--ckpt-dir", type=Path, required=True)
@@ -271,7 +281,7 @@ def main() -> None:
     wholes = [whole_report(args.whole, args.ckpt_dir / f"{args.whole}-mr.pt")
               for _ in range(2)] if args.whole else []
     machine = (f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
-               f"{os.cpu_count()} cores, {platform.machine()}")
+               f"{os.cpu_count()} cores, {platform.machine()} ({cpu_model()})")
 
     def ratio(r: dict) -> str:
         if not r["bare"] or r["bare"] < 1e-3:
