@@ -87,7 +87,9 @@ def _fit_stream(tasks: Iterator[tuple], values: int, count: int, fit=None) -> It
 
 
 def _binary_fits(y) -> int:
-    """liblinear fits per probe: one for two classes, one per class for more (one vs the rest)."""
+    """The work of a fit in units of a two-class fit: liblinear fits one probe per class beyond two
+    classes (one vs the rest); the learning curve's lbfgs fit is one multinomial fit, whose
+    gradient grows with the classes alike."""
     k = len(np.unique(y))
     return k if k > 2 else 1
 
