@@ -212,7 +212,7 @@ def test_hand_gradient_equals_autograd_of_the_objective(relu, kernel, dilation, 
                                                          bias) -> None:
     """``affine_ascent``'s objective and gradient (worked out by hand, no graph) equal autograd
     through ``objective`` for ReLU and identity, dilated taps, windows longer than the taps,
-    masked positions and a window with no real position at all."""
+    masked positions, a real zero vector and a window with no real position at all."""
     from reportgen.analyses.optimization_solver import affine_ascent, objective
     from reportgen.models.conv import WindowAffine
 
@@ -228,6 +228,7 @@ def test_hand_gradient_equals_autograd_of_the_objective(relu, kernel, dilation, 
     mask = torch.rand(n, size, generator=g) > 0.3
     mask[0] = True
     mask[1] = False  # nothing real: similarity 0, gradient 0
+    x[0, 0], mask[0, 0] = 0.0, True  # a real zero vector: normalize's 1e-12 floor applies
     target = torch.randn(n, channels, generator=g, dtype=torch.float64)
     leaf = x.clone().requires_grad_(True)
     value = objective(None, None, leaf, mask, target, 0.03, 0.7, _hand_window(affine))[0]
