@@ -140,7 +140,8 @@ class Adam:
         if self.fused:
             self.step_count.add_(1)
             torch._fused_adam_([x], [grad], [self.exp_avg], [self.exp_avg_sq], [],
-                               [self.step_count], **self._kernel_args())
+                               [self.step_count],
+                               **_fused_keywords(self.lr, self.beta1, self.beta2, self.eps))
             return
         self.exp_avg.lerp_(grad, 1 - self.beta1)
         self.exp_avg_sq.mul_(self.beta2).addcmul_(grad, grad, value=1 - self.beta2)
@@ -150,9 +151,11 @@ class Adam:
         self.denom.div_(correction).add_(self.eps)
         x.addcdiv_(self.exp_avg, self.denom, value=-step_size)
 
-    def _kernel_args(self) -> dict:
-        return {"lr": self.lr, "beta1": self.beta1, "beta2": self.beta2, "weight_decay": 0.0,
-                "eps": self.eps, "amsgrad": False, "maximize": False}
+
+def _fused_keywords(lr: float, beta1: float, beta2: float, eps: float) -> dict:
+    """``torch._fused_adam_``'s keywords for Adam's defaults (no weight decay, no amsgrad)."""
+    return {"lr": lr, "beta1": beta1, "beta2": beta2, "weight_decay": 0.0, "eps": eps,
+            "amsgrad": False, "maximize": False}
 
 
 def _has_fused_adam(x: torch.Tensor) -> bool:
@@ -162,9 +165,8 @@ def _has_fused_adam(x: torch.Tensor) -> bool:
     probe = [torch.zeros(1, dtype=x.dtype, device=x.device) for _ in range(4)]
     try:
         torch._fused_adam_(*([t] for t in probe), [],
-                           [torch.ones((), dtype=torch.float32, device=x.device)], lr=0.1,
-                           beta1=0.9, beta2=0.999, weight_decay=0.0, eps=1e-8, amsgrad=False,
-                           maximize=False)
+                           [torch.ones((), dtype=torch.float32, device=x.device)],
+                           **_fused_keywords(0.1, 0.9, 0.999, 1e-8))
     except (RuntimeError, NotImplementedError, TypeError):
         return False
     return True
