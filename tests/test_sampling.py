@@ -164,11 +164,13 @@ def test_the_sample_is_stated_in_report_json_and_on_the_page(checkpoint, tmp_pat
 
 
 
-# recorded with the code before sampling and streaming existed (commit 8fa58e6), on this fixture
+# recorded with the code before sampling and streaming existed (commit 8fa58e6), on this fixture;
+# saliency 8 (batches of texts of about the same length) moved two of them by float rounding
+# (6e-10 and 2e-11 relative; were 0.13911463132731874 and 0.9919436963843584) and was re-recorded
 BEFORE_SAMPLING = {
-    "saliency": {"top_token_share": 0.13911463132731874,
+    "saliency": {"top_token_share": 0.13911463141242011,
                  "uniform_top_token_share": 0.11543214341312528,
-                 "yuan-cnn.normalised_entropy": 0.9919436963843584},
+                 "yuan-cnn.normalised_entropy": 0.9919436963624152},
     "variance_salience": {"top_token_share": 0.12900520692789186},
     # hidden_saliency, optimization and faithfulness changed their numbers on purpose in issue 21
     # (every bank scored, Eq. 7, best method with intervals): their versions were bumped

@@ -14,11 +14,12 @@ analysis only says what one batch computes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
+import pandas as pd
 
 from reportgen.distributed import gather_batches, my_batches
 from reportgen.heap import release_free_memory
@@ -66,6 +67,32 @@ class RunContext:
         bar reads "<desc> <model>"."""
         return map_batches(n, fn, size=size or self.batch_size, desc=f"{desc} {self.model.name}",
                            enabled=self.progress)
+
+    def map_in_order(self, order: Sequence[int], fn: Callable[[list[int]], T], *, desc: str,
+                     size: int | None = None) -> list[T]:
+        """``fn(positions)`` for every batch of ``order`` (consecutive runs of ``size`` of it, such
+        as ``longest_first``'s), each result in batch order (``map_batches``)."""
+        return self.map_batches(len(order), lambda lo, hi: fn([int(i) for i in order[lo:hi]]),
+                                desc=desc, size=size)
+
+
+def longest_first(lengths: Sequence[int]) -> np.ndarray:
+    """(N,) positions by decreasing length, ties in their order: batches of texts of about the
+    same length. A padded batch pays for its longest text at every position: MR's test reviews in
+    batches of 64 make 47,720 positions in example order and 25,340 sorted, for 23,437 tokens. An
+    analysis that batches this way puts its rows back in example order (``in_example_order``), so
+    its tables do not show it; a text's values can move by float rounding with its batch's width."""
+    return np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
+
+
+def in_example_order(frame: pd.DataFrame, rank: dict[int, int] | None = None) -> pd.DataFrame:
+    """``frame``'s rows by the place of their ``example_id`` (``rank``: id -> place; default the
+    id itself), the rows of one example in the order they came (a stable sort). A column that a
+    batch of its own left untyped (the labels of a batch of unlabelled sentences, all None) gets
+    the type of its values back, as one batch mixing them would have given it."""
+    ids = frame["example_id"].to_numpy()
+    key = ids if rank is None else np.array([rank[int(i)] for i in ids], dtype=np.int64)
+    return frame.iloc[np.argsort(key, kind="stable")].reset_index(drop=True).infer_objects()
 
 
 def progress_bar(iterable, *, total: int | None, desc: str, enabled: bool):

@@ -38,7 +38,7 @@ import pandas as pd
 import torch
 
 from reportgen import distributed
-from reportgen.analyses.base import RunContext
+from reportgen.analyses.base import RunContext, longest_first
 from reportgen.analyses.filter_chars import (
     cannot_fire,
     char_activations,
@@ -63,7 +63,7 @@ from reportgen.models.view import ModelView, NotApplicable
 from reportgen.records import AnalysisResult
 
 NAME = "filter_top_words"
-VERSION = 2
+VERSION = 3  # 3: batches of texts of about the same length (float rounding of window values)
 TITLE = "What each convolutional filter detects"
 HEADLINE = "median_activation_frequency"
 CITATION = (
@@ -193,12 +193,16 @@ def _word_filters(ctx: RunContext, params: Params, layers: list[ConvLayer]) -> A
     k = params.top_words * 5  # candidates kept before repeated n-grams are merged
     batch_size = max(1, min(ctx.batch_size, params.chunk // 64))
 
-    def one_batch(lo: int, hi: int) -> dict[str, np.ndarray]:
-        """This batch's per-text maxima; its top windows and counts go into this rank's."""
-        batch = model.encode(texts[lo:hi])
+    def one_batch(positions: list[int]) -> tuple[list[int], dict[str, np.ndarray]]:
+        """This batch's texts and their maxima; its top windows and counts go into this rank's.
+        A batch lists its texts in example order, so that its rows (text, location) run in the
+        order the ties between windows go by."""
+        positions = sorted(positions)
+        batch = model.encode([texts[p] for p in positions])
         with torch.no_grad(), capture(model.module, [layer.read_at for layer in layers]) as seen:
             model.forward_from_embeddings(model.embed(batch.ids), batch.mask)
         maxima = {}
+        text_of_row = torch.tensor(positions)  # (B,) example ids
         for layer in layers:
             acts = to_btc(seen[layer.read_at], layer.layout).float()  # (B, L, C)
             valid = valid_locations(layer, batch.tokens, acts.size(1)).to(acts.device)  # (B, L)
@@ -206,20 +210,26 @@ def _word_filters(ctx: RunContext, params: Params, layers: list[ConvLayer]) -> A
             total[layer.name] += int(valid.sum())
             maxima[layer.name] = masked.max(1).values.clamp(min=0).cpu().numpy()  # (B, C)
             flat = masked.reshape(-1, acts.size(-1))  # (B*L, C), rows by (text, location)
-            ids = torch.arange(flat.size(0), device=flat.device)
-            where = torch.stack([ids // acts.size(1) + lo, ids % acts.size(1)], 1)  # (B*L, 2)
+            ids = torch.arange(flat.size(0))
+            where = torch.stack([text_of_row[ids // acts.size(1)], ids % acts.size(1)], 1)
             idx = strongest_rows(tie_safe(flat), k)  # (k, C)
             vals = flat.gather(0, idx)  # ties: the earlier window
-            cand = (vals.T.cpu(), where[idx].permute(1, 0, 2).cpu())  # (C, k), (C, k, 2)
+            cand = (vals.T.cpu(), where[idx.cpu()].permute(1, 0, 2))  # (C, k), (C, k, 2)
             best_vals[layer.name] = merge_windows(best_vals[layer.name], cand, k)
             hits = ((acts > 0) & valid[..., None]).sum((0, 1)).cpu().numpy()
             fired[layer.name] += hits.astype(np.int64)
-        return maxima
+        return positions, maxima
 
-    # every layer's per-text maxima, in batch order
-    gathered = ctx.map_batches(len(texts), one_batch, size=batch_size, desc="filter_top_words")
+    # batches of texts of about the same length (a batch pays for its longest text's locations at
+    # every text), by characters: no text is tokenised for it
+    gathered = ctx.map_in_order(longest_first([len(t) for t in texts]), one_batch,
+                                size=batch_size, desc="filter_top_words")
+    # every layer's per-text maxima, back in example order
+    back = np.argsort(np.concatenate([np.asarray(p, dtype=np.int64) for p, _ in gathered]
+                                     or [np.zeros(0, np.int64)]), kind="stable")
+    per_text = {layer.name: [np.concatenate([part[layer.name] for _, part in gathered])[back]]
+                for layer in layers}
     # every rank's top windows and counts: merged in a fixed order, the same as one process
-    per_text = {layer.name: [part[layer.name] for part in gathered] for layer in layers}
     summaries = gather_batches({distributed.rank(): (best_vals, fired, total)})  # in rank order
     best_vals = {layer.name: None for layer in layers}
     fired = {layer.name: 0 for layer in layers}

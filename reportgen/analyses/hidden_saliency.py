@@ -42,7 +42,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from reportgen.analyses.base import RunContext
+from reportgen.analyses.base import RunContext, longest_first
 from reportgen.analyses.examples import pick_examples, token_rows
 from reportgen.analyses.gradient_pass import gradient_batch
 from reportgen.analyses.sampling import kept_ids, sampling_note
@@ -50,11 +50,13 @@ from reportgen.analyses.spec import AnalysisSpec, combine_per_model
 from reportgen.analyses.yuan_intervals import mean_interval, with_interval
 from reportgen.chart_layout import chart_spec, label_width, wrap_by_model
 from reportgen.models.conv import ConvLayer, conv_layer, conv_layers, location_span
+from reportgen.models.tokens import full_lengths
 from reportgen.models.view import ModelView, NotApplicable
 from reportgen.records import AnalysisResult, ChartSpec, Presentation, TokenBox, TokenView
 
 NAME = "hidden_saliency"
-VERSION = 3  # 3: every parallel chain's first layer scored; intervals
+VERSION = 4  # 3: every parallel chain's first layer scored; intervals
+# 4: saliency's batches of texts of about the same length (float rounding of a text's scores)
 SAMPLED = True  # reads the run's detail sample (analyses.sampling): its size is in the cache key
 TITLE = "Saliency of hidden locations"
 HEADLINE = "top_location_share"
@@ -149,11 +151,11 @@ def bank_scores(model: ModelView, layers: list[ConvLayer], texts: list[str]
     return out.tokens, out.layer_scores, out.predicted, out.probs
 
 
-def _batch_scores(ctx: RunContext, layers: list[ConvLayer], start: int, stop: int
+def _batch_scores(ctx: RunContext, layers: list[ConvLayer], ids: list[int]
                   ) -> tuple[list[list[str]], list[np.ndarray], np.ndarray, np.ndarray]:
-    """``bank_scores`` of examples [start, stop), read from the run's shared gradient pass when
-    ``saliency``'s pass already made it (``analyses.gradient_pass``), else computed here."""
-    ids = list(range(start, stop))
+    """``bank_scores`` of the examples ``ids`` (one batch), read from the run's shared gradient
+    pass when ``saliency``'s pass already made it (``analyses.gradient_pass``), else computed here
+    in the same batches as saliency's (``longest_first``), so both give the same values."""
     found = (ctx.gradients.get(ctx.model.name, ctx.batch_size, ids, layers=layers)
              if ctx.gradients is not None else None)
     if found is None:
@@ -171,11 +173,11 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     # metrics stream over every example
     keep = kept_ids(ctx.detail_ids())
 
-    def one_batch(start: int, stop: int) -> tuple[list, list, list, list, list]:
+    def one_batch(ids: list[int]) -> tuple[list, list, list, list, list]:
         locations, all_scores, predictions, fields, shares = [], [], [], [], []
-        tokens, scores, predicted, probs = _batch_scores(ctx, layers, start, stop)
+        tokens, scores, predicted, probs = _batch_scores(ctx, layers, ids)
         for b, toks in enumerate(tokens):
-            example_id = start + b
+            example_id = ids[b]
             predictions.append((model.name, example_id, ctx.examples[example_id].label,
                                 model.classes[int(predicted[b])], float(probs[b].max())))
             # every (layer, location) that sees the text, banks in chain order
@@ -183,7 +185,7 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
                     for i in np.flatnonzero(~np.isnan(s[b]))]
             values = np.array([scores[j][b, i] for j, i in seen], dtype=np.float32)  # (locations,)
             if values.size:
-                shares.append(_location_share(values))
+                shares.append((example_id, _location_share(values)))
             if example_id not in keep:
                 continue
             for j, i in seen:
@@ -203,10 +205,16 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
         return locations, all_scores, predictions, fields, shares
 
     locations, all_scores, predictions, fields, shares = [], [], [], [], []
-    for batch_rows in ctx.map_batches(len(texts), one_batch, desc="hidden_saliency"):
+    # saliency's batches (texts of about the same length), the rows then put in example order
+    order = longest_first(full_lengths(model, texts))
+    for batch_rows in ctx.map_in_order(order, one_batch, desc="hidden_saliency"):
         for rows, batch_part in zip((locations, all_scores, predictions, fields, shares),
                                     batch_rows, strict=True):
             rows += batch_part
+    # rows are (model, example_id, ...): a stable sort keeps an example's rows in their order
+    locations, all_scores, predictions, fields = (sorted(rows, key=lambda row: row[1]) for rows
+                                                  in (locations, all_scores, predictions, fields))
+    shares = [share for _, share in sorted(shares, key=lambda pair: pair[0])]
     described = "; ".join(f"{layer.name}: receptive field {layer.field.size} {layer.axis}, jump "
                           f"{layer.field.jump}, offset {layer.field.offset}" for layer in layers)
     which = ("every conv chain's first layer, the top locations ranked over all of them"

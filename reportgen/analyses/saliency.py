@@ -62,7 +62,7 @@ import numpy as np
 import pandas as pd
 
 from reportgen import distributed
-from reportgen.analyses.base import RunContext
+from reportgen.analyses.base import RunContext, in_example_order, longest_first
 from reportgen.analyses.examples import PAPER_SENTENCES, heatmap_example_ids, paper_sentences
 from reportgen.analyses.gradient_pass import gradient_batch
 from reportgen.analyses.saliency_batch import SaliencyParts
@@ -93,7 +93,8 @@ NAME = "saliency"
 # et al.'s), texts with no saliency at all out of the top share and its baseline; 6: per-token
 # rows for the run's sample, metrics streamed over every example; 5: word pieces joined into
 # words, special tokens out of shares; 4: Li et al.'s sentences
-VERSION = 7
+# 8: the data's texts in batches of about the same length (float rounding of a text's values)
+VERSION = 8
 SAMPLED = True  # reads the run's detail sample (analyses.sampling): its size is in the cache key
 TITLE = "First-derivative saliency"
 HEADLINE = "top_token_share"
@@ -220,37 +221,38 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
     lengths = full_lengths(model, texts)
     word_totals: dict[tuple[str, str], list[int]] = {}  # this rank's word ranking sums (exact)
 
-    def one_batch(start: int, stop: int) -> SaliencyParts:
-        chunk = texts[start:stop]
+    def one_batch(positions: list[int]) -> SaliencyParts:
+        chunk = [texts[p] for p in positions]
+        data_only = positions[-1] < n_data  # batches never mix the data's texts and the others
         targets = None
         if label_idx is not None:
-            targets = [int(i) for i in label_idx[start : start + len(chunk)]]
+            targets = [int(label_idx[p]) for p in positions]
             # an evaluated text without a label cannot be differentiated by its label (the plan
             # refuses such data); the unlabelled sentences after them take their predicted class
-            if min(targets[: max(0, n_data - start)], default=0) < 0:
+            if data_only and min(targets, default=0) < 0:
                 raise ValueError("target='label' needs labelled data (use target='predicted')")
         # the predicted class's pass also gives later analyses theirs (analyses.gradient_pass):
-        # the location scores and gradient x input of the batches that hold only data texts
-        shared = ctx.gradients if targets is None and stop <= n_data else None
+        # the location scores and gradient x input of the batches of data texts
+        shared = ctx.gradients if targets is None and data_only else None
         share = shared is not None and shared.wanted(model.name)
         out = gradient_batch(model, chunk, targets,
                              shared.layers.get(model.name, []) if share else ())
         if share:
-            shared.put(model.name, ctx.batch_size, list(range(start, stop)), out)
+            shared.put(model.name, ctx.batch_size, positions, out)
         tokens, mats, vecs, predicted = out.tokens, out.mats, out.vecs, out.predicted
         batch = out.batch
         confidence = out.probs.max(1)  # (B,)
-        ids = example_ids[start : start + len(chunk)]
+        ids = [example_ids[p] for p in positions]
         words, owners = word_frame(model.name, ids, display_tokens(model, batch), vecs,
                                    token_flags(model, batch), "saliency")
         predictions_df = pd.DataFrame({
-            "model": model.name, "example_id": ids, "label": labels[start : start + len(chunk)],
+            "model": model.name, "example_id": ids, "label": [labels[p] for p in positions],
             "predicted": [model.classes[int(p)] for p in predicted],
             "confidence": confidence.astype(float),
             "target": [model.classes[int(t if t >= 0 else p)] for t, p in
                        zip(predicted if targets is None else targets, predicted, strict=True)],
-            "truncated": [max(0, full - len(t))
-                          for full, t in zip(lengths[start:], tokens, strict=False)],
+            "truncated": [max(0, lengths[p] - len(t))
+                          for p, t in zip(positions, tokens, strict=True)],
         })
         data_words = words[words["example_id"] < n_data]
         add_word_sums(word_totals, data_words)
@@ -264,12 +266,20 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
             dimensions=[dimension_frame(model.name, i, toks, mat)
                         for i, toks, mat in zip(ids, tokens, mats, strict=True) if i in heat_ids])
 
-    gathered = ctx.map_batches(len(texts), one_batch, desc="saliency")
+    # the data's texts in batches of about the same length (``longest_first``), your sentences and
+    # Li et al.'s in batches of their own; the tables are put back in the texts' order at the end
+    gathered = ctx.map_in_order(longest_first(lengths[:n_data]), one_batch, desc="saliency")
+    if len(texts) > n_data:
+        gathered += ctx.map_in_order(range(n_data, len(texts)), one_batch, desc="saliency")
+    rank = {example_id: place for place, example_id in enumerate(example_ids)}
     token_frames = [g.tokens for g in gathered]
-    tokens_df = pd.concat(token_frames, ignore_index=True) if token_frames else empty["tokens"]
-    predictions = pd.concat([g.predictions for g in gathered], ignore_index=True)
-    per_text = pd.concat([g.texts for g in gathered], ignore_index=True)
-    dim_frames = [d for g in gathered for d in g.dimensions]
+    tokens_df = (in_example_order(pd.concat(token_frames, ignore_index=True), rank)
+                 if token_frames else empty["tokens"])
+    predictions = in_example_order(pd.concat([g.predictions for g in gathered],
+                                             ignore_index=True), rank)
+    per_text = in_example_order(pd.concat([g.texts for g in gathered], ignore_index=True), rank)
+    dim_frames = sorted((d for g in gathered for d in g.dimensions),
+                        key=lambda d: rank[int(d["example_id"].iloc[0])])
     notes = [note]
     if (sampled := sampling_note(len(ctx.detail_ids()), n_data, ctx.seed,
                                  what="Per-token rows and texts")):
@@ -277,7 +287,7 @@ def compute(ctx: RunContext, params: Params) -> AnalysisResult:
                      "share, its spread and the word ranking cover every example.")
     pieces = empty["pieces"]
     if any(g.merged for g in gathered):  # the words differ from the tokens the model reads
-        pieces = pd.concat([g.pieces for g in gathered], ignore_index=True)
+        pieces = in_example_order(pd.concat([g.pieces for g in gathered], ignore_index=True), rank)
         joined = int((tokens_df["pieces"] > 1).sum())
         notes.append(
             "Word pieces are joined back into words: a word's saliency is the sum of its pieces' "

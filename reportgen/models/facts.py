@@ -84,14 +84,19 @@ def batch_size(view: ModelView, wanted: int) -> int:
 
 @torch.no_grad()
 def predict_proba(view: ModelView, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
-    """(N, K) class probabilities, in order, batched."""
+    """(N, K) class probabilities, in the texts' order, batched: in batches of texts of about the
+    same length (by characters, longest first), as a padded batch pays for its longest text at
+    every text; a text's probabilities can move by float rounding with its batch's width."""
+    order = np.argsort([-len(t) for t in texts], kind="stable")
     out = []
     for start in range(0, len(texts), batch_size):
-        batch = view.encode(texts[start : start + batch_size])
+        batch = view.encode([texts[i] for i in order[start : start + batch_size]])
         logits = view.forward_from_embeddings(view.embed(batch.ids), batch.mask)  # (B, K)
         out.append(torch.softmax(logits.float(), -1).cpu().numpy())
         release_free_memory()  # freed memory must not pile up with the batches (reportgen.heap)
-    return np.concatenate(out) if out else np.zeros((0, view.n_classes), np.float32)
+    if not out:
+        return np.zeros((0, view.n_classes), np.float32)
+    return np.concatenate(out)[np.argsort(order, kind="stable")]
 
 
 @torch.no_grad()
