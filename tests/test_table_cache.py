@@ -73,3 +73,26 @@ def test_values_that_print_differently_hash_apart() -> None:
     keys = {tf.table_key(pd.DataFrame({"v": pd.Series([value, "x"], dtype=object)}), 0, 100)
             for value in (1, 1.0, True)}
     assert len(keys) == 3
+
+
+@pytest.mark.parametrize("odd", ["none", "line break", "mixed objects"])
+def test_a_long_tables_sample_is_the_csv_its_rows_would_write(odd: str) -> None:
+    """The sample cut from the full CSV's lines is byte for byte the CSV of the sampled rows; a
+    cell with a line break, or a column of mixed objects, writes the sample on its own."""
+    rng = np.random.default_rng(1)
+    n = 300
+    frame = pd.DataFrame({"x": rng.normal(size=n) * 1e3, "k": np.arange(n),
+                          "flag": rng.random(n) > 0.5,
+                          "text": [f'w{i}, "q"' if i % 7 else "" for i in range(n)]})
+    frame.loc[3, "x"] = np.nan
+    if odd == "line break":
+        frame.loc[10, "text"] = "two\nlines"
+    if odd == "mixed objects":
+        frame["m"] = pd.Series([1.5 if i % 2 else "a" for i in range(n)], dtype=object)
+        frame.loc[tf.sample_rows(n, 3, 40), "m"] = 2.25  # the sample alone: all numbers
+    got = tf.table_files(frame, seed=3, limit=40)
+    rows = tf.sample_rows(n, 3, 40)
+    assert got.csv == tf.to_csv_bytes(frame.iloc[rows])
+    assert got.csv_rows == 40
+    assert gzip.decompress(got.full_gz) == tf.to_csv_bytes(frame)
+    assert (tf._lines_of(frame, tf.to_csv_bytes(frame), rows) is None) == (odd != "none")

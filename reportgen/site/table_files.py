@@ -11,7 +11,8 @@ their original order (seed: the run's), so scripts that read the CSV still work 
 it is a sample; beside it, ``<table>.csv.gz`` holds every row, gzip-compressed with a fixed
 timestamp (the same table gives the same bytes). ``report.json`` lists both per table.
 
-Cost: one CSV serialisation per table and one gzip pass over the long ones (about 20 MB/s). With
+Cost: one CSV serialisation per table (a long table's sample is cut from the lines of its full
+CSV where that gives the same bytes) and one gzip pass over the long ones (about 20 MB/s). With
 a cache folder (``cached_table_files``) a table written before is read back instead: its key
 hashes every cell (the bytes of numeric columns, pandas' 64-bit hash of each other cell), the
 columns, the seed, the row limit, the versions of pandas, numpy (the sample) and zlib (the gzip
@@ -54,11 +55,32 @@ def table_files(frame: pd.DataFrame, seed: int, limit: int = LARGE_TABLE_ROWS) -
     every row as gzip-compressed CSV."""
     if len(frame) <= limit:
         return TableFiles(to_csv_bytes(frame), len(frame))
-    rows = np.sort(
-        np.random.default_rng([seed, _STREAM]).choice(len(frame), size=limit, replace=False)
-    )
-    full = gzip.compress(to_csv_bytes(frame), compresslevel=6, mtime=0)
-    return TableFiles(to_csv_bytes(frame.iloc[rows]), limit, full)
+    rows = sample_rows(len(frame), seed, limit)
+    every = to_csv_bytes(frame)
+    sample = _lines_of(frame, every, rows)
+    if sample is None:
+        sample = to_csv_bytes(frame.iloc[rows])
+    return TableFiles(sample, limit, gzip.compress(every, compresslevel=6, mtime=0))
+
+
+def sample_rows(n: int, seed: int, limit: int) -> np.ndarray:
+    """(limit,) the sorted rows a table of ``n`` rows keeps in its CSV (seeded by the run's)."""
+    return np.sort(np.random.default_rng([seed, _STREAM]).choice(n, size=limit, replace=False))
+
+
+def _lines_of(frame: pd.DataFrame, csv: bytes, rows: np.ndarray) -> bytes | None:
+    """The CSV of ``frame.iloc[rows]`` cut from ``csv``, the whole frame's CSV, without writing it
+    again: the same bytes where each row is one line and each cell is written on its own (numbers,
+    booleans, strings: not a column of mixed objects or of dates, which pandas formats by what the
+    whole column holds); None otherwise (a cell with a line break, say): the caller writes it."""
+    kinds = frame.infer_objects().dtypes
+    if not all(pd.api.types.is_numeric_dtype(k) or pd.api.types.is_bool_dtype(k)
+               or (pd.api.types.is_string_dtype(k) and k != object) for k in kinds):
+        return None
+    lines = csv.split(b"\n")  # the header, one line per row, and "" after the last line break
+    if len(lines) != len(frame) + 2 or lines[-1] != b"":
+        return None
+    return b"\n".join([lines[0], *(lines[1 + int(r)] for r in rows), b""])
 
 
 def cached_table_files(
