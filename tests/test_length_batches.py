@@ -23,6 +23,7 @@ import pytest
 import torch
 
 from reportgen import analyses
+from reportgen.analyses import filter_top_words, hidden_saliency, saliency
 from reportgen.analyses.base import in_example_order, longest_first
 from reportgen.analyses.gradient_pass import SharedGradients
 from reportgen.analyses.neuron_sweep import features
@@ -97,12 +98,16 @@ def test_saliencys_pass_runs_over_the_longest_first_batches(tmp_path) -> None:
 
 
 @pytest.mark.parametrize("name", ["saliency", "hidden_saliency", "filter_top_words"])
-def test_batched_by_length_equals_one_text_at_a_time(name: str, tmp_path) -> None:
+def test_batched_by_length_equals_one_text_at_a_time(name: str, tmp_path, monkeypatch) -> None:
     model = reference("kim-cnn", seed=2)
     names = [*dict.fromkeys(["saliency", name])]
     params = {n: analyses.spec(n).params() for n in names}
     params["saliency"] = dataclasses.replace(params["saliency"], sentences=("good film",))
     batched = _run(model, _examples(), names, 8, tmp_path / "a", params)[name]
+    # the reference: one text at a time in example order, so a row left in the batches' order
+    # (or a text's values given to another) shows
+    for module in (saliency, hidden_saliency, filter_top_words):
+        monkeypatch.setattr(module, "longest_first", lambda lengths: np.arange(len(lengths)))
     alone = _run(model, _examples(), names, 1, tmp_path / "b", params)[name]
     for table, frame in alone.tables.items():
         _same_rows(batched.tables[table], frame, f"{name}.{table}")
@@ -117,12 +122,15 @@ def test_batched_by_length_equals_one_text_at_a_time(name: str, tmp_path) -> Non
 def test_neuron_sweeps_features_and_predict_proba_come_back_in_the_texts_order() -> None:
     model = reference("kim-cnn", seed=2)
     some = texts(N, seed=5)
-    batched, alone = features(model, some, 8), features(model, some, 1)
-    assert list(batched) == list(alone)
-    for view, values in alone.items():
-        np.testing.assert_allclose(batched[view], values, rtol=1e-5, atol=1e-7, err_msg=view)
+    batched = features(model, some, 8)
+    each = [features(model, [t], 1) for t in some]  # one text at a time, in the texts' order
+    assert list(batched) == list(each[0])
+    for view, values in batched.items():
+        np.testing.assert_allclose(values, np.concatenate([e[view] for e in each]), rtol=1e-5,
+                                   atol=1e-7, err_msg=view)
     np.testing.assert_allclose(predict_proba(model, some, batch_size=8),
-                               predict_proba(model, some, batch_size=1), rtol=1e-5, atol=1e-7)
+                               np.concatenate([predict_proba(model, [t]) for t in some]),
+                               rtol=1e-5, atol=1e-7)
 
 
 def test_every_data_text_reaches_the_store_though_the_batches_do_not_divide_them(tmp_path

@@ -75,7 +75,7 @@ def test_values_that_print_differently_hash_apart() -> None:
     assert len(keys) == 3
 
 
-@pytest.mark.parametrize("odd", ["none", "line break", "mixed objects"])
+@pytest.mark.parametrize("odd", ["none", "line break", "mixed objects", "numbers with gaps"])
 def test_a_long_tables_sample_is_the_csv_its_rows_would_write(odd: str) -> None:
     """The sample cut from the full CSV's lines is byte for byte the CSV of the sampled rows; a
     cell with a line break, or a column of mixed objects, writes the sample on its own."""
@@ -90,6 +90,9 @@ def test_a_long_tables_sample_is_the_csv_its_rows_would_write(odd: str) -> None:
     if odd == "mixed objects":
         frame["m"] = pd.Series([1.5 if i % 2 else "a" for i in range(n)], dtype=object)
         frame.loc[tf.sample_rows(n, 3, 40), "m"] = 2.25  # the sample alone: all numbers
+    if odd == "numbers with gaps":  # float in the whole (%.6g: 1.23457e+06), int in the sample
+        frame["g"] = pd.Series([1234567] * n, dtype=object)
+        frame.loc[next(i for i in range(n) if i not in set(tf.sample_rows(n, 3, 40))), "g"] = None
     got = tf.table_files(frame, seed=3, limit=40)
     rows = tf.sample_rows(n, 3, 40)
     assert got.csv == tf.to_csv_bytes(frame.iloc[rows])

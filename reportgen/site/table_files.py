@@ -71,16 +71,30 @@ def sample_rows(n: int, seed: int, limit: int) -> np.ndarray:
 def _lines_of(frame: pd.DataFrame, csv: bytes, rows: np.ndarray) -> bytes | None:
     """The CSV of ``frame.iloc[rows]`` cut from ``csv``, the whole frame's CSV, without writing it
     again: the same bytes where each row is one line and each cell is written on its own (numbers,
-    booleans, strings: not a column of mixed objects or of dates, which pandas formats by what the
-    whole column holds); None otherwise (a cell with a line break, say): the caller writes it."""
-    kinds = frame.infer_objects().dtypes
-    if not all(pd.api.types.is_numeric_dtype(k) or pd.api.types.is_bool_dtype(k)
-               or (pd.api.types.is_string_dtype(k) and k != object) for k in kinds):
+    booleans, strings, held as such or as objects: not a column of mixed objects or of dates,
+    which pandas formats by what the whole column holds) and the sampled rows read as the same
+    types as the whole (a column of numbers with gaps is float, its rows without them int); None
+    otherwise (a cell with a line break, say): the caller writes it."""
+    whole = frame.infer_objects()
+    if not all(_cell_by_cell(whole[c]) for c in whole.columns):
+        return None
+    if not frame.iloc[rows].infer_objects().dtypes.equals(whole.dtypes):
         return None
     lines = csv.split(b"\n")  # the header, one line per row, and "" after the last line break
     if len(lines) != len(frame) + 2 or lines[-1] != b"":
         return None
     return b"\n".join([lines[0], *(lines[1 + int(r)] for r in rows), b""])
+
+
+def _cell_by_cell(column: pd.Series) -> bool:
+    """Whether pandas writes each cell of ``column`` on its own: numbers, booleans, strings (a
+    string dtype, or objects that are all strings or missing, as pandas 2 holds them)."""
+    kind = column.dtype
+    if pd.api.types.is_numeric_dtype(kind) or pd.api.types.is_bool_dtype(kind):
+        return True
+    if kind == object:
+        return pd.api.types.infer_dtype(column, skipna=True) in ("string", "empty")
+    return pd.api.types.is_string_dtype(kind)
 
 
 def cached_table_files(
