@@ -54,18 +54,28 @@ def _examples() -> list[Example]:
             for i, t in enumerate(texts(N, seed=5))]
 
 
-def _run(model, examples, names, batch_size: int, tmp_path, params=None) -> dict:
+def _run(model, examples, names, batch_size: int, tmp_path, params=None,
+         calls: dict[str, int] | None = None) -> dict:
+    """The analyses ``names`` in one run with the shared gradient store (nothing cached): their
+    records; ``calls``, when given, gets the model's forward calls in each."""
     dataset = Dataset("t", {"test": examples})
     run = RunSettings(examples, dataset, torch.device("cpu"), 0, batch_size, tmp_path,
                       no_cache=True)
     params = params or {n: analyses.spec(n).params() for n in names}
     run.gradients = shared_gradients(names, params, [model], run.sample)
+    assert isinstance(run.gradients, SharedGradients)
     out = {}
     for name in names:
-        record = run_analysis(name, params[name], [model], run)
+        counter, handle = forwards(model)
+        try:
+            record = run_analysis(name, params[name], [model], run)
+        finally:
+            handle.remove()
         run.gradients.done(name)
         assert record.status == "ok", record.reason
         out[name] = record
+        if calls is not None:
+            calls[name] = counter[0]
     return out
 
 
@@ -139,20 +149,8 @@ def test_every_data_text_reaches_the_store_though_the_batches_do_not_divide_them
     names = ["saliency", "hidden_saliency", "faithfulness"]
     params = {n: analyses.spec(n).params() for n in names}
     params["saliency"] = dataclasses.replace(params["saliency"], sentences=("good film",))
-    examples = _examples()
-    dataset = Dataset("t", {"test": examples})
-    run = RunSettings(examples, dataset, torch.device("cpu"), 0, 8, tmp_path, no_cache=True)
-    run.gradients = shared_gradients(names, params, [model], run.sample)
-    assert isinstance(run.gradients, SharedGradients)
-    calls = {}
-    for name in names:
-        counter, handle = forwards(model)
-        try:
-            record = run_analysis(name, params[name], [model], run)
-        finally:
-            handle.remove()
-        run.gradients.done(name)
-        assert record.status == "ok", record.reason
-        calls[name] = counter[0]
+    calls: dict[str, int] = {}
+    records = _run(model, _examples(), names, 8, tmp_path, params, calls)
     assert calls["hidden_saliency"] == 0  # all 21 texts' location scores from saliency's pass
-    assert f"{N} of {N} texts read from the run's one gradient pass" in " ".join(record.notes)
+    assert f"{N} of {N} texts read from the run's one gradient pass" in " ".join(
+        records["faithfulness"].notes)
